@@ -21,6 +21,8 @@ type Doc struct {
 	File string
 	// Root is the document's top-level node (a mapping for every meshflow file).
 	Root *yaml.Node
+	// Source is the file's text, used to place positions inside block scalars.
+	Source []byte
 }
 
 // Parse reads a single YAML document. Syntax errors, an empty file and a file with
@@ -49,7 +51,7 @@ func Parse(file string, data []byte, ds *diag.List) (doc *Doc, ok bool) {
 	if n.Kind == yaml.DocumentNode && len(n.Content) == 1 {
 		n = n.Content[0]
 	}
-	return &Doc{File: file, Root: n}, true
+	return &Doc{File: file, Root: n, Source: data}, true
 }
 
 // syntaxDiagnostic turns a yaml.v3 error ("yaml: line 3: mapping values are not
