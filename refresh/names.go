@@ -1,0 +1,79 @@
+package refresh
+
+// Workflow names.
+const (
+	// WorkflowProductRefresh refreshes one data product from ingest to publication.
+	WorkflowProductRefresh = "ProductRefresh"
+)
+
+// Activity names. The workflow calls activities by these names; the worker
+// registers the implementations in package activities under them.
+const (
+	ActivityIngest          = "Ingest"
+	ActivityTransform       = "Transform"
+	ActivityValidate        = "Validate"
+	ActivityLatest          = "LatestManifest"
+	ActivityPublish         = "Publish"
+	ActivityInputsPublished = "InputsPublished"
+	ActivityCleanup         = "CleanupStaging"
+)
+
+// Update, query and signal names.
+const (
+	// UpdateDecide carries a steward's approval or rejection (Decision).
+	UpdateDecide = "decide"
+	// QueryStatus answers the run's Status.
+	QueryStatus = "status"
+)
+
+// Search attribute names, registered on the namespace by `meshflow dev` (and by the
+// operator in production, see deploy/).
+const (
+	SearchDomain  = "MeshDomain"
+	SearchProduct = "MeshProduct"
+	SearchStage   = "MeshStage"
+	SearchVersion = "MeshVersion"
+)
+
+// SearchAttributes lists the search attributes meshflow needs; all are Keyword.
+var SearchAttributes = []string{SearchDomain, SearchProduct, SearchStage, SearchVersion}
+
+// Stage is where a refresh is.
+type Stage string
+
+// The stages of a refresh, in order, and its end states.
+const (
+	StageIngesting        Stage = "ingesting"
+	StageTransforming     Stage = "transforming"
+	StageValidating       Stage = "validating"
+	StageAwaitingApproval Stage = "awaiting-approval"
+	StagePublishing       Stage = "publishing"
+	StagePublished        Stage = "published"
+	StageRejected         Stage = "rejected"
+	StageExpired          Stage = "expired"
+	StageFailed           Stage = "failed"
+)
+
+// Final reports whether the stage ends the run.
+func (s Stage) Final() bool {
+	switch s {
+	case StagePublished, StageRejected, StageExpired, StageFailed:
+		return true
+	}
+	return false
+}
+
+// Error types of non-retryable application errors. Workflows and clients match on
+// them with errors.As and temporal.ApplicationError.Type().
+const (
+	ErrBadInput     = "BadInput"       // an input is missing, malformed or of the wrong format
+	ErrTransform    = "TransformError" // the transform SQL failed
+	ErrContract     = "ContractViolation"
+	ErrQuality      = "QualityFailed" // an error-severity rule failed
+	ErrBadSpec      = "BadSpec"       // the spec or contract in the input does not compile
+	ErrNotPublished = "NotPublished"  // an input product has no published version
+	ErrVersionTaken = "VersionTaken"  // another run published this version first
+)
+
+// WorkflowID returns the ID of a refresh run of a product: refresh/<domain>/<product>/<suffix>.
+func WorkflowID(ref, suffix string) string { return "refresh/" + ref + "/" + suffix }

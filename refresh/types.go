@@ -1,0 +1,263 @@
+package refresh
+
+import "time"
+
+// Product is a data product as the workflow needs it: everything from its spec and
+// contract that a run uses, resolved by whoever starts the run and recorded in the
+// run's history, so that a run is reproducible and does not read the mesh folder.
+type Product struct {
+	Domain      string   `json:"domain"`
+	Name        string   `json:"name"`
+	Owner       string   `json:"owner"`
+	Description string   `json:"description,omitempty"`
+	Tags        []string `json:"tags,omitempty"`
+	TaskQueue   string   `json:"taskQueue"`
+	Inputs      []Input  `json:"inputs"`
+	SQL         string   `json:"sql"`
+	// Contract is the ODCS contract as YAML text.
+	Contract string `json:"contract"`
+	// ContractFile names the file the contract came from, for error messages.
+	ContractFile string     `json:"contractFile,omitempty"`
+	Governance   Governance `json:"governance"`
+	// Consumers are the products that read this one ("<domain>/<name>").
+	Consumers []string `json:"consumers,omitempty"`
+}
+
+// Ref returns "<domain>/<name>".
+func (p Product) Ref() string { return p.Domain + "/" + p.Name }
+
+// Input is one input of a product: a URI (file:// with an absolute path, or s3://)
+// or another product.
+type Input struct {
+	Name      string `json:"name"`
+	URI       string `json:"uri,omitempty"`
+	Format    string `json:"format,omitempty"`
+	Product   string `json:"product,omitempty"`
+	Delimiter string `json:"delimiter,omitempty"`
+	Header    *bool  `json:"header,omitempty"`
+}
+
+// Governance is the approval policy of a product.
+type Governance struct {
+	Approval   string        `json:"approval"`
+	Stewards   []string      `json:"stewards"`
+	Quorum     int           `json:"quorum"`
+	Timeout    time.Duration `json:"timeout"`
+	EscalateTo []string      `json:"escalateTo,omitempty"`
+}
+
+// RefreshInput starts a ProductRefresh run.
+type RefreshInput struct {
+	Product Product `json:"product"`
+	// Submitter is the principal who asked for the run; it may not approve it.
+	Submitter string `json:"submitter"`
+	// Reason says why the run started ("manual", "schedule", "after sales-china/regional-sales v1.2.0").
+	Reason string `json:"reason,omitempty"`
+	// Downstream holds the products that may be refreshed after this one, by ref:
+	// the consumers and their consumers, so that propagation needs no mesh folder.
+	Downstream map[string]Product `json:"downstream,omitempty"`
+}
+
+// ObjectRef points at an object in the store.
+type ObjectRef struct {
+	Key    string `json:"key"`
+	Size   int64  `json:"size"`
+	SHA256 string `json:"sha256"`
+}
+
+// StagedInput is an input snapshotted into run-scoped staging.
+type StagedInput struct {
+	Name   string `json:"name"`
+	Format string `json:"format"`
+	Source string `json:"source"`
+	// SourceVersion is the version read when the input is a product.
+	SourceVersion string      `json:"sourceVersion,omitempty"`
+	Objects       []ObjectRef `json:"objects"`
+}
+
+// IngestInput asks to snapshot a product's inputs.
+type IngestInput struct {
+	Product Product `json:"product"`
+	RunID   string  `json:"runId"`
+}
+
+// IngestResult lists the staged inputs.
+type IngestResult struct {
+	Inputs []StagedInput `json:"inputs"`
+	Bytes  int64         `json:"bytes"`
+}
+
+// TransformInput asks to run the product's SQL over the staged inputs.
+type TransformInput struct {
+	Product Product       `json:"product"`
+	RunID   string        `json:"runId"`
+	Inputs  []StagedInput `json:"inputs"`
+}
+
+// Column is a column of a dataset, with its DuckDB type.
+type Column struct {
+	Name string `json:"name"`
+	Type string `json:"type"`
+}
+
+// TransformResult describes the candidate dataset.
+type TransformResult struct {
+	Candidate ObjectRef `json:"candidate"`
+	Rows      int64     `json:"rows"`
+	Columns   []Column  `json:"columns"`
+}
+
+// ValidateInput asks to check the candidate against the contract.
+type ValidateInput struct {
+	Product   Product   `json:"product"`
+	RunID     string    `json:"runId"`
+	Candidate ObjectRef `json:"candidate"`
+}
+
+// RuleSummary is one rule's outcome.
+type RuleSummary struct {
+	ID       string  `json:"id"`
+	Severity string  `json:"severity"`
+	Status   string  `json:"status"` // pass, warn, fail or error
+	Failing  int64   `json:"failing"`
+	Fraction float64 `json:"fraction"`
+	Message  string  `json:"message,omitempty"`
+}
+
+// Quality summarises a validation: rows in = rows out + rows quarantined.
+type Quality struct {
+	RowsIn      int64         `json:"rowsIn"`
+	RowsOut     int64         `json:"rowsOut"`
+	Quarantined int64         `json:"quarantined"`
+	Rules       []RuleSummary `json:"rules"`
+	Blocked     bool          `json:"blocked"`
+	Warnings    int           `json:"warnings"`
+}
+
+// ValidateResult holds the checked output and the evidence.
+type ValidateResult struct {
+	Quality Quality   `json:"quality"`
+	Data    ObjectRef `json:"data"`
+	// Report is the full quality report (JSON), with failing-row samples.
+	Report     ObjectRef  `json:"report"`
+	Quarantine *ObjectRef `json:"quarantine,omitempty"`
+	Columns    []Column   `json:"columns"`
+	// ContractColumns are the contract's columns with their logical types, the
+	// schema compared against the last published version.
+	ContractColumns []Column `json:"contractColumns"`
+}
+
+// LatestInput asks for the product's latest published manifest.
+type LatestInput struct {
+	Ref string `json:"ref"`
+}
+
+// LatestResult is the latest manifest, or Found false.
+type LatestResult struct {
+	Found    bool     `json:"found"`
+	Manifest Manifest `json:"manifest"`
+}
+
+// Approval is one recorded decision.
+type Approval struct {
+	Principal    string    `json:"principal"`
+	Decision     string    `json:"decision"` // approve or reject
+	Comment      string    `json:"comment,omitempty"`
+	ManifestHash string    `json:"manifestHash"`
+	At           time.Time `json:"at"`
+}
+
+// Manifest describes one published version of a product. It is written next to the
+// data, and the product's latest pointer names it.
+type Manifest struct {
+	Product     string        `json:"product"`
+	Version     string        `json:"version"`
+	RunID       string        `json:"runId"`
+	WorkflowID  string        `json:"workflowId"`
+	PublishedAt time.Time     `json:"publishedAt"`
+	Inputs      []StagedInput `json:"inputs"`
+	Columns     []Column      `json:"columns"`
+	// ContractColumns are the contract's columns (logical types), for change checks.
+	ContractColumns []Column   `json:"contractColumns"`
+	ContractVersion string     `json:"contractVersion,omitempty"`
+	Quality         Quality    `json:"quality"`
+	Approvals       []Approval `json:"approvals"`
+	Data            ObjectRef  `json:"data"`
+	Report          ObjectRef  `json:"report"`
+	Quarantine      *ObjectRef `json:"quarantine,omitempty"`
+	// Breaking is true when the contract removed or changed a column.
+	Breaking bool `json:"breaking"`
+}
+
+// PublishInput asks to publish the staged, checked output.
+type PublishInput struct {
+	Manifest Manifest `json:"manifest"`
+	// Previous is the version the run compared against ("" for the first).
+	Previous string `json:"previous"`
+	// Bump is "major" for breaking changes and "minor" otherwise.
+	Bump string `json:"bump"`
+}
+
+// PublishResult says what was published.
+type PublishResult struct {
+	Version     string `json:"version"`
+	ManifestKey string `json:"manifestKey"`
+	// Reused is true when a retry found this run's own earlier publication.
+	Reused bool `json:"reused"`
+}
+
+// InputsPublishedInput asks whether every product input of a product has a
+// published version.
+type InputsPublishedInput struct {
+	Product Product `json:"product"`
+}
+
+// InputsPublishedResult lists the inputs that are not published yet.
+type InputsPublishedResult struct {
+	Missing []string `json:"missing"`
+}
+
+// CleanupInput asks to delete a run's staging objects.
+type CleanupInput struct {
+	Ref   string `json:"ref"`
+	RunID string `json:"runId"`
+}
+
+// Decision is the argument of the decide update.
+type Decision struct {
+	Principal string `json:"principal"`
+	// Approve is true to approve, false to reject.
+	Approve bool   `json:"approve"`
+	Comment string `json:"comment,omitempty"`
+	// ManifestHash, when set, must equal the hash under review.
+	ManifestHash string `json:"manifestHash,omitempty"`
+}
+
+// Status answers the status query.
+type Status struct {
+	Product      string        `json:"product"`
+	Stage        Stage         `json:"stage"`
+	Detail       string        `json:"detail,omitempty"`
+	Submitter    string        `json:"submitter"`
+	StartedAt    time.Time     `json:"startedAt"`
+	Inputs       int           `json:"inputs"`
+	RowsIn       int64         `json:"rowsIn"`
+	RowsOut      int64         `json:"rowsOut"`
+	Quarantined  int64         `json:"quarantined"`
+	Warnings     int           `json:"warnings"`
+	Version      string        `json:"version,omitempty"`
+	Breaking     bool          `json:"breaking"`
+	ManifestHash string        `json:"manifestHash,omitempty"`
+	Approvers    []string      `json:"approvers,omitempty"`
+	Approvals    []Approval    `json:"approvals,omitempty"`
+	Deadline     time.Time     `json:"deadline,omitzero"`
+	Error        string        `json:"error,omitempty"`
+	Rules        []RuleSummary `json:"rules,omitempty"`
+}
+
+// Result is what a finished run returns.
+type Result struct {
+	Stage   Stage  `json:"stage"`
+	Version string `json:"version,omitempty"`
+	Reason  string `json:"reason,omitempty"`
+}

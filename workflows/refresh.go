@@ -1,0 +1,388 @@
+package workflows
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/meshflow/meshflow/refresh"
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+)
+
+// MaxSessionAttempts is how many times the ingest–transform–validate session is
+// started on a fresh worker after the worker holding it was lost.
+const MaxSessionAttempts = 5
+
+var (
+	keyDomain  = temporal.NewSearchAttributeKeyKeyword(refresh.SearchDomain)
+	keyProduct = temporal.NewSearchAttributeKeyKeyword(refresh.SearchProduct)
+	keyStage   = temporal.NewSearchAttributeKeyKeyword(refresh.SearchStage)
+	keyVersion = temporal.NewSearchAttributeKeyKeyword(refresh.SearchVersion)
+)
+
+// run is the state of one ProductRefresh execution.
+type run struct {
+	in     refresh.RefreshInput
+	p      refresh.Product
+	runID  string
+	status refresh.Status
+	// decided is set by the decide update when the run is approved or rejected.
+	decided  bool
+	approved bool
+}
+
+// ProductRefresh refreshes one data product: it snapshots the inputs, runs the
+// transform, checks the result against the contract, waits for sign-off when the
+// product's governance asks for it, publishes a new version and starts the refresh
+// of the products that read this one.
+func ProductRefresh(ctx workflow.Context, in refresh.RefreshInput) (refresh.Result, error) {
+	info := workflow.GetInfo(ctx)
+	r := &run{in: in, p: in.Product, runID: info.WorkflowExecution.RunID}
+	r.status = refresh.Status{Product: r.p.Ref(), Submitter: in.Submitter, StartedAt: workflow.Now(ctx)}
+	if err := workflow.SetQueryHandler(ctx, refresh.QueryStatus, func() (refresh.Status, error) { return r.status, nil }); err != nil {
+		return refresh.Result{}, err
+	}
+	if err := workflow.SetUpdateHandlerWithOptions(ctx, refresh.UpdateDecide, r.decide,
+		workflow.UpdateHandlerOptions{Validator: r.validateDecision}); err != nil {
+		return refresh.Result{}, err
+	}
+	res, err := r.execute(ctx)
+	if err != nil {
+		r.status.Error = err.Error()
+		r.setStage(ctx, refresh.StageFailed, err.Error())
+	}
+	r.cleanup(ctx)
+	return res, err
+}
+
+func (r *run) execute(ctx workflow.Context) (refresh.Result, error) {
+	staged, err := r.stage(ctx)
+	if err != nil {
+		return refresh.Result{}, err
+	}
+	if staged.val.Quality.Blocked {
+		return refresh.Result{}, r.fail(refresh.StageValidating, refresh.ErrQuality, qualityMessage(staged.val.Quality))
+	}
+
+	var latest refresh.LatestResult
+	if err := workflow.ExecuteActivity(shortOptions(ctx, "Read the latest published manifest of "+r.p.Ref()),
+		refresh.ActivityLatest, refresh.LatestInput{Ref: r.p.Ref()}).Get(ctx, &latest); err != nil {
+		return refresh.Result{}, r.wrap(refresh.StagePublishing, err)
+	}
+	breaking := latest.Found && Breaking(latest.Manifest.ContractColumns, staged.val.ContractColumns)
+	manifest := refresh.Manifest{
+		Product: r.p.Ref(), RunID: r.runID, WorkflowID: workflow.GetInfo(ctx).WorkflowExecution.ID,
+		Inputs: staged.ing.Inputs, Columns: staged.val.Columns, ContractColumns: staged.val.ContractColumns,
+		Quality: staged.val.Quality, Data: staged.val.Data, Report: staged.val.Report, Quarantine: staged.val.Quarantine,
+		Breaking: breaking,
+	}
+	r.status.Breaking = breaking
+	r.status.ManifestHash = ManifestHash(manifest)
+
+	if NeedsApproval(r.p.Governance, latest.Found, breaking) {
+		if err := r.awaitApproval(ctx); err != nil {
+			return refresh.Result{}, err
+		}
+		if !r.decided {
+			r.setStage(ctx, refresh.StageExpired, "no decision before the deadline")
+			return refresh.Result{Stage: refresh.StageExpired, Reason: "no steward decided in time"}, nil
+		}
+		if !r.approved {
+			r.setStage(ctx, refresh.StageRejected, "rejected by "+r.lastDecider())
+			return refresh.Result{Stage: refresh.StageRejected, Reason: r.lastComment()}, nil
+		}
+	}
+	manifest.Approvals = r.status.Approvals
+
+	r.setStage(ctx, refresh.StagePublishing, "publishing a new version")
+	bump := "minor"
+	if breaking {
+		bump = "major"
+	}
+	previous := ""
+	if latest.Found {
+		previous = latest.Manifest.Version
+	}
+	var pub refresh.PublishResult
+	if err := workflow.ExecuteActivity(publishOptions(ctx, "Publish "+r.p.Ref()+": promote staged data, write the manifest, move latest"),
+		refresh.ActivityPublish, refresh.PublishInput{Manifest: manifest, Previous: previous, Bump: bump}).Get(ctx, &pub); err != nil {
+		return refresh.Result{}, r.wrap(refresh.StagePublishing, err)
+	}
+	r.status.Version = pub.Version
+	_ = workflow.UpsertTypedSearchAttributes(ctx, keyVersion.ValueSet(pub.Version))
+	r.setStage(ctx, refresh.StagePublished, "published version "+pub.Version)
+	r.propagate(ctx, pub.Version)
+	return refresh.Result{Stage: refresh.StagePublished, Version: pub.Version}, nil
+}
+
+// staged is what the session stages produce.
+type staged struct {
+	ing refresh.IngestResult
+	tr  refresh.TransformResult
+	val refresh.ValidateResult
+}
+
+// stage runs ingest, transform and validate on one worker (a Temporal session), so
+// that they share local scratch. When the worker is lost, the stages run again on
+// another worker; bad data ends the run.
+func (r *run) stage(ctx workflow.Context) (staged, error) {
+	var out staged
+	var lastErr error
+	for attempt := 1; attempt <= MaxSessionAttempts; attempt++ {
+		sctx, err := workflow.CreateSession(ctx, &workflow.SessionOptions{
+			CreationTimeout:  10 * time.Minute,
+			ExecutionTimeout: 6 * time.Hour,
+			HeartbeatTimeout: 20 * time.Second,
+		})
+		if err != nil {
+			return out, r.wrap(refresh.StageIngesting, err)
+		}
+		out, err = r.stageOnce(sctx)
+		workflow.CompleteSession(sctx)
+		if err == nil {
+			return out, nil
+		}
+		if nonRetryable(err) {
+			return out, err
+		}
+		lastErr = err
+		workflow.GetLogger(ctx).Warn("staging session lost; starting again on another worker", "attempt", attempt, "error", err)
+	}
+	return out, fmt.Errorf("gave up after %d attempts to stage %s: %w", MaxSessionAttempts, r.p.Ref(), lastErr)
+}
+
+func (r *run) stageOnce(ctx workflow.Context) (staged, error) {
+	var out staged
+	r.setStage(ctx, refresh.StageIngesting, fmt.Sprintf("snapshotting %d input(s)", len(r.p.Inputs)))
+	r.status.Inputs = len(r.p.Inputs)
+	if err := workflow.ExecuteActivity(sessionOptions(ctx, fmt.Sprintf("Snapshot %d input(s) of %s into staging", len(r.p.Inputs), r.p.Ref()),
+		refresh.ErrBadInput, refresh.ErrNotPublished),
+		refresh.ActivityIngest, refresh.IngestInput{Product: r.p, RunID: r.runID}).Get(ctx, &out.ing); err != nil {
+		return out, r.wrap(refresh.StageIngesting, err)
+	}
+	r.setStage(ctx, refresh.StageTransforming, "running the transform SQL")
+	if err := workflow.ExecuteActivity(sessionOptions(ctx, "Run the transform SQL of "+r.p.Ref()+" in DuckDB", refresh.ErrTransform, refresh.ErrBadInput),
+		refresh.ActivityTransform, refresh.TransformInput{Product: r.p, RunID: r.runID, Inputs: out.ing.Inputs}).Get(ctx, &out.tr); err != nil {
+		return out, r.wrap(refresh.StageTransforming, err)
+	}
+	r.status.RowsIn = out.tr.Rows
+	r.setStage(ctx, refresh.StageValidating, fmt.Sprintf("checking %d rows against the contract", out.tr.Rows))
+	if err := workflow.ExecuteActivity(sessionOptions(ctx, "Check the output of "+r.p.Ref()+" against its contract and rules", refresh.ErrContract, refresh.ErrBadSpec),
+		refresh.ActivityValidate, refresh.ValidateInput{Product: r.p, RunID: r.runID, Candidate: out.tr.Candidate}).Get(ctx, &out.val); err != nil {
+		return out, r.wrap(refresh.StageValidating, err)
+	}
+	q := out.val.Quality
+	r.status.RowsIn, r.status.RowsOut, r.status.Quarantined, r.status.Warnings = q.RowsIn, q.RowsOut, q.Quarantined, q.Warnings
+	r.status.Rules = q.Rules
+	return out, nil
+}
+
+// awaitApproval waits for the stewards' decision or the deadline.
+func (r *run) awaitApproval(ctx workflow.Context) error {
+	g := r.p.Governance
+	timeout := g.Timeout
+	if timeout <= 0 {
+		timeout = 48 * time.Hour
+	}
+	r.status.Approvers = slices.Clone(g.Stewards)
+	r.status.Deadline = workflow.Now(ctx).Add(timeout)
+	r.setStage(ctx, refresh.StageAwaitingApproval, fmt.Sprintf("waiting for %s until %s", strings.Join(g.Stewards, " or "), r.status.Deadline.Format(time.RFC3339)))
+	if _, err := workflow.AwaitWithOptions(ctx, workflow.AwaitOptions{Timeout: timeout, TimerOptions: workflow.TimerOptions{Summary: "approval deadline"}},
+		func() bool { return r.decided }); err != nil {
+		return r.wrap(refresh.StageAwaitingApproval, err)
+	}
+	return nil
+}
+
+// validateDecision accepts a decision only from a steward of the product who did not
+// submit the run and has not voted yet, for the manifest under review, while the run
+// waits for approval. Refused updates leave no trace in the run's history.
+func (r *run) validateDecision(d refresh.Decision) error {
+	switch {
+	case r.status.Stage != refresh.StageAwaitingApproval || r.decided:
+		return fmt.Errorf("run of %s is not waiting for approval (stage %s)", r.p.Ref(), r.status.Stage)
+	case d.Principal == "":
+		return errors.New("the decision names no principal")
+	case !slices.Contains(r.p.Governance.Stewards, d.Principal):
+		return fmt.Errorf("%s is not a steward of %s (stewards: %s)", d.Principal, r.p.Ref(), strings.Join(r.p.Governance.Stewards, ", "))
+	case d.Principal == r.in.Submitter:
+		return fmt.Errorf("%s submitted this run and cannot approve it", d.Principal)
+	case d.ManifestHash != r.status.ManifestHash:
+		return fmt.Errorf("the decision is for manifest %q, but the run is reviewing %q", d.ManifestHash, r.status.ManifestHash)
+	}
+	for _, a := range r.status.Approvals {
+		if a.Principal == d.Principal {
+			return fmt.Errorf("%s has already decided on this run", d.Principal)
+		}
+	}
+	return nil
+}
+
+// decide records a decision; a rejection ends the wait, and so do enough approvals.
+func (r *run) decide(ctx workflow.Context, d refresh.Decision) (refresh.Status, error) {
+	verdict := "reject"
+	if d.Approve {
+		verdict = "approve"
+	}
+	r.status.Approvals = append(r.status.Approvals, refresh.Approval{
+		Principal: d.Principal, Decision: verdict, Comment: d.Comment, ManifestHash: d.ManifestHash, At: workflow.Now(ctx),
+	})
+	quorum := max(1, r.p.Governance.Quorum)
+	approvals := 0
+	for _, a := range r.status.Approvals {
+		if a.Decision == "approve" {
+			approvals++
+		}
+	}
+	switch {
+	case !d.Approve:
+		r.decided, r.approved = true, false
+	case approvals >= quorum:
+		r.decided, r.approved = true, true
+	}
+	return r.status, nil
+}
+
+func (r *run) lastDecider() string {
+	if n := len(r.status.Approvals); n > 0 {
+		return r.status.Approvals[n-1].Principal
+	}
+	return ""
+}
+
+func (r *run) lastComment() string {
+	if n := len(r.status.Approvals); n > 0 {
+		a := r.status.Approvals[n-1]
+		return a.Principal + ": " + a.Comment
+	}
+	return ""
+}
+
+// propagate starts a refresh of every consumer whose product inputs are all
+// published. The child runs are abandoned: they outlive this run.
+func (r *run) propagate(ctx workflow.Context, version string) {
+	for _, ref := range r.p.Consumers {
+		child, ok := r.in.Downstream[ref]
+		if !ok {
+			continue
+		}
+		var ready refresh.InputsPublishedResult
+		if err := workflow.ExecuteActivity(shortOptions(ctx, "Check that every input of "+ref+" is published"),
+			refresh.ActivityInputsPublished, refresh.InputsPublishedInput{Product: child}).Get(ctx, &ready); err != nil {
+			workflow.GetLogger(ctx).Warn("cannot check the inputs of a consumer", "consumer", ref, "error", err)
+			continue
+		}
+		if len(ready.Missing) > 0 {
+			workflow.GetLogger(ctx).Info("consumer waits for unpublished inputs", "consumer", ref, "missing", ready.Missing)
+			continue
+		}
+		cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
+			WorkflowID:            refresh.WorkflowID(ref, "after-"+strings.ReplaceAll(r.p.Ref(), "/", "-")+"-"+version),
+			TaskQueue:             child.TaskQueue,
+			ParentClosePolicy:     enumspb.PARENT_CLOSE_POLICY_ABANDON,
+			WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
+			StaticSummary:         "Refresh " + ref + " after " + r.p.Ref() + " " + version,
+			TypedSearchAttributes: temporal.NewSearchAttributes(keyDomain.ValueSet(child.Domain), keyProduct.ValueSet(child.Name), keyStage.ValueSet(string(refresh.StageIngesting))),
+		})
+		in := refresh.RefreshInput{Product: child, Submitter: "meshflow", Reason: "after " + r.p.Ref() + " " + version, Downstream: r.in.Downstream}
+		fut := workflow.ExecuteChildWorkflow(cctx, refresh.WorkflowProductRefresh, in)
+		if err := fut.GetChildWorkflowExecution().Get(ctx, nil); err != nil {
+			workflow.GetLogger(ctx).Warn("cannot start the refresh of a consumer", "consumer", ref, "error", err)
+		}
+	}
+}
+
+// cleanup deletes the run's staging objects; published objects are copies.
+func (r *run) cleanup(ctx workflow.Context) {
+	dctx, _ := workflow.NewDisconnectedContext(ctx)
+	err := workflow.ExecuteActivity(shortOptions(dctx, "Delete the staging objects of this run"),
+		refresh.ActivityCleanup, refresh.CleanupInput{Ref: r.p.Ref(), RunID: r.runID}).Get(dctx, nil)
+	if err != nil {
+		workflow.GetLogger(ctx).Warn("staging cleanup failed; objects stay under _staging", "error", err)
+	}
+}
+
+// setStage records the stage in the status, the search attributes and the UI's
+// current details.
+func (r *run) setStage(ctx workflow.Context, s refresh.Stage, detail string) {
+	r.status.Stage, r.status.Detail = s, detail
+	if err := workflow.UpsertTypedSearchAttributes(ctx, keyDomain.ValueSet(r.p.Domain), keyProduct.ValueSet(r.p.Name), keyStage.ValueSet(string(s))); err != nil {
+		workflow.GetLogger(ctx).Warn("cannot update search attributes", "error", err)
+	}
+	workflow.SetCurrentDetails(ctx, fmt.Sprintf("**%s** — %s: %s", r.p.Ref(), s, detail))
+}
+
+// fail builds the run's non-retryable error, naming product, stage and cause.
+func (r *run) fail(stage refresh.Stage, errType, cause string) error {
+	return temporal.NewNonRetryableApplicationError(fmt.Sprintf("%s, stage %s: %s", r.p.Ref(), stage, cause), errType, nil)
+}
+
+// wrap names product and stage on an activity's error, keeping its type.
+func (r *run) wrap(stage refresh.Stage, err error) error {
+	if appErr, ok := errors.AsType[*temporal.ApplicationError](err); ok && appErr.NonRetryable() {
+		return r.fail(stage, appErr.Type(), appErr.Message())
+	}
+	return fmt.Errorf("%s, stage %s: %w", r.p.Ref(), stage, err)
+}
+
+func nonRetryable(err error) bool {
+	appErr, ok := errors.AsType[*temporal.ApplicationError](err)
+	return ok && appErr.NonRetryable()
+}
+
+func qualityMessage(q refresh.Quality) string {
+	var failing []string
+	for _, rs := range q.Rules {
+		if rs.Severity == "error" && (rs.Status == "fail" || rs.Status == "error") {
+			s := fmt.Sprintf("%s (%d failing rows)", rs.ID, rs.Failing)
+			if rs.Message != "" {
+				s = rs.ID + ": " + rs.Message
+			}
+			failing = append(failing, s)
+		}
+	}
+	return "error-severity rules failed, nothing was published: " + strings.Join(failing, "; ")
+}
+
+// NeedsApproval decides whether a new version waits for sign-off.
+func NeedsApproval(g refresh.Governance, hasPrevious, breaking bool) bool {
+	switch g.Approval {
+	case "always":
+		return true
+	case "on-breaking-change":
+		return hasPrevious && breaking
+	}
+	return false
+}
+
+// Breaking reports whether the new contract columns remove or retype a column of
+// the old ones.
+func Breaking(old, cur []refresh.Column) bool {
+	for _, o := range old {
+		i := slices.IndexFunc(cur, func(c refresh.Column) bool { return c.Name == o.Name })
+		if i < 0 || !strings.EqualFold(cur[i].Type, o.Type) {
+			return true
+		}
+	}
+	return false
+}
+
+// ManifestHash identifies the candidate under review: approvals name it, so a
+// decision cannot apply to other data than the one the steward saw.
+func ManifestHash(m refresh.Manifest) string {
+	m.Approvals = nil
+	m.Version = ""
+	b, err := json.Marshal(m)
+	if err != nil {
+		return ""
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:8])
+}

@@ -1,0 +1,259 @@
+package workflows
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/meshflow/meshflow/refresh"
+	"github.com/stretchr/testify/mock"
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/worker"
+)
+
+func product(approval string) refresh.Product {
+	return refresh.Product{
+		Domain: "finance", Name: "global-kpis", Owner: "finance-data", TaskQueue: "meshflow-finance",
+		Inputs:     []refresh.Input{{Name: "fx", Product: "finance/fx-rates"}},
+		SQL:        "SELECT 1",
+		Governance: refresh.Governance{Approval: approval, Stewards: []string{"maria.rossi", "omar.haddad"}, Quorum: 1, Timeout: 24 * time.Hour},
+	}
+}
+
+var contractCols = []refresh.Column{{Name: "day", Type: "date"}, {Name: "units", Type: "integer"}}
+
+// harness registers stand-ins for every activity under its name and mocks them with
+// a run that publishes version 1.1.0 over a previous 1.0.0.
+type harness struct {
+	testsuite.WorkflowTestSuite
+	env       *testsuite.TestWorkflowEnvironment
+	published bool
+	// validate is what the Validate stand-in returns; ingestErr fails Ingest.
+	validate    refresh.ValidateResult
+	ingestErr   error
+	ingestCalls int
+}
+
+func newHarness(t *testing.T) *harness {
+	h := &harness{validate: refresh.ValidateResult{
+		Quality: refresh.Quality{RowsIn: 10, RowsOut: 9, Quarantined: 1}, ContractColumns: contractCols}}
+	h.env = h.NewTestWorkflowEnvironment()
+	h.env.SetWorkerOptions(worker.Options{EnableSessionWorker: true})
+	h.env.RegisterWorkflowWithOptions(ProductRefresh, workflowOptions())
+	reg := func(name string, fn any) { h.env.RegisterActivityWithOptions(fn, activity.RegisterOptions{Name: name}) }
+	reg(refresh.ActivityIngest, func(context.Context, refresh.IngestInput) (refresh.IngestResult, error) {
+		return refresh.IngestResult{}, nil
+	})
+	reg(refresh.ActivityTransform, func(context.Context, refresh.TransformInput) (refresh.TransformResult, error) {
+		return refresh.TransformResult{}, nil
+	})
+	reg(refresh.ActivityValidate, func(context.Context, refresh.ValidateInput) (refresh.ValidateResult, error) {
+		return refresh.ValidateResult{}, nil
+	})
+	reg(refresh.ActivityLatest, func(context.Context, refresh.LatestInput) (refresh.LatestResult, error) {
+		return refresh.LatestResult{}, nil
+	})
+	reg(refresh.ActivityPublish, func(context.Context, refresh.PublishInput) (refresh.PublishResult, error) {
+		return refresh.PublishResult{}, nil
+	})
+	reg(refresh.ActivityInputsPublished, func(context.Context, refresh.InputsPublishedInput) (refresh.InputsPublishedResult, error) {
+		return refresh.InputsPublishedResult{}, nil
+	})
+	reg(refresh.ActivityCleanup, func(context.Context, refresh.CleanupInput) error { return nil })
+
+	h.env.OnActivity(refresh.ActivityIngest, mock.Anything, mock.Anything).Return(func(context.Context, refresh.IngestInput) (refresh.IngestResult, error) {
+		h.ingestCalls++
+		return refresh.IngestResult{Inputs: []refresh.StagedInput{{Name: "fx"}}}, h.ingestErr
+	}).Maybe()
+	h.env.OnActivity(refresh.ActivityTransform, mock.Anything, mock.Anything).Return(refresh.TransformResult{Rows: 10}, nil).Maybe()
+	h.env.OnActivity(refresh.ActivityValidate, mock.Anything, mock.Anything).Return(func(context.Context, refresh.ValidateInput) (refresh.ValidateResult, error) {
+		return h.validate, nil
+	}).Maybe()
+	h.env.OnActivity(refresh.ActivityLatest, mock.Anything, mock.Anything).Return(refresh.LatestResult{
+		Found: true, Manifest: refresh.Manifest{Version: "1.0.0", ContractColumns: contractCols}}, nil).Maybe()
+	h.env.OnActivity(refresh.ActivityPublish, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in refresh.PublishInput) (refresh.PublishResult, error) {
+			h.published = true
+			if in.Previous != "1.0.0" {
+				return refresh.PublishResult{}, errors.New("publish saw the wrong previous version")
+			}
+			v := "1.1.0"
+			if in.Bump == "major" {
+				v = "2.0.0"
+			}
+			return refresh.PublishResult{Version: v}, nil
+		}).Maybe()
+	h.env.OnActivity(refresh.ActivityCleanup, mock.Anything, mock.Anything).Return(nil).Maybe()
+	return h
+}
+
+func (h *harness) status(t *testing.T) refresh.Status {
+	t.Helper()
+	v, err := h.env.QueryWorkflow(refresh.QueryStatus)
+	if err != nil {
+		t.Fatalf("query status: %v", err)
+	}
+	var st refresh.Status
+	if err := v.Get(&st); err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+func (h *harness) result(t *testing.T) refresh.Result {
+	t.Helper()
+	if !h.env.IsWorkflowCompleted() {
+		t.Fatal("workflow did not complete")
+	}
+	var res refresh.Result
+	if err := h.env.GetWorkflowResult(&res); err != nil {
+		t.Fatalf("workflow failed: %v", err)
+	}
+	return res
+}
+
+// decide sends a decision from inside the workflow's clock and returns the
+// update's outcome.
+func (h *harness) decide(after time.Duration, d refresh.Decision, outcome *error, hashFromStatus bool) {
+	h.env.RegisterDelayedCallback(func() {
+		if hashFromStatus {
+			v, _ := h.env.QueryWorkflow(refresh.QueryStatus)
+			var st refresh.Status
+			_ = v.Get(&st)
+			d.ManifestHash = st.ManifestHash
+		}
+		h.env.UpdateWorkflow(refresh.UpdateDecide, d.Principal+"@"+after.String(), &testsuite.TestUpdateCallback{
+			OnReject:   func(err error) { *outcome = err },
+			OnAccept:   func() {},
+			OnComplete: func(any, error) {},
+		}, d)
+	}, after)
+}
+
+func start(h *harness, p refresh.Product) {
+	h.env.ExecuteWorkflow(ProductRefresh, refresh.RefreshInput{Product: p, Submitter: "omar.haddad"})
+}
+
+func TestAutoApproveWhenNoApprovalNeeded(t *testing.T) {
+	h := newHarness(t)
+	start(h, product("never"))
+	res := h.result(t)
+	if res.Stage != refresh.StagePublished || res.Version != "1.1.0" {
+		t.Fatalf("got %+v, want published 1.1.0", res)
+	}
+	st := h.status(t)
+	if st.RowsIn != 10 || st.RowsOut != 9 || st.Quarantined != 1 || st.Stage != refresh.StagePublished {
+		t.Fatalf("status %+v", st)
+	}
+}
+
+func TestOnBreakingChangeWithoutBreakingChangePublishes(t *testing.T) {
+	h := newHarness(t)
+	start(h, product("on-breaking-change"))
+	if res := h.result(t); res.Stage != refresh.StagePublished {
+		t.Fatalf("got %+v", res)
+	}
+}
+
+func TestApprovedByStewardPublishes(t *testing.T) {
+	h := newHarness(t)
+	var refused1, refused2, refused3, accepted error
+	// The submitter, a non-steward and a wrong manifest hash are refused; a steward is accepted.
+	h.decide(time.Minute, refresh.Decision{Principal: "omar.haddad", Approve: true}, &refused1, true)
+	h.decide(2*time.Minute, refresh.Decision{Principal: "li.wei", Approve: true}, &refused2, true)
+	h.decide(3*time.Minute, refresh.Decision{Principal: "maria.rossi", Approve: true, ManifestHash: "other"}, &refused3, false)
+	h.decide(4*time.Minute, refresh.Decision{Principal: "maria.rossi", Approve: true, Comment: "numbers reconcile"}, &accepted, true)
+	start(h, product("always"))
+	res := h.result(t)
+	if res.Stage != refresh.StagePublished {
+		t.Fatalf("got %+v, want published (outcomes: %v / %v / %v / %v)", res, refused1, refused2, refused3, accepted)
+	}
+	for i, want := range []string{"omar.haddad submitted this run and cannot approve it", "li.wei is not a steward", `the decision is for manifest "other"`} {
+		if err := []error{refused1, refused2, refused3}[i]; err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("decision %d: got %v, want refused with %q", i+1, err, want)
+		}
+	}
+	if accepted != nil {
+		t.Fatalf("steward's approval refused: %v", accepted)
+	}
+	st := h.status(t)
+	if len(st.Approvals) != 1 || st.Approvals[0].Principal != "maria.rossi" || st.Approvals[0].Comment != "numbers reconcile" {
+		t.Fatalf("approvals %+v", st.Approvals)
+	}
+	if !h.published {
+		t.Fatal("publish was not called")
+	}
+}
+
+func TestRejectedRunPublishesNothing(t *testing.T) {
+	h := newHarness(t)
+	var outcome error
+	h.decide(time.Hour, refresh.Decision{Principal: "maria.rossi", Approve: false, Comment: "EMEA revenue doubled overnight"}, &outcome, true)
+	start(h, product("always"))
+	res := h.result(t)
+	if outcome != nil {
+		t.Fatal(outcome)
+	}
+	if res.Stage != refresh.StageRejected || h.published {
+		t.Fatalf("got %+v published=%v, want rejected and nothing published", res, h.published)
+	}
+}
+
+func TestApprovalTimeoutExpires(t *testing.T) {
+	h := newHarness(t)
+	start(h, product("always"))
+	res := h.result(t)
+	if res.Stage != refresh.StageExpired || h.published {
+		t.Fatalf("got %+v published=%v, want expired", res, h.published)
+	}
+}
+
+func TestBreakingChangeNeedsApprovalAndBumpsMajor(t *testing.T) {
+	h := newHarness(t)
+	h.validate = refresh.ValidateResult{ContractColumns: []refresh.Column{{Name: "day", Type: "date"}}} // units was removed
+	var outcome error
+	h.decide(time.Minute, refresh.Decision{Principal: "maria.rossi", Approve: true}, &outcome, true)
+	start(h, product("on-breaking-change"))
+	res := h.result(t)
+	if outcome != nil || res.Stage != refresh.StagePublished || res.Version != "2.0.0" {
+		t.Fatalf("got %+v (decision: %v), want published 2.0.0", res, outcome)
+	}
+}
+
+func TestBadInputFailsWithoutRetry(t *testing.T) {
+	h := newHarness(t)
+	h.ingestErr = temporal.NewNonRetryableApplicationError("orders.csv line 7: expected 8 columns, found 9", refresh.ErrBadInput, nil)
+	start(h, product("never"))
+	err := h.env.GetWorkflowError()
+	if err == nil {
+		t.Fatal("workflow succeeded, want failure")
+	}
+	appErr, ok := errors.AsType[*temporal.ApplicationError](err)
+	if !ok || appErr.Type() != refresh.ErrBadInput {
+		t.Fatalf("error %v, want type %s", err, refresh.ErrBadInput)
+	}
+	if want := "finance/global-kpis, stage ingesting: orders.csv line 7"; !strings.Contains(err.Error(), want) {
+		t.Fatalf("error %q does not say %q", err, want)
+	}
+	if h.ingestCalls != 1 || h.published {
+		t.Fatalf("ingest called %d times, published=%v", h.ingestCalls, h.published)
+	}
+	if st := h.status(t); st.Stage != refresh.StageFailed {
+		t.Fatalf("stage %s, want failed", st.Stage)
+	}
+}
+
+func TestBlockingRuleFailsTheRun(t *testing.T) {
+	h := newHarness(t)
+	h.validate = refresh.ValidateResult{
+		Quality: refresh.Quality{Blocked: true, Rules: []refresh.RuleSummary{{ID: "units_1", Severity: "error", Status: "fail", Failing: 3}}}}
+	start(h, product("never"))
+	err := h.env.GetWorkflowError()
+	if err == nil || !strings.Contains(err.Error(), "units_1 (3 failing rows)") || h.published {
+		t.Fatalf("error %v published=%v", err, h.published)
+	}
+}
