@@ -68,8 +68,15 @@ func syntaxDiagnostic(file string, err error) diag.Diagnostic {
 			}
 		}
 	}
+	hint := "check indentation and quoting on this line and the one before it"
+	if strings.HasPrefix(msg, "did not find expected ',' or") {
+		// yaml.v3 reports where the unclosed flow collection starts, counting lines
+		// from 0 for this error.
+		line++
+		hint = "a { or [ opened on this line is not closed"
+	}
 	return diag.Diagnostic{Pos: diag.Pos{File: file, Line: line, Col: 1}, Severity: diag.Error, Code: "yaml-syntax",
-		Message: "YAML syntax error: " + msg, Hint: "check indentation and quoting on this line and the one before it"}
+		Message: "YAML syntax error: " + msg, Hint: hint}
 }
 
 // Pos returns the position of a node of this document.

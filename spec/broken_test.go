@@ -1,0 +1,150 @@
+package spec
+
+import (
+	"strings"
+	"testing"
+)
+
+const baseMesh = `apiVersion: meshflow/v1
+kind: Mesh
+metadata: {name: test-mesh}
+domains:
+  - {name: sales, owners: [sales-team], stewards: [ana]}
+  - {name: finance, owners: [finance-team], stewards: [bo]}
+principals:
+  - {name: ana, roles: [steward]}
+  - {name: bo, roles: [steward]}
+  - {name: sales-team, kind: team, members: [ana]}
+  - {name: finance-team, kind: team, members: [bo]}
+glossary:
+  - {term: revenue, definition: Money in.}
+`
+
+const baseContract = `apiVersion: v3.1.0
+kind: DataContract
+id: c1
+version: 1.0.0
+status: active
+schema:
+  - name: t
+    properties:
+      - {name: amount, logicalType: number}
+`
+
+func productSpec(domain, name, inputs string) string {
+	return `apiVersion: meshflow/v1
+kind: DataProduct
+metadata: {name: ` + name + `, domain: ` + domain + `, owner: ana, description: d}
+inputs:
+` + inputs + `
+transform:
+  sql: SELECT 1 AS amount
+contract: c.odcs.yaml
+`
+}
+
+func TestBrokenMeshes(t *testing.T) {
+	okInput := "  - {name: orders, uri: file://data/o.csv}"
+	cases := []struct {
+		name  string
+		files map[string]string
+		want  string
+	}{
+		{
+			name: "unknown key and wrong type in a product",
+			files: map[string]string{
+				"sales/p.yaml": strings.Replace(productSpec("sales", "orders", okInput), "transform:", "transfrom:\n  sql: x\nschedule: {cron: [5]}\ngovernance: {quorum: two}\ntransform:", 1),
+			},
+			want: `sales/p.yaml:6:1 error unknown-key: unknown key "transfrom"
+sales/p.yaml:8:18 error wrong-type: expected a string for "cron", found a list
+sales/p.yaml:9:22 error wrong-type: expected a whole number for "quorum", found "two"
+`,
+		},
+		{
+			name: "missing required keys",
+			files: map[string]string{
+				"sales/p.yaml": "apiVersion: meshflow/v1\nkind: DataProduct\nmetadata: {name: orders, domain: sales}\n",
+			},
+			want: `sales/p.yaml:1:1 error missing-key: missing required key "contract"
+sales/p.yaml:1:1 error missing-key: missing required key "inputs"
+sales/p.yaml:1:1 error missing-key: missing required key "transform"
+sales/p.yaml:3:11 error missing-key: missing required key "owner" in "metadata"
+`,
+		},
+		{
+			name: "unknown domain, owner, steward and product",
+			files: map[string]string{
+				"sales/p.yaml": strings.Replace(strings.Replace(productSpec("salez", "orders", "  - {name: fx, product: finance/fx}"),
+					"owner: ana", "owner: anna", 1), "contract: c.odcs.yaml", "contract: c.odcs.yaml\ngovernance: {approval: always, stewards: [carl]}", 1),
+			},
+			want: `sales/p.yaml:3:34 error unknown-domain: unknown domain "salez"
+sales/p.yaml:3:48 error unknown-principal: unknown principal "anna"
+sales/p.yaml:5:25 error unknown-product: input "fx" reads unknown product "finance/fx"
+sales/p.yaml:9:43 error unknown-principal: unknown principal "carl"
+`,
+		},
+		{
+			name: "cycle between products",
+			files: map[string]string{
+				"sales/a.yaml":   productSpec("sales", "alpha", "  - {name: b, product: finance/beta}"),
+				"finance/b.yaml": productSpec("finance", "beta", "  - {name: a, product: sales/alpha}"),
+				"finance/c.odcs.yaml": baseContract,
+			},
+			want: `sales/a.yaml:5:24 error cycle: products depend on each other in a cycle: finance/beta → sales/alpha → finance/beta
+`,
+		},
+		{
+			name: "unsafe names and bad input names",
+			files: map[string]string{
+				"sales/p.yaml": productSpec("sales", "Orders_2024", "  - {name: Order-Lines, uri: ftp://x/y.csv}"),
+			},
+			want: `sales/p.yaml:3:18 error unsafe-name: product name "Orders_2024" is not safe for object keys
+sales/p.yaml:5:12 error bad-input-name: input name "Order-Lines" is not a plain SQL table name
+sales/p.yaml:5:30 error bad-uri: input uri "ftp://x/y.csv" has no supported scheme
+`,
+		},
+		{
+			name: "unknown glossary term in the contract",
+			files: map[string]string{
+				"sales/p.yaml":      productSpec("sales", "orders", okInput),
+				"sales/c.odcs.yaml": strings.Replace(baseContract, "logicalType: number}", "logicalType: number, customProperties: [{property: glossaryTerm, value: revenu}]}", 1),
+			},
+			want: `sales/c.odcs.yaml:9:96 error unknown-term: column "amount" links to unknown glossary term "revenu"
+`,
+		},
+		{
+			name: "missing contract file and bad schedule",
+			files: map[string]string{
+				"sales/p.yaml": strings.Replace(productSpec("sales", "orders", okInput), "contract: c.odcs.yaml",
+					"contract: missing.odcs.yaml\nschedule: {cron: \"61 * * * *\", timezone: Mars/Olympus}", 1),
+			},
+			want: `sales/p.yaml:8:11 error contract-missing: cannot read contract "missing.odcs.yaml": no such file or directory
+sales/p.yaml:9:18 error bad-cron: "61 * * * *" is not a cron expression: end of range (61) above maximum (59): 61
+sales/p.yaml:9:42 error bad-timezone: unknown time zone "Mars/Olympus"
+`,
+		},
+		{
+			name: "YAML syntax error",
+			files: map[string]string{
+				"sales/p.yaml": "apiVersion: meshflow/v1\nkind: DataProduct\nmetadata: {name: x\n",
+			},
+			want: "sales/p.yaml:3:1 error yaml-syntax: YAML syntax error: did not find expected ',' or '}'\n",
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			files := map[string]string{"mesh.yaml": baseMesh}
+			if _, ok := tc.files["sales/c.odcs.yaml"]; !ok {
+				files["sales/c.odcs.yaml"] = baseContract
+			}
+			for k, v := range tc.files {
+				files[k] = v
+			}
+			dir := writeMesh(t, files)
+			_, ds := Load(dir)
+			if got := render(dir, ds); got != tc.want {
+				t.Errorf("got:\n%s\nwant:\n%s", got, tc.want)
+			}
+		})
+	}
+}
