@@ -25,12 +25,13 @@ func (d *Doc) ScalarPos(n *yaml.Node, line, col int) diag.Pos {
 	switch {
 	case n.Style&(yaml.LiteralStyle|yaml.FoldedStyle) != 0:
 		// The value starts on the line after the indicator, at the block's indentation.
-		first := n.Line + line
-		indent := d.indentOf(first)
+		// Every line keeps its indentation beyond the block's own, which is the
+		// indentation of the first content line.
+		indent := d.indentOf(n.Line + 1)
 		if indent < 0 {
 			return base
 		}
-		return diag.Pos{File: d.File, Line: first, Col: indent + col}
+		return diag.Pos{File: d.File, Line: n.Line + line, Col: indent + col}
 	case n.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle) != 0:
 		if line == 1 {
 			return base.Shift(0, col) // skip the opening quote
