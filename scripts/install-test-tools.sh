@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs the tools that meshflow's tests need and that Go modules cannot
+# provide as libraries. Idempotent: a tool already installed at the wanted
+# version is left alone. Called by CI before the tests.
+#
+#   versitygw  a real S3 server, for the storage package's S3 tests
+#              (>= v1.8.0: older versions let several conditional writers win).
+set -euo pipefail
+
+VERSITYGW_VERSION="${VERSITYGW_VERSION:-v1.8.0}"
+
+gobin="$(go env GOBIN)"
+if [[ -z "$gobin" ]]; then
+	gobin="$(go env GOPATH | cut -d: -f1)/bin"
+fi
+
+installed_version() {
+	local bin="$1"
+	# "versitygw --version" prints the version it was built with; a binary
+	# built by "go install" reports its module version in its build info.
+	go version -m "$bin" 2>/dev/null | awk '$1 == "mod" && $2 == "github.com/versity/versitygw" { print $3 }'
+}
+
+bin="$gobin/versitygw"
+if [[ -x "$bin" && "$(installed_version "$bin")" == "$VERSITYGW_VERSION" ]]; then
+	echo "versitygw $VERSITYGW_VERSION already installed at $bin"
+else
+	echo "installing versitygw $VERSITYGW_VERSION into $gobin (takes a few minutes on two cores)"
+	go install "github.com/versity/versitygw/cmd/versitygw@${VERSITYGW_VERSION}"
+fi
