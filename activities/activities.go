@@ -1,0 +1,209 @@
+package activities
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/meshflow/meshflow/refresh"
+	"github.com/meshflow/meshflow/storage"
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
+)
+
+// Activities holds what the refresh activities need.
+type Activities struct {
+	// Store holds staging and published products.
+	Store storage.Store
+	// Open opens the store an input URI lives in (file:// or s3://), returning the
+	// store and the key or prefix inside it.
+	Open func(ctx context.Context, uri string) (storage.Store, string, error)
+	// Scratch is a local directory for the files of running stages.
+	Scratch string
+	// Threads and MemoryLimit bound each DuckDB instance ("" is DuckDB's default).
+	Threads     int
+	MemoryLimit string
+	Logger      *slog.Logger
+}
+
+// Staging returns the staging prefix of a run.
+func Staging(ref, runID string) string { return path.Join("_staging", ref, runID) }
+
+// LatestKey returns the key of a product's latest pointer.
+func LatestKey(ref string) string { return ref + "/latest.json" }
+
+// VersionPrefix returns the prefix of a published version.
+func VersionPrefix(ref, version string) string { return ref + "/v" + version }
+
+// Latest is the content of latest.json.
+type Latest struct {
+	Version     string    `json:"version"`
+	ManifestKey string    `json:"manifestKey"`
+	RunID       string    `json:"runId"`
+	PublishedAt time.Time `json:"publishedAt"`
+}
+
+func (a *Activities) scratchDir(runID string, parts ...string) string {
+	return filepath.Join(append([]string{a.Scratch, runID}, parts...)...)
+}
+
+func (a *Activities) logger() *slog.Logger {
+	if a.Logger != nil {
+		return a.Logger
+	}
+	return slog.Default()
+}
+
+// badInput is the non-retryable error for problems with a product's inputs.
+func badInput(format string, args ...any) error {
+	return temporal.NewNonRetryableApplicationError(fmt.Sprintf(format, args...), refresh.ErrBadInput, nil)
+}
+
+// heartbeat records progress every few seconds until stop is called, so that long
+// DuckDB statements keep the activity alive and its progress visible.
+func heartbeat(ctx context.Context, progress func() any) (stop func()) {
+	done := make(chan struct{})
+	var once sync.Once
+	go func() {
+		t := time.NewTicker(5 * time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				activity.RecordHeartbeat(ctx, progress())
+			}
+		}
+	}()
+	return func() { once.Do(func() { close(done) }) }
+}
+
+// upload stores a local file under key and returns its reference.
+func (a *Activities) upload(ctx context.Context, file, key string) (refresh.ObjectRef, error) {
+	f, err := os.Open(file)
+	if err != nil {
+		return refresh.ObjectRef{}, fmt.Errorf("upload %s: %w", key, err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	size, err := io.Copy(h, f)
+	if err != nil {
+		return refresh.ObjectRef{}, fmt.Errorf("upload %s: %w", key, err)
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return refresh.ObjectRef{}, fmt.Errorf("upload %s: %w", key, err)
+	}
+	if _, err := a.Store.Put(ctx, key, f, storage.PutOptions{}); err != nil {
+		return refresh.ObjectRef{}, fmt.Errorf("upload %s: %w", key, err)
+	}
+	return refresh.ObjectRef{Key: key, Size: size, SHA256: hex.EncodeToString(h.Sum(nil))}, nil
+}
+
+// download fetches an object into a local file, unless the file is already there
+// with the right checksum, and verifies the checksum either way.
+func (a *Activities) download(ctx context.Context, ref refresh.ObjectRef, file string) error {
+	if sum, err := fileSHA256(file); err == nil && sum == ref.SHA256 {
+		return nil
+	}
+	if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
+		return err
+	}
+	r, _, err := a.Store.Get(ctx, ref.Key)
+	if err != nil {
+		return fmt.Errorf("download %s: %w", ref.Key, err)
+	}
+	defer r.Close()
+	sum, _, err := writeFile(file, r)
+	if err != nil {
+		return fmt.Errorf("download %s: %w", ref.Key, err)
+	}
+	if ref.SHA256 != "" && sum != ref.SHA256 {
+		return fmt.Errorf("download %s: checksum %s, want %s: %w", ref.Key, sum, ref.SHA256, storage.ErrChecksumMismatch)
+	}
+	return nil
+}
+
+// writeFile copies r into file (atomically, through a temporary file) and returns
+// the content's SHA-256 and size.
+func writeFile(file string, r io.Reader) (string, int64, error) {
+	if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
+		return "", 0, err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(file), ".part-*")
+	if err != nil {
+		return "", 0, err
+	}
+	defer os.Remove(tmp.Name())
+	h := sha256.New()
+	n, err := io.Copy(io.MultiWriter(tmp, h), r)
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return "", 0, err
+	}
+	if err := os.Rename(tmp.Name(), file); err != nil {
+		return "", 0, err
+	}
+	return hex.EncodeToString(h.Sum(nil)), n, nil
+}
+
+func fileSHA256(file string) (string, error) {
+	f, err := os.Open(file)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// readJSON reads and decodes a JSON object from the store.
+func (a *Activities) readJSON(ctx context.Context, key string, v any) (storage.Object, error) {
+	r, obj, err := a.Store.Get(ctx, key)
+	if err != nil {
+		return obj, err
+	}
+	defer r.Close()
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return obj, fmt.Errorf("read %s: %w", key, err)
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return obj, fmt.Errorf("decode %s: %w", key, err)
+	}
+	return obj, nil
+}
+
+// ReadLatest returns a product's latest pointer and its manifest; found is false
+// when the product was never published.
+func ReadLatest(ctx context.Context, st storage.Store, ref string) (l Latest, m refresh.Manifest, obj storage.Object, found bool, err error) {
+	a := &Activities{Store: st}
+	obj, err = a.readJSON(ctx, LatestKey(ref), &l)
+	if errors.Is(err, storage.ErrNotFound) {
+		return l, m, obj, false, nil
+	}
+	if err != nil {
+		return l, m, obj, false, err
+	}
+	if _, err := a.readJSON(ctx, l.ManifestKey, &m); err != nil {
+		return l, m, obj, false, fmt.Errorf("read manifest of %s: %w", ref, err)
+	}
+	return l, m, obj, true, nil
+}

@@ -1,0 +1,197 @@
+package activities
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/meshflow/meshflow/refresh"
+	"github.com/meshflow/meshflow/storage"
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
+)
+
+// source is one object of an input.
+type source struct {
+	name string // for messages: a path or URI
+	open func(ctx context.Context) (io.ReadCloser, error)
+}
+
+// Ingest snapshots every input of a product into the run's staging area (and the
+// worker's scratch, where Transform reads them): files and objects of file:// and
+// s3:// URIs (one object or every object under a prefix), and the latest published
+// version of input products. Each snapshot is checksummed, so a run is reproducible
+// and a corrupt copy is caught.
+func (a *Activities) Ingest(ctx context.Context, in refresh.IngestInput) (refresh.IngestResult, error) {
+	var res refresh.IngestResult
+	p := in.Product
+	for i, input := range p.Inputs {
+		activity.RecordHeartbeat(ctx, fmt.Sprintf("input %d of %d: %s", i+1, len(p.Inputs), input.Name))
+		staged := refresh.StagedInput{Name: input.Name, Format: input.Format}
+		var sources []source
+		var err error
+		if input.Product != "" {
+			staged.Source = "product " + input.Product
+			staged.Format = "parquet"
+			sources, staged.SourceVersion, err = a.productSource(ctx, input.Product)
+		} else {
+			staged.Source = input.URI
+			sources, err = a.uriSources(ctx, input)
+		}
+		if err != nil {
+			return res, err
+		}
+		for n, src := range sources {
+			ext := staged.Format
+			key := path.Join(Staging(p.Ref(), in.RunID), "inputs", input.Name, fmt.Sprintf("%04d.%s", n, ext))
+			file := a.scratchDir(in.RunID, "inputs", input.Name, fmt.Sprintf("%04d.%s", n, ext))
+			r, err := src.open(ctx)
+			if err != nil {
+				if errors.Is(err, storage.ErrNotFound) || errors.Is(err, fs.ErrNotExist) {
+					return res, badInput("input %s: %s disappeared while it was read", input.Name, src.name)
+				}
+				return res, fmt.Errorf("input %s: open %s: %w", input.Name, src.name, err)
+			}
+			sum, size, err := writeFile(file, r)
+			if cerr := r.Close(); err == nil {
+				err = cerr
+			}
+			if err != nil {
+				return res, fmt.Errorf("input %s: copy %s: %w", input.Name, src.name, err)
+			}
+			obj, err := a.upload(ctx, file, key)
+			if err != nil {
+				return res, err
+			}
+			if obj.SHA256 != sum {
+				return res, fmt.Errorf("input %s: staged copy of %s changed on disk", input.Name, src.name)
+			}
+			staged.Objects = append(staged.Objects, obj)
+			res.Bytes += size
+		}
+		res.Inputs = append(res.Inputs, staged)
+	}
+	return res, nil
+}
+
+// productSource returns the data of a product's latest published version.
+func (a *Activities) productSource(ctx context.Context, ref string) ([]source, string, error) {
+	_, m, _, found, err := ReadLatest(ctx, a.Store, ref)
+	if err != nil {
+		return nil, "", fmt.Errorf("read latest version of %s: %w", ref, err)
+	}
+	if !found {
+		return nil, "", temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("input product %s has no published version yet; refresh it first", ref), refresh.ErrNotPublished, nil)
+	}
+	key := m.Data.Key
+	return []source{{name: a.Store.URI(key), open: func(ctx context.Context) (io.ReadCloser, error) {
+		r, _, err := a.Store.Get(ctx, key)
+		return r, err
+	}}}, m.Version, nil
+}
+
+// uriSources lists the objects of a file:// or s3:// input: the object itself, or
+// every object under it taken as a prefix, in key order.
+func (a *Activities) uriSources(ctx context.Context, input refresh.Input) ([]source, error) {
+	if dir, ok := strings.CutPrefix(input.URI, "file://"); ok {
+		return fileSources(input, filepath.FromSlash(dir))
+	}
+	if a.Open == nil {
+		return nil, badInput("input %s: %s: this worker has no object store configured for s3:// inputs", input.Name, input.URI)
+	}
+	st, key, err := a.Open(ctx, input.URI)
+	if err != nil {
+		return nil, badInput("input %s: %v", input.Name, err)
+	}
+	get := func(k string) source {
+		return source{name: st.URI(k), open: func(ctx context.Context) (io.ReadCloser, error) {
+			r, _, err := st.Get(ctx, k)
+			return r, err
+		}}
+	}
+	if key != "" {
+		if _, err := st.Head(ctx, key); err == nil {
+			return []source{get(key)}, nil
+		} else if !errors.Is(err, storage.ErrNotFound) {
+			return nil, fmt.Errorf("input %s: %w", input.Name, err)
+		}
+	}
+	prefix := key
+	if prefix != "" {
+		prefix += "/"
+	}
+	objs, err := st.List(ctx, prefix)
+	if err != nil {
+		return nil, fmt.Errorf("input %s: list %s: %w", input.Name, input.URI, err)
+	}
+	var out []source
+	for _, o := range objs {
+		if matchesFormat(o.Key, input.Format) {
+			out = append(out, get(o.Key))
+		}
+	}
+	if len(out) == 0 {
+		return nil, badInput("input %s: %s does not exist (no object with that key, and no %s objects under it)", input.Name, input.URI, input.Format)
+	}
+	return out, nil
+}
+
+func fileSources(input refresh.Input, p string) ([]source, error) {
+	open := func(f string) source {
+		return source{name: f, open: func(context.Context) (io.ReadCloser, error) { return os.Open(f) }}
+	}
+	fi, err := os.Stat(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, badInput("input %s: %s does not exist", input.Name, p)
+	}
+	if err != nil {
+		return nil, badInput("input %s: %v", input.Name, err)
+	}
+	if !fi.IsDir() {
+		return []source{open(p)}, nil
+	}
+	var files []string
+	err = filepath.WalkDir(p, func(f string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if !d.IsDir() && matchesFormat(f, input.Format) && !strings.HasPrefix(d.Name(), ".") {
+			files = append(files, f)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, badInput("input %s: %v", input.Name, err)
+	}
+	slices.Sort(files)
+	if len(files) == 0 {
+		return nil, badInput("input %s: folder %s holds no %s files", input.Name, p, input.Format)
+	}
+	out := make([]source, len(files))
+	for i, f := range files {
+		out[i] = open(f)
+	}
+	return out, nil
+}
+
+// matchesFormat reports whether a file name has an extension of the format.
+func matchesFormat(name, format string) bool {
+	ext := strings.ToLower(path.Ext(strings.TrimSuffix(name, ".gz")))
+	switch format {
+	case "csv":
+		return ext == ".csv" || ext == ".tsv" || ext == ".txt"
+	case "jsonl":
+		return ext == ".jsonl" || ext == ".ndjson" || ext == ".json"
+	case "parquet":
+		return ext == ".parquet"
+	}
+	return false
+}

@@ -1,0 +1,224 @@
+package activities
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/meshflow/meshflow/refresh"
+	"github.com/meshflow/meshflow/storage"
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
+)
+
+// LatestManifest returns the product's latest published manifest, if any.
+func (a *Activities) LatestManifest(ctx context.Context, in refresh.LatestInput) (refresh.LatestResult, error) {
+	_, m, _, found, err := ReadLatest(ctx, a.Store, in.Ref)
+	return refresh.LatestResult{Found: found, Manifest: m}, err
+}
+
+// InputsPublished lists the product inputs of a product that have no published
+// version yet.
+func (a *Activities) InputsPublished(ctx context.Context, in refresh.InputsPublishedInput) (refresh.InputsPublishedResult, error) {
+	res := refresh.InputsPublishedResult{Missing: []string{}}
+	for _, input := range in.Product.Inputs {
+		if input.Product == "" {
+			continue
+		}
+		if _, err := a.Store.Head(ctx, LatestKey(input.Product)); errors.Is(err, storage.ErrNotFound) {
+			res.Missing = append(res.Missing, input.Product)
+		} else if err != nil {
+			return res, err
+		}
+	}
+	return res, nil
+}
+
+// versionTaken is the error of a run that lost a race for a version.
+func versionTaken(format string, args ...any) error {
+	return temporal.NewNonRetryableApplicationError(fmt.Sprintf(format, args...), refresh.ErrVersionTaken, nil)
+}
+
+// Publish promotes a run's staged output to an immutable version and moves the
+// product's latest pointer to it. The steps, each safe to repeat:
+//
+//  1. Read latest.json. If it already names this run, an earlier attempt finished:
+//     done. If it moved past the version the run compared against, another run
+//     won: stop with VersionTaken.
+//  2. Claim the next version by creating its manifest with If-None-Match. If it
+//     exists, it is either this run's claim (continue) or another run's (stop).
+//  3. Copy the staged objects into the version's folder, verifying checksums.
+//  4. Move latest.json with If-Match on the ETag read in step 1 (If-None-Match for
+//     the first version): the single commit point. Losing here means another run
+//     committed first; this run's claim is removed and it stops.
+func (a *Activities) Publish(ctx context.Context, in refresh.PublishInput) (refresh.PublishResult, error) {
+	m := in.Manifest
+	ref := m.Product
+	latest, _, latestObj, found, err := ReadLatest(ctx, a.Store, ref)
+	if err != nil {
+		return refresh.PublishResult{}, err
+	}
+	if found && latest.RunID == m.RunID {
+		return refresh.PublishResult{Version: latest.Version, ManifestKey: latest.ManifestKey, Reused: true}, nil
+	}
+	prev := ""
+	if found {
+		prev = latest.Version
+	}
+	if prev != in.Previous {
+		return refresh.PublishResult{}, versionTaken("%s version %s was published by another run while this one was in progress (this run was checked against %q); start a new refresh",
+			ref, prev, in.Previous)
+	}
+	version, err := NextVersion(prev, in.Bump)
+	if err != nil {
+		return refresh.PublishResult{}, temporal.NewNonRetryableApplicationError(err.Error(), refresh.ErrBadSpec, nil)
+	}
+	vp := VersionPrefix(ref, version)
+	staged := map[string]refresh.ObjectRef{"data.parquet": m.Data, "quality.json": m.Report}
+	m.Data.Key, m.Report.Key = path.Join(vp, "data.parquet"), path.Join(vp, "quality.json")
+	if m.Quarantine != nil {
+		staged["quarantine.parquet"] = *m.Quarantine
+		q := *m.Quarantine
+		q.Key = path.Join(vp, "quarantine.parquet")
+		m.Quarantine = &q
+	}
+	m.Version = version
+	m.PublishedAt = time.Now().UTC()
+
+	// 2. Claim the version.
+	manifestKey := path.Join(vp, "manifest.json")
+	body, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return refresh.PublishResult{}, err
+	}
+	if _, err := a.Store.Put(ctx, manifestKey, bytes.NewReader(body), storage.PutOptions{IfNoneMatch: true, ContentType: "application/json"}); err != nil {
+		if !errors.Is(err, storage.ErrPreconditionFailed) {
+			return refresh.PublishResult{}, fmt.Errorf("claim %s: %w", manifestKey, err)
+		}
+		var existing refresh.Manifest
+		if _, err := a.readJSON(ctx, manifestKey, &existing); err != nil {
+			return refresh.PublishResult{}, err
+		}
+		if existing.RunID != m.RunID {
+			return refresh.PublishResult{}, versionTaken("%s version %s is being published by run %s; start a new refresh", ref, version, existing.RunID)
+		}
+		m = existing // this run's own claim, from an earlier attempt
+	}
+
+	// 3. Copy the staged objects.
+	for name, src := range staged {
+		activity.RecordHeartbeat(ctx, "copying "+name)
+		if err := a.copyVerified(ctx, src, path.Join(vp, name)); err != nil {
+			return refresh.PublishResult{}, err
+		}
+	}
+
+	// 4. Commit.
+	pointer, err := json.MarshalIndent(Latest{Version: version, ManifestKey: manifestKey, RunID: m.RunID, PublishedAt: m.PublishedAt}, "", "  ")
+	if err != nil {
+		return refresh.PublishResult{}, err
+	}
+	opts := storage.PutOptions{IfNoneMatch: !found, ContentType: "application/json"}
+	if found {
+		opts.IfMatch = latestObj.ETag
+	}
+	if _, err := a.Store.Put(ctx, LatestKey(ref), bytes.NewReader(pointer), opts); err != nil {
+		if !errors.Is(err, storage.ErrPreconditionFailed) && !errors.Is(err, storage.ErrNotFound) {
+			return refresh.PublishResult{}, fmt.Errorf("move %s: %w", LatestKey(ref), err)
+		}
+		now, _, _, _, rerr := ReadLatest(ctx, a.Store, ref)
+		if rerr == nil && now.RunID == m.RunID {
+			return refresh.PublishResult{Version: version, ManifestKey: manifestKey, Reused: true}, nil
+		}
+		a.removeClaim(ctx, vp, staged)
+		return refresh.PublishResult{}, versionTaken("another run moved %s to version %s first; start a new refresh", LatestKey(ref), now.Version)
+	}
+	a.logger().Info("published", "product", ref, "version", version, "run", m.RunID)
+	return refresh.PublishResult{Version: version, ManifestKey: manifestKey}, nil
+}
+
+// copyVerified copies an object, checking the bytes against the checksum recorded
+// when they were staged; a corrupt read is retried, never published.
+func (a *Activities) copyVerified(ctx context.Context, src refresh.ObjectRef, dst string) error {
+	if obj, err := a.Store.Head(ctx, dst); err == nil && obj.SHA256 == src.SHA256 && obj.Size == src.Size {
+		return nil // copied by an earlier attempt
+	}
+	r, _, err := a.Store.Get(ctx, src.Key)
+	if err != nil {
+		return fmt.Errorf("read staged %s: %w", src.Key, err)
+	}
+	defer r.Close()
+	tmp, err := os.CreateTemp(a.Scratch, "publish-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	defer tmp.Close()
+	h := sha256.New()
+	if _, err := io.Copy(io.MultiWriter(tmp, h), r); err != nil {
+		return fmt.Errorf("read staged %s: %w", src.Key, err)
+	}
+	if sum := hex.EncodeToString(h.Sum(nil)); sum != src.SHA256 {
+		return fmt.Errorf("staged %s has checksum %s, want %s: %w", src.Key, sum, src.SHA256, storage.ErrChecksumMismatch)
+	}
+	if _, err := tmp.Seek(0, io.SeekStart); err != nil {
+		return err
+	}
+	if _, err := a.Store.Put(ctx, dst, tmp, storage.PutOptions{}); err != nil {
+		return fmt.Errorf("write %s: %w", dst, err)
+	}
+	return nil
+}
+
+// removeClaim deletes the objects of a version this run claimed but lost.
+func (a *Activities) removeClaim(ctx context.Context, vp string, staged map[string]refresh.ObjectRef) {
+	for name := range staged {
+		_ = a.Store.Delete(ctx, path.Join(vp, name))
+	}
+	_ = a.Store.Delete(ctx, path.Join(vp, "manifest.json"))
+}
+
+// CleanupStaging deletes a run's staging objects and scratch files.
+func (a *Activities) CleanupStaging(ctx context.Context, in refresh.CleanupInput) error {
+	objs, err := a.Store.List(ctx, Staging(in.Ref, in.RunID)+"/")
+	if err != nil {
+		return err
+	}
+	for _, o := range objs {
+		if err := a.Store.Delete(ctx, o.Key); err != nil {
+			return err
+		}
+	}
+	return os.RemoveAll(a.scratchDir(in.RunID))
+}
+
+// NextVersion returns the semantic version after prev: 1.0.0 first, then the
+// minor number goes up, or the major number for a breaking change.
+func NextVersion(prev, bump string) (string, error) {
+	if prev == "" {
+		return "1.0.0", nil
+	}
+	parts := strings.Split(prev, ".")
+	if len(parts) != 3 {
+		return "", fmt.Errorf("published version %q is not MAJOR.MINOR.PATCH", prev)
+	}
+	major, err1 := strconv.Atoi(parts[0])
+	minor, err2 := strconv.Atoi(parts[1])
+	if err1 != nil || err2 != nil {
+		return "", fmt.Errorf("published version %q is not MAJOR.MINOR.PATCH", prev)
+	}
+	if bump == "major" {
+		return fmt.Sprintf("%d.0.0", major+1), nil
+	}
+	return fmt.Sprintf("%d.%d.0", major, minor+1), nil
+}

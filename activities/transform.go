@@ -1,0 +1,81 @@
+package activities
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path"
+	"path/filepath"
+	"sync/atomic"
+
+	"github.com/meshflow/meshflow/engine"
+	"github.com/meshflow/meshflow/refresh"
+	"go.temporal.io/sdk/temporal"
+)
+
+// Transform runs the product's SQL in DuckDB over the staged inputs and stages the
+// result as Parquet. Malformed input rows and SQL errors end the run with a
+// non-retryable error that says which input or what in the SQL.
+func (a *Activities) Transform(ctx context.Context, in refresh.TransformInput) (refresh.TransformResult, error) {
+	var res refresh.TransformResult
+	var progress atomic.Value
+	progress.Store("loading inputs")
+	stop := heartbeat(ctx, func() any { return progress.Load() })
+	defer stop()
+
+	db, err := engine.Open(ctx, a.scratchDir(in.RunID, "transform"), a.Threads, a.MemoryLimit)
+	if err != nil {
+		return res, err
+	}
+	defer db.Close()
+	for _, input := range in.Inputs {
+		var files []string
+		for n, obj := range input.Objects {
+			file := a.scratchDir(in.RunID, "inputs", input.Name, fmt.Sprintf("%04d.%s", n, input.Format))
+			if err := a.download(ctx, obj, file); err != nil {
+				return res, err
+			}
+			files = append(files, file)
+		}
+		var spec refresh.Input
+		for _, i := range in.Product.Inputs {
+			if i.Name == input.Name {
+				spec = i
+			}
+		}
+		rows, err := db.LoadInput(ctx, engine.Input{Name: input.Name, Format: input.Format, Files: files, Delimiter: spec.Delimiter, Header: spec.Header})
+		if err != nil {
+			if de, ok := errors.AsType[*engine.DataError](err); ok {
+				return res, badInput("%s (source %s)", de.Error(), input.Source)
+			}
+			return res, err
+		}
+		progress.Store(fmt.Sprintf("loaded input %s: %d rows", input.Name, rows))
+	}
+	progress.Store("running the transform SQL")
+	rows, err := db.Run(ctx, "candidate", in.Product.SQL)
+	if err != nil {
+		if se, ok := errors.AsType[*engine.SQLError](err); ok {
+			return res, temporal.NewNonRetryableApplicationError("transform SQL: "+se.Error(), refresh.ErrTransform, nil)
+		}
+		return res, err
+	}
+	progress.Store(fmt.Sprintf("writing %d rows", rows))
+	cols, err := db.Columns(ctx, "candidate")
+	if err != nil {
+		return res, err
+	}
+	file := filepath.Join(a.scratchDir(in.RunID), "candidate.parquet")
+	if err := db.WriteParquet(ctx, "candidate", file); err != nil {
+		return res, err
+	}
+	obj, err := a.upload(ctx, file, path.Join(Staging(in.Product.Ref(), in.RunID), "candidate.parquet"))
+	if err != nil {
+		return res, err
+	}
+	res.Candidate, res.Rows = obj, rows
+	for _, c := range cols {
+		res.Columns = append(res.Columns, refresh.Column{Name: c.Name, Type: c.Type})
+	}
+	return res, nil
+}

@@ -1,0 +1,185 @@
+package activities
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/meshflow/meshflow/contract"
+	"github.com/meshflow/meshflow/diag"
+	"github.com/meshflow/meshflow/engine"
+	"github.com/meshflow/meshflow/refresh"
+	"github.com/meshflow/meshflow/rules"
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
+)
+
+// Validate checks the candidate against the product's contract: every column the
+// contract lists is there, no other column is, each value reads as the column's
+// logical type, and the contract's rules are evaluated. Rows failing an
+// error-severity row rule are quarantined; the rest is the output. The output, the
+// quarantine and the full quality report are staged next to each other.
+func (a *Activities) Validate(ctx context.Context, in refresh.ValidateInput) (refresh.ValidateResult, error) {
+	var res refresh.ValidateResult
+	p := in.Product
+	c, set, err := compileContract(p)
+	if err != nil {
+		return res, err
+	}
+	stop := heartbeat(ctx, func() any { return "checking " + p.Ref() })
+	defer stop()
+
+	file := filepath.Join(a.scratchDir(in.RunID), "candidate.parquet")
+	if err := a.download(ctx, in.Candidate, file); err != nil {
+		return res, err
+	}
+	db, err := engine.Open(ctx, a.scratchDir(in.RunID, "validate"), a.Threads, a.MemoryLimit)
+	if err != nil {
+		return res, err
+	}
+	defer db.Close()
+	if err := db.LoadParquet(ctx, "candidate", file); err != nil {
+		return res, err
+	}
+	have, err := db.Columns(ctx, "candidate")
+	if err != nil {
+		return res, err
+	}
+	props := c.Schema[0].Properties
+	if err := checkColumns(p, have, props); err != nil {
+		return res, err
+	}
+	var casts []string
+	for _, prop := range props {
+		casts = append(casts, fmt.Sprintf("CAST(%s AS %s) AS %s", engine.Ident(prop.Name), duckType(prop), engine.Ident(prop.Name)))
+		res.ContractColumns = append(res.ContractColumns, refresh.Column{Name: prop.Name, Type: prop.LogicalType})
+	}
+	if _, err := db.Run(ctx, "checked", "SELECT "+strings.Join(casts, ", ")+" FROM candidate"); err != nil {
+		return res, temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("the output does not match the types of the contract: %v", err), refresh.ErrContract, nil)
+	}
+	activity.RecordHeartbeat(ctx, "evaluating rules")
+	dir := a.scratchDir(in.RunID)
+	passing, quarantine := filepath.Join(dir, "data.parquet"), filepath.Join(dir, "quarantine.parquet")
+	rep, err := set.Evaluate(ctx, db.DB, "checked", rules.EvalOptions{PassingPath: passing, QuarantinePath: quarantine})
+	if err != nil {
+		return res, fmt.Errorf("evaluate rules: %w", err)
+	}
+	staging := Staging(p.Ref(), in.RunID)
+	if res.Data, err = a.upload(ctx, passing, path.Join(staging, "data.parquet")); err != nil {
+		return res, err
+	}
+	if rep.Quarantined > 0 {
+		q, err := a.upload(ctx, quarantine, path.Join(staging, "quarantine.parquet"))
+		if err != nil {
+			return res, err
+		}
+		res.Quarantine = &q
+	}
+	report, err := json.MarshalIndent(rep, "", "  ")
+	if err != nil {
+		return res, fmt.Errorf("encode quality report: %w", err)
+	}
+	reportFile := filepath.Join(dir, "quality.json")
+	if err := os.WriteFile(reportFile, report, 0o644); err != nil {
+		return res, err
+	}
+	if res.Report, err = a.upload(ctx, reportFile, path.Join(staging, "quality.json")); err != nil {
+		return res, err
+	}
+	if cols, err := db.Columns(ctx, "checked"); err == nil {
+		for _, c := range cols {
+			res.Columns = append(res.Columns, refresh.Column{Name: c.Name, Type: c.Type})
+		}
+	}
+	res.Quality = Summarize(rep)
+	return res, nil
+}
+
+// compileContract parses the product's contract and compiles its rules; a contract
+// that does not compile is a non-retryable error (apply and validate catch it
+// first).
+func compileContract(p refresh.Product) (*contract.Contract, *rules.Set, error) {
+	ds := &diag.List{}
+	name := p.ContractFile
+	if name == "" {
+		name = p.Ref() + ".odcs.yaml"
+	}
+	c, _ := contract.Load(name, []byte(p.Contract), ds)
+	var set *rules.Set
+	if c != nil {
+		cols, rs := rules.FromContract(c, ds)
+		set = rules.Compile(cols, rs, rules.DefaultOptions(), ds)
+	}
+	if ds.HasErrors() || c == nil || len(c.Schema) == 0 {
+		var b bytes.Buffer
+		src := &diag.FileSources{}
+		src.Set(name, []byte(p.Contract))
+		_ = diag.WriteText(&b, ds.Items(), src)
+		msg := strings.TrimSpace(b.String())
+		if msg == "" {
+			msg = "the contract has no schema"
+		}
+		return nil, nil, temporal.NewNonRetryableApplicationError("the contract does not compile:\n"+msg, refresh.ErrBadSpec, nil)
+	}
+	return c, set, nil
+}
+
+// checkColumns reports columns the contract does not allow and columns it lists
+// that the output lacks.
+func checkColumns(p refresh.Product, have []engine.Column, props []*contract.Property) error {
+	var problems []string
+	for _, h := range have {
+		if !slices.ContainsFunc(props, func(pr *contract.Property) bool { return pr.Name == h.Name }) {
+			problems = append(problems, fmt.Sprintf("column %q is not in the contract (add it to the contract or leave it out of the SQL)", h.Name))
+		}
+	}
+	for _, pr := range props {
+		if !slices.ContainsFunc(have, func(h engine.Column) bool { return h.Name == pr.Name }) {
+			problems = append(problems, fmt.Sprintf("the contract's column %q is missing from the output", pr.Name))
+		}
+	}
+	if len(problems) > 0 {
+		return temporal.NewNonRetryableApplicationError(strings.Join(problems, "; "), refresh.ErrContract, nil)
+	}
+	return nil
+}
+
+// duckType maps a contract property to the DuckDB type its values are read as.
+func duckType(p *contract.Property) string {
+	switch rules.ColumnType(p.LogicalType, p.PhysicalType) {
+	case rules.Int:
+		return "BIGINT"
+	case rules.Double:
+		return "DOUBLE"
+	case rules.String:
+		return "VARCHAR"
+	case rules.Bool:
+		return "BOOLEAN"
+	case rules.Timestamp:
+		if p.LogicalType == "date" {
+			return "DATE"
+		}
+		return "TIMESTAMP"
+	}
+	return "VARCHAR"
+}
+
+// Summarize turns a rules report into the summary the workflow carries.
+func Summarize(rep *rules.Report) refresh.Quality {
+	q := refresh.Quality{RowsIn: rep.Rows, RowsOut: rep.Passing, Quarantined: rep.Quarantined, Blocked: rep.Blocked()}
+	for _, r := range rep.Rules {
+		if r.Status == rules.StatusWarn {
+			q.Warnings++
+		}
+		q.Rules = append(q.Rules, refresh.RuleSummary{ID: r.ID, Severity: r.Severity.String(), Status: string(r.Status),
+			Failing: r.Failing, Fraction: r.FailingFraction, Message: r.Message})
+	}
+	return q
+}

@@ -1,0 +1,77 @@
+// Command meshflow runs a data mesh: it validates the mesh's files, runs the
+// embedded development stack, runs workers, and starts, inspects and approves
+// product refreshes. Run `meshflow help` for the commands.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+	_ "time/tzdata" // schedules name IANA time zones; do not depend on the host's zoneinfo
+)
+
+// command is one subcommand of meshflow.
+type command struct {
+	name    string
+	summary string
+	run     func(ctx context.Context, args []string, stdout, stderr io.Writer) error
+}
+
+func commands() []command {
+	return []command{
+		{"validate", "check a mesh: specs, ODCS contracts, CEL rules and policies", runValidate},
+	}
+}
+
+// exitError carries a process exit code without printing anything more.
+type exitError struct{ code int }
+
+func (e exitError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
+		if ee, ok := errors.AsType[exitError](err); ok {
+			os.Exit(ee.code)
+		}
+		fmt.Fprintln(os.Stderr, "meshflow:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+		usage(stdout)
+		return nil
+	}
+	for _, c := range commands() {
+		if c.name == args[0] {
+			return c.run(ctx, args[1:], stdout, stderr)
+		}
+	}
+	usage(stderr)
+	return fmt.Errorf("unknown command %q", args[0])
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "meshflow runs a data mesh: data products refreshed, checked, approved and published by Temporal workflows.")
+	fmt.Fprintln(w, "\nUsage: meshflow <command> [flags] [args]\n\nCommands:")
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintln(w, "\nRun meshflow <command> -h for a command's flags.")
+}
+
+// newFlags returns a flag set that reports its errors instead of exiting.
+func newFlags(name string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("meshflow "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	return fs
+}

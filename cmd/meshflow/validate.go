@@ -1,0 +1,58 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+
+	"github.com/meshflow/meshflow/diag"
+	"github.com/meshflow/meshflow/meshcheck"
+)
+
+func runValidate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("validate", stderr)
+	format := fs.String("format", "text", "output format: text or json")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "Usage: meshflow validate [--format text|json] [mesh-dir]\n\nChecks mesh.yaml, every product spec, ODCS contract, CEL rule and policy; exits 1 when there is an error.")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return exitError{2}
+	}
+	if *format != "text" && *format != "json" {
+		return fmt.Errorf("--format must be text or json, not %q", *format)
+	}
+	dir := "."
+	switch fs.NArg() {
+	case 0:
+	case 1:
+		dir = fs.Arg(0)
+	default:
+		return fmt.Errorf("validate takes one mesh folder, got %d arguments", fs.NArg())
+	}
+	res := meshcheck.Check(ctx, dir)
+	items := res.Diagnostics.Items()
+	if *format == "json" {
+		if err := diag.WriteJSON(stdout, items, nil); err != nil {
+			return err
+		}
+	} else {
+		if err := diag.WriteText(stdout, items, nil); err != nil {
+			return err
+		}
+		errs, warns := 0, 0
+		for _, d := range items {
+			switch d.Severity {
+			case diag.Error:
+				errs++
+			case diag.Warning:
+				warns++
+			}
+		}
+		fmt.Fprintf(stdout, "%s: %d products, %d errors, %d warnings\n", dir, len(res.Set.Products), errs, warns)
+	}
+	if res.Diagnostics.HasErrors() {
+		return exitError{1}
+	}
+	return nil
+}

@@ -1,0 +1,66 @@
+// Package worker wires a Temporal worker for a task queue: it registers the
+// workflows and the activities under the names of package refresh, enables
+// sessions (a refresh's ingest, transform and validate stages share one worker's
+// scratch), and bounds concurrency.
+package worker
+
+import (
+	"github.com/meshflow/meshflow/activities"
+	"github.com/meshflow/meshflow/refresh"
+	"github.com/meshflow/meshflow/workflows"
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/client"
+	sdkworker "go.temporal.io/sdk/worker"
+)
+
+// Options tune a worker.
+type Options struct {
+	// MaxConcurrentActivities bounds the activities running at once (default 8).
+	MaxConcurrentActivities int
+	// MaxConcurrentSessions bounds the refreshes staging on this worker at once
+	// (default 2): each holds a DuckDB instance and scratch files.
+	MaxConcurrentSessions int
+	// Identity names the worker in the Temporal UI.
+	Identity string
+}
+
+// New creates a worker polling taskQueue, with every meshflow workflow and activity
+// registered. Start it with Start or Run.
+func New(c client.Client, taskQueue string, acts *activities.Activities, opt Options) sdkworker.Worker {
+	if opt.MaxConcurrentActivities <= 0 {
+		opt.MaxConcurrentActivities = 8
+	}
+	if opt.MaxConcurrentSessions <= 0 {
+		opt.MaxConcurrentSessions = 2
+	}
+	w := sdkworker.New(c, taskQueue, sdkworker.Options{
+		EnableSessionWorker:                true,
+		MaxConcurrentSessionExecutionSize:  opt.MaxConcurrentSessions,
+		MaxConcurrentActivityExecutionSize: opt.MaxConcurrentActivities,
+		Identity:                           opt.Identity,
+		WorkerStopTimeout:                  0,
+	})
+	workflows.Register(w)
+	Register(w, acts)
+	return w
+}
+
+// ActivityRegistry is what registering activities needs from a worker.
+type ActivityRegistry interface {
+	RegisterActivityWithOptions(a any, options activity.RegisterOptions)
+}
+
+// Register registers the refresh activities under their names.
+func Register(r ActivityRegistry, a *activities.Activities) {
+	for name, fn := range map[string]any{
+		refresh.ActivityIngest:          a.Ingest,
+		refresh.ActivityTransform:       a.Transform,
+		refresh.ActivityValidate:        a.Validate,
+		refresh.ActivityLatest:          a.LatestManifest,
+		refresh.ActivityPublish:         a.Publish,
+		refresh.ActivityInputsPublished: a.InputsPublished,
+		refresh.ActivityCleanup:         a.CleanupStaging,
+	} {
+		r.RegisterActivityWithOptions(fn, activity.RegisterOptions{Name: name})
+	}
+}
