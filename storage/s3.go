@@ -14,6 +14,7 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -25,6 +26,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
+	smithymiddleware "github.com/aws/smithy-go/middleware"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 )
 
@@ -207,6 +209,7 @@ type S3Store struct {
 	prefix   string // without leading or trailing slash
 	cfg      S3Config
 	pageSize int32
+	bucketOK atomic.Bool // the bucket was seen to exist
 }
 
 var _ Store = (*S3Store)(nil)
@@ -384,6 +387,9 @@ func (s *S3Store) prepareBody(ctx context.Context, r io.Reader) (body io.ReadSee
 			if _, err := io.Copy(h, ctxReader{ctx: ctx, r: section}); err != nil {
 				return nil, 0, nil, nil, fmt.Errorf("hash body: %w", err)
 			}
+			if _, err := section.Seek(0, io.SeekStart); err != nil {
+				return nil, 0, nil, nil, fmt.Errorf("rewind body: %w", err)
+			}
 			return section, end - start, h.Sum(nil), func() {}, nil
 		}
 	}
@@ -398,6 +404,9 @@ func (s *S3Store) prepareBody(ctx context.Context, r io.Reader) (body io.ReadSee
 		_ = os.Remove(f.Name())
 	}
 	n, err := io.Copy(io.MultiWriter(f, h), ctxReader{ctx: ctx, r: r})
+	if err == nil {
+		err = f.Sync()
+	}
 	if err != nil {
 		cleanup()
 		return nil, 0, nil, nil, fmt.Errorf("buffer body: %w", err)
@@ -415,7 +424,7 @@ func (s *S3Store) Get(ctx context.Context, key string) (io.ReadCloser, Object, e
 		Bucket:       aws.String(s.bucket),
 		Key:          aws.String(s.full(key)),
 		ChecksumMode: types.ChecksumModeEnabled,
-	})
+	}, withoutSDKResponseValidation)
 	if err != nil {
 		return nil, Object{}, fmt.Errorf("get %s: %w", key, mapError(err))
 	}
@@ -435,6 +444,22 @@ func (s *S3Store) Get(ctx context.Context, key string) (io.ReadCloser, Object, e
 	return newVerifyingReader(out.Body, key, size, obj.SHA256), obj, nil
 }
 
+// sdkValidateOutputID names the SDK middleware that validates response
+// checksums.
+const sdkValidateOutputID = "AWSChecksum:ValidateOutputPayloadChecksum"
+
+// withoutSDKResponseValidation removes the SDK's response checksum check from
+// a GetObject: Get verifies the same SHA-256 itself and reports a mismatch as
+// ErrChecksumMismatch, and hashing twice would waste CPU on large objects. If
+// a future SDK renames the middleware, the removal is skipped and both checks
+// run (a mismatch is still an error, but the SDK's).
+func withoutSDKResponseValidation(o *s3.Options) {
+	o.APIOptions = append(o.APIOptions, func(stack *smithymiddleware.Stack) error {
+		_, _ = stack.Deserialize.Remove(sdkValidateOutputID) // see above: absence is fine
+		return nil
+	})
+}
+
 // Head returns the object stored under key, with its SHA-256 when the server
 // has one.
 func (s *S3Store) Head(ctx context.Context, key string) (Object, error) {
@@ -447,7 +472,15 @@ func (s *S3Store) Head(ctx context.Context, key string) (Object, error) {
 		ChecksumMode: types.ChecksumModeEnabled,
 	})
 	if err != nil {
-		return Object{}, fmt.Errorf("head %s: %w", key, mapError(err))
+		err = mapError(err)
+		if errors.Is(err, ErrNotFound) {
+			// HEAD responses have no body, so a missing bucket looks like a
+			// missing key; tell them apart before reporting ErrNotFound.
+			if berr := s.checkBucket(ctx); berr != nil {
+				err = berr
+			}
+		}
+		return Object{}, fmt.Errorf("head %s: %w", key, err)
 	}
 	obj := Object{
 		Key:      key,
@@ -459,6 +492,25 @@ func (s *S3Store) Head(ctx context.Context, key string) (Object, error) {
 		obj.SHA256 = decodeChecksum(out.ChecksumSHA256)
 	}
 	return obj, nil
+}
+
+// checkBucket returns an error if the store's bucket does not exist or
+// cannot be reached. Success is remembered, so only the first miss of a
+// store costs an extra request.
+func (s *S3Store) checkBucket(ctx context.Context) error {
+	if s.bucketOK.Load() {
+		return nil
+	}
+	_, err := s.client.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String(s.bucket)})
+	if err != nil {
+		var respErr *awshttp.ResponseError
+		if errors.As(err, &respErr) && respErr.HTTPStatusCode() == http.StatusNotFound {
+			return fmt.Errorf("bucket %s does not exist", s.bucket)
+		}
+		return fmt.Errorf("check bucket %s: %w", s.bucket, err)
+	}
+	s.bucketOK.Store(true)
+	return nil
 }
 
 // List pages through ListObjectsV2 and returns the objects under prefix,
