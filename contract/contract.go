@@ -19,7 +19,7 @@ type Contract struct {
 	Path []any
 
 	APIVersion  string // apiVersion, such as "v3.1.0"
-	Kind        string // always "DataContract"
+	Kind        string // "DataContract" in a valid contract
 	ID          string
 	Version     string // the contract's own version
 	Status      string // proposed, draft, active, deprecated, retired…

@@ -375,6 +375,10 @@ schema:
 	if !ok {
 		t.Fatal(render(&ds))
 	}
+	checkLines(t, render(&ds), []string{
+		`c.yaml:7:3 warning deprecated: a list of team members is deprecated since ODCS 3.1.0`,
+		`c.yaml:13:9 warning deprecated: "rule" is deprecated since ODCS 3.1.0`,
+	})
 	if c.Team == nil || len(c.Team.Members) != 1 || c.Team.Members[0].Username != "li.wei" {
 		t.Errorf("team = %+v", c.Team)
 	}

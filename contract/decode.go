@@ -163,6 +163,8 @@ func (d *decoder) contract(c *Contract, n *yaml.Node) {
 	c.Domain = f.str("domain")
 	c.DataProduct = f.str("dataProduct")
 	c.Tenant = f.str("tenant")
+	d.deprecated(f, "dataProduct", "ODCS 3.1.0 deprecates dataProduct: name the contract's product in the product spec instead")
+	d.deprecated(f, "slaDefaultElement", "ODCS 3.1.0 deprecates slaDefaultElement: give each SLA property its own element")
 	c.Tags = f.strs("tags")
 	c.ContractCreatedTs = f.str("contractCreatedTs")
 
@@ -194,6 +196,8 @@ func (d *decoder) contract(c *Contract, n *yaml.Node) {
 				Tags: tf.strs("tags"), Members: teamMembers(tf.list("members"))}
 		case yaml.SequenceNode: // the list form, deprecated since ODCS 3.1.0
 			c.Team = &Team{Members: teamMembers(f.list("team"))}
+			d.ds.Warnf(d.doc.Pos(t), "deprecated", "write team: {name: …, members: [...]} instead",
+				"a list of team members is deprecated since ODCS 3.1.0")
 		}
 	}
 	for _, s := range f.list("support") {
@@ -367,6 +371,7 @@ func (d *decoder) quality(n *yaml.Node, path []any) *Quality {
 	if q.Type == "" {
 		q.Type = "library" // the ODCS default
 	}
+	d.deprecated(f, "rule", `ODCS 3.1.0 deprecates rule: write "metric" instead`)
 	if n := q.ImplementationNode; n != nil && n.Kind == yaml.ScalarNode && n.ShortTag() == "!!str" {
 		q.Implementation = n.Value
 	}
@@ -377,6 +382,19 @@ func (d *decoder) quality(n *yaml.Node, path []any) *Quality {
 	q.Raw, _ = yamlfile.Value(n).(map[string]any)
 	d.notEvaluated(q, f)
 	return q
+}
+
+// deprecated warns about a key that ODCS still accepts but will remove.
+func (d *decoder) deprecated(f fields, key, hint string) {
+	if f.n == nil {
+		return
+	}
+	for i := 0; i+1 < len(f.n.Content); i += 2 {
+		if k := f.n.Content[i]; k.Value == key {
+			d.ds.Warnf(d.doc.Pos(k), "deprecated", hint, "%q is deprecated since ODCS 3.1.0", key)
+			return
+		}
+	}
 }
 
 // notEvaluated tells the user about rules that are kept in the contract but that

@@ -346,7 +346,9 @@ func (r *reporter) report(p problem) {
 // and, when the whole location was found and ends in a mapping key, that key's node.
 func nodeAt(n *yaml.Node, loc []string) (val, key *yaml.Node) {
 	for _, tok := range loc {
-		n = resolve(n)
+		if r := resolve(n); r != nil {
+			n = r
+		}
 		key = nil
 		var next *yaml.Node
 		switch n.Kind {
