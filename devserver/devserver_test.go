@@ -2,6 +2,7 @@ package devserver_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
@@ -122,7 +123,7 @@ func TestRestartKeepsHistory(t *testing.T) {
 	checkSearchAttributes(ctx, t, c, "mesh", cfg.SearchAttributes)
 	runID := runGreet(ctx, t, c, workflowID)
 	t.Run("web UI answers", func(t *testing.T) {
-		checkUI(ctx, t, srv.UIAddress())
+		checkUI(ctx, t, srv.UIAddress(), "mesh")
 	})
 	c.Close()
 	if err := srv.Stop(); err != nil {
@@ -197,7 +198,11 @@ func start(ctx context.Context, t *testing.T, cfg devserver.Config) (*devserver.
 	}
 	// Stop is idempotent: this covers tests that end early.
 	t.Cleanup(func() { _ = srv.Stop() })
-	c, err := client.DialContext(ctx, client.Options{HostPort: srv.FrontendAddress(), Namespace: srv.Namespace()})
+	c, err := client.DialContext(ctx, client.Options{
+		HostPort:  srv.FrontendAddress(),
+		Namespace: srv.Namespace(),
+		Logger:    cfg.Logger,
+	})
 	if err != nil {
 		_ = srv.Stop()
 		t.Fatalf("connect: %v", err)
@@ -205,28 +210,45 @@ func start(ctx context.Context, t *testing.T, cfg devserver.Config) (*devserver.
 	return srv, c
 }
 
-// checkUI fails the test unless the web UI at base answers "/" with 200 and HTML.
-func checkUI(ctx context.Context, t *testing.T, base string) {
+// checkUI fails the test unless the web UI at base answers "/" with its HTML page
+// and relays API calls to the frontend, which knows namespace.
+func checkUI(ctx context.Context, t *testing.T, base, namespace string) {
 	t.Helper()
 	if !strings.HasPrefix(base, "http://127.0.0.1:") {
 		t.Fatalf("UIAddress() = %q, want http://127.0.0.1:port", base)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/", nil)
+	if body := httpGet(ctx, t, base+"/"); !strings.Contains(strings.ToLower(body), "<html") {
+		t.Errorf("GET %s/ is not an HTML page: %.200q", base, body)
+	}
+	var desc struct {
+		NamespaceInfo struct{ Name string }
+	}
+	body := httpGet(ctx, t, base+"/api/v1/namespaces/"+namespace)
+	if err := json.Unmarshal([]byte(body), &desc); err != nil || desc.NamespaceInfo.Name != namespace {
+		t.Errorf("the UI API does not describe namespace %s (%v): %.300q", namespace, err, body)
+	}
+}
+
+// httpGet returns the body of url and fails the test unless it answers 200.
+func httpGet(ctx context.Context, t *testing.T, url string) string {
+	t.Helper()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		t.Fatalf("GET %s/: %v", base, err)
+		t.Fatalf("GET %s: %v", url, err)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
 	if err != nil {
-		t.Fatalf("read UI page: %v", err)
+		t.Fatalf("GET %s: read body: %v", url, err)
 	}
-	if resp.StatusCode != http.StatusOK || !strings.Contains(strings.ToLower(string(body)), "<html") {
-		t.Errorf("GET %s/ = %d, %d bytes; want 200 and an HTML page", base, resp.StatusCode, len(body))
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s = %s: %.300q", url, resp.Status, body)
 	}
+	return string(body)
 }
 
 // testLogger logs to the test until it ends.

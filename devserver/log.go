@@ -14,12 +14,12 @@ const serverLogLevel = slog.LevelWarn
 
 // minLevelHandler drops records below min before they reach the wrapped handler.
 type minLevelHandler struct {
-	min slog.Level
+	min slog.Leveler
 	h   slog.Handler
 }
 
 func (m minLevelHandler) Enabled(ctx context.Context, l slog.Level) bool {
-	return l >= m.min && m.h.Enabled(ctx, l)
+	return l >= m.min.Level() && m.h.Enabled(ctx, l)
 }
 
 func (m minLevelHandler) Handle(ctx context.Context, r slog.Record) error {
@@ -45,9 +45,9 @@ var (
 	_ log.SLogWrapper = slogLogger{}
 )
 
-// newServerLogger returns the server's logger: l, quieted to serverLogLevel.
-func newServerLogger(l *slog.Logger) slogLogger {
-	return slogLogger{l: slog.New(minLevelHandler{min: serverLogLevel, h: l.Handler()})}
+// newServerLogger returns the server's logger: l, quieted to the level in min.
+func newServerLogger(l *slog.Logger, min *slog.LevelVar) slogLogger {
+	return slogLogger{l: slog.New(minLevelHandler{min: min, h: l.Handler()})}
 }
 
 func (s slogLogger) log(level slog.Level, msg string, tags []tag.Tag) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"strconv"
 	"sync"
@@ -35,6 +36,7 @@ type Server struct {
 	namespace    string
 
 	temporal temporal.Server
+	logLevel *slog.LevelVar
 	ui       *uiServer
 	client   client.Client
 
@@ -45,7 +47,8 @@ type Server struct {
 // Start starts a Temporal server as cfg describes and returns when the namespace
 // and its search attributes are registered and the frontend answers. Ports are
 // checked before anything starts: a port in use gives a *PortInUseError. The
-// context bounds the start-up; the server runs until Stop.
+// context bounds the wait for the frontend and the registration of search
+// attributes; the server runs until Stop.
 func Start(ctx context.Context, cfg Config) (*Server, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
@@ -79,7 +82,9 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		frontendAddr: net.JoinHostPort(dialHost(cfg.Host), strconv.Itoa(frontendPort)),
 		namespace:    cfg.Namespace,
 	}
-	s.temporal, err = newTemporalServer(cfg, frontendLn, s.frontendAddr)
+	s.logLevel = new(slog.LevelVar)
+	s.logLevel.Set(serverLogLevel)
+	s.temporal, err = newTemporalServer(cfg, frontendLn, s.frontendAddr, s.logLevel)
 	if err != nil {
 		return nil, closeUI(err)
 	}
@@ -103,7 +108,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 // newTemporalServer builds the server: all four services in this process, found
 // through static host lists, persisting to SQLite. It closes frontendLn, whose
 // port the frontend takes over while the server is built.
-func newTemporalServer(cfg Config, frontendLn net.Listener, frontendAddr string) (temporal.Server, error) {
+func newTemporalServer(cfg Config, frontendLn net.Listener, frontendAddr string, logLevel *slog.LevelVar) (temporal.Server, error) {
 	frontendPort := frontendLn.Addr().(*net.TCPAddr).Port
 	closeLn := func(err error) error { return errors.Join(err, frontendLn.Close()) }
 
@@ -188,7 +193,7 @@ func newTemporalServer(cfg Config, frontendLn net.Listener, frontendAddr string)
 		temporal.WithConfig(conf),
 		temporal.ForServices(temporal.DefaultServices),
 		temporal.WithStaticHosts(hosts),
-		temporal.WithLogger(newServerLogger(cfg.Logger)),
+		temporal.WithLogger(newServerLogger(cfg.Logger, logLevel)),
 		temporal.WithDynamicConfigClient(dynamic),
 	)
 	if err != nil {
@@ -268,6 +273,9 @@ func (s *Server) Namespace() string { return s.namespace }
 // call does the work; later calls return its result.
 func (s *Server) Stop() error {
 	s.stopOnce.Do(func() {
+		// While the services stop one after the other, those still running warn
+		// about the ones already gone: only errors are worth showing now.
+		s.logLevel.Set(slog.LevelError)
 		var errs []error
 		if s.ui != nil {
 			errs = append(errs, s.ui.stop())
