@@ -299,6 +299,9 @@ func (s *Set) celIssues(r Rule, iss *cel.Issues, ds *diag.List) {
 		if name, ok := strings.CutPrefix(e.Message, "undeclared reference to '"); ok {
 			name, _, _ = strings.Cut(name, "'")
 			hint = s.columnHint(name)
+			if _, list, ok := strings.Cut(hint, "? "); ok && strings.Contains(e.Message, "did you mean") {
+				hint = list // cel-go made its own suggestion
+			}
 		}
 		ds.Errorf(r.at(e.Location.Line(), e.Location.Column()+1), "cel", hint, "rule %s: %s", r.ID, e.Message)
 	}

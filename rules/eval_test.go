@@ -128,7 +128,7 @@ func TestNullSemantics(t *testing.T) {
 		{`int(d) == 1`, []int64{4}, 2, EngineCEL}, // DuckDB raises on CAST(NaN AS BIGINT)
 		{`a % 2 == 0`, []int64{1, 3}, 3, EngineCEL},
 		{`[1, 2].exists(x, x == a)`, []int64{2, 3, 4}, 4, EngineCEL}, // null == 1 is false
-		{`a / 0 > 0`, nil, 0, EngineCEL}, // division by zero: unknown on every row
+		{`a / 0 > 0`, nil, 0, EngineCEL},                             // division by zero: unknown on every row
 	}
 	for _, tc := range tests {
 		for _, force := range []bool{false, true} {
