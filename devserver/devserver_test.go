@@ -8,6 +8,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -105,11 +108,17 @@ func TestHelperRunsWorkflow(t *testing.T) {
 	runGreet(ctx, t, c, "greet/in-memory")
 }
 
-func TestRestartKeepsHistory(t *testing.T) {
-	ctx, cancel := context.WithTimeout(t.Context(), testDeadline)
-	defer cancel()
-	cfg := devserver.Config{
-		DataDir:   t.TempDir(),
+// firstRunEnv names the data directory of the first run of
+// TestRestartKeepsHistory, which runs in a child process.
+const firstRunEnv = "DEVSERVER_TEST_FIRST_RUN_DIR"
+
+// persistedID is the ID of the workflow that must survive the restart.
+const persistedID = "greet/persisted"
+
+// restartConfig is the configuration of both runs of TestRestartKeepsHistory.
+func restartConfig(t *testing.T, dataDir string) devserver.Config {
+	return devserver.Config{
+		DataDir:   dataDir,
 		Namespace: "mesh",
 		SearchAttributes: map[string]enumspb.IndexedValueType{
 			"MeshDomain":  enumspb.INDEXED_VALUE_TYPE_KEYWORD,
@@ -117,22 +126,35 @@ func TestRestartKeepsHistory(t *testing.T) {
 		},
 		Logger: testLogger(t),
 	}
-	const workflowID = "greet/persisted"
+}
 
-	srv, c := start(ctx, t, cfg)
-	checkSearchAttributes(ctx, t, c, "mesh", cfg.SearchAttributes)
-	runID := runGreet(ctx, t, c, workflowID)
-	t.Run("web UI answers", func(t *testing.T) {
-		checkUI(ctx, t, srv.UIAddress(), "mesh")
-	})
-	c.Close()
-	if err := srv.Stop(); err != nil {
-		t.Fatalf("stop: %v", err)
+// TestRestartKeepsHistory runs a workflow in one process, as a first `meshflow
+// dev` would, and finds it in a second process on the same data directory. The
+// SQLite plugin keeps its connections for the life of a process, so only a new
+// process shows that the state is on disk.
+func TestRestartKeepsHistory(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), testDeadline)
+	defer cancel()
+	if dir := os.Getenv(firstRunEnv); dir != "" {
+		firstRun(ctx, t, dir)
+		return
+	}
+
+	dir := t.TempDir()
+	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestRestartKeepsHistory$", "-test.v")
+	cmd.Env = append(os.Environ(), firstRunEnv+"="+dir)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("first run: %v\n%s", err, out)
+	}
+	runID, err := os.ReadFile(filepath.Join(dir, "run-id"))
+	if err != nil {
+		t.Fatalf("first run left no run ID: %v", err)
 	}
 
 	// Start again on the same data directory, with one more search attribute.
+	cfg := restartConfig(t, dir)
 	cfg.SearchAttributes["MeshStage"] = enumspb.INDEXED_VALUE_TYPE_KEYWORD
-	srv, c = start(ctx, t, cfg)
+	srv, c := start(ctx, t, cfg)
 	defer func() {
 		c.Close()
 		if err := srv.Stop(); err != nil {
@@ -140,9 +162,9 @@ func TestRestartKeepsHistory(t *testing.T) {
 		}
 	}()
 	checkSearchAttributes(ctx, t, c, "mesh", cfg.SearchAttributes)
-	desc, err := c.DescribeWorkflowExecution(ctx, workflowID, runID)
+	desc, err := c.DescribeWorkflowExecution(ctx, persistedID, string(runID))
 	if err != nil {
-		t.Fatalf("describe workflow %s after restart: %v", workflowID, err)
+		t.Fatalf("describe workflow %s after restart: %v", persistedID, err)
 	}
 	info := desc.GetWorkflowExecutionInfo()
 	if got := info.GetStatus(); got != enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED {
@@ -151,6 +173,25 @@ func TestRestartKeepsHistory(t *testing.T) {
 	var domain string
 	if err := converter.GetDefaultDataConverter().FromPayload(info.GetSearchAttributes().GetIndexedFields()["MeshDomain"], &domain); err != nil || domain != "sales-china" {
 		t.Errorf("MeshDomain after restart = %q (%v), want sales-china", domain, err)
+	}
+}
+
+// firstRun starts a server on dir, checks it and its web UI, runs a workflow,
+// writes the run ID to dir/run-id and stops.
+func firstRun(ctx context.Context, t *testing.T, dir string) {
+	cfg := restartConfig(t, dir)
+	srv, c := start(ctx, t, cfg)
+	checkSearchAttributes(ctx, t, c, "mesh", cfg.SearchAttributes)
+	runID := runGreet(ctx, t, c, persistedID)
+	t.Run("web UI answers", func(t *testing.T) {
+		checkUI(ctx, t, srv.UIAddress(), "mesh")
+	})
+	c.Close()
+	if err := srv.Stop(); err != nil {
+		t.Fatalf("stop: %v", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "run-id"), []byte(runID), 0o644); err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -208,7 +208,7 @@ func (s *Server) ready(ctx context.Context, cfg Config) error {
 	c, err := client.DialContext(ctx, client.Options{
 		HostPort:  s.frontendAddr,
 		Namespace: cfg.Namespace,
-		Logger:    cfg.Logger.With("component", "devserver-client"),
+		Logger:    slog.New(minLevelHandler{min: s.logLevel, h: cfg.Logger.Handler()}),
 	})
 	if err != nil {
 		return fmt.Errorf("connect to Temporal frontend at %s: %w", s.frontendAddr, err)
