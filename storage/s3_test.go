@@ -320,3 +320,19 @@ func TestS3MissingBucketIsNotNotFound(t *testing.T) {
 		t.Errorf("Get in a missing bucket: %v, want an error other than ErrNotFound", err)
 	}
 }
+
+// TestS3DefaultChecksumMode runs a round trip with the SDK's default checksum
+// behaviour (ChecksumWhenSupported) instead of the tests' "when_required".
+func TestS3DefaultChecksumMode(t *testing.T) {
+	gw := startVersityGW(t)
+	gw.cfg.ChecksumMode = ""
+	s := gw.store(t, "default-checksums", "p")
+	v1 := mustPut(t, s, "latest", "v1", PutOptions{IfNoneMatch: true})
+	mustPut(t, s, "latest", "v2", PutOptions{IfMatch: v1.ETag})
+	if got, obj := mustRead(t, s, "latest"); got != "v2" || obj.SHA256 != hexSHA([]byte("v2")) {
+		t.Errorf("Get = %q %+v", got, obj)
+	}
+	if _, err := s.Put(t.Context(), "stream", onlyReader{strings.NewReader("streamed")}, PutOptions{}); err != nil {
+		t.Errorf("Put from a stream: %v", err)
+	}
+}
