@@ -4,8 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -38,20 +36,6 @@ type Activities struct {
 
 // Staging returns the staging prefix of a run.
 func Staging(ref, runID string) string { return path.Join("_staging", ref, runID) }
-
-// LatestKey returns the key of a product's latest pointer.
-func LatestKey(ref string) string { return ref + "/latest.json" }
-
-// VersionPrefix returns the prefix of a published version.
-func VersionPrefix(ref, version string) string { return ref + "/v" + version }
-
-// Latest is the content of latest.json.
-type Latest struct {
-	Version     string    `json:"version"`
-	ManifestKey string    `json:"manifestKey"`
-	RunID       string    `json:"runId"`
-	PublishedAt time.Time `json:"publishedAt"`
-}
 
 func (a *Activities) scratchDir(runID string, parts ...string) string {
 	return filepath.Join(append([]string{a.Scratch, runID}, parts...)...)
@@ -172,38 +156,4 @@ func fileSHA256(file string) (string, error) {
 		return "", err
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
-}
-
-// readJSON reads and decodes a JSON object from the store.
-func (a *Activities) readJSON(ctx context.Context, key string, v any) (storage.Object, error) {
-	r, obj, err := a.Store.Get(ctx, key)
-	if err != nil {
-		return obj, err
-	}
-	defer r.Close()
-	b, err := io.ReadAll(r)
-	if err != nil {
-		return obj, fmt.Errorf("read %s: %w", key, err)
-	}
-	if err := json.Unmarshal(b, v); err != nil {
-		return obj, fmt.Errorf("decode %s: %w", key, err)
-	}
-	return obj, nil
-}
-
-// ReadLatest returns a product's latest pointer and its manifest; found is false
-// when the product was never published.
-func ReadLatest(ctx context.Context, st storage.Store, ref string) (l Latest, m refresh.Manifest, obj storage.Object, found bool, err error) {
-	a := &Activities{Store: st}
-	obj, err = a.readJSON(ctx, LatestKey(ref), &l)
-	if errors.Is(err, storage.ErrNotFound) {
-		return l, m, obj, false, nil
-	}
-	if err != nil {
-		return l, m, obj, false, err
-	}
-	if _, err := a.readJSON(ctx, l.ManifestKey, &m); err != nil {
-		return l, m, obj, false, fmt.Errorf("read manifest of %s: %w", ref, err)
-	}
-	return l, m, obj, true, nil
 }

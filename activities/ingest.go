@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/meshflow/meshflow/catalog"
 	"io"
 	"io/fs"
 	"os"
@@ -83,7 +84,7 @@ func (a *Activities) Ingest(ctx context.Context, in refresh.IngestInput) (refres
 
 // productSource returns the data of a product's latest published version.
 func (a *Activities) productSource(ctx context.Context, ref string) ([]source, string, error) {
-	_, m, _, found, err := ReadLatest(ctx, a.Store, ref)
+	_, m, _, found, err := catalog.ReadLatest(ctx, a.Store, ref)
 	if err != nil {
 		return nil, "", fmt.Errorf("read latest version of %s: %w", ref, err)
 	}

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/meshflow/meshflow/catalog"
 	"io"
 	"os"
 	"path"
@@ -23,23 +24,27 @@ import (
 
 // LatestManifest returns the product's latest published manifest, if any.
 func (a *Activities) LatestManifest(ctx context.Context, in refresh.LatestInput) (refresh.LatestResult, error) {
-	_, m, _, found, err := ReadLatest(ctx, a.Store, in.Ref)
+	_, m, _, found, err := catalog.ReadLatest(ctx, a.Store, in.Ref)
 	return refresh.LatestResult{Found: found, Manifest: m}, err
 }
 
 // InputsPublished lists the product inputs of a product that have no published
 // version yet.
 func (a *Activities) InputsPublished(ctx context.Context, in refresh.InputsPublishedInput) (refresh.InputsPublishedResult, error) {
-	res := refresh.InputsPublishedResult{Missing: []string{}}
+	res := refresh.InputsPublishedResult{Missing: []string{}, Versions: map[string]string{}}
 	for _, input := range in.Product.Inputs {
 		if input.Product == "" {
 			continue
 		}
-		if _, err := a.Store.Head(ctx, LatestKey(input.Product)); errors.Is(err, storage.ErrNotFound) {
-			res.Missing = append(res.Missing, input.Product)
-		} else if err != nil {
+		l, _, _, found, err := catalog.ReadLatest(ctx, a.Store, input.Product)
+		if err != nil {
 			return res, err
 		}
+		if !found {
+			res.Missing = append(res.Missing, input.Product)
+			continue
+		}
+		res.Versions[input.Product] = l.Version
 	}
 	return res, nil
 }
@@ -64,7 +69,7 @@ func versionTaken(format string, args ...any) error {
 func (a *Activities) Publish(ctx context.Context, in refresh.PublishInput) (refresh.PublishResult, error) {
 	m := in.Manifest
 	ref := m.Product
-	latest, _, latestObj, found, err := ReadLatest(ctx, a.Store, ref)
+	latest, _, latestObj, found, err := catalog.ReadLatest(ctx, a.Store, ref)
 	if err != nil {
 		return refresh.PublishResult{}, err
 	}
@@ -83,7 +88,7 @@ func (a *Activities) Publish(ctx context.Context, in refresh.PublishInput) (refr
 	if err != nil {
 		return refresh.PublishResult{}, temporal.NewNonRetryableApplicationError(err.Error(), refresh.ErrBadSpec, nil)
 	}
-	vp := VersionPrefix(ref, version)
+	vp := catalog.VersionPrefix(ref, version)
 	staged := map[string]refresh.ObjectRef{"data.parquet": m.Data, "quality.json": m.Report}
 	m.Data.Key, m.Report.Key = path.Join(vp, "data.parquet"), path.Join(vp, "quality.json")
 	if m.Quarantine != nil {
@@ -106,7 +111,7 @@ func (a *Activities) Publish(ctx context.Context, in refresh.PublishInput) (refr
 			return refresh.PublishResult{}, fmt.Errorf("claim %s: %w", manifestKey, err)
 		}
 		var existing refresh.Manifest
-		if _, err := a.readJSON(ctx, manifestKey, &existing); err != nil {
+		if _, err := catalog.ReadJSON(ctx, a.Store, manifestKey, &existing); err != nil {
 			return refresh.PublishResult{}, err
 		}
 		if existing.RunID != m.RunID {
@@ -124,7 +129,7 @@ func (a *Activities) Publish(ctx context.Context, in refresh.PublishInput) (refr
 	}
 
 	// 4. Commit.
-	pointer, err := json.MarshalIndent(Latest{Version: version, ManifestKey: manifestKey, RunID: m.RunID, PublishedAt: m.PublishedAt}, "", "  ")
+	pointer, err := json.MarshalIndent(catalog.Latest{Version: version, ManifestKey: manifestKey, RunID: m.RunID, PublishedAt: m.PublishedAt}, "", "  ")
 	if err != nil {
 		return refresh.PublishResult{}, err
 	}
@@ -132,16 +137,16 @@ func (a *Activities) Publish(ctx context.Context, in refresh.PublishInput) (refr
 	if found {
 		opts.IfMatch = latestObj.ETag
 	}
-	if _, err := a.Store.Put(ctx, LatestKey(ref), bytes.NewReader(pointer), opts); err != nil {
+	if _, err := a.Store.Put(ctx, catalog.LatestKey(ref), bytes.NewReader(pointer), opts); err != nil {
 		if !errors.Is(err, storage.ErrPreconditionFailed) && !errors.Is(err, storage.ErrNotFound) {
-			return refresh.PublishResult{}, fmt.Errorf("move %s: %w", LatestKey(ref), err)
+			return refresh.PublishResult{}, fmt.Errorf("move %s: %w", catalog.LatestKey(ref), err)
 		}
-		now, _, _, _, rerr := ReadLatest(ctx, a.Store, ref)
+		now, _, _, _, rerr := catalog.ReadLatest(ctx, a.Store, ref)
 		if rerr == nil && now.RunID == m.RunID {
 			return refresh.PublishResult{Version: version, ManifestKey: manifestKey, Reused: true}, nil
 		}
 		a.removeClaim(ctx, vp, staged)
-		return refresh.PublishResult{}, versionTaken("another run moved %s to version %s first; start a new refresh", LatestKey(ref), now.Version)
+		return refresh.PublishResult{}, versionTaken("another run moved %s to version %s first; start a new refresh", catalog.LatestKey(ref), now.Version)
 	}
 	a.logger().Info("published", "product", ref, "version", version, "run", m.RunID)
 	return refresh.PublishResult{Version: version, ManifestKey: manifestKey}, nil

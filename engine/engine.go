@@ -35,7 +35,6 @@ func Open(ctx context.Context, scratch string, threads int, memoryLimit string) 
 	db.SetMaxOpenConns(1) // one connection: views and temporary tables stay visible
 	settings := []string{
 		"SET temp_directory = " + Quote(filepath.Join(scratch, "duckdb-tmp")),
-		"SET enable_external_access = true",
 	}
 	if threads > 0 {
 		settings = append(settings, fmt.Sprintf("SET threads = %d", threads))

@@ -212,9 +212,11 @@ type InputsPublishedInput struct {
 	Product Product `json:"product"`
 }
 
-// InputsPublishedResult lists the inputs that are not published yet.
+// InputsPublishedResult lists the inputs that are not published yet, and the
+// latest version of those that are.
 type InputsPublishedResult struct {
-	Missing []string `json:"missing"`
+	Missing  []string          `json:"missing"`
+	Versions map[string]string `json:"versions"`
 }
 
 // CleanupInput asks to delete a run's staging objects.

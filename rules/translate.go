@@ -223,10 +223,13 @@ func (tr *translator) call(c ast.CallExpr) (sqlExpr, error) {
 	case operators.Add, operators.Subtract, operators.Multiply, operators.Divide:
 		return tr.arith(fn, xs[0], xs[1])
 	case operators.Negate:
-		if xs[0].t != Int && xs[0].t != Double || xs[0].null {
-			return sqlExpr{}, untranslatable("negation of %s", xs[0].t)
+		switch {
+		case xs[0].t == Int && !xs[0].null:
+			return sqlExpr{s: int64Range("(- CAST(" + xs[0].s + " AS HUGEINT))"), t: Int}, nil
+		case xs[0].t == Double && !xs[0].null:
+			return sqlExpr{s: "(- " + xs[0].s + ")", t: Double}, nil
 		}
-		return sqlExpr{s: "(- " + xs[0].s + ")", t: xs[0].t}, nil
+		return sqlExpr{}, untranslatable("negation of %s", xs[0].t)
 	case overloads.Size:
 		if xs[0].t != String || xs[0].null {
 			return sqlExpr{}, untranslatable("size of %s", xs[0].t)
@@ -324,25 +327,38 @@ func equals(a, b sqlExpr) (string, error) {
 	return "(" + a.s + " = " + b.s + ")", nil
 }
 
-// compare translates < <= > >=. DuckDB orders NaN above every number, CEL says
-// every comparison with NaN is false.
+// compare translates < <= > >=. DuckDB orders NaN above every number. cel-go
+// first needs a left operand that is a number (null there is an error), then
+// returns false if either operand is NaN (so NaN < null is false), and only then
+// compares (1.0 < null is an error).
 func compare(op string, a, b sqlExpr) (sqlExpr, error) {
 	if !sameType(a, b) || a.t == Bytes || a.t == Dyn {
 		return sqlExpr{}, untranslatable("%s between %s and %s", op, a.t, b.t)
 	}
 	timestampOperands(&a, &b)
-	c := a.s + " " + op + " " + b.s
-	switch {
-	case a.mayNaN() && b.mayNaN():
-		c = "CASE WHEN " + a.s + " IS NULL OR " + b.s + " IS NULL THEN NULL WHEN isnan(" + a.s + ") OR isnan(" + b.s + ") THEN FALSE ELSE " + c + " END"
-	case a.mayNaN():
-		c = "CASE WHEN isnan(" + a.s + ") THEN FALSE ELSE " + c + " END"
-	case b.mayNaN():
-		c = "CASE WHEN isnan(" + b.s + ") THEN FALSE ELSE " + c + " END"
-	default:
-		c = "(" + c + ")"
+	c := "(" + a.s + " " + op + " " + b.s + ")"
+	if !a.mayNaN() && !b.mayNaN() {
+		return sqlExpr{s: c, t: Bool}, nil
 	}
-	return sqlExpr{s: c, t: Bool}, nil
+	var unknown, nan []string
+	if !a.lit {
+		unknown = append(unknown, a.s+" IS NULL")
+	}
+	if !b.lit && !b.col {
+		unknown = append(unknown, b.s+" IS NULL")
+	}
+	if a.mayNaN() {
+		nan = append(nan, "isnan("+a.s+")")
+	}
+	if b.mayNaN() {
+		nan = append(nan, "COALESCE(isnan("+b.s+"), FALSE)")
+	}
+	w := "CASE "
+	if len(unknown) > 0 {
+		w += "WHEN " + strings.Join(unknown, " OR ") + " THEN NULL "
+	}
+	w += "WHEN " + strings.Join(nan, " OR ") + " THEN FALSE ELSE " + c + " END"
+	return sqlExpr{s: w, t: Bool}, nil
 }
 
 func conditional(c, a, b sqlExpr) (sqlExpr, error) {
@@ -362,13 +378,21 @@ func (tr *translator) arith(fn string, a, b sqlExpr) (sqlExpr, error) {
 	case a.t == String && fn == operators.Add:
 		return sqlExpr{s: "(" + a.s + " || " + b.s + ")", t: String}, nil
 	case a.t == Int && fn != operators.Divide:
-		// DuckDB raises an error on 64-bit overflow where CEL errors: the rule
-		// then falls back to cel-go.
+		return sqlExpr{s: int64Range("(CAST(" + a.s + " AS HUGEINT) " + binaryOps[fn] + " " + b.s + ")"), t: Int}, nil
 	case a.t == Double && (fn != operators.Divide || tr.ieeeDiv):
 	default:
 		return sqlExpr{}, untranslatable("%s on %s", fn, a.t)
 	}
 	return sqlExpr{s: "(" + a.s + " " + binaryOps[fn] + " " + b.s + ")", t: a.t}, nil
+}
+
+// int64Range makes an integer result computed in HUGEINT NULL (unknown) outside
+// the int64 range, where CEL reports an overflow error. DuckDB would raise
+// errors of its own on BIGINT overflow, but its optimizer may also move
+// constants across a comparison (x + 1 > 2 becomes x > 1) and skip the overflow;
+// it does not see through this CASE.
+func int64Range(h string) string {
+	return "CASE WHEN " + h + " BETWEEN -9223372036854775808 AND 9223372036854775807 THEN " + h + " END"
 }
 
 func (tr *translator) in(elem ast.Expr, list []ast.Expr) (sqlExpr, error) {
@@ -443,8 +467,9 @@ func convert(fn string, x sqlExpr) (sqlExpr, error) {
 		// Identity, except that a CEL null argument is an error: NULL stays NULL.
 		return sqlExpr{s: "(" + x.s + ")", t: x.t}, nil
 	case fn == overloads.TypeConvertInt && x.t == Double:
-		// CEL truncates toward zero and errors out of range; DuckDB raises.
-		return sqlExpr{s: "CAST(trunc(" + x.s + ") AS BIGINT)", t: Int}, nil
+		// CEL truncates toward zero and errors on NaN, infinities and values
+		// outside the open interval (-2^63, 2^63).
+		return sqlExpr{s: "CASE WHEN " + x.s + " > -9223372036854775808.0 AND " + x.s + " < 9223372036854775808.0 THEN CAST(trunc(" + x.s + ") AS BIGINT) END", t: Int}, nil
 	case fn == overloads.TypeConvertDouble && x.t == Int:
 		return sqlExpr{s: "CAST(" + x.s + " AS DOUBLE)", t: Double}, nil
 	case fn == overloads.TypeConvertString && (x.t == Int || x.t == Bool):

@@ -284,7 +284,9 @@ func (r *run) propagate(ctx workflow.Context, version string) {
 			continue
 		}
 		cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
-			WorkflowID:            refresh.WorkflowID(ref, "after-"+strings.ReplaceAll(r.p.Ref(), "/", "-")+"-"+version),
+			// Named after the versions of the consumer's inputs, so that upstream
+			// products publishing at the same moment start one refresh, not several.
+			WorkflowID:            refresh.WorkflowID(ref, "inputs-"+inputsKey(ready.Versions)),
 			TaskQueue:             child.TaskQueue,
 			ParentClosePolicy:     enumspb.PARENT_CLOSE_POLICY_ABANDON,
 			WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
@@ -294,6 +296,10 @@ func (r *run) propagate(ctx workflow.Context, version string) {
 		in := refresh.RefreshInput{Product: child, Submitter: "meshflow", Reason: "after " + r.p.Ref() + " " + version, Downstream: r.in.Downstream}
 		fut := workflow.ExecuteChildWorkflow(cctx, refresh.WorkflowProductRefresh, in)
 		if err := fut.GetChildWorkflowExecution().Get(ctx, nil); err != nil {
+			if _, dup := errors.AsType[*temporal.ChildWorkflowExecutionAlreadyStartedError](err); dup {
+				workflow.GetLogger(ctx).Info("consumer refresh for these input versions already started", "consumer", ref)
+				continue
+			}
 			workflow.GetLogger(ctx).Warn("cannot start the refresh of a consumer", "consumer", ref, "error", err)
 		}
 	}
@@ -385,4 +391,16 @@ func ManifestHash(m refresh.Manifest) string {
 	}
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:8])
+}
+
+// inputsKey identifies a set of input versions: a short hash of the sorted
+// "<product>@<version>" pairs.
+func inputsKey(versions map[string]string) string {
+	pairs := make([]string, 0, len(versions))
+	for ref, v := range versions {
+		pairs = append(pairs, ref+"@"+v)
+	}
+	slices.Sort(pairs) // sorted: map order must not shape the workflow ID
+	sum := sha256.Sum256([]byte(strings.Join(pairs, ",")))
+	return hex.EncodeToString(sum[:6])
 }

@@ -24,7 +24,14 @@ type command struct {
 
 func commands() []command {
 	return []command{
+		{"dev", "run everything on this machine: Temporal + UI, workers, local store, the example mesh", runDev},
 		{"validate", "check a mesh: specs, ODCS contracts, CEL rules and policies", runValidate},
+		{"worker", "run workers for the mesh's task queues against any Temporal", runWorker},
+		{"run", "start a refresh of a product (--wait follows it)", runRun},
+		{"status", "list refresh runs, or show one", runStatus},
+		{"approve", "approve the run of a product that waits for sign-off", runApprove},
+		{"reject", "reject the run of a product that waits for sign-off", runReject},
+		{"catalog", "list published products, or show one", runCatalog},
 	}
 }
 
@@ -67,6 +74,23 @@ func usage(w io.Writer) {
 		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintln(w, "\nRun meshflow <command> -h for a command's flags.")
+}
+
+// parse parses flags that may come before, between or after the positional
+// arguments ("meshflow approve finance/global-kpis --as maria.rossi").
+func parse(fs *flag.FlagSet, args []string) error {
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return err
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		positional = append(positional, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+	return fs.Parse(append([]string{"--"}, positional...))
 }
 
 // newFlags returns a flag set that reports its errors instead of exiting.

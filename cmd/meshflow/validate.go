@@ -16,7 +16,7 @@ func runValidate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		fmt.Fprintln(stderr, "Usage: meshflow validate [--format text|json] [mesh-dir]\n\nChecks mesh.yaml, every product spec, ODCS contract, CEL rule and policy; exits 1 when there is an error.")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
+	if err := parse(fs, args); err != nil {
 		return exitError{2}
 	}
 	if *format != "text" && *format != "json" {

@@ -1,0 +1,90 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/meshflow/meshflow/catalog"
+)
+
+func runCatalog(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || (args[0] != "list" && args[0] != "show") {
+		fmt.Fprintln(stderr, "Usage: meshflow catalog list [--store …] | meshflow catalog show [--store …] [--json] <domain>/<product>")
+		return exitError{2}
+	}
+	sub := args[0]
+	fs := newFlags("catalog "+sub, stderr)
+	var sf storeFlags
+	sf.register(fs)
+	asJSON := fs.Bool("json", false, "print JSON")
+	if err := parse(fs, args[1:]); err != nil {
+		return exitError{2}
+	}
+	st, err := sf.open(ctx)
+	if err != nil {
+		return err
+	}
+	if sub == "list" {
+		entries, err := catalog.List(ctx, st)
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			return json.NewEncoder(stdout).Encode(entries)
+		}
+		if len(entries) == 0 {
+			fmt.Fprintln(stdout, "nothing published yet in", st.URI(""))
+			return nil
+		}
+		tw := tabwriter.NewWriter(stdout, 2, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "PRODUCT\tVERSION\tPUBLISHED\tROWS\tQUARANTINED\tWARNINGS\tVERSIONS")
+		for _, e := range entries {
+			m := e.Latest
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%d\n", e.Ref, m.Version, m.PublishedAt.Local().Format("2006-01-02 15:04"), m.Quality.RowsOut, m.Quality.Quarantined, m.Quality.Warnings, len(e.Versions))
+		}
+		return tw.Flush()
+	}
+	ref, err := oneArg(fs, "product as <domain>/<product>")
+	if err != nil {
+		return err
+	}
+	e, err := catalog.Show(ctx, st, ref)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(e)
+	}
+	m := e.Latest
+	fmt.Fprintf(stdout, "%s %s (published %s by run %s)\n", e.Ref, m.Version, m.PublishedAt.Local().Format("2006-01-02 15:04:05"), m.RunID)
+	fmt.Fprintf(stdout, "  data        %s (%d bytes, sha256 %s)\n", st.URI(m.Data.Key), m.Data.Size, m.Data.SHA256)
+	fmt.Fprintf(stdout, "  rows        %d published, %d quarantined of %d\n", m.Quality.RowsOut, m.Quality.Quarantined, m.Quality.RowsIn)
+	var cols []string
+	for _, c := range m.Columns {
+		cols = append(cols, c.Name+" "+c.Type)
+	}
+	fmt.Fprintf(stdout, "  columns     %s\n", strings.Join(cols, ", "))
+	for _, in := range m.Inputs {
+		src := in.Source
+		if in.SourceVersion != "" {
+			src += " " + in.SourceVersion
+		}
+		fmt.Fprintf(stdout, "  input       %s ← %s\n", in.Name, src)
+	}
+	for _, a := range m.Approvals {
+		fmt.Fprintf(stdout, "  approval    %s by %s: %s\n", a.Decision, a.Principal, a.Comment)
+	}
+	for _, r := range m.Quality.Rules {
+		if r.Status != "pass" {
+			fmt.Fprintf(stdout, "  rule        %s %s: %d failing rows\n", r.ID, r.Status, r.Failing)
+		}
+	}
+	fmt.Fprintf(stdout, "  versions    %s\n", strings.Join(e.Versions, ", "))
+	return nil
+}

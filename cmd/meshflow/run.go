@@ -1,0 +1,209 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/meshflow/meshflow/control"
+	"github.com/meshflow/meshflow/refresh"
+)
+
+func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("run", stderr)
+	var conn connFlags
+	conn.register(fs)
+	mesh := fs.String("mesh", defaultMesh(), "mesh folder")
+	as := fs.String("as", envOr("MESHFLOW_PRINCIPAL", "meshflow"), "principal who asks for the run (it cannot approve it)")
+	wait := fs.Bool("wait", false, "follow the run until it ends, stage by stage")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "Usage: meshflow run [flags] <domain>/<product>\n\nStarts a refresh of a product.")
+		fs.PrintDefaults()
+	}
+	if err := parse(fs, args); err != nil {
+		return exitError{2}
+	}
+	ref, err := oneArg(fs, "product as <domain>/<product>")
+	if err != nil {
+		return err
+	}
+	res, err := loadMesh(ctx, *mesh, stderr)
+	if err != nil {
+		return err
+	}
+	p := res.Set.Product(ref)
+	if p == nil {
+		return fmt.Errorf("no product %s in %s", ref, *mesh)
+	}
+	in, err := control.Input(res.Set, p, *as, "manual")
+	if err != nil {
+		return err
+	}
+	c, closeFn, err := conn.control(newLogger(stderr, false))
+	if err != nil {
+		return err
+	}
+	defer closeFn()
+	run, err := c.Start(ctx, in, "manual-"+time.Now().UTC().Format("20060102T150405.000"))
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "started %s (run %s)\n", run.GetID(), run.GetRunID())
+	if !*wait {
+		fmt.Fprintf(stdout, "follow it with: meshflow status %s\n", ref)
+		return nil
+	}
+	return follow(ctx, c, run.GetID(), run.GetRunID(), stdout)
+}
+
+// follow prints a run's stage changes until it ends.
+func follow(ctx context.Context, c *control.Client, id, runID string, stdout io.Writer) error {
+	last := ""
+	tick := time.NewTicker(500 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		st, err := c.Status(ctx, id, runID)
+		if err == nil {
+			line := fmt.Sprintf("%-18s %s", st.Stage, st.Detail)
+			if st.RowsIn > 0 {
+				line += fmt.Sprintf(" (rows in %d, out %d, quarantined %d)", st.RowsIn, st.RowsOut, st.Quarantined)
+			}
+			if line != last {
+				fmt.Fprintf(stdout, "%s  %s\n", time.Now().Format("15:04:05"), line)
+				last = line
+			}
+			if st.Stage == refresh.StageAwaitingApproval {
+				fmt.Fprintf(stdout, "  waiting for %s: meshflow approve %s --as <steward> (or reject)\n", strings.Join(st.Approvers, " or "), st.Product)
+				return nil
+			}
+			if st.Stage.Final() {
+				if st.Error != "" {
+					return errors.New(st.Error)
+				}
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
+}
+
+func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("status", stderr)
+	var conn connFlags
+	conn.register(fs)
+	limit := fs.Int("n", 20, "how many runs to list")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "Usage: meshflow status [flags] [<domain>/<product> | <workflow-id>]\n\nLists recent refresh runs, or shows one run (the newest of a product) in detail.")
+		fs.PrintDefaults()
+	}
+	if err := parse(fs, args); err != nil {
+		return exitError{2}
+	}
+	c, closeFn, err := conn.control(newLogger(stderr, false))
+	if err != nil {
+		return err
+	}
+	defer closeFn()
+	if fs.NArg() == 0 {
+		runs, err := c.Runs(ctx, "", "", *limit)
+		if err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(stdout, 2, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "PRODUCT\tSTAGE\tVERSION\tSTATUS\tSTARTED\tWORKFLOW ID")
+		for _, r := range runs {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.Product, r.Stage, r.Version, r.Status, r.Start.Local().Format("01-02 15:04:05"), r.WorkflowID)
+		}
+		return tw.Flush()
+	}
+	id := fs.Arg(0)
+	if !strings.HasPrefix(id, "refresh/") {
+		runs, err := c.Runs(ctx, id, "", 1)
+		if err != nil {
+			return err
+		}
+		if len(runs) == 0 {
+			return fmt.Errorf("no runs of %s yet; start one with meshflow run %s", id, id)
+		}
+		id = runs[0].WorkflowID
+	}
+	st, err := c.Status(ctx, id, "")
+	if err != nil {
+		return err
+	}
+	printStatus(stdout, id, st)
+	return nil
+}
+
+func printStatus(w io.Writer, id string, st refresh.Status) {
+	fmt.Fprintf(w, "%s\n  product    %s\n  stage      %s — %s\n  submitter  %s, started %s\n", id, st.Product, st.Stage, st.Detail, st.Submitter, st.StartedAt.Local().Format(time.DateTime))
+	fmt.Fprintf(w, "  rows       in %d, out %d, quarantined %d; %d warning rule(s)\n", st.RowsIn, st.RowsOut, st.Quarantined, st.Warnings)
+	if st.Version != "" {
+		fmt.Fprintf(w, "  version    %s\n", st.Version)
+	}
+	if st.ManifestHash != "" {
+		fmt.Fprintf(w, "  manifest   %s (breaking change: %t)\n", st.ManifestHash, st.Breaking)
+	}
+	if st.Stage == refresh.StageAwaitingApproval {
+		fmt.Fprintf(w, "  approvers  %s, until %s\n", strings.Join(st.Approvers, ", "), st.Deadline.Local().Format(time.DateTime))
+	}
+	for _, a := range st.Approvals {
+		fmt.Fprintf(w, "  decision   %s by %s at %s: %s\n", a.Decision, a.Principal, a.At.Local().Format(time.DateTime), a.Comment)
+	}
+	for _, r := range st.Rules {
+		fmt.Fprintf(w, "  rule       %-28s %-7s %-5s failing %d (%.2f%%) %s\n", r.ID, r.Severity, r.Status, r.Failing, r.Fraction*100, r.Message)
+	}
+	if st.Error != "" {
+		fmt.Fprintf(w, "  error      %s\n", st.Error)
+	}
+}
+
+func runApprove(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	return decide(ctx, "approve", true, args, stdout, stderr)
+}
+
+func runReject(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	return decide(ctx, "reject", false, args, stdout, stderr)
+}
+
+func decide(ctx context.Context, verb string, approve bool, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags(verb, stderr)
+	var conn connFlags
+	conn.register(fs)
+	as := fs.String("as", envOr("MESHFLOW_PRINCIPAL", ""), "the steward deciding (dev mode; in production the identity comes from meshflow serve's authentication)")
+	comment := fs.String("comment", "", "why")
+	runID := fs.String("run", "", "workflow ID of the run, when several wait")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: meshflow %s [flags] <domain>/<product>\n\nDelivers a steward's decision to the run of the product that waits for approval.\n", verb)
+		fs.PrintDefaults()
+	}
+	if err := parse(fs, args); err != nil {
+		return exitError{2}
+	}
+	ref, err := oneArg(fs, "product as <domain>/<product>")
+	if err != nil {
+		return err
+	}
+	if *as == "" {
+		return errors.New("say who decides with --as <principal>")
+	}
+	c, closeFn, err := conn.control(newLogger(stderr, false))
+	if err != nil {
+		return err
+	}
+	defer closeFn()
+	st, err := c.Decide(ctx, ref, *runID, refresh.Decision{Principal: *as, Approve: approve, Comment: *comment})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%s: %s by %s recorded for manifest %s\n", st.Product, verb, *as, st.ManifestHash)
+	return nil
+}
