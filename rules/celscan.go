@@ -81,7 +81,7 @@ func (e *evaluation) celScan(ctx context.Context) (string, error) {
 	}
 	var failed []int64
 	limit, budget := e.set.opt.RuleCostLimit, e.set.opt.DatasetBudget
-	for rows.Next() {
+	for n := int64(1); rows.Next(); n++ {
 		if err := rows.Scan(ptrs...); err != nil {
 			return "", fmt.Errorf("read rows for cel-go: %w", err)
 		}
@@ -110,7 +110,7 @@ func (e *evaluation) celScan(ctx context.Context) (string, error) {
 				return "", ctx.Err()
 			case errors.As(err, &cancelled) && cancelled.Cause == interpreter.CostLimitExceeded:
 				res.Status = StatusError
-				res.Message = fmt.Sprintf("row %d costs more than the rule cost limit %d; the rule fails closed: make it cheaper or raise the limit", res.Checked+1, limit)
+				res.Message = fmt.Sprintf("row %d costs more than the rule cost limit %d; the rule fails closed: make it cheaper or raise the limit", n, limit)
 			case err != nil:
 				// Unknown on this row (a null operand, division by zero, ...).
 				continue

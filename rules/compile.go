@@ -14,6 +14,7 @@ import (
 	"cel.dev/cel-go/common/ast"
 	"cel.dev/cel-go/common/cost"
 	"cel.dev/cel-go/common/operators"
+	"cel.dev/cel-go/common/types"
 
 	"github.com/meshflow/meshflow/diag"
 	"github.com/meshflow/meshflow/yamlfile"
@@ -270,7 +271,7 @@ func (s *Set) compileRule(rowEnv, dsEnv *cel.Env, r Rule, rowIDs map[string]bool
 	} else {
 		s.checkKeys(r, checked, nil, ds)
 	}
-	est, err := env.EstimateCost(checked, estimator{maxLen: s.opt.MaxStringLength})
+	est, err := env.EstimateCost(checked, estimator{maxLen: s.opt.MaxStringLength, entries: uint64(len(s.cols) + len(rowIDs))})
 	if err != nil {
 		ds.Errorf(r.Pos, "cel-cost", "", "rule %s: estimate cost: %v", r.ID, err)
 	} else if est.Max > s.opt.EstimateLimit {
@@ -384,15 +385,26 @@ func (s *Set) checkKeys(r Rule, a *cel.Ast, rowIDs map[string]bool, ds *diag.Lis
 	return keys
 }
 
-// estimator gives the static cost estimate a size for column values: strings and
-// bytes up to MaxStringLength.
-type estimator struct{ maxLen uint64 }
+// estimator gives the static cost estimate sizes: strings and bytes (or dyn
+// values) of up to MaxStringLength, variable maps with an entry per column or
+// rule.
+type estimator struct{ maxLen, entries uint64 }
 
 func (e estimator) EstimateSize(n cost.AstNode) *cost.SizeEstimate {
 	if n.ComputedSize() != nil {
 		return nil
 	}
-	s := cost.SizeEstimate{Min: 0, Max: e.maxLen}
+	s := cost.SizeEstimate{Max: e.maxLen}
+	switch n.Type().Kind() {
+	case types.MapKind:
+		if len(n.Path()) == 0 {
+			return nil
+		}
+		s.Max = e.entries
+	case types.StringKind, types.BytesKind, types.DynKind:
+	default:
+		return nil
+	}
 	return &s
 }
 
