@@ -86,8 +86,8 @@ sales/p.yaml:9:43 error unknown-principal: unknown principal "carl"
 		{
 			name: "cycle between products",
 			files: map[string]string{
-				"sales/a.yaml":   productSpec("sales", "alpha", "  - {name: b, product: finance/beta}"),
-				"finance/b.yaml": productSpec("finance", "beta", "  - {name: a, product: sales/alpha}"),
+				"sales/a.yaml":        productSpec("sales", "alpha", "  - {name: b, product: finance/beta}"),
+				"finance/b.yaml":      productSpec("finance", "beta", "  - {name: a, product: sales/alpha}"),
 				"finance/c.odcs.yaml": baseContract,
 			},
 			want: `sales/a.yaml:5:24 error cycle: products depend on each other in a cycle: finance/beta → sales/alpha → finance/beta

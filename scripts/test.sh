@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Runs meshflow's tests from a bare machine with Go: installs the test tools (a
+# real S3 server), vets the code, runs every test (unit, end-to-end on an
+# in-process Temporal server with DuckDB, S3 against versitygw), and runs each
+# fuzz target briefly. This is the README's test command, and CI runs it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash scripts/install-test-tools.sh
+export PATH="$(go env GOPATH | cut -d: -f1)/bin:$PATH"
+
+echo "== go vet"
+go vet ./...
+
+echo "== go test"
+go test -count=1 -timeout 60m ./...
+
+echo "== fuzz (briefly)"
+fuzz() { go test -run '^$' -fuzz "^$2\$" -fuzztime "${FUZZTIME:-15s}" -fuzzminimizetime 5s "$1"; }
+fuzz ./spec FuzzParseProduct
+fuzz ./contract FuzzLoad
+fuzz ./rules FuzzCompile
+echo "== all tests passed"

@@ -1,0 +1,113 @@
+package e2e
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/meshflow/meshflow/catalog"
+	"github.com/meshflow/meshflow/control"
+	"github.com/meshflow/meshflow/refresh"
+	"github.com/meshflow/meshflow/storage"
+)
+
+// TestExampleMeshPublishes refreshes the whole example mesh: the four products
+// without product inputs publish on their own, the finance KPIs follow them, wait
+// for a finance steward, refuse a principal who is not one, and publish once
+// approved. Every published version is checked against its manifest.
+func TestExampleMeshPublishes(t *testing.T) {
+	e := newEnv(t, localStore(t))
+	e.startWorkers(e.queues(), nil)
+	var roots []string
+	for _, p := range e.set.Order() {
+		if len(e.set.Consumers(p.Ref())) > 0 || p.Ref() == "supply-chain/delivery-performance" {
+			roots = append(roots, p.Ref())
+		}
+	}
+	if len(roots) != 4 {
+		t.Fatalf("expected 4 products without product inputs, got %v", roots)
+	}
+	for _, ref := range roots {
+		res, err := e.result(e.start(ref, "e2e", "chen.jie"), 2*time.Minute)
+		if err != nil || res.Stage != refresh.StagePublished || res.Version != "1.0.0" {
+			t.Fatalf("%s: got %+v, %v; want published 1.0.0", ref, res, err)
+		}
+	}
+
+	// The KPIs wait for approval.
+	var pending []control.Run
+	waitFor(t, time.Minute, "finance/global-kpis to wait for approval", func() bool {
+		pending, _ = e.ctl.Pending(t.Context(), "finance/global-kpis")
+		return len(pending) > 0
+	})
+	id := pending[0].WorkflowID
+	if _, err := e.ctl.Decide(t.Context(), "", id, refresh.Decision{Principal: "li.wei", Approve: true}); err == nil ||
+		!strings.Contains(err.Error(), "li.wei is not a steward of finance/global-kpis") {
+		t.Fatalf("a sales steward's approval of a finance product: got %v, want refused", err)
+	}
+	st, err := e.ctl.Decide(t.Context(), "", id, refresh.Decision{Principal: "maria.rossi", Approve: true, Comment: "reconciled with the ledger"})
+	if err != nil {
+		t.Fatalf("approve: %v", err)
+	}
+	if len(st.Approvals) != 1 || st.Approvals[0].Principal != "maria.rossi" {
+		t.Fatalf("approvals after decide: %+v", st.Approvals)
+	}
+	res, err := e.result(e.tc.GetWorkflow(t.Context(), id, ""), time.Minute)
+	if err != nil || res.Stage != refresh.StagePublished {
+		t.Fatalf("global-kpis after approval: %+v, %v", res, err)
+	}
+
+	entries, err := catalog.List(t.Context(), e.store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) != 5 {
+		t.Fatalf("catalog has %d products, want 5", len(entries))
+	}
+	for _, en := range entries {
+		m := en.Latest
+		if len(en.Versions) != 1 || m.Version != "1.0.0" {
+			t.Errorf("%s: versions %v, want exactly 1.0.0", en.Ref, en.Versions)
+		}
+		if got := sha(t, e.store, m.Data.Key); got != m.Data.SHA256 {
+			t.Errorf("%s: data checksum %s, manifest says %s", en.Ref, got, m.Data.SHA256)
+		}
+		q := m.Quality
+		if q.RowsIn != q.RowsOut+q.Quarantined || q.RowsIn == 0 {
+			t.Errorf("%s: rows in %d != out %d + quarantined %d", en.Ref, q.RowsIn, q.RowsOut, q.Quarantined)
+		}
+		for _, in := range m.Inputs {
+			for _, o := range in.Objects {
+				if !strings.HasPrefix(o.Key, "_staging/") || o.SHA256 == "" {
+					t.Errorf("%s: input %s not recorded with a staged key and checksum: %+v", en.Ref, in.Name, o)
+				}
+			}
+		}
+	}
+	kpis, _ := catalog.Show(t.Context(), e.store, "finance/global-kpis")
+	if a := kpis.Latest.Approvals; len(a) != 1 || a[0].Principal != "maria.rossi" || a[0].ManifestHash == "" {
+		t.Errorf("KPI manifest approvals: %+v", a)
+	}
+	emea, _ := catalog.Show(t.Context(), e.store, "sales-emea/regional-sales")
+	if !hasRule(emea.Latest.Quality, "customer_email_1", "warn") || emea.Latest.Quality.Warnings == 0 {
+		t.Errorf("EMEA e-mail rule should warn on the dirty rows: %+v", emea.Latest.Quality.Rules)
+	}
+	// Nothing of any run stays in staging.
+	objs, err := e.store.List(t.Context(), "_staging/")
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
+		t.Fatal(err)
+	}
+	if len(objs) != 0 {
+		t.Errorf("%d staging objects left, e.g. %s", len(objs), objs[0].Key)
+	}
+}
+
+func hasRule(q refresh.Quality, id, status string) bool {
+	for _, r := range q.Rules {
+		if r.ID == id && r.Status == status && r.Failing > 0 {
+			return true
+		}
+	}
+	return false
+}
