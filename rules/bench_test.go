@@ -12,14 +12,14 @@ import (
 
 const benchTable = `CREATE TABLE orders AS SELECT
 	i AS order_id,
-	CASE WHEN hash(i, 1) % 1000 = 0 THEN -1.0 ELSE (hash(i, 2) % 100000) / 100.0 END AS amount,
+	CASE WHEN hash(i, 1) % 1000 = 0 THEN -1.0 ELSE CAST(hash(i, 2) % 100000 AS DOUBLE) / 100 END AS amount,
 	CAST(hash(i, 3) % 50 AS INTEGER) AS quantity,
-	['CN', 'DE', 'FR', 'US', 'GB', 'JP', 'BR', 'IN', 'XX'][1 + hash(i, 4) % 9] AS country,
+	['CN', 'DE', 'FR', 'US', 'GB', 'JP', 'BR', 'IN', 'XX'][CAST(1 + hash(i, 4) % 9 AS BIGINT)] AS country,
 	CASE WHEN hash(i, 5) % 10 = 0 THEN NULL
 		WHEN hash(i, 6) % 200 = 0 THEN 'user' || i || '.example.com'
 		ELSE 'user' || i || '@example.com' END AS email,
 	TIMESTAMP '2024-01-01' + to_seconds(CAST(hash(i, 7) % 31536000 AS BIGINT)) AS order_ts,
-	['paid', 'shipped', 'cancelled', 'refunded'][1 + hash(i, 8) % 4] AS status
+	['paid', 'shipped', 'cancelled', 'refunded'][CAST(1 + hash(i, 8) % 4 AS BIGINT)] AS status
 FROM range(NROWS) t(i)`
 
 var benchCols = []Column{

@@ -35,7 +35,8 @@
 // is false), which is SQL's three-valued logic. x == null and x != null test for
 // null; x == 5 is false when x is null (CEL's heterogeneous equality), and so is
 // x in [1, 2]. Double division follows IEEE 754 (1.0/0.0 is +Inf, 0.0/0.0 is NaN)
-// and every comparison with NaN except != is false. RuleResult.Checked counts the
+// and every comparison with NaN except != is false. Integer overflow and int()
+// of NaN or of a double out of range are errors, so unknown. RuleResult.Checked counts the
 // rows on which a rule was true or false.
 //
 // A dataset rule is evaluated once; if it errors (say min of an all-null column
@@ -54,9 +55,12 @@
 // string(int), string(bool), and timestamp("RFC 3339") literals compared with
 // TIMESTAMP, TIMESTAMPTZ or DATE columns. Anything else — comprehensions,
 // integer division and modulo, cross-type comparisons, bytes, dyn columns — is
-// left to cel-go, and the report says so (Engine "cel" and Fallback). When DuckDB
-// raises an error running a translation (an overflow CEL also errors on, a cast
-// of NaN), that rule alone falls back to cel-go for the run.
+// left to cel-go, and the report says so (Engine "cel" and Fallback). Integer
+// arithmetic is computed in HUGEINT and made NULL outside the int64 range, which
+// is CEL's overflow error. When DuckDB raises an error running a translation
+// (say, a cast it refuses), that rule alone falls back to cel-go for the run. A
+// differential test checks the translation against cel-go row by row on random
+// expressions and data with nulls, NaN, infinities and extreme integers.
 //
 // # Cost
 //
