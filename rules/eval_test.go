@@ -209,3 +209,23 @@ func TestReportAndQuarantine(t *testing.T) {
 		}
 	}
 }
+
+func TestViewWithCELRule(t *testing.T) {
+	db := nullTable(t)
+	exec(t, db, "CREATE VIEW v AS SELECT * FROM t WHERE id > 1")
+	var ds diag.List
+	set := Compile(nullCols, []Rule{{ID: "r", Expr: `[0].all(x, a != x)`}}, Options{}, &ds)
+	q := filepath.Join(t.TempDir(), "q.parquet")
+	rep, err := set.Evaluate(context.Background(), db, "v", EvalOptions{QuarantinePath: q})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Rows 2, 3, 4: only row 4 (a = 0) fails; row 2 (a null) is unknown.
+	if rep.Rows != 3 || rep.Quarantined != 1 || rep.Passing != 2 || rep.Rule("r").Engine != EngineCEL {
+		t.Errorf("got %+v", rep)
+	}
+	var id int64
+	if err := db.QueryRow("SELECT id FROM read_parquet('" + q + "')").Scan(&id); err != nil || id != 4 {
+		t.Errorf("quarantined row %d, %v; want 4", id, err)
+	}
+}
