@@ -6,10 +6,13 @@
 package engine
 
 import (
+	"bufio"
 	"context"
 	"database/sql"
+	"encoding/csv"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -112,9 +115,19 @@ func (d *DB) LoadInput(ctx context.Context, in Input) (int64, error) {
 	case CSV:
 		header := in.Header == nil || *in.Header
 		opts := fmt.Sprintf("header = %t, auto_detect = true, strict_mode = true, null_padding = false, sample_size = -1", header)
-		if in.Delimiter != "" {
-			opts += ", delim = " + Quote(in.Delimiter)
+		// An explicit delimiter keeps the sniffer from explaining a malformed row
+		// away with another dialect; the structure is checked first, so that a
+		// malformed row is reported by its line rather than as a failed sniff.
+		delim := in.Delimiter
+		if delim == "" {
+			delim = ","
 		}
+		for i, f := range in.Files {
+			if err := checkCSV(f, delim); err != nil {
+				return 0, &DataError{Input: in.Name, Err: fmt.Errorf("file %d of %d: %w", i+1, len(in.Files), err)}
+			}
+		}
+		opts += ", delim = " + Quote(delim)
 		src = fmt.Sprintf("read_csv(%s, %s)", list, opts)
 	case JSON:
 		src = fmt.Sprintf("read_json(%s, format = 'newline_delimited', sample_size = -1)", list)
@@ -193,4 +206,31 @@ func (d *DB) LoadParquet(ctx context.Context, name, path string) error {
 		return fmt.Errorf("load %s: %w", path, err)
 	}
 	return nil
+}
+
+// checkCSV reads a CSV file's structure: every record must have as many fields as
+// the first, and quotes must be balanced. The error names the line.
+func checkCSV(file, delim string) error {
+	f, err := os.Open(file)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	r := csv.NewReader(bufio.NewReaderSize(f, 1<<20))
+	r.ReuseRecord = true
+	if d := []rune(delim); len(d) == 1 {
+		r.Comma = d[0]
+	}
+	for {
+		_, err := r.Read()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if pe, ok := errors.AsType[*csv.ParseError](err); ok {
+			return fmt.Errorf("line %d: %v", pe.Line, pe.Err)
+		}
+		if err != nil {
+			return err
+		}
+	}
 }
