@@ -28,3 +28,13 @@ else
 	echo "installing versitygw $VERSITYGW_VERSION into $gobin (takes a few minutes on two cores)"
 	go install "github.com/versity/versitygw/cmd/versitygw@${VERSITYGW_VERSION}"
 fi
+
+# workflowcheck: static check that workflow code is deterministic.
+WORKFLOWCHECK_VERSION="${WORKFLOWCHECK_VERSION:-v0.6.0}"
+wc_bin="$gobin/workflowcheck"
+if [[ -x "$wc_bin" ]] && go version -m "$wc_bin" 2>/dev/null | grep -q "workflowcheck[[:space:]]*${WORKFLOWCHECK_VERSION}"; then
+	echo "workflowcheck $WORKFLOWCHECK_VERSION already installed at $wc_bin"
+else
+	echo "installing workflowcheck $WORKFLOWCHECK_VERSION into $gobin"
+	go install "go.temporal.io/sdk/contrib/tools/workflowcheck@${WORKFLOWCHECK_VERSION}"
+fi

@@ -12,6 +12,9 @@ export PATH="$(go env GOPATH | cut -d: -f1)/bin:$PATH"
 echo "== go vet"
 go vet ./...
 
+echo "== workflowcheck (workflow code must be deterministic)"
+workflowcheck ./workflows/...
+
 echo "== go test"
 go test -count=1 -timeout 60m ./...
 

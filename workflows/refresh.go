@@ -385,7 +385,9 @@ func Breaking(old, cur []refresh.Column) bool {
 func ManifestHash(m refresh.Manifest) string {
 	m.Approvals = nil
 	m.Version = ""
-	b, err := json.Marshal(m)
+	// encoding/json writes struct fields in order and sorts map keys: the same
+	// manifest always hashes the same.
+	b, err := json.Marshal(m) //workflowcheck:ignore
 	if err != nil {
 		return ""
 	}
@@ -397,6 +399,8 @@ func ManifestHash(m refresh.Manifest) string {
 // "<product>@<version>" pairs.
 func inputsKey(versions map[string]string) string {
 	pairs := make([]string, 0, len(versions))
+	// The pairs are sorted below, so the map's order does not matter.
+	//workflowcheck:ignore
 	for ref, v := range versions {
 		pairs = append(pairs, ref+"@"+v)
 	}
