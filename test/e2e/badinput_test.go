@@ -81,6 +81,7 @@ func TestBadInputsFailClearly(t *testing.T) {
 			if _, err := catalog.Show(t.Context(), e.store, "sales/"+tc.name); err == nil {
 				t.Error("a failed run published a version")
 			}
+			e.record("failed-"+tc.name, run.GetID(), run.GetRunID())
 		})
 	}
 }

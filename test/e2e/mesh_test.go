@@ -29,9 +29,13 @@ func TestExampleMeshPublishes(t *testing.T) {
 		t.Fatalf("expected 4 products without product inputs, got %v", roots)
 	}
 	for _, ref := range roots {
-		res, err := e.result(e.start(ref, "e2e", "chen.jie"), 2*time.Minute)
+		run := e.start(ref, "e2e", "chen.jie")
+		res, err := e.result(run, 2*time.Minute)
 		if err != nil || res.Stage != refresh.StagePublished || res.Version != "1.0.0" {
 			t.Fatalf("%s: got %+v, %v; want published 1.0.0", ref, res, err)
+		}
+		if ref == "sales-emea/regional-sales" {
+			e.record("published-without-approval", run.GetID(), run.GetRunID())
 		}
 	}
 
@@ -53,10 +57,12 @@ func TestExampleMeshPublishes(t *testing.T) {
 	if len(st.Approvals) != 1 || st.Approvals[0].Principal != "maria.rossi" {
 		t.Fatalf("approvals after decide: %+v", st.Approvals)
 	}
-	res, err := e.result(e.tc.GetWorkflow(t.Context(), id, ""), time.Minute)
+	kpiRun := e.tc.GetWorkflow(t.Context(), id, "")
+	res, err := e.result(kpiRun, time.Minute)
 	if err != nil || res.Stage != refresh.StagePublished {
 		t.Fatalf("global-kpis after approval: %+v, %v", res, err)
 	}
+	e.record("approved-and-published", id, kpiRun.GetRunID())
 
 	entries, err := catalog.List(t.Context(), e.store)
 	if err != nil {
