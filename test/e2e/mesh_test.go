@@ -99,6 +99,8 @@ func TestExampleMeshPublishes(t *testing.T) {
 	if !hasRule(emea.Latest.Quality, "customer_email_1", "warn") || emea.Latest.Quality.Warnings == 0 {
 		t.Errorf("EMEA e-mail rule should warn on the dirty rows: %+v", emea.Latest.Quality.Rules)
 	}
+	rejectAndExpire(t, e)
+
 	// Nothing of any run stays in staging.
 	objs, err := e.store.List(t.Context(), "_staging/")
 	if err != nil && !errors.Is(err, storage.ErrNotFound) {
@@ -106,6 +108,51 @@ func TestExampleMeshPublishes(t *testing.T) {
 	}
 	if len(objs) != 0 {
 		t.Errorf("%d staging objects left, e.g. %s", len(objs), objs[0].Key)
+	}
+}
+
+// rejectAndExpire continues the mesh test: a steward who
+// submitted a run cannot approve it, a rejection publishes nothing, and a request
+// nobody answers expires.
+func rejectAndExpire(t *testing.T, e *env) {
+	in, err := control.Input(e.set, e.set.Product("finance/global-kpis"), "maria.rossi", "e2e")
+	if err != nil {
+		t.Fatal(err)
+	}
+	run, err := e.ctl.Start(t.Context(), in, "reject")
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, time.Minute, "the second KPI run to wait for approval", func() bool {
+		st, err := e.ctl.Status(t.Context(), run.GetID(), "")
+		return err == nil && st.Stage == refresh.StageAwaitingApproval
+	})
+	if _, err := e.ctl.Decide(t.Context(), "", run.GetID(), refresh.Decision{Principal: "maria.rossi", Approve: true}); err == nil ||
+		!strings.Contains(err.Error(), "maria.rossi submitted this run and cannot approve it") {
+		t.Fatalf("submitter's approval: got %v, want refused", err)
+	}
+	if _, err := e.ctl.Decide(t.Context(), "", run.GetID(), refresh.Decision{Principal: "omar.haddad", Approve: false, Comment: "EMEA revenue looks doubled"}); err != nil {
+		t.Fatalf("reject: %v", err)
+	}
+	res, err := e.result(run, time.Minute)
+	if err != nil || res.Stage != refresh.StageRejected || !strings.Contains(res.Reason, "EMEA revenue looks doubled") {
+		t.Fatalf("rejected run: %+v, %v", res, err)
+	}
+	e.record("rejected", run.GetID(), run.GetRunID())
+
+	in.Product.Governance.Timeout = 2 * time.Second
+	run, err = e.ctl.Start(t.Context(), in, "expire")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err = e.result(run, time.Minute)
+	if err != nil || res.Stage != refresh.StageExpired {
+		t.Fatalf("unanswered run: %+v, %v; want expired", res, err)
+	}
+	e.record("expired", run.GetID(), run.GetRunID())
+	kpis, err := catalog.Show(t.Context(), e.store, "finance/global-kpis")
+	if err != nil || len(kpis.Versions) != 1 {
+		t.Fatalf("after a rejection and an expiry the KPIs must still have one version: %+v, %v", kpis.Versions, err)
 	}
 }
 
