@@ -191,7 +191,7 @@ func TestBrokenContracts(t *testing.T) {
 // Every diagnostic of the schema check carries a hint.
 func TestHints(t *testing.T) {
 	var ds diag.List
-	Load("c.yaml", []byte(head+"nmae: x\nschema:\n  - name: t\n    properties:\n      - name: a\n        logicalType: strin\n"), &ds)
+	Load("c.yaml", []byte(head+"nmae: x\nschema:\n  - name: t\n    properties:\n      - name: a\n        logicalType: strin\n      - {name: b, logicalType: text}\n"), &ds)
 	var hints []string
 	for _, d := range ds.Items() {
 		hints = append(hints, d.Hint)
@@ -199,6 +199,7 @@ func TestHints(t *testing.T) {
 	checkLines(t, hints, []string{
 		`did you mean "name"? allowed keys here: apiVersion, authoritativeDefinitions, contractCreatedTs, customProperties, dataProduct, description, domain, id, kind, name, price, roles, schema, servers, slaDefaultElement, slaProperties, status, support, tags, team, tenant, version`,
 		`did you mean "string"?`,
+		"write one of the allowed values",
 	})
 }
 

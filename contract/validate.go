@@ -179,6 +179,10 @@ func hasPrefix(s, prefix []string) bool {
 }
 
 func (r *reporter) add(pos diag.Pos, code, hint, format string, args ...any) {
+	if hint == "" {
+		// Every problem says what to do, even when the schema says no more.
+		hint = "change the value as the message says: the ODCS v3.1.0 JSON Schema requires it"
+	}
 	d := diag.Diagnostic{Pos: pos, Severity: diag.Error, Code: code, Message: fmt.Sprintf(format, args...), Hint: hint}
 	if !slices.Contains(r.out, d) {
 		r.out = append(r.out, d)
@@ -254,7 +258,10 @@ func (r *reporter) report(p problem) {
 		for _, w := range k.Want {
 			want = append(want, fmt.Sprint(w))
 		}
-		hint := ""
+		hint := "write one of the allowed values"
+		if len(want) == 1 {
+			hint = "write " + want[0] + " here"
+		}
 		if s := suggest(fmt.Sprint(k.Got), want); s != "" {
 			hint = fmt.Sprintf("did you mean %q?", s)
 		}
@@ -264,7 +271,7 @@ func (r *reporter) report(p problem) {
 			r.add(pos, "bad-value", hint, "%s must be one of %s, found %s", subject(p.loc), strings.Join(want, ", "), describe(node))
 		}
 	case *kind.Const:
-		r.add(pos, "bad-value", "", "%s must be %v, found %s", subject(p.loc), k.Want, describe(node))
+		r.add(pos, "bad-value", fmt.Sprintf("write %v here", k.Want), "%s must be %v, found %s", subject(p.loc), k.Want, describe(node))
 	case *kind.Pattern:
 		r.add(pos, "bad-value", description(sub), "%s must match the pattern %s, found %s", subject(p.loc), k.Want, describe(node))
 	case *kind.OneOf: // more than one alternative matched
@@ -330,7 +337,7 @@ func (r *reporter) report(p problem) {
 	case *kind.Format:
 		r.add(pos, "bad-value", description(sub), "%s must be a valid %s, found %s", subject(p.loc), k.Want, describe(node))
 	case *kind.FalseSchema:
-		r.add(pos, "unknown-key", "", "%s is not allowed here", subject(p.loc))
+		r.add(pos, "unknown-key", "remove it, or move it to where ODCS allows it", "%s is not allowed here", subject(p.loc))
 	default:
 		// Keywords the ODCS schema does not use; say something true and keep the
 		// library's wording for the details.

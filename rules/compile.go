@@ -304,6 +304,15 @@ func (s *Set) celIssues(r Rule, iss *cel.Issues, ds *diag.List) {
 				hint = list // cel-go made its own suggestion
 			}
 		}
+		switch {
+		case hint != "":
+		case strings.HasPrefix(e.Message, "Syntax error"):
+			hint = "fix the expression at the caret: a rule is a CEL condition such as `units > 0 && city != \"\"`"
+		case strings.HasPrefix(e.Message, "found no matching overload"):
+			hint = "give the operator or function values of the types it takes: integer columns are int, number columns double, date and timestamp columns timestamp; convert with int(), double() or string()"
+		default:
+			hint = "rewrite the expression so that it type-checks against the contract's columns"
+		}
 		ds.Errorf(r.at(e.Location.Line(), e.Location.Column()+1), "cel", hint, "rule %s: %s", r.ID, e.Message)
 	}
 }

@@ -48,6 +48,10 @@ func compileOne(rules ...Rule) (*Set, []string) {
 
 func TestCompileErrors(t *testing.T) {
 	const cols = "columns are: amount, quantity, email, order ts"
+	const (
+		syntaxHint   = "fix the expression at the caret: a rule is a CEL condition such as `units > 0 && city != \"\"`"
+		overloadHint = "give the operator or function values of the types it takes: integer columns are int, number columns double, date and timestamp columns timestamp; convert with int(), double() or string()"
+	)
 	tests := []struct {
 		name  string
 		rules []Rule
@@ -65,10 +69,10 @@ func TestCompileErrors(t *testing.T) {
 			"p.yaml:10:5: cel-type: rule r must return a bool, it returns int (write a condition that is true for good data, such as `x > 0`)",
 		}},
 		{"syntax", []Rule{{Expr: `amount >`}}, []string{
-			"p.yaml:10:13: cel: rule r: Syntax error: mismatched input '<EOF>' expecting {'[', '{', '(', '.', '-', '!', 'true', 'false', 'null', NUM_FLOAT, NUM_INT, NUM_UINT, STRING, BYTES, IDENTIFIER}",
+			"p.yaml:10:13: cel: rule r: Syntax error: mismatched input '<EOF>' expecting {'[', '{', '(', '.', '-', '!', 'true', 'false', 'null', NUM_FLOAT, NUM_INT, NUM_UINT, STRING, BYTES, IDENTIFIER} (" + syntaxHint + ")",
 		}},
 		{"type mismatch", []Rule{{Expr: `email > 3`}}, []string{
-			"p.yaml:10:11: cel: rule r: found no matching overload for '_>_' applied to '(wrapper(string), int)'",
+			"p.yaml:10:11: cel: rule r: found no matching overload for '_>_' applied to '(wrapper(string), int)' (" + overloadHint + ")",
 		}},
 		{"row map key", []Rule{{Expr: `row["order ts"] > timestamp("2024-01-01T00:00:00Z") && row["order_ts"] != null`}}, []string{
 			`p.yaml:10:63: unknown-column: rule r: row["order_ts"] names no column (did you mean order ts? ` + cols + ")",
