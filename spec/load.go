@@ -88,6 +88,15 @@ func (s *Set) Consumers(ref string) []*Product {
 func Load(dir string) (*Set, *diag.List) {
 	ds := &diag.List{}
 	set := &Set{Dir: dir}
+	// A folder that is not there is one problem, not one per file looked for.
+	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+		msg := "the mesh folder is a file"
+		if err != nil {
+			msg = "cannot read the mesh folder: " + errRoot(err).Error()
+		}
+		ds.Errorf(diag.Pos{File: dir}, "read-dir", "name the folder that holds mesh.yaml, such as examples/mesh", "%s", msg)
+		return set, ds
+	}
 	meshPath := filepath.Join(dir, MeshFile)
 	if data, err := os.ReadFile(meshPath); err != nil {
 		ds.Errorf(diag.Pos{File: meshPath}, "no-mesh", "run meshflow in the mesh's root folder, or create mesh.yaml there",

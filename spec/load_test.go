@@ -67,3 +67,26 @@ func writeMesh(t *testing.T, files map[string]string) string {
 	}
 	return dir
 }
+
+func TestLoadMissingFolder(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "mesh.yaml")
+	if err := os.WriteFile(file, []byte("apiVersion: meshflow/v1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ path, want string }{
+		{filepath.Join(dir, "nowhere"), "nowhere:0:0 error read-dir: cannot read the mesh folder: no such file or directory\n"},
+		{file, "mesh.yaml:0:0 error read-dir: the mesh folder is a file\n"},
+	} {
+		set, ds := Load(tc.path)
+		if got := render(dir, ds); got != tc.want {
+			t.Errorf("Load(%s):\n%s\nwant:\n%s", tc.path, got, tc.want)
+		}
+		if len(set.Products) != 0 || set.Mesh != nil {
+			t.Errorf("Load(%s) returned %d products, mesh %v", tc.path, len(set.Products), set.Mesh)
+		}
+		if items := ds.Items(); len(items) == 1 && items[0].Hint != "name the folder that holds mesh.yaml, such as examples/mesh" {
+			t.Errorf("hint %q", items[0].Hint)
+		}
+	}
+}

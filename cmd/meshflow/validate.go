@@ -49,10 +49,18 @@ func runValidate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 				warns++
 			}
 		}
-		fmt.Fprintf(stdout, "%s: %d products, %d errors, %d warnings\n", dir, len(res.Set.Products), errs, warns)
+		fmt.Fprintf(stdout, "%s: %s, %s, %s\n", dir, count(len(res.Set.Products), "product"), count(errs, "error"), count(warns, "warning"))
 	}
 	if res.Diagnostics.HasErrors() {
 		return exitError{1}
 	}
 	return nil
+}
+
+// count writes "1 error", "2 errors".
+func count(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }

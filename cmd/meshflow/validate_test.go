@@ -1,0 +1,213 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+const exampleMesh = "../../examples/mesh"
+
+// brokenMesh copies the YAML files of the example mesh (not its data) to a
+// temporary folder, applies the edits (old → new, each found exactly once in
+// file) and returns the folder.
+func brokenMesh(t *testing.T, file string, edits ...string) string {
+	t.Helper()
+	dst := t.TempDir()
+	err := filepath.WalkDir(exampleMesh, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(exampleMesh, path)
+		if err != nil {
+			return err
+		}
+		switch {
+		case d.IsDir() && rel == "data":
+			return filepath.SkipDir
+		case d.IsDir():
+			return os.MkdirAll(filepath.Join(dst, rel), 0o755)
+		case !strings.HasSuffix(path, ".yaml"):
+			return nil
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(dst, rel), b, 0o644)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dst, filepath.FromSlash(file))
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(b)
+	for i := 0; i+1 < len(edits); i += 2 {
+		if n := strings.Count(s, edits[i]); n != 1 {
+			t.Fatalf("%s: %q occurs %d times, want once", file, edits[i], n)
+		}
+		s = strings.Replace(s, edits[i], edits[i+1], 1)
+	}
+	if err := os.WriteFile(path, []byte(s), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dst
+}
+
+func TestValidateExampleMesh(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	if err := run(context.Background(), []string{"validate", exampleMesh}, &stdout, &stderr); err != nil {
+		t.Fatalf("validate: %v\nstdout:\n%s\nstderr:\n%s", err, stdout.String(), stderr.String())
+	}
+	if got, want := stdout.String(), exampleMesh+": 5 products, 0 errors, 0 warnings\n"; got != want {
+		t.Errorf("stdout = %q, want %q", got, want)
+	}
+	if stderr.Len() > 0 {
+		t.Errorf("stderr = %q", stderr.String())
+	}
+}
+
+func TestValidateBrokenMeshText(t *testing.T) {
+	dir := brokenMesh(t, "sales-china/regional-sales.odcs.yaml",
+		"implementation: units > 0", "implementation: unts > 0",
+		"implementation: net_revenue >= 0.0", "implementation: net_revenue + 1.0")
+	var stdout, stderr bytes.Buffer
+	// Flags may come after the folder.
+	err := run(context.Background(), []string{"validate", dir, "--format", "text"}, &stdout, &stderr)
+	if ee, ok := errors.AsType[exitError](err); !ok || ee.code != 1 {
+		t.Fatalf("err = %v, want exit status 1", err)
+	}
+	file := filepath.Join(dir, "sales-china", "regional-sales.odcs.yaml")
+	want := file + `:42:29: error: rule units_1: undeclared reference to 'unts' (did you mean 'units'?)
+   42 |             implementation: unts > 0
+      |                             ^
+      = help: columns are: day, city, sku, units, net_revenue, currency, orders
+` + file + `:52:29: error: rule net_revenue_1 must return a bool, it returns double
+   52 |             implementation: net_revenue + 1.0
+      |                             ^
+      = help: write a condition that is true for good data, such as ` + "`x > 0`" + `
+` + dir + `: 5 products, 2 errors, 0 warnings
+`
+	if got := stdout.String(); got != want {
+		t.Errorf("stdout:\n%s\nwant:\n%s", got, want)
+	}
+	if stderr.Len() > 0 {
+		t.Errorf("stderr = %q", stderr.String())
+	}
+}
+
+func TestValidateBrokenMeshJSON(t *testing.T) {
+	dir := brokenMesh(t, "finance/fx-rates.odcs.yaml",
+		"physicalType: table", "physicalTyp: table",
+		"value: fx-rate}", "value: fx-rates}")
+	var stdout, stderr bytes.Buffer
+	err := run(context.Background(), []string{"validate", "--format", "json", dir}, &stdout, &stderr)
+	if ee, ok := errors.AsType[exitError](err); !ok || ee.code != 1 {
+		t.Fatalf("err = %v, want exit status 1", err)
+	}
+	var rep struct {
+		OK          bool `json:"ok"`
+		Errors      int  `json:"errors"`
+		Warnings    int  `json:"warnings"`
+		Diagnostics []struct {
+			File     string `json:"file"`
+			Line     int    `json:"line"`
+			Column   int    `json:"column"`
+			Severity string `json:"severity"`
+			Code     string `json:"code"`
+			Message  string `json:"message"`
+			Hint     string `json:"hint"`
+			Source   string `json:"source"`
+		} `json:"diagnostics"`
+	}
+	dec := json.NewDecoder(&stdout)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&rep); err != nil {
+		t.Fatalf("stdout is not the JSON report: %v", err)
+	}
+	if dec.More() {
+		t.Error("stdout holds more than one JSON document")
+	}
+	if rep.OK || rep.Errors != 2 || rep.Warnings != 0 || len(rep.Diagnostics) != 2 {
+		t.Fatalf("ok=%v errors=%d warnings=%d diagnostics=%d, want false, 2, 0, 2", rep.OK, rep.Errors, rep.Warnings, len(rep.Diagnostics))
+	}
+	file := filepath.Join(dir, "finance", "fx-rates.odcs.yaml")
+	type want struct {
+		line, col                   int
+		code, message, hint, source string
+	}
+	for i, w := range []want{
+		{10, 5, "unknown-key", `unknown key "physicalTyp" in schema[0]`,
+			`did you mean "physicalType"? allowed keys here: authoritativeDefinitions, businessName, customProperties, dataGranularityDescription, description, id, logicalType, name, physicalName, physicalType, properties, quality, relationships, tags`,
+			"    physicalTyp: table"},
+		{17, 60, "unknown-term", `column "usd_rate" links to unknown glossary term "fx-rates"`,
+			`did you mean "fx-rate"? or add it to glossary in mesh.yaml`,
+			"        customProperties: [{property: glossaryTerm, value: fx-rates}]"},
+	} {
+		d := rep.Diagnostics[i]
+		if d.File != file || d.Line != w.line || d.Column != w.col || d.Severity != "error" ||
+			d.Code != w.code || d.Message != w.message || d.Hint != w.hint || d.Source != w.source {
+			t.Errorf("diagnostic %d = %+v, want %s:%d:%d error %s: %s (%s) source %q", i, d, file, w.line, w.col, w.code, w.message, w.hint, w.source)
+		}
+	}
+	if stderr.Len() > 0 {
+		t.Errorf("stderr = %q", stderr.String())
+	}
+}
+
+func TestValidateCleanJSON(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	if err := run(context.Background(), []string{"validate", "--format=json", exampleMesh}, &stdout, &stderr); err != nil {
+		t.Fatalf("validate: %v", err)
+	}
+	want := "{\n  \"ok\": true,\n  \"errors\": 0,\n  \"warnings\": 0,\n  \"diagnostics\": []\n}\n"
+	if got := stdout.String(); got != want {
+		t.Errorf("stdout = %q, want %q", got, want)
+	}
+}
+
+func TestValidateBadArguments(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	err := run(context.Background(), []string{"validate", "--format", "yaml", exampleMesh}, &stdout, &stderr)
+	if err == nil || err.Error() != `--format must be text or json, not "yaml"` {
+		t.Errorf("bad format: err = %v", err)
+	}
+	err = run(context.Background(), []string{"validate", exampleMesh, exampleMesh}, &stdout, &stderr)
+	if err == nil || err.Error() != "validate takes one mesh folder, got 2 arguments" {
+		t.Errorf("two folders: err = %v", err)
+	}
+	err = run(context.Background(), []string{"validate", "--frmat", "json"}, &stdout, &stderr)
+	if ee, ok := errors.AsType[exitError](err); !ok || ee.code != 2 {
+		t.Errorf("unknown flag: err = %v, want exit status 2", err)
+	}
+	if !strings.Contains(stderr.String(), "flag provided but not defined: -frmat") {
+		t.Errorf("unknown flag: stderr = %q", stderr.String())
+	}
+	if stdout.Len() > 0 {
+		t.Errorf("stdout = %q", stdout.String())
+	}
+}
+
+func TestValidateMissingFolder(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "nowhere")
+	var stdout, stderr bytes.Buffer
+	err := run(context.Background(), []string{"validate", dir}, &stdout, &stderr)
+	if ee, ok := errors.AsType[exitError](err); !ok || ee.code != 1 {
+		t.Fatalf("err = %v, want exit status 1", err)
+	}
+	want := dir + `: error: cannot read the mesh folder: no such file or directory
+      = help: name the folder that holds mesh.yaml, such as examples/mesh
+` + dir + ": 0 products, 1 error, 0 warnings\n"
+	if got := stdout.String(); got != want {
+		t.Errorf("stdout:\n%s\nwant:\n%s", got, want)
+	}
+}
