@@ -26,6 +26,7 @@ func commands() []command {
 	return []command{
 		{"dev", "run everything on this machine: Temporal + UI, workers, local store, the example mesh", runDev},
 		{"validate", "check a mesh: specs, ODCS contracts, CEL rules and policies", runValidate},
+		{"diff", "compare two ODCS contracts and classify every change", runDiff},
 		{"worker", "run workers for the mesh's task queues against any Temporal", runWorker},
 		{"run", "start a refresh of a product (--wait follows it)", runRun},
 		{"status", "list refresh runs, or show one", runStatus},
