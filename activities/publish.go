@@ -91,6 +91,12 @@ func (a *Activities) Publish(ctx context.Context, in refresh.PublishInput) (refr
 	vp := catalog.VersionPrefix(ref, version)
 	staged := map[string]refresh.ObjectRef{"data.parquet": m.Data, "quality.json": m.Report}
 	m.Data.Key, m.Report.Key = path.Join(vp, "data.parquet"), path.Join(vp, "quality.json")
+	if m.Contract != nil {
+		staged["contract.odcs.yaml"] = *m.Contract
+		c := *m.Contract
+		c.Key = path.Join(vp, "contract.odcs.yaml")
+		m.Contract = &c
+	}
 	if m.Quarantine != nil {
 		staged["quarantine.parquet"] = *m.Quarantine
 		q := *m.Quarantine

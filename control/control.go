@@ -62,7 +62,8 @@ func Product(set *spec.Set, p *spec.Product) (refresh.Product, error) {
 		out.Contract = string(p.Contract.Doc.Source)
 	}
 	g := p.Governance
-	out.Governance = refresh.Governance{Approval: g.Approval, Stewards: set.Stewards(p), Quorum: g.Quorum, Timeout: g.Timeout, EscalateTo: g.EscalateTo}
+	out.Governance = refresh.Governance{Approval: g.Approval, Stewards: set.People(set.Stewards(p)), Quorum: g.Quorum,
+		Timeout: g.Timeout, EscalateTo: set.People(g.EscalateTo), EscalateAfter: g.EscalateAfter}
 	if out.Governance.Approval == "" {
 		out.Governance.Approval = spec.ApproveNever
 	}
@@ -79,6 +80,11 @@ func Product(set *spec.Set, p *spec.Product) (refresh.Product, error) {
 // so that the run can refresh its consumers without reading the mesh folder.
 func Input(set *spec.Set, p *spec.Product, submitter, reason string) (refresh.RefreshInput, error) {
 	in := refresh.RefreshInput{Submitter: submitter, Reason: reason, Downstream: map[string]refresh.Product{}}
+	if set.Mesh != nil {
+		for _, pol := range set.Mesh.Policies {
+			in.Policies = append(in.Policies, refresh.Policy{ID: pol.ID, Message: pol.Message, Severity: pol.Severity, Rule: pol.Rule})
+		}
+	}
 	var err error
 	if in.Product, err = Product(set, p); err != nil {
 		return in, err

@@ -14,6 +14,7 @@ import (
 	"cel.dev/cel-go/cel"
 	"github.com/meshflow/meshflow/diag"
 	"github.com/meshflow/meshflow/spec"
+	"github.com/meshflow/meshflow/yamlfile"
 )
 
 // CostLimit bounds the work of one policy evaluation, in CEL cost units.
@@ -39,6 +40,27 @@ func newEnv() (*cel.Env, error) {
 		cel.Variable("contract", cel.MapType(cel.StringType, cel.DynType)),
 		cel.Variable("quality", cel.MapType(cel.StringType, cel.DynType)),
 	)
+}
+
+// CompileRules compiles policies that were already validated (as a run receives
+// them in its input); the first that does not compile is an error.
+func CompileRules(policies []spec.Policy) (*Set, error) {
+	m := &spec.Mesh{Policies: policies}
+	src := "policies:\n"
+	for range policies {
+		src += "  - {rule: x}\n"
+	}
+	ds := &diag.List{}
+	doc, ok := yamlfile.Parse("policies", []byte(src), ds)
+	if !ok {
+		return nil, ds.Err()
+	}
+	m.Doc = doc
+	set := Compile(m, ds)
+	if err := ds.Err(); err != nil {
+		return nil, fmt.Errorf("compile policies: %w", err)
+	}
+	return set, nil
 }
 
 // Compile compiles the policies of a mesh. Every problem is added to ds, placed at
@@ -97,13 +119,23 @@ type Result struct {
 // Blocks reports whether this result stops publication.
 func (r Result) Blocks() bool { return !r.Holds && r.Severity != "warning" }
 
-// Evaluate checks every policy against a product. quality is the run's quality
-// report as generic values; pass nil outside a run, and the policies that read it
-// are skipped. A policy that cannot be evaluated fails closed.
+// Evaluate checks every policy against a product of a loaded mesh. quality is the
+// run's quality report as generic values; pass nil outside a run, and the policies
+// that read it are skipped. A policy that cannot be evaluated fails closed.
 func (s *Set) Evaluate(ctx context.Context, p *spec.Product, quality map[string]any) []Result {
-	vars := map[string]any{"product": ProductVars(p), "contract": map[string]any{}, "quality": quality}
-	if p.Contract != nil && p.Contract.Raw != nil {
-		vars["contract"] = p.Contract.Raw
+	var contract map[string]any
+	if p.Contract != nil {
+		contract = p.Contract.Raw
+	}
+	return s.EvaluateVars(ctx, ProductVars(p), contract, quality)
+}
+
+// EvaluateVars checks every policy against the given variables: product (see
+// ProductVars), contract (the ODCS document as generic values) and quality.
+func (s *Set) EvaluateVars(ctx context.Context, product, contract, quality map[string]any) []Result {
+	vars := map[string]any{"product": product, "contract": contract, "quality": quality}
+	if contract == nil {
+		vars["contract"] = map[string]any{}
 	}
 	if quality == nil {
 		vars["quality"] = map[string]any{}

@@ -16,6 +16,7 @@ const (
 	ActivityPublish         = "Publish"
 	ActivityInputsPublished = "InputsPublished"
 	ActivityCleanup         = "CleanupStaging"
+	ActivityGovern          = "Govern"
 )
 
 // Update, query and signal names.
@@ -24,6 +25,11 @@ const (
 	UpdateDecide = "decide"
 	// QueryStatus answers the run's Status.
 	QueryStatus = "status"
+	// SignalDecide carries the same Decision as the update, for operators who send
+	// it from the Temporal UI or CLI. A signal cannot be refused before it is
+	// recorded, so the workflow checks it in its handler and records a refused one
+	// as refused, never acting on it.
+	SignalDecide = "decide-signal"
 )
 
 // Search attribute names, registered on the namespace by `meshflow dev` (and by the
@@ -69,10 +75,11 @@ const (
 	ErrBadInput     = "BadInput"       // an input is missing, malformed or of the wrong format
 	ErrTransform    = "TransformError" // the transform SQL failed
 	ErrContract     = "ContractViolation"
-	ErrQuality      = "QualityFailed" // an error-severity rule failed
-	ErrBadSpec      = "BadSpec"       // the spec or contract in the input does not compile
-	ErrNotPublished = "NotPublished"  // an input product has no published version
-	ErrVersionTaken = "VersionTaken"  // another run published this version first
+	ErrQuality      = "QualityFailed"   // an error-severity rule failed
+	ErrBadSpec      = "BadSpec"         // the spec or contract in the input does not compile
+	ErrNotPublished = "NotPublished"    // an input product has no published version
+	ErrVersionTaken = "VersionTaken"    // another run published this version first
+	ErrPolicy       = "PolicyViolation" // an error-severity mesh policy does not hold
 )
 
 // WorkflowID returns the ID of a refresh run of a product: refresh/<domain>/<product>/<suffix>.

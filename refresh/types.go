@@ -44,6 +44,9 @@ type Governance struct {
 	Quorum     int           `json:"quorum"`
 	Timeout    time.Duration `json:"timeout"`
 	EscalateTo []string      `json:"escalateTo,omitempty"`
+	// EscalateAfter is when the escalateTo principals are called in (and may
+	// decide for the stewards); zero means half the timeout.
+	EscalateAfter time.Duration `json:"escalateAfter,omitempty"`
 }
 
 // RefreshInput starts a ProductRefresh run.
@@ -56,6 +59,74 @@ type RefreshInput struct {
 	// Downstream holds the products that may be refreshed after this one, by ref:
 	// the consumers and their consumers, so that propagation needs no mesh folder.
 	Downstream map[string]Product `json:"downstream,omitempty"`
+	// Policies are the mesh-wide policies the govern stage checks.
+	Policies []Policy `json:"policies,omitempty"`
+}
+
+// Policy is a mesh-wide policy as a run receives it: a CEL rule over the product,
+// its contract and its quality report.
+type Policy struct {
+	ID       string `json:"id"`
+	Message  string `json:"message"`
+	Severity string `json:"severity,omitempty"`
+	Rule     string `json:"rule"`
+}
+
+// PolicyResult is one policy's outcome for a run.
+type PolicyResult struct {
+	ID       string `json:"id"`
+	Severity string `json:"severity"`
+	Message  string `json:"message"`
+	Holds    bool   `json:"holds"`
+	Error    string `json:"error,omitempty"`
+}
+
+// Blocks reports whether the result stops publication.
+func (p PolicyResult) Blocks() bool { return !p.Holds && p.Severity != "warning" }
+
+// ContractChange is one difference between the last published contract and the
+// candidate's.
+type ContractChange struct {
+	Severity string `json:"severity"` // breaking, non-breaking or info
+	Kind     string `json:"kind"`
+	Path     string `json:"path"`
+	Message  string `json:"message"`
+}
+
+// GovernInput asks to check a candidate against the mesh's policies and to compare
+// its contract with the last published one.
+type GovernInput struct {
+	Product  Product   `json:"product"`
+	RunID    string    `json:"runId"`
+	Policies []Policy  `json:"policies"`
+	Quality  Quality   `json:"quality"`
+	Previous *Manifest `json:"previous,omitempty"`
+}
+
+// GovernResult holds the policies' outcomes and the contract's changes.
+type GovernResult struct {
+	Policies []PolicyResult   `json:"policies"`
+	Changes  []ContractChange `json:"changes"`
+	Breaking bool             `json:"breaking"`
+	// Contract is the candidate contract, staged for publication.
+	Contract        ObjectRef `json:"contract"`
+	ContractVersion string    `json:"contractVersion,omitempty"`
+}
+
+// ApprovalGroup is one group whose sign-off a run needs: the product's stewards,
+// or the representatives of one consuming product.
+type ApprovalGroup struct {
+	Name      string   `json:"name"`
+	Members   []string `json:"members"`
+	Quorum    int      `json:"quorum"`
+	Approvals int      `json:"approvals"`
+	Satisfied bool     `json:"satisfied"`
+}
+
+// Refusal is a decision the run did not accept, and why.
+type Refusal struct {
+	Approval
+	Reason string `json:"reason"`
 }
 
 // ObjectRef points at an object in the store.
@@ -185,8 +256,12 @@ type Manifest struct {
 	Data            ObjectRef  `json:"data"`
 	Report          ObjectRef  `json:"report"`
 	Quarantine      *ObjectRef `json:"quarantine,omitempty"`
-	// Breaking is true when the contract removed or changed a column.
+	// Breaking is true when the contract changed in a way that breaks consumers.
 	Breaking bool `json:"breaking"`
+	// Contract is the published contract (ODCS YAML) of this version.
+	Contract *ObjectRef       `json:"contract,omitempty"`
+	Changes  []ContractChange `json:"changes,omitempty"`
+	Policies []PolicyResult   `json:"policies,omitempty"`
 }
 
 // PublishInput asks to publish the staged, checked output.
@@ -255,6 +330,12 @@ type Status struct {
 	Deadline     time.Time     `json:"deadline,omitzero"`
 	Error        string        `json:"error,omitempty"`
 	Rules        []RuleSummary `json:"rules,omitempty"`
+	// Groups are the approval groups of a run that needs sign-off.
+	Groups    []ApprovalGroup  `json:"groups,omitempty"`
+	Changes   []ContractChange `json:"changes,omitempty"`
+	Policies  []PolicyResult   `json:"policies,omitempty"`
+	Escalated bool             `json:"escalated,omitempty"`
+	Refused   []Refusal        `json:"refused,omitempty"`
 }
 
 // Result is what a finished run returns.

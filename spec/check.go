@@ -405,3 +405,26 @@ func glossaryPos(p *Product, propPath []any) diag.Pos {
 	}
 	return doc.PosAt(propPath...)
 }
+
+// People expands teams to their members: the principals who can act for the given
+// names, in order, without repeats.
+func (s *Set) People(names []string) []string {
+	var out []string
+	var add func(n string, depth int)
+	add = func(n string, depth int) {
+		p := s.Principal(n)
+		if p != nil && len(p.Members) > 0 && depth < 8 {
+			for _, m := range p.Members {
+				add(m, depth+1)
+			}
+			return
+		}
+		if !slices.Contains(out, n) {
+			out = append(out, n)
+		}
+	}
+	for _, n := range names {
+		add(n, 0)
+	}
+	return out
+}

@@ -60,6 +60,7 @@ func Register(r ActivityRegistry, a *activities.Activities) {
 		refresh.ActivityPublish:         a.Publish,
 		refresh.ActivityInputsPublished: a.InputsPublished,
 		refresh.ActivityCleanup:         a.CleanupStaging,
+		refresh.ActivityGovern:          a.Govern,
 	} {
 		r.RegisterActivityWithOptions(fn, activity.RegisterOptions{Name: name})
 	}

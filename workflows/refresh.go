@@ -53,6 +53,7 @@ func ProductRefresh(ctx workflow.Context, in refresh.RefreshInput) (refresh.Resu
 		workflow.UpdateHandlerOptions{Validator: r.validateDecision}); err != nil {
 		return refresh.Result{}, err
 	}
+	workflow.Go(ctx, r.receiveSignals)
 	res, err := r.execute(ctx)
 	if err != nil {
 		r.status.Error = err.Error()
@@ -76,23 +77,44 @@ func (r *run) execute(ctx workflow.Context) (refresh.Result, error) {
 		refresh.ActivityLatest, refresh.LatestInput{Ref: r.p.Ref()}).Get(ctx, &latest); err != nil {
 		return refresh.Result{}, r.wrap(refresh.StagePublishing, err)
 	}
-	breaking := latest.Found && Breaking(latest.Manifest.ContractColumns, staged.val.ContractColumns)
+	var previous *refresh.Manifest
+	if latest.Found {
+		previous = &latest.Manifest
+	}
+	r.status.Detail = "checking mesh policies and the contract's changes"
+	var gov refresh.GovernResult
+	if err := workflow.ExecuteActivity(shortOptions(ctx, "Check "+r.p.Ref()+" against the mesh policies and diff its contract with the published one"),
+		refresh.ActivityGovern, refresh.GovernInput{Product: r.p, RunID: r.runID, Policies: r.in.Policies, Quality: staged.val.Quality, Previous: previous}).Get(ctx, &gov); err != nil {
+		return refresh.Result{}, r.wrap(refresh.StageValidating, err)
+	}
+	r.status.Policies, r.status.Changes, r.status.Breaking = gov.Policies, gov.Changes, gov.Breaking
+	for _, p := range gov.Policies {
+		if p.Blocks() {
+			msg := p.Message
+			if p.Error != "" {
+				msg += " (the policy could not be evaluated: " + p.Error + ")"
+			}
+			return refresh.Result{}, r.fail(refresh.StageValidating, refresh.ErrPolicy, fmt.Sprintf("policy %s does not hold: %s; nothing was published", p.ID, msg))
+		}
+	}
+	contractRef := gov.Contract
 	manifest := refresh.Manifest{
 		Product: r.p.Ref(), RunID: r.runID, WorkflowID: workflow.GetInfo(ctx).WorkflowExecution.ID,
 		Inputs: staged.ing.Inputs, Columns: staged.val.Columns, ContractColumns: staged.val.ContractColumns,
+		ContractVersion: gov.ContractVersion, Contract: &contractRef, Changes: gov.Changes, Policies: gov.Policies,
 		Quality: staged.val.Quality, Data: staged.val.Data, Report: staged.val.Report, Quarantine: staged.val.Quarantine,
-		Breaking: breaking,
+		Breaking: gov.Breaking,
 	}
-	r.status.Breaking = breaking
 	r.status.ManifestHash = ManifestHash(manifest)
 
-	if NeedsApproval(r.p.Governance, latest.Found, breaking) {
+	if groups := Route(r.p, r.in.Downstream, latest.Found, gov.Breaking, green(staged.val.Quality, gov.Policies)); len(groups) > 0 {
+		r.status.Groups = groups
 		if err := r.awaitApproval(ctx); err != nil {
 			return refresh.Result{}, err
 		}
 		if !r.decided {
 			r.setStage(ctx, refresh.StageExpired, "no decision before the deadline")
-			return refresh.Result{Stage: refresh.StageExpired, Reason: "no steward decided in time"}, nil
+			return refresh.Result{Stage: refresh.StageExpired, Reason: "no decision before the deadline"}, nil
 		}
 		if !r.approved {
 			r.setStage(ctx, refresh.StageRejected, "rejected by "+r.lastDecider())
@@ -103,16 +125,16 @@ func (r *run) execute(ctx workflow.Context) (refresh.Result, error) {
 
 	r.setStage(ctx, refresh.StagePublishing, "publishing a new version")
 	bump := "minor"
-	if breaking {
+	if gov.Breaking {
 		bump = "major"
 	}
-	previous := ""
+	prevVersion := ""
 	if latest.Found {
-		previous = latest.Manifest.Version
+		prevVersion = latest.Manifest.Version
 	}
 	var pub refresh.PublishResult
 	if err := workflow.ExecuteActivity(publishOptions(ctx, "Publish "+r.p.Ref()+": promote staged data, write the manifest, move latest"),
-		refresh.ActivityPublish, refresh.PublishInput{Manifest: manifest, Previous: previous, Bump: bump}).Get(ctx, &pub); err != nil {
+		refresh.ActivityPublish, refresh.PublishInput{Manifest: manifest, Previous: prevVersion, Bump: bump}).Get(ctx, &pub); err != nil {
 		return refresh.Result{}, r.wrap(refresh.StagePublishing, err)
 	}
 	r.status.Version = pub.Version
@@ -184,34 +206,95 @@ func (r *run) stageOnce(ctx workflow.Context) (staged, error) {
 	return out, nil
 }
 
-// awaitApproval waits for the stewards' decision or the deadline.
+// awaitApproval waits for the groups' decisions or the deadline. Half way (or at
+// EscalateAfter) the escalateTo principals are called in: they join the stewards'
+// group, and the status and the UI say so.
 func (r *run) awaitApproval(ctx workflow.Context) error {
 	g := r.p.Governance
 	timeout := g.Timeout
 	if timeout <= 0 {
 		timeout = 48 * time.Hour
 	}
-	r.status.Approvers = slices.Clone(g.Stewards)
-	r.status.Deadline = workflow.Now(ctx).Add(timeout)
-	r.setStage(ctx, refresh.StageAwaitingApproval, fmt.Sprintf("waiting for %s until %s", strings.Join(g.Stewards, " or "), r.status.Deadline.Format(time.RFC3339)))
-	if _, err := workflow.AwaitWithOptions(ctx, workflow.AwaitOptions{Timeout: timeout, TimerOptions: workflow.TimerOptions{Summary: "approval deadline"}},
-		func() bool { return r.decided }); err != nil {
+	escalateAfter := g.EscalateAfter
+	if escalateAfter <= 0 || escalateAfter >= timeout {
+		escalateAfter = timeout / 2
+	}
+	start := workflow.Now(ctx)
+	r.status.Deadline = start.Add(timeout)
+	r.status.Approvers = r.approvers()
+	r.setStage(ctx, refresh.StageAwaitingApproval, fmt.Sprintf("waiting for %s until %s", r.groupsText(), r.status.Deadline.Format(time.RFC3339)))
+	wait := func(d time.Duration, summary string) error {
+		_, err := workflow.AwaitWithOptions(ctx, workflow.AwaitOptions{Timeout: d, TimerOptions: workflow.TimerOptions{Summary: summary}},
+			func() bool { return r.decided })
+		return err
+	}
+	if len(g.EscalateTo) > 0 {
+		if err := wait(escalateAfter, "escalation"); err != nil {
+			return r.wrap(refresh.StageAwaitingApproval, err)
+		}
+		if r.decided {
+			return nil
+		}
+		r.escalate(ctx)
+		timeout -= escalateAfter
+	}
+	if err := wait(timeout, "approval deadline"); err != nil {
 		return r.wrap(refresh.StageAwaitingApproval, err)
 	}
 	return nil
 }
 
-// validateDecision accepts a decision only from a steward of the product who did not
-// submit the run and has not voted yet, for the manifest under review, while the run
-// waits for approval. Refused updates leave no trace in the run's history.
+// escalate calls in the escalateTo principals: they may now decide for the
+// stewards.
+func (r *run) escalate(ctx workflow.Context) {
+	r.status.Escalated = true
+	for i := range r.status.Groups {
+		if r.status.Groups[i].Name == GroupStewards {
+			for _, p := range r.p.Governance.EscalateTo {
+				if !slices.Contains(r.status.Groups[i].Members, p) {
+					r.status.Groups[i].Members = append(r.status.Groups[i].Members, p)
+				}
+			}
+		}
+	}
+	r.status.Approvers = r.approvers()
+	workflow.GetLogger(ctx).Warn("approval escalated", "product", r.p.Ref(), "escalateTo", r.p.Governance.EscalateTo)
+	r.setStage(ctx, refresh.StageAwaitingApproval, fmt.Sprintf("escalated to %s; waiting for %s until %s",
+		strings.Join(r.p.Governance.EscalateTo, ", "), r.groupsText(), r.status.Deadline.Format(time.RFC3339)))
+}
+
+func (r *run) approvers() []string {
+	var out []string
+	for _, g := range r.status.Groups {
+		for _, m := range g.Members {
+			if !slices.Contains(out, m) {
+				out = append(out, m)
+			}
+		}
+	}
+	return out
+}
+
+func (r *run) groupsText() string {
+	var parts []string
+	for _, g := range r.status.Groups {
+		if !g.Satisfied {
+			parts = append(parts, fmt.Sprintf("%d of %s (%s)", g.Quorum, g.Name, strings.Join(g.Members, ", ")))
+		}
+	}
+	return strings.Join(parts, " and ")
+}
+
+// validateDecision accepts a decision only from a member of an approval group that
+// still needs votes, who did not submit the run and has not voted yet, for the
+// manifest under review, while the run waits for approval. Refused updates leave no
+// trace in the run's history.
 func (r *run) validateDecision(d refresh.Decision) error {
 	switch {
 	case r.status.Stage != refresh.StageAwaitingApproval || r.decided:
 		return fmt.Errorf("run of %s is not waiting for approval (stage %s)", r.p.Ref(), r.status.Stage)
 	case d.Principal == "":
 		return errors.New("the decision names no principal")
-	case !slices.Contains(r.p.Governance.Stewards, d.Principal):
-		return fmt.Errorf("%s is not a steward of %s (stewards: %s)", d.Principal, r.p.Ref(), strings.Join(r.p.Governance.Stewards, ", "))
 	case d.Principal == r.in.Submitter:
 		return fmt.Errorf("%s submitted this run and cannot approve it", d.Principal)
 	case d.ManifestHash != r.status.ManifestHash:
@@ -222,10 +305,23 @@ func (r *run) validateDecision(d refresh.Decision) error {
 			return fmt.Errorf("%s has already decided on this run", d.Principal)
 		}
 	}
-	return nil
+	member := false
+	for _, g := range r.status.Groups {
+		if slices.Contains(g.Members, d.Principal) {
+			member = true
+			if !g.Satisfied {
+				return nil
+			}
+		}
+	}
+	if member {
+		return fmt.Errorf("the groups of %s have approved already; the run waits for %s", d.Principal, r.groupsText())
+	}
+	return fmt.Errorf("%s may not decide on %s (it waits for %s)", d.Principal, r.p.Ref(), r.groupsText())
 }
 
-// decide records a decision; a rejection ends the wait, and so do enough approvals.
+// decide records a decision. A rejection by any group member ends the wait; the
+// run is approved when every group has its quorum.
 func (r *run) decide(ctx workflow.Context, d refresh.Decision) (refresh.Status, error) {
 	verdict := "reject"
 	if d.Approve {
@@ -234,20 +330,47 @@ func (r *run) decide(ctx workflow.Context, d refresh.Decision) (refresh.Status, 
 	r.status.Approvals = append(r.status.Approvals, refresh.Approval{
 		Principal: d.Principal, Decision: verdict, Comment: d.Comment, ManifestHash: d.ManifestHash, At: workflow.Now(ctx),
 	})
-	quorum := max(1, r.p.Governance.Quorum)
-	approvals := 0
-	for _, a := range r.status.Approvals {
-		if a.Decision == "approve" {
-			approvals++
-		}
-	}
-	switch {
-	case !d.Approve:
+	if !d.Approve {
 		r.decided, r.approved = true, false
-	case approvals >= quorum:
+		return r.status, nil
+	}
+	all := true
+	for i := range r.status.Groups {
+		g := &r.status.Groups[i]
+		if !g.Satisfied && slices.Contains(g.Members, d.Principal) {
+			g.Approvals++
+			g.Satisfied = g.Approvals >= g.Quorum
+		}
+		all = all && g.Satisfied
+	}
+	if all {
 		r.decided, r.approved = true, true
+	} else {
+		r.status.Detail = "waiting for " + r.groupsText()
 	}
 	return r.status, nil
+}
+
+// receiveSignals applies decisions that arrive as signals, after the same checks
+// as the update's validator; a refused signal is recorded as refused.
+func (r *run) receiveSignals(ctx workflow.Context) {
+	ch := workflow.GetSignalChannel(ctx, refresh.SignalDecide)
+	for {
+		var d refresh.Decision
+		ch.Receive(ctx, &d)
+		if err := r.validateDecision(d); err != nil {
+			verdict := "reject"
+			if d.Approve {
+				verdict = "approve"
+			}
+			r.status.Refused = append(r.status.Refused, refresh.Refusal{Approval: refresh.Approval{
+				Principal: d.Principal, Decision: verdict, Comment: d.Comment, ManifestHash: d.ManifestHash, At: workflow.Now(ctx),
+			}, Reason: err.Error()})
+			workflow.GetLogger(ctx).Warn("refused a decision sent as a signal", "principal", d.Principal, "reason", err.Error())
+			continue
+		}
+		_, _ = r.decide(ctx, d)
+	}
 }
 
 func (r *run) lastDecider() string {
@@ -357,27 +480,52 @@ func qualityMessage(q refresh.Quality) string {
 	return "error-severity rules failed, nothing was published: " + strings.Join(failing, "; ")
 }
 
-// NeedsApproval decides whether a new version waits for sign-off.
-func NeedsApproval(g refresh.Governance, hasPrevious, breaking bool) bool {
-	switch g.Approval {
-	case "always":
-		return true
-	case "on-breaking-change":
-		return hasPrevious && breaking
+// GroupStewards names the approval group of the product's own stewards.
+const GroupStewards = "stewards"
+
+// Route decides who must sign off a new version, as approval groups:
+//
+//   - a breaking change needs the product's stewards and a representative (a
+//     steward) of every product that consumes it, one group per consumer;
+//   - approval "always" needs the stewards;
+//   - approval "on-breaking-change" needs the stewards when the run is not green
+//     (a warning rule warned or a warning policy does not hold);
+//   - otherwise the version is approved automatically ("never", and a green,
+//     non-breaking run of "on-breaking-change").
+func Route(p refresh.Product, downstream map[string]refresh.Product, hasPrevious, breaking, green bool) []refresh.ApprovalGroup {
+	g := p.Governance
+	stewards := refresh.ApprovalGroup{Name: GroupStewards, Members: slices.Clone(g.Stewards), Quorum: max(1, min(g.Quorum, len(g.Stewards)))}
+	var groups []refresh.ApprovalGroup
+	switch {
+	case breaking && hasPrevious:
+		groups = append(groups, stewards)
+		for _, ref := range p.Consumers {
+			c, ok := downstream[ref]
+			if !ok || len(c.Governance.Stewards) == 0 {
+				continue
+			}
+			groups = append(groups, refresh.ApprovalGroup{Name: "consumer " + ref, Members: slices.Clone(c.Governance.Stewards), Quorum: 1})
+		}
+	case g.Approval == "always":
+		groups = append(groups, stewards)
+	case g.Approval == "on-breaking-change" && !green:
+		groups = append(groups, stewards)
 	}
-	return false
+	return groups
 }
 
-// Breaking reports whether the new contract columns remove or retype a column of
-// the old ones.
-func Breaking(old, cur []refresh.Column) bool {
-	for _, o := range old {
-		i := slices.IndexFunc(cur, func(c refresh.Column) bool { return c.Name == o.Name })
-		if i < 0 || !strings.EqualFold(cur[i].Type, o.Type) {
-			return true
+// green reports whether a run has nothing to look at: no warning rule warned and
+// every policy holds.
+func green(q refresh.Quality, policies []refresh.PolicyResult) bool {
+	if q.Warnings > 0 {
+		return false
+	}
+	for _, p := range policies {
+		if !p.Holds {
+			return false
 		}
 	}
-	return false
+	return true
 }
 
 // ManifestHash identifies the candidate under review: approvals name it, so a

@@ -34,6 +34,7 @@ type harness struct {
 	published bool
 	// validate is what the Validate stand-in returns; ingestErr fails Ingest.
 	validate    refresh.ValidateResult
+	govern      refresh.GovernResult
 	ingestErr   error
 	ingestCalls int
 }
@@ -64,6 +65,10 @@ func newHarness(t *testing.T) *harness {
 		return refresh.InputsPublishedResult{}, nil
 	})
 	reg(refresh.ActivityCleanup, func(context.Context, refresh.CleanupInput) error { return nil })
+	reg(refresh.ActivityGovern, func(context.Context, refresh.GovernInput) (refresh.GovernResult, error) { return refresh.GovernResult{}, nil })
+	h.env.OnActivity(refresh.ActivityGovern, mock.Anything, mock.Anything).Return(func(context.Context, refresh.GovernInput) (refresh.GovernResult, error) {
+		return h.govern, nil
+	}).Maybe()
 
 	h.env.OnActivity(refresh.ActivityIngest, mock.Anything, mock.Anything).Return(func(context.Context, refresh.IngestInput) (refresh.IngestResult, error) {
 		h.ingestCalls++
@@ -172,7 +177,7 @@ func TestApprovedByStewardPublishes(t *testing.T) {
 	if res.Stage != refresh.StagePublished {
 		t.Fatalf("got %+v, want published (outcomes: %v / %v / %v / %v)", res, refused1, refused2, refused3, accepted)
 	}
-	for i, want := range []string{"omar.haddad submitted this run and cannot approve it", "li.wei is not a steward", `the decision is for manifest "other"`} {
+	for i, want := range []string{"omar.haddad submitted this run and cannot approve it", "li.wei may not decide on finance/global-kpis", `the decision is for manifest "other"`} {
 		if err := []error{refused1, refused2, refused3}[i]; err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("decision %d: got %v, want refused with %q", i+1, err, want)
 		}
@@ -214,7 +219,7 @@ func TestApprovalTimeoutExpires(t *testing.T) {
 
 func TestBreakingChangeNeedsApprovalAndBumpsMajor(t *testing.T) {
 	h := newHarness(t)
-	h.validate = refresh.ValidateResult{ContractColumns: []refresh.Column{{Name: "day", Type: "date"}}} // units was removed
+	h.govern = refresh.GovernResult{Breaking: true, Changes: []refresh.ContractChange{{Severity: "breaking", Kind: "column-removed", Path: "schema.t.properties.units"}}}
 	var outcome error
 	h.decide(time.Minute, refresh.Decision{Principal: "maria.rossi", Approve: true}, &outcome, true)
 	start(h, product("on-breaking-change"))
@@ -255,5 +260,97 @@ func TestBlockingRuleFailsTheRun(t *testing.T) {
 	err := h.env.GetWorkflowError()
 	if err == nil || !strings.Contains(err.Error(), "units_1 (3 failing rows)") || h.published {
 		t.Fatalf("error %v published=%v", err, h.published)
+	}
+}
+
+func TestBreakingChangeNeedsConsumersToo(t *testing.T) {
+	h := newHarness(t)
+	h.govern = refresh.GovernResult{Breaking: true}
+	p := product("never")
+	p.Consumers = []string{"sales/dashboard"}
+	down := map[string]refresh.Product{"sales/dashboard": {Domain: "sales", Name: "dashboard", Governance: refresh.Governance{Stewards: []string{"carl"}}}}
+	var first, second error
+	h.decide(time.Minute, refresh.Decision{Principal: "maria.rossi", Approve: true}, &first, true)
+	h.env.RegisterDelayedCallback(func() {
+		st := h.status(t)
+		if st.Stage != refresh.StageAwaitingApproval || len(st.Groups) != 2 || !st.Groups[0].Satisfied || st.Groups[1].Satisfied {
+			t.Errorf("after the stewards approved, the run must wait for the consumer: %+v", st.Groups)
+		}
+	}, 90*time.Second)
+	h.decide(2*time.Minute, refresh.Decision{Principal: "carl", Approve: true}, &second, true)
+	h.env.ExecuteWorkflow(ProductRefresh, refresh.RefreshInput{Product: p, Submitter: "omar.haddad", Downstream: down})
+	res := h.result(t)
+	if first != nil || second != nil || res.Stage != refresh.StagePublished || res.Version != "2.0.0" {
+		t.Fatalf("got %+v (%v, %v), want published 2.0.0 after both groups approved", res, first, second)
+	}
+}
+
+func TestEscalationLetsTheBoardDecide(t *testing.T) {
+	h := newHarness(t)
+	p := product("always")
+	p.Governance.EscalateTo = []string{"board"}
+	var early, late error
+	h.decide(time.Hour, refresh.Decision{Principal: "board", Approve: true}, &early, true)
+	h.decide(13*time.Hour, refresh.Decision{Principal: "board", Approve: true, Comment: "escalated: approve"}, &late, true)
+	start(h, p)
+	res := h.result(t)
+	if early == nil || !strings.Contains(early.Error(), "board may not decide") {
+		t.Errorf("before escalation the board is not an approver: %v", early)
+	}
+	if late != nil || res.Stage != refresh.StagePublished {
+		t.Fatalf("after escalation (12h of 24h) the board decides: %+v, %v", res, late)
+	}
+	if st := h.status(t); !st.Escalated {
+		t.Error("status does not say the run was escalated")
+	}
+}
+
+func TestDecisionBySignalIsCheckedToo(t *testing.T) {
+	h := newHarness(t)
+	signal := func(after time.Duration, d refresh.Decision) {
+		h.env.RegisterDelayedCallback(func() {
+			d.ManifestHash = h.status(t).ManifestHash
+			h.env.SignalWorkflow(refresh.SignalDecide, d)
+		}, after)
+	}
+	signal(time.Minute, refresh.Decision{Principal: "omar.haddad", Approve: true}) // the submitter
+	signal(2*time.Minute, refresh.Decision{Principal: "maria.rossi", Approve: true, Comment: "via the UI"})
+	start(h, product("always"))
+	res := h.result(t)
+	st := h.status(t)
+	if res.Stage != refresh.StagePublished || len(st.Refused) != 1 || st.Refused[0].Principal != "omar.haddad" ||
+		!strings.Contains(st.Refused[0].Reason, "submitted this run") || len(st.Approvals) != 1 {
+		t.Fatalf("got %+v, refused %+v, approvals %+v", res, st.Refused, st.Approvals)
+	}
+}
+
+func TestFailingPolicyBlocksPublication(t *testing.T) {
+	h := newHarness(t)
+	h.govern = refresh.GovernResult{Policies: []refresh.PolicyResult{
+		{ID: "described", Severity: "error", Message: "every product has a description", Holds: false},
+		{ID: "tagged", Severity: "warning", Message: "products have tags", Holds: false},
+	}}
+	start(h, product("never"))
+	err := h.env.GetWorkflowError()
+	appErr, ok := errors.AsType[*temporal.ApplicationError](err)
+	if !ok || appErr.Type() != refresh.ErrPolicy || !strings.Contains(err.Error(), "policy described does not hold") || h.published {
+		t.Fatalf("got %v (published %v), want a PolicyViolation naming the policy", err, h.published)
+	}
+}
+
+func TestRoute(t *testing.T) {
+	p := product("on-breaking-change")
+	if g := Route(p, nil, true, false, true); len(g) != 0 {
+		t.Errorf("green, non-breaking: %+v, want automatic", g)
+	}
+	if g := Route(p, nil, true, false, false); len(g) != 1 || g[0].Name != GroupStewards {
+		t.Errorf("warnings: %+v, want the stewards", g)
+	}
+	if g := Route(p, nil, false, false, true); len(g) != 0 {
+		t.Errorf("first version, green: %+v, want automatic (nothing to break)", g)
+	}
+	p.Governance.Approval = "never"
+	if g := Route(p, nil, true, false, false); len(g) != 0 {
+		t.Errorf("never, non-breaking: %+v, want automatic", g)
 	}
 }

@@ -47,7 +47,7 @@ func TestExampleMeshPublishes(t *testing.T) {
 	})
 	id := pending[0].WorkflowID
 	if _, err := e.ctl.Decide(t.Context(), "", id, refresh.Decision{Principal: "li.wei", Approve: true}); err == nil ||
-		!strings.Contains(err.Error(), "li.wei is not a steward of finance/global-kpis") {
+		!strings.Contains(err.Error(), "li.wei may not decide on finance/global-kpis") {
 		t.Fatalf("a sales steward's approval of a finance product: got %v, want refused", err)
 	}
 	st, err := e.ctl.Decide(t.Context(), "", id, refresh.Decision{Principal: "maria.rossi", Approve: true, Comment: "reconciled with the ledger"})
@@ -100,6 +100,7 @@ func TestExampleMeshPublishes(t *testing.T) {
 		t.Errorf("EMEA e-mail rule should warn on the dirty rows: %+v", emea.Latest.Quality.Rules)
 	}
 	rejectAndExpire(t, e)
+	breakingChange(t, e)
 
 	// Nothing of any run stays in staging.
 	objs, err := e.store.List(t.Context(), "_staging/")
@@ -153,6 +154,63 @@ func rejectAndExpire(t *testing.T, e *env) {
 	kpis, err := catalog.Show(t.Context(), e.store, "finance/global-kpis")
 	if err != nil || len(kpis.Versions) != 1 {
 		t.Fatalf("after a rejection and an expiry the KPIs must still have one version: %+v, %v", kpis.Versions, err)
+	}
+}
+
+// breakingChange publishes a version of the China sales whose contract adds a
+// required column: a breaking change, which needs the product's steward and a
+// representative of its consumer (the finance KPIs), and bumps the major version.
+func breakingChange(t *testing.T, e *env) {
+	in, err := control.Input(e.set, e.set.Product("sales-china/regional-sales"), "chen.jie", "e2e")
+	if err != nil {
+		t.Fatal(err)
+	}
+	in.Product.SQL = strings.Replace(in.Product.SQL, "'CNY' AS currency,", "'CNY' AS currency, 'china' AS region,", 1)
+	in.Product.Contract = strings.Replace(in.Product.Contract, "      - name: orders\n",
+		"      - {name: region, logicalType: string, required: true}\n      - name: orders\n", 1)
+	if !strings.Contains(in.Product.Contract, "name: region") || !strings.Contains(in.Product.SQL, "AS region") {
+		t.Fatal("the test's edit of the China product did not apply")
+	}
+	run, err := e.ctl.Start(t.Context(), in, "breaking")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st refresh.Status
+	waitFor(t, time.Minute, "the breaking change to wait for approval", func() bool {
+		st, err = e.ctl.Status(t.Context(), run.GetID(), "")
+		return err == nil && st.Stage == refresh.StageAwaitingApproval
+	})
+	if !st.Breaking || len(st.Groups) != 2 || st.Groups[1].Name != "consumer finance/global-kpis" {
+		t.Fatalf("breaking change routing: breaking=%v groups=%+v changes=%+v", st.Breaking, st.Groups, st.Changes)
+	}
+	if _, err := e.ctl.Decide(t.Context(), "", run.GetID(), refresh.Decision{Principal: "li.wei", Approve: true}); err != nil {
+		t.Fatalf("steward approval: %v", err)
+	}
+	if st, _ := e.ctl.Status(t.Context(), run.GetID(), ""); st.Stage != refresh.StageAwaitingApproval {
+		t.Fatalf("after the steward alone the run must still wait for the consumer: %s", st.Stage)
+	}
+	if _, err := e.ctl.Decide(t.Context(), "", run.GetID(), refresh.Decision{Principal: "omar.haddad", Approve: true, Comment: "KPIs ignore the new column"}); err != nil {
+		t.Fatalf("consumer approval: %v", err)
+	}
+	res, err := e.result(run, time.Minute)
+	if err != nil || res.Stage != refresh.StagePublished || res.Version != "2.0.0" {
+		t.Fatalf("breaking change: %+v, %v; want published 2.0.0", res, err)
+	}
+	e.record("breaking-change-two-groups", run.GetID(), run.GetRunID())
+	china, err := catalog.Show(t.Context(), e.store, "sales-china/regional-sales")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := china.Latest
+	found := false
+	for _, c := range m.Changes {
+		found = found || (c.Kind == "required-column-added" && c.Severity == "breaking")
+	}
+	if !m.Breaking || !found || len(m.Approvals) != 2 || m.Contract == nil {
+		t.Fatalf("manifest of 2.0.0: breaking=%v changes=%+v approvals=%+v contract=%v", m.Breaking, m.Changes, m.Approvals, m.Contract)
+	}
+	if got := sha(t, e.store, m.Contract.Key); got != m.Contract.SHA256 {
+		t.Errorf("published contract checksum %s, manifest says %s", got, m.Contract.SHA256)
 	}
 }
 

@@ -1,0 +1,132 @@
+package activities
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"path"
+	"strings"
+
+	"github.com/meshflow/meshflow/contract"
+	"github.com/meshflow/meshflow/contractdiff"
+	"github.com/meshflow/meshflow/diag"
+	"github.com/meshflow/meshflow/policy"
+	"github.com/meshflow/meshflow/refresh"
+	"github.com/meshflow/meshflow/spec"
+	"github.com/meshflow/meshflow/storage"
+	"go.temporal.io/sdk/temporal"
+)
+
+// Govern checks a candidate against the mesh's policies (over the product, its
+// contract and the run's quality report) and compares its contract with the last
+// published one, classifying every change. The candidate contract is staged so
+// that Publish stores it with the version.
+func (a *Activities) Govern(ctx context.Context, in refresh.GovernInput) (refresh.GovernResult, error) {
+	var res refresh.GovernResult
+	p := in.Product
+	ds := &diag.List{}
+	cur, _ := contract.Load(contractName(p), []byte(p.Contract), ds)
+	if cur == nil {
+		return res, temporal.NewNonRetryableApplicationError("the contract does not parse: "+ds.Err().Error(), refresh.ErrBadSpec, nil)
+	}
+	res.ContractVersion = cur.Version
+
+	rules := make([]spec.Policy, len(in.Policies))
+	for i, pol := range in.Policies {
+		rules[i] = spec.Policy{ID: pol.ID, Message: pol.Message, Severity: pol.Severity, Rule: pol.Rule}
+	}
+	set, err := policy.CompileRules(rules)
+	if err != nil {
+		return res, temporal.NewNonRetryableApplicationError(err.Error(), refresh.ErrBadSpec, nil)
+	}
+	quality, err := asMap(in.Quality)
+	if err != nil {
+		return res, err
+	}
+	for _, r := range set.EvaluateVars(ctx, ProductVars(p), cur.Raw, quality) {
+		res.Policies = append(res.Policies, refresh.PolicyResult{ID: r.ID, Severity: r.Severity, Message: r.Message, Holds: r.Holds, Error: r.Error})
+	}
+
+	if prev := in.Previous; prev != nil && prev.Contract != nil {
+		old, err := a.loadContract(ctx, *prev.Contract)
+		if err != nil {
+			return res, err
+		}
+		diff := contractdiff.Compare(old, cur)
+		res.Breaking = diff.Breaking
+		for _, c := range diff.Changes {
+			res.Changes = append(res.Changes, refresh.ContractChange{Severity: string(c.Severity), Kind: c.Kind, Path: c.Path, Message: c.Message})
+		}
+	}
+
+	key := path.Join(Staging(p.Ref(), in.RunID), "contract.odcs.yaml")
+	obj, err := a.Store.Put(ctx, key, strings.NewReader(p.Contract), storage.PutOptions{ContentType: "application/yaml"})
+	if err != nil {
+		return res, fmt.Errorf("stage contract: %w", err)
+	}
+	res.Contract = refresh.ObjectRef{Key: key, Size: obj.Size, SHA256: sha256Hex([]byte(p.Contract))}
+	return res, nil
+}
+
+func contractName(p refresh.Product) string {
+	if p.ContractFile != "" {
+		return p.ContractFile
+	}
+	return p.Ref() + ".odcs.yaml"
+}
+
+// loadContract reads a published contract.
+func (a *Activities) loadContract(ctx context.Context, ref refresh.ObjectRef) (*contract.Contract, error) {
+	r, _, err := a.Store.Get(ctx, ref.Key)
+	if err != nil {
+		return nil, fmt.Errorf("read published contract %s: %w", ref.Key, err)
+	}
+	defer r.Close()
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return nil, fmt.Errorf("read published contract %s: %w", ref.Key, err)
+	}
+	c, _ := contract.Load(ref.Key, b, &diag.List{})
+	if c == nil {
+		return nil, fmt.Errorf("published contract %s does not parse", ref.Key)
+	}
+	return c, nil
+}
+
+// asMap turns a value into generic JSON values, as CEL policies see it.
+func asMap(v any) (map[string]any, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	var m map[string]any
+	err = json.NewDecoder(bytes.NewReader(b)).Decode(&m)
+	return m, err
+}
+
+// ProductVars is what a policy sees as `product` during a run; it matches
+// policy.ProductVars for a product of a loaded mesh.
+func ProductVars(p refresh.Product) map[string]any {
+	tags := append([]string{}, p.Tags...)
+	inputs := []string{}
+	for _, in := range p.Inputs {
+		if in.Product != "" {
+			inputs = append(inputs, in.Product)
+		} else {
+			inputs = append(inputs, in.URI)
+		}
+	}
+	return map[string]any{
+		"name": p.Name, "domain": p.Domain, "owner": p.Owner, "description": p.Description, "tags": tags,
+		"inputs": inputs, "approval": p.Governance.Approval, "stewards": append([]string{}, p.Governance.Stewards...),
+	}
+}
+
+func sha256Hex(b []byte) string {
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
