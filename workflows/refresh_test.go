@@ -65,7 +65,9 @@ func newHarness(t *testing.T) *harness {
 		return refresh.InputsPublishedResult{}, nil
 	})
 	reg(refresh.ActivityCleanup, func(context.Context, refresh.CleanupInput) error { return nil })
-	reg(refresh.ActivityGovern, func(context.Context, refresh.GovernInput) (refresh.GovernResult, error) { return refresh.GovernResult{}, nil })
+	reg(refresh.ActivityGovern, func(context.Context, refresh.GovernInput) (refresh.GovernResult, error) {
+		return refresh.GovernResult{}, nil
+	})
 	h.env.OnActivity(refresh.ActivityGovern, mock.Anything, mock.Anything).Return(func(context.Context, refresh.GovernInput) (refresh.GovernResult, error) {
 		return h.govern, nil
 	}).Maybe()
