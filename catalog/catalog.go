@@ -9,6 +9,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/meshflow/meshflow/contract"
+	"github.com/meshflow/meshflow/diag"
 	"io"
 	"slices"
 	"strings"
@@ -148,4 +150,40 @@ func ReadLatest(ctx context.Context, st storage.Store, ref string) (l Latest, m 
 		return l, m, obj, false, fmt.Errorf("read manifest of %s: %w", ref, err)
 	}
 	return l, m, obj, true, nil
+}
+
+// Terms returns the glossary terms the columns of a published version link to,
+// read from the contract published with it, sorted and without repeats.
+func Terms(ctx context.Context, st storage.Store, m refresh.Manifest) ([]string, error) {
+	if m.Contract == nil {
+		return nil, nil
+	}
+	r, _, err := st.Get(ctx, m.Contract.Key)
+	if err != nil {
+		return nil, fmt.Errorf("read contract of %s %s: %w", m.Product, m.Version, err)
+	}
+	defer r.Close()
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return nil, fmt.Errorf("read contract of %s %s: %w", m.Product, m.Version, err)
+	}
+	c, _ := contract.Load(m.Contract.Key, b, &diag.List{})
+	if c == nil {
+		return nil, fmt.Errorf("the contract of %s %s does not parse", m.Product, m.Version)
+	}
+	var terms []string
+	var walk func(ps []*contract.Property)
+	walk = func(ps []*contract.Property) {
+		for _, p := range ps {
+			if p.GlossaryTerm != "" && !slices.Contains(terms, p.GlossaryTerm) {
+				terms = append(terms, p.GlossaryTerm)
+			}
+			walk(p.Properties)
+		}
+	}
+	for _, o := range c.Schema {
+		walk(o.Properties)
+	}
+	slices.Sort(terms)
+	return terms, nil
 }

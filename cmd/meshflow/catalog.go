@@ -1,9 +1,14 @@
 package main
 
 import (
+	"path/filepath"
+	"slices"
+
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/meshflow/meshflow/spec"
+	"github.com/meshflow/meshflow/storage"
 	"io"
 	"strings"
 	"text/tabwriter"
@@ -21,6 +26,8 @@ func runCatalog(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	var sf storeFlags
 	sf.register(fs)
 	asJSON := fs.Bool("json", false, "print JSON")
+	term := fs.String("term", "", "list only products with a column linked to this glossary term (or one of its synonyms)")
+	mesh := fs.String("mesh", defaultMesh(), "mesh folder, for the glossary's synonyms")
 	if err := parse(fs, args[1:]); err != nil {
 		return exitError{2}
 	}
@@ -32,6 +39,11 @@ func runCatalog(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		entries, err := catalog.List(ctx, st)
 		if err != nil {
 			return err
+		}
+		if *term != "" {
+			if entries, err = byTerm(ctx, st, entries, *term, *mesh); err != nil {
+				return err
+			}
 		}
 		if *asJSON {
 			return json.NewEncoder(stdout).Encode(entries)
@@ -87,4 +99,30 @@ func runCatalog(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	fmt.Fprintf(stdout, "  versions    %s\n", strings.Join(e.Versions, ", "))
 	return nil
+}
+
+// byTerm keeps the entries whose published contract links a column to the term;
+// the mesh's glossary turns a synonym into its term.
+func byTerm(ctx context.Context, st storage.Store, entries []catalog.Entry, term, mesh string) ([]catalog.Entry, error) {
+	want := term
+	if set, _ := spec.Load(mesh); set != nil {
+		t := set.Term(term)
+		if t == nil && set.Mesh != nil {
+			return nil, fmt.Errorf("%q is not a term of the glossary in %s", term, filepath.Join(mesh, spec.MeshFile))
+		}
+		if t != nil {
+			want = t.Term
+		}
+	}
+	var out []catalog.Entry
+	for _, e := range entries {
+		terms, err := catalog.Terms(ctx, st, e.Latest)
+		if err != nil {
+			return nil, err
+		}
+		if slices.Contains(terms, want) {
+			out = append(out, e)
+		}
+	}
+	return out, nil
 }

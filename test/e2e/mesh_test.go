@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -94,6 +95,9 @@ func TestExampleMeshPublishes(t *testing.T) {
 	kpis, _ := catalog.Show(t.Context(), e.store, "finance/global-kpis")
 	if a := kpis.Latest.Approvals; len(a) != 1 || a[0].Principal != "maria.rossi" || a[0].ManifestHash == "" {
 		t.Errorf("KPI manifest approvals: %+v", a)
+	}
+	if terms, err := catalog.Terms(t.Context(), e.store, kpis.Latest); err != nil || !slices.Contains(terms, "net-revenue") {
+		t.Errorf("glossary terms of the KPIs: %v, %v; want net-revenue among them", terms, err)
 	}
 	emea, _ := catalog.Show(t.Context(), e.store, "sales-emea/regional-sales")
 	if !hasRule(emea.Latest.Quality, "customer_email_1", "warn") || emea.Latest.Quality.Warnings == 0 {
