@@ -124,6 +124,17 @@ sales/p.yaml:9:42 error bad-timezone: unknown time zone "Mars/Olympus"
 `,
 		},
 		{
+			name: "malformed token hashes",
+			files: map[string]string{
+				"mesh.yaml": strings.Replace(strings.Replace(baseMesh,
+					"{name: ana, roles: [steward]}", "{name: ana, roles: [steward], tokenHash: \"sha256:"+strings.Repeat("ab", 32)+"\"}", 1),
+					"{name: bo, roles: [steward]}", "{name: bo, roles: [steward], tokenHash: \"sha256:"+strings.Repeat("AB", 32)+"\"}", 1),
+				"sales/p.yaml": productSpec("sales", "orders", okInput),
+			},
+			want: `mesh.yaml:9:45 error bad-token-hash: tokenHash of "bo" is not sha256:<64 lower-case hex digits>
+`,
+		},
+		{
 			name: "YAML syntax error",
 			files: map[string]string{
 				"sales/p.yaml": "apiVersion: meshflow/v1\nkind: DataProduct\nmetadata: {name: x\n",
@@ -147,4 +158,19 @@ sales/p.yaml:9:42 error bad-timezone: unknown time zone "Mars/Olympus"
 			}
 		})
 	}
+}
+
+func TestBadTokenHashHint(t *testing.T) {
+	mesh := strings.Replace(baseMesh, "{name: ana, roles: [steward]}", "{name: ana, roles: [steward], tokenHash: abc}", 1)
+	dir := writeMesh(t, map[string]string{"mesh.yaml": mesh})
+	_, ds := Load(dir)
+	for _, d := range ds.Items() {
+		if d.Code == "bad-token-hash" {
+			if want := "run `meshflow token new ana` and paste the tokenHash line it prints"; d.Hint != want {
+				t.Errorf("hint %q, want %q", d.Hint, want)
+			}
+			return
+		}
+	}
+	t.Fatalf("no bad-token-hash error in:\n%s", render(dir, ds))
 }

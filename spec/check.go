@@ -55,6 +55,11 @@ func (s *Set) checkMesh(ds *diag.List) {
 				ds.Errorf(doc.PosAt("principals", i, "roles", j), "unknown-role", "known roles: "+strings.Join(Roles, ", "), "unknown role %q", r)
 			}
 		}
+		if p.TokenHash != "" && !ValidTokenHash(p.TokenHash) {
+			ds.Errorf(doc.PosAt("principals", i, "tokenHash"), "bad-token-hash",
+				fmt.Sprintf("run `meshflow token new %s` and paste the tokenHash line it prints", p.Name),
+				"tokenHash of %q is not sha256:<64 lower-case hex digits>", p.Name)
+		}
 	}
 	for i, p := range m.Principals {
 		for j, member := range p.Members {

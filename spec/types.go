@@ -1,6 +1,7 @@
 package spec
 
 import (
+	"strings"
 	"time"
 
 	"github.com/meshflow/meshflow/contract"
@@ -72,6 +73,27 @@ type Principal struct {
 	Roles []string `yaml:"roles"`
 	// Members lists the principals of a team.
 	Members []string `yaml:"members"`
+	// TokenHash is the SHA-256 of the principal's API token for `meshflow serve`,
+	// written "sha256:<64 hex digits>"; `meshflow token new <principal>` makes a
+	// token and prints this line. The token itself is never stored.
+	TokenHash string `yaml:"tokenHash"`
+}
+
+// TokenHashPrefix starts every Principal.TokenHash.
+const TokenHashPrefix = "sha256:"
+
+// ValidTokenHash reports whether h is written "sha256:<64 lower-case hex digits>".
+func ValidTokenHash(h string) bool {
+	hexPart, ok := strings.CutPrefix(h, TokenHashPrefix)
+	if !ok || len(hexPart) != 64 {
+		return false
+	}
+	for _, c := range hexPart {
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 // Term is a business term of the mesh's glossary.
