@@ -152,8 +152,27 @@ func printStatus(w io.Writer, id string, st refresh.Status) {
 	if st.ManifestHash != "" {
 		fmt.Fprintf(w, "  manifest   %s (breaking change: %t)\n", st.ManifestHash, st.Breaking)
 	}
+	for _, c := range st.Changes {
+		fmt.Fprintf(w, "  change     %-12s %s: %s\n", c.Severity, c.Path, c.Message)
+	}
+	for _, p := range st.Policies {
+		verdict := "holds"
+		if !p.Holds {
+			verdict = "does not hold"
+		}
+		fmt.Fprintf(w, "  policy     %s (%s) %s: %s\n", p.ID, p.Severity, verdict, p.Message)
+	}
+	for _, g := range st.Groups {
+		fmt.Fprintf(w, "  group      %s: %d of %d approvals from %s (satisfied: %t)\n", g.Name, g.Approvals, g.Quorum, strings.Join(g.Members, ", "), g.Satisfied)
+	}
 	if st.Stage == refresh.StageAwaitingApproval {
 		fmt.Fprintf(w, "  approvers  %s, until %s\n", strings.Join(st.Approvers, ", "), st.Deadline.Local().Format(time.DateTime))
+	}
+	if st.Escalated {
+		fmt.Fprintln(w, "  escalated  yes: the escalation principals may decide for the stewards")
+	}
+	for _, r := range st.Refused {
+		fmt.Fprintf(w, "  refused    %s by %s at %s: %s\n", r.Decision, r.Principal, r.At.Local().Format(time.DateTime), r.Reason)
 	}
 	for _, a := range st.Approvals {
 		fmt.Fprintf(w, "  decision   %s by %s at %s: %s\n", a.Decision, a.Principal, a.At.Local().Format(time.DateTime), a.Comment)
