@@ -1,0 +1,282 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/meshflow/meshflow/catalog"
+	"github.com/meshflow/meshflow/refresh"
+	"github.com/meshflow/meshflow/storage"
+	enumspb "go.temporal.io/api/enums/v1"
+	historypb "go.temporal.io/api/history/v1"
+	"go.temporal.io/sdk/client"
+)
+
+// ticksPerRate makes the transform of the fx-ticks product slow enough to kill
+// a worker in the middle of it: every rate of the finance example is repeated
+// this many times.
+const ticksPerRate = 200_000
+
+const fxTicksContract = `apiVersion: v3.1.0
+kind: DataContract
+id: fx-ticks
+version: 1.0.0
+status: active
+schema:
+  - name: fx_ticks
+    properties:
+      - {name: day, logicalType: date, required: true}
+      - {name: currency, logicalType: string, required: true}
+      - {name: usd_rate, logicalType: number, required: true, quality: [{type: custom, engine: cel, implementation: "usd_rate > 0.0"}]}
+      - {name: tick, logicalType: integer, required: true}
+`
+
+// TestWorkerKilledMidTransform kills the real `meshflow worker` process while it
+// runs a refresh's transform. The run finishes once another worker polls the
+// queue: the staging session starts again on it, and exactly one version is
+// published, complete and checked.
+func TestWorkerKilledMidTransform(t *testing.T) {
+	bin := buildMeshflow(t)
+	storeDir := t.TempDir()
+	st, err := storage.OpenLocal(storeDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t, st)
+	const queue = "e2e-kill"
+	fx, err := filepath.Abs(filepath.Join(exampleMesh, "data", "finance", "fx.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rates := countLines(t, fx) - 1
+	p := refresh.Product{Domain: "e2e", Name: "fx-ticks", Owner: "finance-data", TaskQueue: queue,
+		Inputs:   []refresh.Input{{Name: "rates", URI: "file://" + filepath.ToSlash(fx), Format: "csv"}},
+		SQL:      fmt.Sprintf("SELECT r.day, r.currency, r.usd_rate, g.i AS tick FROM rates r CROSS JOIN range(%d) g(i)", ticksPerRate),
+		Contract: fxTicksContract, ContractFile: "fx-ticks.odcs.yaml", Governance: refresh.Governance{Approval: "never"}}
+
+	scratch := t.TempDir()
+	w := startWorkerProcess(t, bin, "--temporal-address", e.addr, "--namespace", "default",
+		"--store", storeDir, "--task-queues", queue, "--scratch", scratch, "-v")
+	run, err := e.ctl.Start(t.Context(), refresh.RefreshInput{Product: p, Submitter: "ana", Reason: "e2e"}, "kill")
+	if err != nil {
+		t.Fatal(err)
+	}
+	started := time.Now()
+
+	// Wait until the worker process really runs the transform: the activity is
+	// started by that process, and DuckDB's scratch folder of the run exists.
+	transformDir := filepath.Join(scratch, run.GetRunID(), "transform")
+	identity := fmt.Sprintf("/%d/%s", w.cmd.Process.Pid, queue)
+	waitFor(t, 2*time.Minute, "the worker process to run the transform", func() bool {
+		st, err := e.ctl.Status(t.Context(), run.GetID(), "")
+		if err != nil || st.Stage != refresh.StageTransforming {
+			return false
+		}
+		d, err := e.tc.DescribeWorkflowExecution(t.Context(), run.GetID(), "")
+		if err != nil {
+			return false
+		}
+		for _, a := range d.GetPendingActivities() {
+			if a.GetActivityType().GetName() == refresh.ActivityTransform && a.GetState() == enumspb.PENDING_ACTIVITY_STATE_STARTED &&
+				strings.HasSuffix(a.GetLastWorkerIdentity(), identity) {
+				_, err := os.Stat(transformDir)
+				return err == nil
+			}
+		}
+		return false
+	})
+	w.kill(t)
+	t.Logf("worker process killed %s after the start, in the transform", time.Since(started).Round(time.Millisecond))
+
+	// The killed worker never finished its transform.
+	if n := completedTransforms(t, e, run); n != 0 {
+		t.Fatalf("the transform completed %d time(s) before the worker was killed; the test must kill it mid-transform", n)
+	}
+
+	e.startWorkers([]string{queue}, nil)
+	res, err := e.result(run, 4*time.Minute)
+	if err != nil || res.Stage != refresh.StagePublished || res.Version != "1.0.0" {
+		t.Fatalf("after the worker was killed: got %+v, %v; want published 1.0.0\n%s", res, err, e.explain(run))
+	}
+	t.Logf("published %s after the start", time.Since(started).Round(time.Millisecond))
+
+	// The session was started again and the transform ran again, on the new worker.
+	sessions, transforms := scheduledActivities(t, e, run, "internalSessionCreationActivity"), scheduledActivities(t, e, run, refresh.ActivityTransform)
+	if sessions < 2 || transforms < 2 {
+		t.Errorf("history: %d staging sessions and %d transforms scheduled; want at least 2 of each after the kill", sessions, transforms)
+	}
+	if n := completedTransforms(t, e, run); n != 1 {
+		t.Errorf("history: %d completed transforms, want 1", n)
+	}
+
+	entry, err := catalog.Show(t.Context(), st, p.Ref())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(entry.Versions, ",") != "1.0.0" || entry.Latest.RunID != run.GetRunID() {
+		t.Fatalf("versions %v (latest by run %s); want exactly 1.0.0 by run %s", entry.Versions, entry.Latest.RunID, run.GetRunID())
+	}
+	// No claimed-but-lost version either: every object of the product belongs to
+	// 1.0.0 or is its latest pointer.
+	objs, err := st.List(t.Context(), p.Ref()+"/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range objs {
+		if o.Key != catalog.LatestKey(p.Ref()) && !strings.HasPrefix(o.Key, catalog.VersionPrefix(p.Ref(), "1.0.0")+"/") {
+			t.Errorf("object %s belongs to no published version", o.Key)
+		}
+	}
+	m := entry.Latest
+	if got := sha(t, st, m.Data.Key); got != m.Data.SHA256 {
+		t.Errorf("data checksum %s, manifest says %s", got, m.Data.SHA256)
+	}
+	q := m.Quality
+	want := int64(rates * ticksPerRate)
+	if q.RowsIn != want || q.RowsIn != q.RowsOut+q.Quarantined || q.Quarantined != 0 {
+		t.Errorf("rows in %d, out %d, quarantined %d; want %d in, all out", q.RowsIn, q.RowsOut, q.Quarantined, want)
+	}
+	noStaging(t, st)
+}
+
+// buildMeshflow builds the meshflow command into a temporary folder.
+func buildMeshflow(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "meshflow")
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
+	defer cancel()
+	start := time.Now()
+	out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, "../../cmd/meshflow").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build ./cmd/meshflow: %v\n%s", err, out)
+	}
+	t.Logf("built meshflow in %s", time.Since(start).Round(time.Millisecond))
+	return bin
+}
+
+// process is a meshflow command running as a child process.
+type process struct {
+	cmd    *exec.Cmd
+	out    *syncBuffer
+	exited chan struct{}
+}
+
+// startWorkerProcess starts `meshflow worker` with args; it is killed when the
+// test ends, and its output is logged if the test failed.
+func startWorkerProcess(t *testing.T, bin string, args ...string) *process {
+	t.Helper()
+	p := &process{cmd: exec.Command(bin, append([]string{"worker"}, args...)...), out: &syncBuffer{}, exited: make(chan struct{})}
+	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
+	if err := p.cmd.Start(); err != nil {
+		t.Fatalf("start meshflow worker: %v", err)
+	}
+	go func() {
+		_ = p.cmd.Wait()
+		close(p.exited)
+	}()
+	t.Cleanup(func() {
+		_ = p.cmd.Process.Kill()
+		<-p.exited
+		if t.Failed() {
+			t.Logf("output of meshflow worker %s:\n%s", strings.Join(args, " "), p.out.String())
+		}
+	})
+	return p
+}
+
+// kill kills the process with SIGKILL and waits until it is gone.
+func (p *process) kill(t *testing.T) {
+	t.Helper()
+	select {
+	case <-p.exited:
+		t.Fatalf("the worker process exited before it was killed:\n%s", p.out.String())
+	default:
+	}
+	if err := p.cmd.Process.Kill(); err != nil {
+		t.Fatalf("kill the worker process: %v", err)
+	}
+	select {
+	case <-p.exited:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the killed worker process did not exit within 30s")
+	}
+}
+
+// syncBuffer is a buffer that several goroutines may write.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+// history returns the events of a run.
+func history(t *testing.T, e *env, run client.WorkflowRun) []*historypb.HistoryEvent {
+	t.Helper()
+	it := e.tc.GetWorkflowHistory(t.Context(), run.GetID(), run.GetRunID(), false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	var evs []*historypb.HistoryEvent
+	for it.HasNext() {
+		ev, err := it.Next()
+		if err != nil {
+			t.Fatalf("read history of %s: %v", run.GetID(), err)
+		}
+		evs = append(evs, ev)
+	}
+	return evs
+}
+
+// scheduledActivities counts the activities of a type a run scheduled.
+func scheduledActivities(t *testing.T, e *env, run client.WorkflowRun, activityType string) int {
+	t.Helper()
+	n := 0
+	for _, ev := range history(t, e, run) {
+		if a := ev.GetActivityTaskScheduledEventAttributes(); a != nil && a.GetActivityType().GetName() == activityType {
+			n++
+		}
+	}
+	return n
+}
+
+// completedTransforms counts the Transform activities of a run that completed.
+func completedTransforms(t *testing.T, e *env, run client.WorkflowRun) int {
+	t.Helper()
+	transforms := map[int64]bool{}
+	n := 0
+	for _, ev := range history(t, e, run) {
+		if a := ev.GetActivityTaskScheduledEventAttributes(); a != nil && a.GetActivityType().GetName() == refresh.ActivityTransform {
+			transforms[ev.GetEventId()] = true
+		}
+		if a := ev.GetActivityTaskCompletedEventAttributes(); a != nil && transforms[a.GetScheduledEventId()] {
+			n++
+		}
+	}
+	return n
+}
+
+// countLines counts the lines of a text file.
+func countLines(t *testing.T, file string) int {
+	t.Helper()
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bytes.Count(b, []byte("\n"))
+}
