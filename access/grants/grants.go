@@ -30,8 +30,13 @@ type Store interface {
 	List(ctx context.Context, prefix string) ([]storage.Object, error)
 }
 
-// ErrConflict reports a grant ID that is taken by another request's grant.
-var ErrConflict = errors.New("grant ID taken by another grant")
+var (
+	// ErrConflict reports a grant ID that is taken by another request's grant.
+	ErrConflict = errors.New("grant ID taken by another grant")
+	// ErrInvalid reports a grant that cannot be stored: no principal, a bad
+	// product or ID, an expiry before its start.
+	ErrInvalid = errors.New("invalid grant")
+)
 
 // List returns the grants of a product ("<domain>/<product>"), or every grant
 // when product is empty, sorted by product, grant time and ID.
@@ -178,16 +183,19 @@ func read(ctx context.Context, st Store, key string) (access.Grant, storage.Obje
 func valid(g access.Grant) error {
 	switch {
 	case g.ID == "" || strings.ContainsAny(g.ID, "/\\"):
-		return fmt.Errorf("grant ID %q: want a non-empty name without slashes", g.ID)
+		return fmt.Errorf("%w: ID %q: want a non-empty name without slashes", ErrInvalid, g.ID)
 	case g.Principal == "":
-		return fmt.Errorf("grant %s names no principal", g.ID)
+		return fmt.Errorf("%w: grant %s names no principal", ErrInvalid, g.ID)
 	case g.GrantedAt.IsZero() || !g.ExpiresAt.After(g.GrantedAt):
-		return fmt.Errorf("grant %s: expiry %s is not after grant time %s", g.ID, g.ExpiresAt, g.GrantedAt)
+		return fmt.Errorf("%w: grant %s: expiry %s is not after grant time %s", ErrInvalid, g.ID, g.ExpiresAt, g.GrantedAt)
 	}
 	if _, _, ok := access.SplitRef(g.Product); !ok {
-		return fmt.Errorf("grant %s: product %q is not <domain>/<product>", g.ID, g.Product)
+		return fmt.Errorf("%w: grant %s: product %q is not <domain>/<product>", ErrInvalid, g.ID, g.Product)
 	}
-	return storage.ValidateKey(access.Key(g.Product, g.ID))
+	if err := storage.ValidateKey(access.Key(g.Product, g.ID)); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	return nil
 }
 
 func orAll(product string) string {

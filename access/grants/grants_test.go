@@ -109,8 +109,8 @@ func TestRecordRefusesBadGrants(t *testing.T) {
 		"bad product":  grant("g", "global-kpis", "x"),
 		"no expiry":    {ID: "g", Product: "finance/global-kpis", Principal: "x", GrantedAt: at},
 	} {
-		if _, err := Record(t.Context(), st, g); err == nil {
-			t.Errorf("%s: recorded", name)
+		if _, err := Record(t.Context(), st, g); !errors.Is(err, ErrInvalid) {
+			t.Errorf("%s: got %v, want ErrInvalid", name, err)
 		}
 	}
 	if all, _ := List(t.Context(), st, ""); len(all) != 0 {

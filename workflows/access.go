@@ -1,0 +1,260 @@
+package workflows
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/meshflow/meshflow/access"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+)
+
+var (
+	accessKeyDomain  = temporal.NewSearchAttributeKeyKeyword(access.SearchDomain)
+	accessKeyProduct = temporal.NewSearchAttributeKeyKeyword(access.SearchProduct)
+	accessKeyStage   = temporal.NewSearchAttributeKeyKeyword(access.SearchStage)
+)
+
+// accessRun is the state of one AccessRequest execution.
+type accessRun struct {
+	req    access.Request
+	status access.Status
+	// revocation is set by the revoke update or signal once the grant is approved.
+	revocation *access.Revocation
+}
+
+// AccessRequest asks the product's owner team or stewards to let the requester
+// read a product. It waits for one decision (the decide-access update) until the
+// request's decision timeout; on approval it records a grant in the store, waits
+// on a durable timer until the grant expires or is revoked (the revoke update or
+// signal), and then marks the grant revoked.
+func AccessRequest(ctx workflow.Context, req access.Request) (access.Result, error) {
+	a := &accessRun{req: req, status: access.Status{Request: req, Started: workflow.Now(ctx)}}
+	if err := workflow.SetQueryHandler(ctx, access.QueryStatus, func() (access.Status, error) { return a.status, nil }); err != nil {
+		return access.Result{}, err
+	}
+	if err := workflow.SetUpdateHandlerWithOptions(ctx, access.UpdateDecide, a.decide,
+		workflow.UpdateHandlerOptions{Validator: a.validateDecision}); err != nil {
+		return access.Result{}, err
+	}
+	if err := workflow.SetUpdateHandlerWithOptions(ctx, access.UpdateRevoke, a.revoke,
+		workflow.UpdateHandlerOptions{Validator: a.validateRevocation}); err != nil {
+		return access.Result{}, err
+	}
+	workflow.Go(ctx, a.receiveRevocations)
+
+	res, err := a.execute(ctx)
+	if err != nil {
+		a.status.Error = err.Error()
+		a.setStage(ctx, access.StageFailed, err.Error())
+	}
+	// The update handlers answer once the request reaches its next stage; let
+	// them answer before the workflow ends.
+	_ = workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) })
+	return res, err
+}
+
+func (a *accessRun) execute(ctx workflow.Context) (access.Result, error) {
+	if err := checkRequest(a.req); err != nil {
+		return access.Result{}, temporal.NewNonRetryableApplicationError(err.Error(), access.ErrBadRequest, nil)
+	}
+	timeout := a.req.DecisionTimeout
+	if timeout <= 0 {
+		timeout = access.DefaultDecisionTimeout
+	}
+	a.status.Deadline = workflow.Now(ctx).Add(timeout)
+	a.setStage(ctx, access.StagePending, fmt.Sprintf("%s asks to read for %s (%s); waiting for %s until %s",
+		a.req.Requester, a.req.Duration, a.req.Purpose, strings.Join(a.approvers(), " or "), a.status.Deadline.Format(time.RFC3339)))
+	decided, err := workflow.AwaitWithOptions(ctx, workflow.AwaitOptions{Timeout: timeout, TimerOptions: workflow.TimerOptions{Summary: "decision deadline"}},
+		func() bool { return a.status.Decision != nil })
+	if err != nil {
+		return access.Result{}, err
+	}
+	if !decided {
+		a.setStage(ctx, access.StageExpired, "nobody decided before "+a.status.Deadline.Format(time.RFC3339))
+		return access.Result{Stage: access.StageExpired, Reason: "no decision before the deadline"}, nil
+	}
+	d := *a.status.Decision
+	if !d.Approve {
+		a.setStage(ctx, access.StageRejected, "rejected by "+d.Principal+comment(d.Comment))
+		return access.Result{Stage: access.StageRejected, Reason: d.Principal + ": " + d.Comment}, nil
+	}
+
+	info := workflow.GetInfo(ctx)
+	g := access.Grant{
+		ID: grantID(info.WorkflowExecution.ID, info.WorkflowExecution.RunID), Product: a.req.Product, Principal: a.req.Requester,
+		Purpose: a.req.Purpose, GrantedBy: d.Principal, GrantedAt: a.status.DecidedAt, ExpiresAt: a.status.DecidedAt.Add(a.req.Duration),
+		WorkflowID: info.WorkflowExecution.ID,
+	}
+	a.status.Detail = "recording the grant"
+	if err := workflow.ExecuteActivity(accessOptions(ctx, "Record the grant of "+a.req.Product+" to "+a.req.Requester),
+		access.ActivityRecordGrant, access.RecordInput{Grant: g}).Get(ctx, &g); err != nil {
+		return access.Result{}, fmt.Errorf("record the grant of %s to %s: %w", a.req.Product, a.req.Requester, err)
+	}
+	a.status.Grant = &g
+	a.setStage(ctx, access.StageGranted, fmt.Sprintf("%s may read until %s (grant %s, approved by %s)",
+		g.Principal, g.ExpiresAt.Format(time.RFC3339), g.ID, g.GrantedBy))
+
+	if left := g.ExpiresAt.Sub(workflow.Now(ctx)); left > 0 && a.revocation == nil {
+		if _, err := workflow.AwaitWithOptions(ctx, workflow.AwaitOptions{Timeout: left, TimerOptions: workflow.TimerOptions{Summary: "grant expiry"}},
+			func() bool { return a.revocation != nil }); err != nil {
+			return access.Result{}, err
+		}
+	}
+	stage, in := access.StageExpired, access.RevokeInput{Product: g.Product, ID: g.ID, By: "meshflow", Reason: "expired", At: workflow.Now(ctx)}
+	if r := a.revocation; r != nil {
+		stage, in.By, in.Reason = access.StageRevoked, r.Principal, r.Reason
+		if in.Reason == "" {
+			in.Reason = "revoked by " + r.Principal
+		}
+	}
+	a.status.Detail = "revoking the grant: " + in.Reason
+	if err := workflow.ExecuteActivity(accessOptions(ctx, "Revoke grant "+g.ID+" of "+g.Product+" to "+g.Principal),
+		access.ActivityRevokeGrant, in).Get(ctx, &g); err != nil {
+		return access.Result{}, fmt.Errorf("revoke grant %s: %w", g.ID, err)
+	}
+	a.status.Grant = &g
+	a.setStage(ctx, stage, fmt.Sprintf("grant %s ended at %s by %s: %s", g.ID, g.RevokedAt.Format(time.RFC3339), g.RevokedBy, g.Reason))
+	return access.Result{Stage: stage, GrantID: g.ID, Reason: g.Reason}, nil
+}
+
+// checkRequest refuses requests that cannot end in a useful grant.
+func checkRequest(r access.Request) error {
+	if _, _, ok := access.SplitRef(r.Product); !ok {
+		return fmt.Errorf("access request: product %q is not <domain>/<product>", r.Product)
+	}
+	switch {
+	case r.Requester == "":
+		return errors.New("access request names no requester")
+	case r.Duration <= 0:
+		return fmt.Errorf("access request for %s: duration %s is not positive", r.Product, r.Duration)
+	case len(eligible(r)) == 0:
+		return fmt.Errorf("access request for %s: nobody but the requester may approve it", r.Product)
+	}
+	return nil
+}
+
+// validateDecision accepts one decision, while the request is pending, from an
+// approver who is not the requester. Refused updates leave no trace in history.
+func (a *accessRun) validateDecision(d access.Decision) error {
+	switch {
+	case a.status.Stage != access.StagePending || a.status.Decision != nil:
+		return fmt.Errorf("the access request for %s is not pending (stage %s)", a.req.Product, a.status.Stage)
+	case d.Principal == "":
+		return errors.New("the decision names no principal")
+	case d.Principal == a.req.Requester:
+		return fmt.Errorf("%s asked for this access and cannot decide on it", d.Principal)
+	case !a.req.CanApprove(d.Principal):
+		return fmt.Errorf("%s may not decide on access to %s (approvers: %s)", d.Principal, a.req.Product, strings.Join(a.approvers(), ", "))
+	}
+	return nil
+}
+
+// decide records the decision and answers once the request has moved on:
+// granted (with the grant), rejected, or failed.
+func (a *accessRun) decide(ctx workflow.Context, d access.Decision) (access.Status, error) {
+	a.status.Decision, a.status.DecidedAt = &d, workflow.Now(ctx)
+	if err := workflow.Await(ctx, func() bool { return a.status.Stage != access.StagePending }); err != nil {
+		return a.status, err
+	}
+	return a.status, nil
+}
+
+// validateRevocation accepts one revocation of an approved grant, from the
+// grantee or an approver, before the grant ends.
+func (a *accessRun) validateRevocation(r access.Revocation) error {
+	switch {
+	case r.Principal == "":
+		return errors.New("the revocation names no principal")
+	case a.status.Decision == nil || !a.status.Decision.Approve || a.status.Stage.Final():
+		return fmt.Errorf("the access request for %s has no grant to revoke (stage %s)", a.req.Product, a.status.Stage)
+	case a.revocation != nil:
+		return fmt.Errorf("the grant is already being revoked by %s", a.revocation.Principal)
+	case r.Principal != a.req.Requester && !slices.Contains(a.req.Approvers, r.Principal):
+		return fmt.Errorf("%s may not revoke access to %s (the grantee or %s may)", r.Principal, a.req.Product, strings.Join(a.approvers(), ", "))
+	}
+	return nil
+}
+
+// revoke ends the grant's wait and answers once the grant is revoked in the store.
+func (a *accessRun) revoke(ctx workflow.Context, r access.Revocation) (access.Status, error) {
+	a.revocation = &r
+	if err := workflow.Await(ctx, func() bool { return a.status.Stage.Final() }); err != nil {
+		return a.status, err
+	}
+	return a.status, nil
+}
+
+// receiveRevocations applies revocations that arrive as signals, after the same
+// checks as the update's validator; a refused one is recorded in the status.
+func (a *accessRun) receiveRevocations(ctx workflow.Context) {
+	ch := workflow.GetSignalChannel(ctx, access.SignalRevoke)
+	for {
+		var r access.Revocation
+		ch.Receive(ctx, &r)
+		if err := a.validateRevocation(r); err != nil {
+			a.status.Refused = append(a.status.Refused, access.Refusal{Principal: r.Principal, What: "revoke", At: workflow.Now(ctx), Reason: err.Error()})
+			workflow.GetLogger(ctx).Warn("refused a revocation sent as a signal", "principal", r.Principal, "reason", err.Error())
+			continue
+		}
+		a.revocation = &r
+	}
+}
+
+func (a *accessRun) approvers() []string { return eligible(a.req) }
+
+// eligible returns who may decide on a request: its approvers but the requester.
+func eligible(r access.Request) []string {
+	var out []string
+	for _, p := range r.Approvers {
+		if r.CanApprove(p) && !slices.Contains(out, p) {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// setStage records the stage in the status, the search attributes and the UI's
+// current details.
+func (a *accessRun) setStage(ctx workflow.Context, s access.Stage, detail string) {
+	a.status.Stage, a.status.Detail = s, detail
+	domain, name, _ := access.SplitRef(a.req.Product)
+	if err := workflow.UpsertTypedSearchAttributes(ctx, accessKeyDomain.ValueSet(domain), accessKeyProduct.ValueSet(name), accessKeyStage.ValueSet(string(s))); err != nil {
+		workflow.GetLogger(ctx).Warn("cannot update search attributes", "error", err)
+	}
+	workflow.SetCurrentDetails(ctx, fmt.Sprintf("**access to %s for %s** — %s: %s", a.req.Product, a.req.Requester, s, detail))
+}
+
+// accessOptions retry for as long as it takes: recording and revoking a grant are
+// idempotent, and a revocation must happen even after a long store outage.
+func accessOptions(ctx workflow.Context, summary string) workflow.Context {
+	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: time.Minute,
+		Summary:             summary,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval:        time.Second,
+			BackoffCoefficient:     2,
+			MaximumInterval:        5 * time.Minute,
+			NonRetryableErrorTypes: []string{access.ErrBadRequest},
+		},
+	})
+}
+
+// grantID names the grant of a request after its execution, so that a retried
+// RecordGrant writes the same object.
+func grantID(workflowID, runID string) string {
+	sum := sha256.Sum256([]byte(workflowID + "\x00" + runID))
+	return "g-" + hex.EncodeToString(sum[:8])
+}
+
+func comment(c string) string {
+	if c == "" {
+		return ""
+	}
+	return ": " + c
+}
