@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"github.com/meshflow/meshflow/access"
 	"github.com/meshflow/meshflow/refresh"
 	"go.temporal.io/sdk/workflow"
 )
@@ -17,4 +18,5 @@ type Registry interface {
 // Register registers every meshflow workflow under its name.
 func Register(r Registry) {
 	r.RegisterWorkflowWithOptions(ProductRefresh, workflowOptions())
+	r.RegisterWorkflowWithOptions(AccessRequest, workflow.RegisterOptions{Name: access.WorkflowAccessRequest})
 }
