@@ -5,6 +5,7 @@
 package worker
 
 import (
+	"github.com/meshflow/meshflow/access"
 	"github.com/meshflow/meshflow/activities"
 	"github.com/meshflow/meshflow/refresh"
 	"github.com/meshflow/meshflow/workflows"
@@ -61,6 +62,8 @@ func Register(r ActivityRegistry, a *activities.Activities) {
 		refresh.ActivityInputsPublished: a.InputsPublished,
 		refresh.ActivityCleanup:         a.CleanupStaging,
 		refresh.ActivityGovern:          a.Govern,
+		access.ActivityRecordGrant:      a.RecordGrant,
+		access.ActivityRevokeGrant:      a.RevokeGrant,
 	} {
 		r.RegisterActivityWithOptions(fn, activity.RegisterOptions{Name: name})
 	}
