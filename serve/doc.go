@@ -1,0 +1,53 @@
+// Package serve is the HTTP API of `meshflow serve`: the way approvals reach
+// ProductRefresh runs in production. Every request under /api/v1 is
+// authenticated (package auth); a decision is delivered to the run's `decide`
+// Update with the authenticated principal, never a name from the request, and the
+// run's Update validator decides whether that principal may decide. A refused
+// decision leaves no trace in the run; it is logged and counted.
+//
+// # API
+//
+// Every request under /api/v1 carries "Authorization: Bearer <token>": a token
+// made by `meshflow token new` (its hash in mesh.yaml), or a JWT of the OIDC
+// provider meshflow serve is configured with. Responses are JSON.
+//
+//	GET  /api/v1/approvals[?product=<domain>/<name>]
+//	     Runs waiting for approval in which the caller is an approver:
+//	     {"approvals": [{"workflowId", "runId", "status": <refresh.Status>}]}
+//	GET  /api/v1/runs[?product=<domain>/<name>][&limit=<n>]
+//	     Recent refresh runs, newest first (limit 1-100, default 20):
+//	     {"runs": [{"workflowId", "runId", "product", "stage", "version", "status", "start", "close"}]}
+//	GET  /api/v1/runs/<workflowId>
+//	     One run's status; workflow IDs contain slashes (refresh/<domain>/<product>/<suffix>):
+//	     {"workflowId", "status": <refresh.Status>}
+//	POST /api/v1/decisions
+//	     {"workflowId": "refresh/…", "approve": true, "comment": "…", "manifestHash": "…"}
+//	     workflowId, approve and manifestHash are required; unknown fields are
+//	     refused, so a body cannot name the principal. Answers
+//	     {"workflowId", "principal", "decision": "approve"|"reject", "status": <refresh.Status>}.
+//	GET  /metrics
+//	     Prometheus metrics of the registry the server was built with (not authenticated).
+//
+// Errors are {"error": "<what went wrong, in words>", "code": "<stable code>"}:
+//
+//	400 bad_json, unknown_field, missing_field, bad_request
+//	401 unauthenticated (missing header, malformed, unknown, forged or expired token, unknown principal)
+//	403 refused (the run's validator refused the decision: not an approver, the submitter,
+//	    a repeat vote, another manifest hash)
+//	404 unknown_run, not_found
+//	405 method_not_allowed
+//	409 not_waiting (the run is not waiting for approval, or was decided meanwhile)
+//	413 too_large (body over 64 KiB)
+//	502 temporal (Temporal could not be reached or answered with an error)
+//	503 auth_unavailable (the identity provider's keys could not be fetched)
+//
+// # Metrics
+//
+//	meshflow_approvals_decided_total{decision="approve"|"reject"}
+//	meshflow_approvals_refused_total{reason}  decisions refused, by reason: the
+//	    authentication reason (missing_header, malformed_token, unknown_token,
+//	    bad_signature, expired, …), bad_json, unknown_field, missing_field,
+//	    too_large, unknown_run, not_waiting, not_approver, submitter, repeat_vote,
+//	    manifest_mismatch, refused
+//	meshflow_api_auth_failures_total{reason}  failed authentications on any endpoint
+package serve
