@@ -34,7 +34,14 @@ type accessRun struct {
 // on a durable timer until the grant expires or is revoked (the revoke update or
 // signal), and then marks the grant revoked.
 func AccessRequest(ctx workflow.Context, req access.Request) (access.Result, error) {
-	a := &accessRun{req: req, status: access.Status{Request: req, Started: workflow.Now(ctx)}}
+	now := workflow.Now(ctx)
+	timeout := req.DecisionTimeout
+	if timeout <= 0 {
+		timeout = access.DefaultDecisionTimeout
+	}
+	// Pending from the first moment: a decision may arrive with the first
+	// workflow task, before execute runs.
+	a := &accessRun{req: req, status: access.Status{Request: req, Started: now, Stage: access.StagePending, Deadline: now.Add(timeout)}}
 	if err := workflow.SetQueryHandler(ctx, access.QueryStatus, func() (access.Status, error) { return a.status, nil }); err != nil {
 		return access.Result{}, err
 	}
@@ -48,7 +55,7 @@ func AccessRequest(ctx workflow.Context, req access.Request) (access.Result, err
 	}
 	workflow.Go(ctx, a.receiveRevocations)
 
-	res, err := a.execute(ctx)
+	res, err := a.execute(ctx, timeout)
 	if err != nil {
 		a.status.Error = err.Error()
 		a.setStage(ctx, access.StageFailed, err.Error())
@@ -59,15 +66,10 @@ func AccessRequest(ctx workflow.Context, req access.Request) (access.Result, err
 	return res, err
 }
 
-func (a *accessRun) execute(ctx workflow.Context) (access.Result, error) {
+func (a *accessRun) execute(ctx workflow.Context, timeout time.Duration) (access.Result, error) {
 	if err := checkRequest(a.req); err != nil {
 		return access.Result{}, temporal.NewNonRetryableApplicationError(err.Error(), access.ErrBadRequest, nil)
 	}
-	timeout := a.req.DecisionTimeout
-	if timeout <= 0 {
-		timeout = access.DefaultDecisionTimeout
-	}
-	a.status.Deadline = workflow.Now(ctx).Add(timeout)
 	a.setStage(ctx, access.StagePending, fmt.Sprintf("%s asks to read for %s (%s); waiting for %s until %s",
 		a.req.Requester, a.req.Duration, a.req.Purpose, strings.Join(a.approvers(), " or "), a.status.Deadline.Format(time.RFC3339)))
 	decided, err := workflow.AwaitWithOptions(ctx, workflow.AwaitOptions{Timeout: timeout, TimerOptions: workflow.TimerOptions{Summary: "decision deadline"}},
