@@ -44,7 +44,12 @@ func (e exitError) Error() string { return fmt.Sprintf("exit status %d", e.code)
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	interrupted := ctx.Err() != nil
 	stop()
+	if err != nil && interrupted && errors.Is(err, context.Canceled) {
+		fmt.Fprintln(os.Stderr, "meshflow: interrupted")
+		os.Exit(130)
+	}
 	if err != nil {
 		if ee, ok := errors.AsType[exitError](err); ok {
 			os.Exit(ee.code)
