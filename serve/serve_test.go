@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -351,6 +352,36 @@ meshflow_approvals_decided_total{decision="reject"} 1
 			if !strings.Contains(string(b), line) {
 				t.Errorf("/metrics lacks %s", line)
 			}
+		}
+	})
+
+	t.Run("client", func(t *testing.T) {
+		second, _ := startRun(t, ctl, "api-client")
+		c := &Client{BaseURL: a.url + "/", Token: a.tokens["omar.haddad"]}
+		var pending []Pending
+		waitFor(t, "the second run to be listed", func() bool {
+			pending, err = c.Approvals(t.Context(), "finance/global-kpis")
+			return err == nil && len(pending) == 1
+		})
+		if pending[0].WorkflowID != second.GetID() {
+			t.Fatalf("pending %s, want %s (the first run is over)", pending[0].WorkflowID, second.GetID())
+		}
+		got, err := c.Run(t.Context(), second.GetID())
+		if err != nil || got.Status.ManifestHash != pending[0].Status.ManifestHash {
+			t.Fatalf("Run: %+v, %v", got, err)
+		}
+		d, err := c.Decide(t.Context(), DecisionRequest{WorkflowID: second.GetID(), Approve: true, ManifestHash: got.Status.ManifestHash})
+		if err != nil || d.Principal != "omar.haddad" || d.Decision != "approve" || len(d.Status.Approvals) != 1 {
+			t.Fatalf("Decide: %+v, %v", d, err)
+		}
+		_, err = c.Run(t.Context(), "refresh/finance/global-kpis/nope")
+		if e, ok := errors.AsType[*APIError](err); !ok || e.StatusCode != 404 || e.Code != "unknown_run" {
+			t.Errorf("unknown run: %v, want an APIError 404 unknown_run", err)
+		}
+		c.Token = forged
+		_, err = c.Approvals(t.Context(), "")
+		if e, ok := errors.AsType[*APIError](err); !ok || e.StatusCode != 401 || !strings.Contains(e.Message, "unknown token") {
+			t.Errorf("forged token: %v, want an APIError 401 unknown token", err)
 		}
 	})
 }
