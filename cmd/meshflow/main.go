@@ -33,6 +33,7 @@ func commands() []command {
 		{"approve", "approve the run of a product that waits for sign-off", runApprove},
 		{"reject", "reject the run of a product that waits for sign-off", runReject},
 		{"catalog", "list published products, or show one", runCatalog},
+		{"access", "request, approve, list, revoke and export read access to products", runAccess},
 	}
 }
 
