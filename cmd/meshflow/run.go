@@ -200,6 +200,8 @@ func decide(ctx context.Context, verb string, approve bool, args []string, stdou
 	as := fs.String("as", envOr("MESHFLOW_PRINCIPAL", ""), "the steward deciding (dev mode; in production the identity comes from meshflow serve's authentication)")
 	comment := fs.String("comment", "", "why")
 	runID := fs.String("run", "", "workflow ID of the run, when several wait")
+	server := fs.String("server", envOr("MESHFLOW_SERVER", ""), "URL of meshflow serve: decide through its API, as the principal your token names, instead of talking to Temporal")
+	token := fs.String("token", "", "API token for --server (default $MESHFLOW_TOKEN; make one with meshflow token new)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: meshflow %s [flags] <domain>/<product>\n\nDelivers a steward's decision to the run of the product that waits for approval.\n", verb)
 		fs.PrintDefaults()
@@ -210,6 +212,9 @@ func decide(ctx context.Context, verb string, approve bool, args []string, stdou
 	ref, err := oneArg(fs, "product as <domain>/<product>")
 	if err != nil {
 		return err
+	}
+	if *server != "" {
+		return decideViaServer(ctx, *server, tokenOrEnv(*token), *as, verb, approve, ref, *runID, *comment, stdout)
 	}
 	if *as == "" {
 		return errors.New("say who decides with --as <principal>")

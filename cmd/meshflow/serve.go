@@ -1,0 +1,108 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/meshflow/meshflow/auth"
+	"github.com/meshflow/meshflow/serve"
+	"github.com/meshflow/meshflow/spec"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("serve", stderr)
+	var conn connFlags
+	conn.register(fs)
+	mesh := fs.String("mesh", defaultMesh(), "mesh folder: its principals are who may call the API")
+	listen := fs.String("listen", envOr("MESHFLOW_LISTEN", "127.0.0.1:8080"), "address to listen on")
+	var oidc auth.OIDCConfig
+	fs.StringVar(&oidc.Issuer, "oidc-issuer", "", "OIDC issuer (the tokens' iss); with --oidc-audience and --oidc-jwks-url, callers authenticate with the provider's JWTs instead of mesh.yaml tokens")
+	fs.StringVar(&oidc.Audience, "oidc-audience", "", "OIDC audience: meshflow's client ID at the provider")
+	fs.StringVar(&oidc.JWKSURL, "oidc-jwks-url", "", "URL of the provider's signing keys (JWKS)")
+	fs.StringVar(&oidc.Claim, "oidc-claim", auth.DefaultClaim, "JWT claim matched against the principals' email in mesh.yaml, then their names")
+	verbose := fs.Bool("v", false, "log accepted decisions too")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "Usage: meshflow serve [flags]\n\nServes meshflow's HTTP API (/api/v1: approvals, runs, decisions) and /metrics. Callers authenticate\nwith tokens whose hashes are in mesh.yaml (meshflow token new), or with OIDC JWTs.")
+		fs.PrintDefaults()
+	}
+	if err := parse(fs, args); err != nil {
+		return exitError{2}
+	}
+	if fs.NArg() != 0 {
+		return fmt.Errorf("meshflow serve takes no arguments (got %s)", strings.Join(fs.Args(), " "))
+	}
+	res, err := loadMesh(ctx, *mesh, stderr)
+	if err != nil {
+		return err
+	}
+	authn, how, err := authenticator(res.Set.Mesh, oidc)
+	if err != nil {
+		return err
+	}
+	logger := newLogger(stderr, *verbose)
+	c, closeFn, err := conn.control(logger)
+	if err != nil {
+		return err
+	}
+	defer closeFn()
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	api, err := serve.New(serve.Config{Runs: c, Auth: authn, Registry: reg, Logger: logger})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", *listen, err)
+	}
+	srv := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+		WriteTimeout: 2 * time.Minute, IdleTimeout: 2 * time.Minute}
+	fmt.Fprintf(stdout, "meshflow serve: API on http://%s/api/v1, metrics on http://%s/metrics; callers authenticate with %s\n", ln.Addr(), ln.Addr(), how)
+	if host, _, err := net.SplitHostPort(ln.Addr().String()); err == nil && !net.ParseIP(host).IsLoopback() {
+		fmt.Fprintln(stderr, "meshflow serve: listening beyond this machine without TLS: put a TLS-terminating proxy in front, bearer tokens must not cross networks in clear text")
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve on %s: %w", ln.Addr(), err)
+	case <-ctx.Done():
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("stop serving: %w", err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve on %s: %w", ln.Addr(), err)
+	}
+	return nil
+}
+
+// authenticator chooses OIDC when any --oidc-* flag but the claim is set, else
+// mesh.yaml tokens; how says which, for the banner.
+func authenticator(m *spec.Mesh, oidc auth.OIDCConfig) (authn auth.Authenticator, how string, err error) {
+	if oidc.Issuer != "" || oidc.Audience != "" || oidc.JWKSURL != "" {
+		o, err := auth.NewOIDC(oidc, m.Principals)
+		if err != nil {
+			return nil, "", fmt.Errorf("configure OIDC: %w (give --oidc-issuer, --oidc-audience and --oidc-jwks-url)", err)
+		}
+		return o, fmt.Sprintf("OIDC JWTs of %s (claim %s)", oidc.Issuer, oidc.Claim), nil
+	}
+	t, err := auth.NewTokens(m.Principals)
+	if err != nil {
+		return nil, "", err
+	}
+	if t.Len() == 0 {
+		return nil, "", errors.New("no principal in mesh.yaml has a tokenHash, so nobody could call the API: run `meshflow token new <principal>` and paste its tokenHash line, or configure OIDC (--oidc-issuer, --oidc-audience, --oidc-jwks-url)")
+	}
+	return t, fmt.Sprintf("tokens of %d principal(s) in mesh.yaml", t.Len()), nil
+}
