@@ -33,6 +33,8 @@ func commands() []command {
 		{"approve", "approve the run of a product that waits for sign-off", runApprove},
 		{"reject", "reject the run of a product that waits for sign-off", runReject},
 		{"catalog", "list published products, or show one", runCatalog},
+		{"serve", "serve the HTTP API (approvals, runs, decisions) with authentication, and /metrics", runServe},
+		{"token", "make an API token for a principal: meshflow token new <principal>", runToken},
 		{"access", "request, approve, list, revoke and export read access to products", runAccess},
 	}
 }
