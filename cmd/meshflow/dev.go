@@ -24,6 +24,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	temporalPort := fs.Int("temporal-port", devserver.DefaultFrontendPort, "Temporal frontend port")
 	uiPort := fs.Int("ui-port", devserver.DefaultUIPort, "Temporal Web UI port")
 	noRefresh := fs.Bool("no-refresh", false, "start everything but do not refresh the mesh's products")
+	apiAddr := fs.String("api", "127.0.0.1:8080", "address of the approvals API (meshflow serve) with dev tokens printed at start; empty to not serve it")
 	verbose := fs.Bool("v", false, "log what the worker does")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: meshflow dev [flags]\n\nRuns everything on this machine: a Temporal server with its Web UI, a worker for every domain,\na local object store, and refreshes of the example mesh.")
@@ -75,6 +76,13 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	defer stop()
 
+	devAPI := ""
+	if *apiAddr != "" {
+		if devAPI, err = startDevAPI(ctx, *apiAddr, res.Set.Mesh, c, logger, stdout, stderr); err != nil {
+			return err
+		}
+	}
+
 	ui := srv.UIAddress()
 	fmt.Fprintf(stdout, `
 meshflow dev is running. Ctrl-C stops it.
@@ -109,10 +117,10 @@ meshflow dev is running. Ctrl-C stops it.
 Next, in another terminal:
   go run ./cmd/meshflow status                      # every run and its stage
   go run ./cmd/meshflow approve finance/global-kpis --as maria.rossi --comment "numbers reconcile"
-  go run ./cmd/meshflow catalog list                # what is published
+%s  go run ./cmd/meshflow catalog list                # what is published
   go run ./cmd/meshflow run sales-emea/regional-sales --as anna.schmidt --wait
 
-`)
+`, devAPI)
 	watch(ctx, c, started, stdout)
 	fmt.Fprintln(stdout, "\nstopping meshflow dev …")
 	return nil

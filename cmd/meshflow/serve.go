@@ -5,12 +5,16 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
+	"maps"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/meshflow/meshflow/auth"
+	"github.com/meshflow/meshflow/control"
 	"github.com/meshflow/meshflow/serve"
 	"github.com/meshflow/meshflow/spec"
 	"github.com/prometheus/client_golang/prometheus"
@@ -53,9 +57,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	defer closeFn()
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	api, err := serve.New(serve.Config{Runs: c, Auth: authn, Registry: reg, Logger: logger})
+	api, err := newAPI(c, authn, logger)
 	if err != nil {
 		return err
 	}
@@ -63,12 +65,24 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", *listen, err)
 	}
-	srv := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
-		WriteTimeout: 2 * time.Minute, IdleTimeout: 2 * time.Minute}
 	fmt.Fprintf(stdout, "meshflow serve: API on http://%s/api/v1, metrics on http://%s/metrics; callers authenticate with %s\n", ln.Addr(), ln.Addr(), how)
 	if host, _, err := net.SplitHostPort(ln.Addr().String()); err == nil && !net.ParseIP(host).IsLoopback() {
 		fmt.Fprintln(stderr, "meshflow serve: listening beyond this machine without TLS: put a TLS-terminating proxy in front, bearer tokens must not cross networks in clear text")
 	}
+	return serveAPI(ctx, ln, api)
+}
+
+// newAPI builds the API handler with its own metrics registry.
+func newAPI(c *control.Client, authn auth.Authenticator, logger *slog.Logger) (http.Handler, error) {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return serve.New(serve.Config{Runs: c, Auth: authn, Registry: reg, Logger: logger})
+}
+
+// serveAPI serves h on ln until ctx ends, then shuts down gracefully.
+func serveAPI(ctx context.Context, ln net.Listener, h http.Handler) error {
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+		WriteTimeout: 2 * time.Minute, IdleTimeout: 2 * time.Minute}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
@@ -79,12 +93,34 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	if err := srv.Shutdown(shutdownCtx); err != nil {
-		return fmt.Errorf("stop serving: %w", err)
+		return fmt.Errorf("stop serving on %s: %w", ln.Addr(), err)
 	}
 	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("serve on %s: %w", ln.Addr(), err)
 	}
 	return nil
+}
+
+// devTokens mints an in-memory token for every principal who can log in (not
+// teams), for `meshflow dev`; they replace any tokenHash of mesh.yaml and die
+// with the process.
+func devTokens(m *spec.Mesh) (auth.Authenticator, map[string]string, error) {
+	tokens := map[string]string{}
+	var principals []spec.Principal
+	for _, p := range m.Principals {
+		if p.Kind == "team" {
+			continue
+		}
+		tok, hash, err := auth.NewToken()
+		if err != nil {
+			return nil, nil, err
+		}
+		tokens[p.Name] = tok
+		p.TokenHash = hash
+		principals = append(principals, p)
+	}
+	authn, err := auth.NewTokens(principals)
+	return authn, tokens, err
 }
 
 // authenticator chooses OIDC when any --oidc-* flag but the claim is set, else
@@ -105,4 +141,36 @@ func authenticator(m *spec.Mesh, oidc auth.OIDCConfig) (authn auth.Authenticator
 		return nil, "", errors.New("no principal in mesh.yaml has a tokenHash, so nobody could call the API: run `meshflow token new <principal>` and paste its tokenHash line, or configure OIDC (--oidc-issuer, --oidc-audience, --oidc-jwks-url)")
 	}
 	return t, fmt.Sprintf("tokens of %d principal(s) in mesh.yaml", t.Len()), nil
+}
+
+// startDevAPI serves the API for `meshflow dev` with a fresh token for every
+// principal, prints the tokens once, and returns a line for the banner's
+// examples. The API stops when ctx ends.
+func startDevAPI(ctx context.Context, addr string, m *spec.Mesh, c *control.Client, logger *slog.Logger, stdout, stderr io.Writer) (string, error) {
+	authn, tokens, err := devTokens(m)
+	if err != nil {
+		return "", err
+	}
+	api, err := newAPI(c, authn, logger)
+	if err != nil {
+		return "", err
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return "", fmt.Errorf("listen on %s for the approvals API (change --api, or --api= to skip it): %w", addr, err)
+	}
+	go func() {
+		if err := serveAPI(ctx, ln, api); err != nil {
+			fmt.Fprintln(stderr, "meshflow dev: approvals API:", err)
+		}
+	}()
+	names := slices.Sorted(maps.Keys(tokens))
+	fmt.Fprintf(stdout, "\napprovals API  http://%s/api/v1 — dev tokens (in memory only, valid until meshflow dev stops):\n", ln.Addr())
+	for _, n := range names {
+		fmt.Fprintf(stdout, "  %-18s %s\n", n, tokens[n])
+	}
+	if tok, ok := tokens["maria.rossi"]; ok {
+		return fmt.Sprintf("  MESHFLOW_TOKEN=%s go run ./cmd/meshflow approve finance/global-kpis --server http://%s\n", tok, ln.Addr()), nil
+	}
+	return fmt.Sprintf("  MESHFLOW_TOKEN=<a dev token above> go run ./cmd/meshflow approve <domain>/<product> --server http://%s\n", ln.Addr()), nil
 }
