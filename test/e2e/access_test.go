@@ -82,4 +82,5 @@ func TestAccessGrantedAndRevokedEarly(t *testing.T) {
 	if err := run.Get(rctx, &res); err != nil || res.Stage != access.StageRevoked || res.GrantID != g.ID {
 		t.Fatalf("result %+v, %v", res, err)
 	}
+	e.record("access-granted-and-revoked", run.GetID(), run.GetRunID())
 }
