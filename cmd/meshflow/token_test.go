@@ -1,0 +1,50 @@
+package main
+
+import (
+	"bytes"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/meshflow/meshflow/auth"
+)
+
+func TestTokenNew(t *testing.T) {
+	var out, errOut bytes.Buffer
+	if err := run(t.Context(), []string{"token", "new", "maria.rossi", "--mesh", exampleMesh}, &out, &errOut); err != nil {
+		t.Fatalf("token new: %v\n%s", err, errOut.String())
+	}
+	tok := regexp.MustCompile(`(?m)^  (mf_[A-Za-z0-9_-]{43})$`).FindStringSubmatch(out.String())
+	hash := regexp.MustCompile(`(?m)^  tokenHash: (sha256:[0-9a-f]{64})$`).FindStringSubmatch(out.String())
+	if tok == nil || hash == nil {
+		t.Fatalf("output lacks the token or the tokenHash line:\n%s", out.String())
+	}
+	if auth.HashToken(tok[1]) != hash[1] {
+		t.Errorf("tokenHash %s is not the hash of the printed token", hash[1])
+	}
+}
+
+func TestServeAndTokenBadInput(t *testing.T) {
+	cases := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"token for a team", []string{"token", "new", "finance-data", "--mesh", exampleMesh}, "finance-data is a team"},
+		{"token for a misspelt principal", []string{"token", "new", "maria.rosi", "--mesh", exampleMesh}, `did you mean "maria.rossi"?`},
+		{"serve without any tokenHash", []string{"serve", "--mesh", exampleMesh, "--listen", "127.0.0.1:0"}, "no principal in mesh.yaml has a tokenHash"},
+		{"serve with half an OIDC setup", []string{"serve", "--mesh", exampleMesh, "--oidc-issuer", "https://login.example/"}, "OIDC needs audience, JWKS URL"},
+		{"approve via server without token", []string{"approve", "finance/global-kpis", "--server", "http://127.0.0.1:1"}, "--server needs an API token"},
+		{"approve via server with --as", []string{"approve", "finance/global-kpis", "--server", "http://127.0.0.1:1", "--token", "mf_x", "--as", "maria.rossi"}, "drop --as"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv("MESHFLOW_TOKEN", "")
+			var out, errOut bytes.Buffer
+			err := run(t.Context(), tc.args, &out, &errOut)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %v, want one saying %q", err, tc.want)
+			}
+		})
+	}
+}
