@@ -2,6 +2,7 @@ package serve
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,6 +17,7 @@ import (
 	"github.com/meshflow/meshflow/auth"
 	"github.com/meshflow/meshflow/control"
 	"github.com/meshflow/meshflow/refresh"
+	"github.com/meshflow/meshflow/storage"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -46,6 +48,16 @@ type Config struct {
 	Registry Registry
 	// Logger receives refused attempts and decisions; default slog.Default().
 	Logger *slog.Logger
+	// Store holds the published products; without it the data endpoints answer 404.
+	Store storage.Store
+	// Readers returns the principals who may read a product without a grant (its
+	// owners and stewards).
+	Readers func(ref string) []string
+	// LinkKey signs download links to this server; nil picks a random key, so links
+	// end with the process.
+	LinkKey []byte
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
 }
 
 // Server is the http.Handler of the API.
@@ -55,12 +67,17 @@ type Server struct {
 	log     *slog.Logger
 	metrics *metrics
 	mux     *http.ServeMux
+	store   storage.Store
+	readers func(ref string) []string
+	linkKey []byte
+	now     func() time.Time
 }
 
 type metrics struct {
 	decided     *prometheus.CounterVec
 	refused     *prometheus.CounterVec
 	authFailure *prometheus.CounterVec
+	dataRefused prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -78,6 +95,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "meshflow_api_auth_failures_total",
 			Help: "Requests to the API whose caller could not be authenticated, by reason.",
 		}, []string{"reason"}),
+		dataRefused: f.NewCounter(prometheus.CounterOpts{
+			Name: "meshflow_data_access_refused_total",
+			Help: "Downloads and links refused: no grant, or a forged or expired link.",
+		}),
 	}
 }
 
@@ -86,10 +107,21 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Runs == nil || cfg.Auth == nil || cfg.Registry == nil {
 		return nil, errors.New("build API server: Runs, Auth and Registry are required")
 	}
-	s := &Server{runs: cfg.Runs, auth: cfg.Auth, log: cfg.Logger, metrics: newMetrics(cfg.Registry), mux: http.NewServeMux()}
+	s := &Server{runs: cfg.Runs, auth: cfg.Auth, log: cfg.Logger, metrics: newMetrics(cfg.Registry), mux: http.NewServeMux(),
+		store: cfg.Store, readers: cfg.Readers, linkKey: cfg.LinkKey, now: cfg.Now}
 	if s.log == nil {
 		s.log = slog.Default()
 	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.linkKey == nil {
+		s.linkKey = make([]byte, 32)
+		if _, err := rand.Read(s.linkKey); err != nil {
+			return nil, fmt.Errorf("build API server: link key: %w", err)
+		}
+	}
+	s.dataRoutes()
 	s.mux.HandleFunc("GET /api/v1/approvals", s.authenticated(s.approvals))
 	s.mux.HandleFunc("GET /api/v1/runs", s.authenticated(s.listRuns))
 	s.mux.HandleFunc("GET /api/v1/runs/{id...}", s.authenticated(s.run))

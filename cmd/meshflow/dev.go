@@ -78,7 +78,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 
 	devAPI := ""
 	if *apiAddr != "" {
-		if devAPI, err = startDevAPI(ctx, *apiAddr, res.Set.Mesh, c, logger, stdout, stderr); err != nil {
+		if devAPI, err = startDevAPI(ctx, *apiAddr, res.Set, st, c, logger, stdout, stderr); err != nil {
 			return err
 		}
 	}

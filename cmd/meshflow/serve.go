@@ -17,6 +17,7 @@ import (
 	"github.com/meshflow/meshflow/control"
 	"github.com/meshflow/meshflow/serve"
 	"github.com/meshflow/meshflow/spec"
+	"github.com/meshflow/meshflow/storage"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
@@ -26,6 +27,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	var conn connFlags
 	conn.register(fs)
 	mesh := fs.String("mesh", defaultMesh(), "mesh folder: its principals are who may call the API")
+	var sf storeFlags
+	sf.register(fs)
 	listen := fs.String("listen", envOr("MESHFLOW_LISTEN", "127.0.0.1:8080"), "address to listen on")
 	var oidc auth.OIDCConfig
 	fs.StringVar(&oidc.Issuer, "oidc-issuer", "", "OIDC issuer (the tokens' iss); with --oidc-audience and --oidc-jwks-url, callers authenticate with the provider's JWTs instead of mesh.yaml tokens")
@@ -57,7 +60,11 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	defer closeFn()
-	api, err := newAPI(c, authn, logger)
+	st, err := sf.open(ctx)
+	if err != nil {
+		return err
+	}
+	api, err := newAPI(c, authn, logger, st, res.Set)
 	if err != nil {
 		return err
 	}
@@ -72,11 +79,25 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	return serveAPI(ctx, ln, api)
 }
 
-// newAPI builds the API handler with its own metrics registry.
-func newAPI(c *control.Client, authn auth.Authenticator, logger *slog.Logger) (http.Handler, error) {
+// newAPI builds the API handler with its own metrics registry. Data is served
+// from st to a product's owners and stewards (from the mesh) and to holders of an
+// access grant.
+func newAPI(c *control.Client, authn auth.Authenticator, logger *slog.Logger, st storage.Store, set *spec.Set) (http.Handler, error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	return serve.New(serve.Config{Runs: c, Auth: authn, Registry: reg, Logger: logger})
+	return serve.New(serve.Config{Runs: c, Auth: authn, Registry: reg, Logger: logger, Store: st, Readers: readers(set)})
+}
+
+// readers returns who may read a product without a grant: its owner team's
+// people and its stewards.
+func readers(set *spec.Set) func(ref string) []string {
+	return func(ref string) []string {
+		p := set.Product(ref)
+		if p == nil {
+			return nil
+		}
+		return set.People(append([]string{p.Metadata.Owner}, set.Stewards(p)...))
+	}
 }
 
 // serveAPI serves h on ln until ctx ends, then shuts down gracefully.
@@ -146,12 +167,12 @@ func authenticator(m *spec.Mesh, oidc auth.OIDCConfig) (authn auth.Authenticator
 // startDevAPI serves the API for `meshflow dev` with a fresh token for every
 // principal, prints the tokens once, and returns a line for the banner's
 // examples. The API stops when ctx ends.
-func startDevAPI(ctx context.Context, addr string, m *spec.Mesh, c *control.Client, logger *slog.Logger, stdout, stderr io.Writer) (string, error) {
-	authn, tokens, err := devTokens(m)
+func startDevAPI(ctx context.Context, addr string, set *spec.Set, st storage.Store, c *control.Client, logger *slog.Logger, stdout, stderr io.Writer) (string, error) {
+	authn, tokens, err := devTokens(set.Mesh)
 	if err != nil {
 		return "", err
 	}
-	api, err := newAPI(c, authn, logger)
+	api, err := newAPI(c, authn, logger, st, set)
 	if err != nil {
 		return "", err
 	}

@@ -1,0 +1,193 @@
+package serve
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"path"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/meshflow/meshflow/access/grants"
+	"github.com/meshflow/meshflow/catalog"
+	"github.com/meshflow/meshflow/refresh"
+	"github.com/meshflow/meshflow/storage"
+)
+
+// MaxLinkTTL bounds how long a download link stays valid.
+const MaxLinkTTL = 15 * time.Minute
+
+// dataRoutes serves published data to principals allowed to read it: the
+// product's owners and stewards, and holders of an active access grant.
+func (s *Server) dataRoutes() {
+	s.mux.HandleFunc("GET /api/v1/products/{domain}/{name}/data", s.authenticated(s.download))
+	s.mux.HandleFunc("GET /api/v1/products/{domain}/{name}/link", s.authenticated(s.link))
+	s.mux.HandleFunc("GET /api/v1/links/{token}", s.followLink)
+}
+
+// mayRead reports until when principal may read ref; ok is false without a right.
+func (s *Server) mayRead(ctx context.Context, principal, ref string) (until time.Time, ok bool, err error) {
+	now := s.now()
+	if s.readers != nil && slices.Contains(s.readers(ref), principal) {
+		return now.Add(MaxLinkTTL), true, nil
+	}
+	g, ok, err := grants.Check(ctx, s.store, principal, ref, now)
+	if err != nil || !ok {
+		return time.Time{}, false, err
+	}
+	return g.ExpiresAt, true, nil
+}
+
+// dataObject finds the data object of a product's version ("" for the latest).
+func (s *Server) dataObject(ctx context.Context, w http.ResponseWriter, r *http.Request, principal string) (refresh.Manifest, time.Time, bool) {
+	ref := r.PathValue("domain") + "/" + r.PathValue("name")
+	if s.store == nil {
+		writeError(w, http.StatusNotFound, "not_found", "this server does not serve data (no object store configured)")
+		return refresh.Manifest{}, time.Time{}, false
+	}
+	until, ok, err := s.mayRead(ctx, principal, ref)
+	if err != nil {
+		writeError(w, http.StatusBadGateway, "store", "cannot check access: "+err.Error())
+		return refresh.Manifest{}, time.Time{}, false
+	}
+	if !ok {
+		s.metrics.dataRefused.Inc()
+		s.log.Warn("data access refused", "principal", principal, "product", ref)
+		writeError(w, http.StatusForbidden, "no_grant", fmt.Sprintf("%s has no access to %s; ask for it with `meshflow access request %s --purpose …`", principal, ref, ref))
+		return refresh.Manifest{}, time.Time{}, false
+	}
+	_, latest, _, found, err := catalog.ReadLatest(ctx, s.store, ref)
+	switch {
+	case err != nil:
+		writeError(w, http.StatusBadGateway, "store", "cannot read the catalog: "+err.Error())
+		return refresh.Manifest{}, time.Time{}, false
+	case !found:
+		writeError(w, http.StatusNotFound, "unknown_product", ref+" has no published version")
+		return refresh.Manifest{}, time.Time{}, false
+	}
+	m := latest
+	if v := r.URL.Query().Get("version"); v != "" && v != latest.Version {
+		if _, err := catalog.ReadJSON(ctx, s.store, path.Join(catalog.VersionPrefix(ref, v), "manifest.json"), &m); err != nil || m.Version != v {
+			writeError(w, http.StatusNotFound, "unknown_version", fmt.Sprintf("%s has no published version %q", ref, v))
+			return refresh.Manifest{}, time.Time{}, false
+		}
+	}
+	return m, until, true
+}
+
+func (s *Server) download(w http.ResponseWriter, r *http.Request, principal string) {
+	m, _, ok := s.dataObject(r.Context(), w, r, principal)
+	if ok {
+		s.stream(w, r, m.Data)
+	}
+}
+
+// stream copies an object to the response; a checksum failure at the end aborts
+// the connection, so the client never takes a corrupt body for a complete one.
+func (s *Server) stream(w http.ResponseWriter, r *http.Request, obj refresh.ObjectRef) {
+	rc, _, err := s.store.Get(r.Context(), obj.Key)
+	if err != nil {
+		writeError(w, http.StatusBadGateway, "store", "cannot read the data: "+err.Error())
+		return
+	}
+	defer rc.Close()
+	w.Header().Set("Content-Type", "application/vnd.apache.parquet")
+	w.Header().Set("Content-Length", strconv.FormatInt(obj.Size, 10))
+	w.Header().Set("X-Meshflow-SHA256", obj.SHA256)
+	w.Header().Set("Content-Disposition", `attachment; filename="`+path.Base(obj.Key)+`"`)
+	if _, err := io.Copy(w, rc); err != nil {
+		s.log.Error("data download broken off", "key", obj.Key, "error", err)
+		panic(http.ErrAbortHandler)
+	}
+}
+
+type linkJSON struct {
+	URL       string    `json:"url"`
+	ExpiresAt time.Time `json:"expiresAt"`
+	Version   string    `json:"version"`
+	SHA256    string    `json:"sha256"`
+	Size      int64     `json:"size"`
+}
+
+// link hands out a download link that needs no credentials and expires with the
+// caller's right to read (at most MaxLinkTTL): an S3 presigned URL when the store
+// is S3, otherwise a link to this server signed with its key.
+func (s *Server) link(w http.ResponseWriter, r *http.Request, principal string) {
+	m, until, ok := s.dataObject(r.Context(), w, r, principal)
+	if !ok {
+		return
+	}
+	now := s.now()
+	ttl := min(MaxLinkTTL, until.Sub(now))
+	out := linkJSON{ExpiresAt: now.Add(ttl).UTC(), Version: m.Version, SHA256: m.Data.SHA256, Size: m.Data.Size}
+	if p, ok := s.store.(storage.Presigner); ok {
+		u, err := p.PresignGet(r.Context(), m.Data.Key, ttl)
+		if err != nil {
+			writeError(w, http.StatusBadGateway, "store", err.Error())
+			return
+		}
+		out.URL = u
+	} else {
+		out.URL = "/api/v1/links/" + s.signLink(m.Data, out.ExpiresAt)
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// signLink encodes key, size, checksum and expiry with an HMAC of the server's key.
+func (s *Server) signLink(obj refresh.ObjectRef, expires time.Time) string {
+	payload := url.Values{"k": {obj.Key}, "n": {strconv.FormatInt(obj.Size, 10)}, "h": {obj.SHA256}, "e": {strconv.FormatInt(expires.Unix(), 10)}}.Encode()
+	mac := hmac.New(sha256.New, s.linkKey)
+	mac.Write([]byte(payload))
+	return base64.RawURLEncoding.EncodeToString([]byte(payload)) + "." + base64.RawURLEncoding.EncodeToString(mac.Sum(nil))
+}
+
+var errBadLink = errors.New("the link is malformed, forged or expired; ask for a new one")
+
+func (s *Server) verifyLink(token string) (refresh.ObjectRef, error) {
+	p64, sig64, ok := strings.Cut(token, ".")
+	payload, err1 := base64.RawURLEncoding.DecodeString(p64)
+	sig, err2 := base64.RawURLEncoding.DecodeString(sig64)
+	if !ok || err1 != nil || err2 != nil {
+		return refresh.ObjectRef{}, errBadLink
+	}
+	mac := hmac.New(sha256.New, s.linkKey)
+	mac.Write(payload)
+	if !hmac.Equal(sig, mac.Sum(nil)) {
+		return refresh.ObjectRef{}, errBadLink
+	}
+	v, err := url.ParseQuery(string(payload))
+	if err != nil {
+		return refresh.ObjectRef{}, errBadLink
+	}
+	exp, err := strconv.ParseInt(v.Get("e"), 10, 64)
+	if err != nil || s.now().Unix() >= exp {
+		return refresh.ObjectRef{}, errBadLink
+	}
+	size, err := strconv.ParseInt(v.Get("n"), 10, 64)
+	if err != nil {
+		return refresh.ObjectRef{}, errBadLink
+	}
+	return refresh.ObjectRef{Key: v.Get("k"), Size: size, SHA256: v.Get("h")}, nil
+}
+
+func (s *Server) followLink(w http.ResponseWriter, r *http.Request) {
+	if s.store == nil {
+		writeError(w, http.StatusNotFound, "not_found", "this server does not serve data")
+		return
+	}
+	obj, err := s.verifyLink(r.PathValue("token"))
+	if err != nil {
+		s.metrics.dataRefused.Inc()
+		writeError(w, http.StatusForbidden, "bad_link", err.Error())
+		return
+	}
+	s.stream(w, r, obj)
+}
