@@ -38,3 +38,14 @@ else
 	echo "installing workflowcheck $WORKFLOWCHECK_VERSION into $gobin"
 	go install "go.temporal.io/sdk/contrib/tools/workflowcheck@${WORKFLOWCHECK_VERSION}"
 fi
+
+# chromium: the headless browser that web/browser_test.go drives with chromedp.
+# Debian's package, found at /usr/bin/chromium.
+if command -v chromium >/dev/null 2>&1; then
+	echo "chromium already installed at $(command -v chromium)"
+else
+	echo "installing chromium (Debian package)"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update
+	apt-get install -y chromium
+fi

@@ -1,0 +1,222 @@
+package web
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/meshflow/meshflow/catalog"
+	"github.com/meshflow/meshflow/refresh"
+	"github.com/meshflow/meshflow/storage"
+)
+
+// tokens is an authenticator with fixed tokens.
+type tokens map[string]string
+
+func (t tokens) Authenticate(r *http.Request) (string, error) {
+	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok {
+		return "", errors.New("no Authorization: Bearer header")
+	}
+	if p, ok := t[tok]; ok {
+		return p, nil
+	}
+	return "", errors.New("unknown token")
+}
+
+const testContract = `apiVersion: v3.1.0
+kind: DataContract
+id: 7d0c
+name: %[1]s
+version: 1.0.0
+status: active
+domain: %[2]s
+description:
+  purpose: Purpose of %[1]s.
+tags: [%[3]s]
+schema:
+  - name: t
+    properties:
+      - {name: day, logicalType: date, required: true}
+      - {name: amount, logicalType: number, classification: %[4]s, customProperties: [{property: glossaryTerm, value: %[5]s}]}
+slaProperties:
+  - {property: frequency, value: 1, unit: d}
+`
+
+// publish writes a product's versions into st as the publish activity does.
+func publish(t testing.TB, st storage.Store, ref, tag, class, term string, versions ...string) {
+	t.Helper()
+	ctx := t.Context()
+	domain, name, _ := strings.Cut(ref, "/")
+	put := func(key string, b []byte) refresh.ObjectRef {
+		o, err := st.Put(ctx, key, bytes.NewReader(b), storage.PutOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return refresh.ObjectRef{Key: key, Size: o.Size, SHA256: o.SHA256}
+	}
+	for i, v := range versions {
+		vp := catalog.VersionPrefix(ref, v)
+		c := put(vp+"/contract.odcs.yaml", fmt.Appendf(nil, testContract, name, domain, tag, class, term))
+		m := refresh.Manifest{Product: ref, Version: v, RunID: "run-" + v, WorkflowID: refresh.WorkflowID(ref, v),
+			PublishedAt: time.Now().Add(-time.Duration(len(versions)-i) * time.Hour), Contract: &c,
+			Columns: []refresh.Column{{Name: "day", Type: "DATE"}, {Name: "amount", Type: "DOUBLE"}},
+			Quality: refresh.Quality{RowsIn: int64(100 + i), RowsOut: int64(90 + i), Quarantined: 10, Rules: []refresh.RuleSummary{
+				{ID: "amount_0", Severity: "error", Status: "fail", Failing: 10, Fraction: .1},
+				{ID: "amount_1", Severity: "warning", Status: "warn", Failing: 3, Fraction: .03}}},
+			Data:      refresh.ObjectRef{Key: vp + "/data.parquet"},
+			Approvals: []refresh.Approval{{Principal: "maria.rossi", Decision: "approve", Comment: "<b>looks right</b>", At: time.Now()}}}
+		b, _ := json.Marshal(m)
+		mk := put(vp+"/manifest.json", b)
+		l, _ := json.Marshal(catalog.Latest{Version: v, ManifestKey: mk.Key, RunID: m.RunID, PublishedAt: m.PublishedAt})
+		put(catalog.LatestKey(ref), l)
+	}
+}
+
+func newTestServer(t *testing.T) (*httptest.Server, storage.Store) {
+	t.Helper()
+	st, err := storage.OpenLocal(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	publish(t, st, "finance/kpis", "board", "internal", "net-revenue", "1.0.0", "1.1.0", "2.0.0")
+	publish(t, st, "supply-chain/trucks", "iot", "public", "delivery-delay", "1.0.0")
+	h := New(Deps{Store: st, Auth: tokens{"tok-maria": "maria.rossi"}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return srv, st
+}
+
+func get(t *testing.T, c *http.Client, u string) (int, string) {
+	t.Helper()
+	resp, err := c.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, string(b)
+}
+
+func TestPages(t *testing.T) {
+	srv, _ := newTestServer(t)
+	c := srv.Client()
+	for _, tc := range []struct {
+		path   string
+		status int
+		want   []string
+		not    []string
+	}{
+		{"/", 200, []string{"finance/kpis", "supply-chain/trucks", "2 of 2 products"}, nil},
+		{"/?term=net-revenue", 200, []string{`href="/products/finance/kpis"`, "1 of 2"}, []string{`href="/products/supply-chain/trucks"`}},
+		{"/?q=purpose+kpis", 200, []string{`href="/products/finance/kpis"`}, []string{`href="/products/supply-chain/trucks"`}},
+		{"/?class=public", 200, []string{`href="/products/supply-chain/trucks"`}, []string{`href="/products/finance/kpis"`}},
+		{"/?tag=board&domain=supply-chain", 200, []string{"No published product matches"}, nil},
+		{"/?q=%3Cscript%3E", 200, []string{"&lt;script&gt;"}, []string{"<script>"}},
+		{"/?q=" + strings.Repeat("x", 300), 400, []string{"longer than 200"}, nil},
+		{"/?q=%ff", 400, []string{"not valid text"}, nil},
+		{"/?q=a&q=b", 400, []string{"given 2 times"}, nil},
+		{"/products/finance/kpis", 200, []string{
+			"<code>amount</code>", `href="/?term=net-revenue"`, `id="versions-table"`, "v2.0.0", "v1.1.0", `id="lineage-svg"`,
+			`id="rows-chart"`, "read_parquet(&#39;file://", "&lt;b&gt;looks right&lt;/b&gt;", "amount_1 warn", "This server is not connected to Temporal"}, nil},
+		{"/products/finance/nope", 404, []string{"finance/nope has not been published"}, nil},
+		{"/products/Finance/../x", 404, nil, nil},
+		{"/products/fin%20ance/kpis", 404, []string{"lower-case"}, nil},
+		{"/nowhere", 404, []string{"There is no page at /nowhere"}, nil},
+		{"/runs?product=bad", 400, []string{"write &lt;domain&gt;/&lt;name&gt;"}, nil},
+		{"/runs", 503, []string{"not connected to Temporal"}, nil},
+		{"/inbox", 401, []string{"Sign in to see"}, nil},
+		{"/static/style.css", 200, []string{"max-width"}, nil},
+	} {
+		status, body := get(t, c, srv.URL+tc.path)
+		if status != tc.status {
+			t.Errorf("GET %s: status %d, want %d\n%s", tc.path, status, tc.status, body)
+			continue
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(body, w) {
+				t.Errorf("GET %s: no %q in\n%s", tc.path, w, body)
+			}
+		}
+		for _, n := range tc.not {
+			if strings.Contains(body, n) {
+				t.Errorf("GET %s: unexpected %q", tc.path, n)
+			}
+		}
+	}
+}
+
+func TestSigninAndCSRF(t *testing.T) {
+	srv, _ := newTestServer(t)
+	c := srv.Client()
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	post := func(path string, form url.Values, cookie *http.Cookie, origin string) *http.Response {
+		req, _ := http.NewRequest(http.MethodPost, srv.URL+path, strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		if cookie != nil {
+			req.AddCookie(cookie)
+		}
+		if origin != "" {
+			req.Header.Set("Origin", origin)
+		}
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp
+	}
+	if r := post("/signin", url.Values{"token": {"wrong"}}, nil, ""); r.StatusCode != http.StatusUnauthorized {
+		t.Errorf("sign-in with a wrong token: %d", r.StatusCode)
+	}
+	if r := post("/signin", url.Values{"token": {"tok-maria"}}, nil, "https://evil.example"); r.StatusCode != http.StatusForbidden {
+		t.Errorf("sign-in from another origin: %d", r.StatusCode)
+	}
+	r := post("/signin", url.Values{"token": {"tok-maria"}, "next": {"//evil.example/"}}, nil, "")
+	if r.StatusCode != http.StatusSeeOther || r.Header.Get("Location") != "/inbox" {
+		t.Fatalf("sign-in: %d to %q", r.StatusCode, r.Header.Get("Location"))
+	}
+	var session *http.Cookie
+	for _, ck := range r.Cookies() {
+		if ck.Name == sessionCookie {
+			session = ck
+		}
+	}
+	if session == nil || !session.HttpOnly || session.SameSite != http.SameSiteStrictMode {
+		t.Fatalf("session cookie: %+v", session)
+	}
+	req, _ := http.NewRequest(http.MethodGet, srv.URL+"/", nil)
+	req.AddCookie(session)
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(body), `id="principal">maria.rossi<`) {
+		t.Errorf("signed-in page does not name the principal")
+	}
+	// A decision without the session's CSRF token is refused before Temporal is asked.
+	form := url.Values{"workflow": {"refresh/finance/kpis/x"}, "manifest": {"h"}, "decision": {"approve"}, "csrf": {"forged"}}
+	if r := post("/inbox/decide", form, session, ""); r.StatusCode != http.StatusForbidden {
+		t.Errorf("decision with a forged CSRF token: %d, want 403", r.StatusCode)
+	}
+	if r := post("/inbox/decide", form, nil, ""); r.StatusCode != http.StatusUnauthorized {
+		t.Errorf("decision without a session: %d, want 401", r.StatusCode)
+	}
+	if r := post("/signout", url.Values{"csrf": {"forged"}}, session, ""); r.StatusCode != http.StatusForbidden {
+		t.Errorf("sign-out with a forged CSRF token: %d, want 403", r.StatusCode)
+	}
+}
