@@ -124,6 +124,19 @@ sales/p.yaml:9:42 error bad-timezone: unknown time zone "Mars/Olympus"
 `,
 		},
 		{
+			name: "bad schedule options",
+			files: map[string]string{
+				"sales/p.yaml": productSpec("sales", "orders", okInput) +
+					"schedule: {cron: \"CRON_TZ=UTC 0 6 * * *\", overlap: buffer, catchupWindow: 5s, jitter: soon, paused: maybe}\n",
+			},
+			want: `sales/p.yaml:9:18 error bad-cron: "CRON_TZ=UTC 0 6 * * *" names its time zone in the cron expression
+sales/p.yaml:9:52 error bad-value: unknown overlap policy "buffer"
+sales/p.yaml:9:75 error bad-duration: catch-up window 5s is shorter than 10s
+sales/p.yaml:9:87 error bad-duration: "soon" is not a duration
+sales/p.yaml:9:101 error wrong-type: expected true or false for "paused", found "maybe"
+`,
+		},
+		{
 			name: "malformed token hashes",
 			files: map[string]string{
 				"mesh.yaml": strings.Replace(strings.Replace(baseMesh,

@@ -198,6 +198,22 @@ func (s *Set) checkProduct(p *Product, ds *diag.List) {
 		if _, err := cron.ParseStandard(sc.Cron); err != nil && sc.Cron != "" {
 			ds.Errorf(doc.PosAt("schedule", "cron"), "bad-cron", `write five fields "minute hour day-of-month month day-of-week", e.g. "0 6 * * *"`,
 				"%q is not a cron expression: %v", sc.Cron, err)
+		} else if strings.HasPrefix(sc.Cron, "TZ=") || strings.HasPrefix(sc.Cron, "CRON_TZ=") {
+			// Temporal refuses a cron time zone next to the schedule's own.
+			ds.Errorf(doc.PosAt("schedule", "cron"), "bad-cron", "drop the prefix and write the zone under schedule.timezone",
+				"%q names its time zone in the cron expression", sc.Cron)
+		}
+		if sc.Overlap != "" && !slices.Contains(OverlapPolicies, sc.Overlap) {
+			ds.Errorf(doc.PosAt("schedule", "overlap"), "bad-value", "write one of "+strings.Join(OverlapPolicies, ", "),
+				"unknown overlap policy %q", sc.Overlap)
+		}
+		// A value that is no duration at all was reported when the spec was decoded.
+		if n := doc.At("schedule", "catchupWindow"); n != nil {
+			if d, err := time.ParseDuration(n.Value); err == nil && d >= 0 && d < MinCatchupWindow {
+				ds.Errorf(doc.Pos(n), "bad-duration",
+					fmt.Sprintf("write at least %s, or leave it out for the default of %s", MinCatchupWindow, DefaultCatchupWindow),
+					"catch-up window %s is shorter than %s", d, MinCatchupWindow)
+			}
 		}
 		if sc.Timezone != "" {
 			if _, err := time.LoadLocation(sc.Timezone); err != nil {

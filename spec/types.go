@@ -214,8 +214,68 @@ type Output struct {
 	Location string `yaml:"location"`
 }
 
-// Schedule is a product's refresh schedule, made into a Temporal Schedule by apply.
+// Schedule is a product's refresh schedule, made into a Temporal Schedule by
+// `meshflow apply`.
 type Schedule struct {
-	Cron     string `yaml:"cron" required:"true"`
+	// Cron has five fields: minute, hour, day of month, month, day of week. Unlike
+	// classic cron, Temporal matches a time only when both day fields match.
+	Cron string `yaml:"cron" required:"true"`
+	// Timezone is an IANA time zone name; the cron is read in UTC when it is empty.
 	Timezone string `yaml:"timezone"`
+	// Overlap says what happens when a refresh is due while the previous one still
+	// runs (for example, waits for approval): one of the Overlap* values, skip when
+	// empty.
+	Overlap string `yaml:"overlap"`
+	// CatchupWindow is how late a refresh may still start after Temporal was
+	// unavailable at its time; DefaultCatchupWindow when zero, at least
+	// MinCatchupWindow. Older missed refreshes are dropped: run them with
+	// `meshflow backfill`.
+	CatchupWindow time.Duration `yaml:"catchupWindow"`
+	// Jitter delays each refresh by a random time up to this long, so that many
+	// products on the same cron do not start at once. Temporal caps it at the time
+	// until the next refresh.
+	Jitter time.Duration `yaml:"jitter"`
+	// Paused creates the schedule paused. `meshflow apply` sets the pause state only
+	// when it creates the schedule or when this value changes; a pause or resume by
+	// `meshflow schedule pause|resume` lasts until then.
+	Paused bool `yaml:"paused"`
+}
+
+// The overlap policies of a schedule, named as in Temporal.
+const (
+	OverlapSkip           = "skip"            // do not start the new refresh (the default)
+	OverlapBufferOne      = "buffer-one"      // start it when the running one ends; keep at most one waiting
+	OverlapBufferAll      = "buffer-all"      // start every missed one, one after the other
+	OverlapCancelOther    = "cancel-other"    // cancel the running refresh, then start
+	OverlapTerminateOther = "terminate-other" // terminate the running refresh, then start
+	OverlapAllowAll       = "allow-all"       // start it alongside the running one
+)
+
+// OverlapPolicies lists the known overlap policies.
+var OverlapPolicies = []string{OverlapSkip, OverlapBufferOne, OverlapBufferAll, OverlapCancelOther, OverlapTerminateOther, OverlapAllowAll}
+
+// Schedule defaults and limits.
+const (
+	// DefaultCatchupWindow is the catch-up window of a schedule that names none: a
+	// refresh delayed by a short outage still runs, while a day-old one does not
+	// start by surprise (backfill it instead). Temporal's own default is a year.
+	DefaultCatchupWindow = time.Hour
+	// MinCatchupWindow is the shortest catch-up window Temporal honours.
+	MinCatchupWindow = 10 * time.Second
+)
+
+// OverlapPolicy returns the schedule's overlap policy, with the default filled in.
+func (s Schedule) OverlapPolicy() string {
+	if s.Overlap == "" {
+		return OverlapSkip
+	}
+	return s.Overlap
+}
+
+// Catchup returns the schedule's catch-up window, with the default filled in.
+func (s Schedule) Catchup() time.Duration {
+	if s.CatchupWindow == 0 {
+		return DefaultCatchupWindow
+	}
+	return s.CatchupWindow
 }
