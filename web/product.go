@@ -249,7 +249,7 @@ func (s *server) product(ctx context.Context, e catalog.Entry) productData {
 	if d.Description == "" {
 		d.Description = d.Purpose
 	}
-	d.Lineage = layoutLineage(e.Ref, inputs, consumers)
+	d.Lineage = layoutLineage(s.colors, e.Ref, inputs, consumers)
 
 	// Versions, newest first in the table, oldest first in the chart.
 	vs := e.Versions

@@ -9,16 +9,18 @@ import (
 	"unicode/utf8"
 )
 
-var funcs = template.FuncMap{
-	"ago":      ago,
-	"when":     func(t time.Time) string { return when(t) },
-	"duration": roughDuration,
-	"percent":  func(f float64) string { return fmt.Sprintf("%.2f%%", 100*f) },
-	"short":    func(s string, n int) string { return shorten(s, n) },
-	"join":     strings.Join,
-	"color":    domainColor,
-	"dclass":   domainClass,
-	"add":      func(a, b int) int { return a + b },
+// funcs are the template functions; colors are the pages' domain colors.
+func funcs(colors domainColors) template.FuncMap {
+	return template.FuncMap{
+		"ago":      ago,
+		"when":     func(t time.Time) string { return when(t) },
+		"duration": roughDuration,
+		"percent":  func(f float64) string { return fmt.Sprintf("%.2f%%", 100*f) },
+		"short":    func(s string, n int) string { return shorten(s, n) },
+		"join":     strings.Join,
+		"dclass":   colors.class,
+		"add":      func(a, b int) int { return a + b },
+	}
 }
 
 func when(t time.Time) string {
@@ -61,28 +63,46 @@ func shorten(s string, n int) string {
 	return string(r[:n-1]) + "…"
 }
 
-// palette holds the colors of domains: light fills that keep black text readable.
+// palette holds the colors of domains: light fills that keep black text
+// readable. style.css has the same colors as the classes d0…d7.
 var palette = []string{"#cfe3ff", "#d4f2d2", "#ffe1c2", "#ead6ff", "#ffd6dc", "#d2f1f1", "#fff2b3", "#e2e2e2"}
 
-// domainColor gives every domain a stable color.
-func domainColor(domain string) string {
+// domainColors gives every domain a stable color: the domains of the mesh in
+// their order, so that neighbours differ; other domains by a hash of the name.
+type domainColors map[string]int
+
+func newDomainColors(names []string) domainColors {
+	c := domainColors{}
+	for i, n := range names {
+		c[n] = i % len(palette)
+	}
+	return c
+}
+
+func (c domainColors) index(domain string) int {
+	if i, ok := c[domain]; ok {
+		return i
+	}
+	h := fnv.New32a()
+	h.Write([]byte(domain))
+	return int(h.Sum32() % uint32(len(palette)))
+}
+
+// fill is the SVG fill of a domain ("" is an external source).
+func (c domainColors) fill(domain string) string {
 	if domain == "" {
 		return "#f4f4f4"
 	}
-	h := fnv.New32a()
-	h.Write([]byte(domain))
-	return palette[h.Sum32()%uint32(len(palette))]
+	return palette[c.index(domain)]
 }
 
-// domainClass is the CSS class with the domain's color (style.css has d0…d7),
-// for HTML, where the content security policy allows no inline styles.
-func domainClass(domain string) string {
+// class is the CSS class of a domain, for HTML, where the content security
+// policy allows no inline styles.
+func (c domainColors) class(domain string) string {
 	if domain == "" {
 		return "dx"
 	}
-	h := fnv.New32a()
-	h.Write([]byte(domain))
-	return fmt.Sprintf("d%d", h.Sum32()%uint32(len(palette)))
+	return fmt.Sprintf("d%d", c.index(domain))
 }
 
 // lineage is the lineage graph of one product as positioned boxes and edges.
@@ -117,7 +137,7 @@ const (
 )
 
 // layoutLineage places inputs left, the product in the middle and consumers right.
-func layoutLineage(ref string, inputs []lineageInput, consumers []string) lineage {
+func layoutLineage(colors domainColors, ref string, inputs []lineageInput, consumers []string) lineage {
 	rows := max(len(inputs), len(consumers), 1)
 	l := lineage{Width: 3*nodeW + 2*colGap + 20, Height: rows*(nodeH+nodeGap) + nodeGap}
 	colY := func(i, n int) int {
@@ -135,19 +155,19 @@ func layoutLineage(ref string, inputs []lineageInput, consumers []string) lineag
 	cx, cy := 10+nodeW+colGap, colY(0, 1)
 	dom, name, _ := strings.Cut(ref, "/")
 	addDomain(dom)
-	center := lineageNode{X: cx, Y: cy, W: nodeW, H: nodeH, Label: shorten(name, 32), Sub: dom, Domain: dom, Fill: domainColor(dom), Center: true}
+	center := lineageNode{X: cx, Y: cy, W: nodeW, H: nodeH, Label: shorten(name, 32), Sub: dom, Domain: dom, Fill: colors.fill(dom), Center: true}
 	for i, in := range inputs {
 		n := lineageNode{X: 10, Y: colY(i, len(inputs)), W: nodeW, H: nodeH}
 		if in.Ref != "" {
 			d, pn, _ := strings.Cut(in.Ref, "/")
 			addDomain(d)
-			n.Label, n.Domain, n.Fill, n.Link = shorten(pn, 32), d, domainColor(d), productURL(in.Ref)
+			n.Label, n.Domain, n.Fill, n.Link = shorten(pn, 32), d, colors.fill(d), productURL(in.Ref)
 			n.Sub = d
 			if in.Version != "" {
 				n.Sub += " · v" + in.Version
 			}
 		} else {
-			n.Label, n.Fill, n.External = shorten(in.URI, 36), domainColor(""), true
+			n.Label, n.Fill, n.External = shorten(in.URI, 36), colors.fill(""), true
 			n.Sub = "external " + in.Format + " · " + in.Name
 		}
 		l.Nodes = append(l.Nodes, n)
@@ -158,7 +178,7 @@ func layoutLineage(ref string, inputs []lineageInput, consumers []string) lineag
 		d, pn, _ := strings.Cut(c, "/")
 		addDomain(d)
 		n := lineageNode{X: cx + nodeW + colGap, Y: colY(i, len(consumers)), W: nodeW, H: nodeH,
-			Label: shorten(pn, 32), Sub: d, Domain: d, Fill: domainColor(d), Link: productURL(c)}
+			Label: shorten(pn, 32), Sub: d, Domain: d, Fill: colors.fill(d), Link: productURL(c)}
 		l.Nodes = append(l.Nodes, n)
 		l.Edges = append(l.Edges, edge(cx+nodeW, cy+nodeH/2, n.X, n.Y+n.H/2))
 	}
@@ -210,7 +230,7 @@ func layoutChart(points []chartPoint) chart {
 	const left, panelH, gap = 60, 110, 34
 	n := max(len(points), 1)
 	slot := max(24, min(90, 800/n))
-	c := chart{Width: left + n*slot + 20, Height: 2*panelH + 2*gap + 30}
+	c := chart{Width: max(420, left+n*slot+20), Height: 2*panelH + 2*gap + 30}
 	c.Top = chartPanel{Y: gap, H: panelH, Title: "rows out"}
 	c.Bottom = chartPanel{Y: 2*gap + panelH, H: panelH, Title: "quarantined / failing a warning rule"}
 	for _, p := range points {

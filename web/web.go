@@ -64,6 +64,8 @@ type server struct {
 	log   *slog.Logger
 	pages map[string]*template.Template
 	index *indexer
+	// colors are the domains' colors.
+	colors domainColors
 	// csrfKey signs the per-session CSRF tokens; new for every process, so a
 	// restart asks forms to be reloaded.
 	csrfKey []byte
@@ -85,7 +87,14 @@ func New(deps Deps) http.Handler {
 		ttl = 15 * time.Second
 	}
 	s.index = &indexer{store: deps.Store, mesh: deps.Mesh, ttl: ttl, now: time.Now}
-	s.pages = parsePages()
+	var domains []string
+	if deps.Mesh != nil && deps.Mesh.Mesh != nil {
+		for _, d := range deps.Mesh.Mesh.Domains {
+			domains = append(domains, d.Name)
+		}
+	}
+	s.colors = newDomainColors(domains)
+	s.pages = parsePages(funcs(s.colors))
 	s.mux = http.NewServeMux()
 	static, _ := fs.Sub(staticFS, "static")
 	s.mux.Handle("GET /static/", http.StripPrefix("/static/", cacheFor(time.Hour, http.FileServerFS(static))))
@@ -120,7 +129,7 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // parsePages parses every page together with the layout. The templates are
 // embedded and checked by the tests, so a parse error is a programming error.
-func parsePages() map[string]*template.Template {
+func parsePages(fm template.FuncMap) map[string]*template.Template {
 	pages := map[string]*template.Template{}
 	names, _ := fs.Glob(templateFS, "templates/*.html")
 	for _, n := range names {
@@ -128,7 +137,7 @@ func parsePages() map[string]*template.Template {
 		if base == "layout" || base == "runtable" {
 			continue
 		}
-		pages[base] = template.Must(template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/runtable.html", n))
+		pages[base] = template.Must(template.New("layout.html").Funcs(fm).ParseFS(templateFS, "templates/layout.html", "templates/runtable.html", n))
 	}
 	return pages
 }

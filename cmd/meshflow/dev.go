@@ -2,17 +2,22 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
 	"net/url"
 	"path/filepath"
 	"strings"
 	"time"
 
+	"github.com/meshflow/meshflow/auth"
 	"github.com/meshflow/meshflow/control"
 	"github.com/meshflow/meshflow/devserver"
 	"github.com/meshflow/meshflow/refresh"
 	"github.com/meshflow/meshflow/spec"
+	"github.com/meshflow/meshflow/web"
 	enumspb "go.temporal.io/api/enums/v1"
 )
 
@@ -26,6 +31,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	noRefresh := fs.Bool("no-refresh", false, "start everything but do not refresh the mesh's products")
 	apiAddr := fs.String("api", "127.0.0.1:8080", "address of the approvals API (meshflow serve) with dev tokens printed at start; empty to not serve it")
 	verbose := fs.Bool("v", false, "log what the worker does")
+	webListen := fs.String("web-listen", "127.0.0.1:8081", "address of the catalog web pages and approvals inbox; empty to not serve them")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: meshflow dev [flags]\n\nRuns everything on this machine: a Temporal server with its Web UI, a worker for every domain,\na local object store, and refreshes of the example mesh.")
 		fs.PrintDefaults()
@@ -84,9 +90,17 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 
 	ui := srv.UIAddress()
+	webURL, stopWeb, err := startWeb(ctx, *webListen, web.Deps{Store: st, Mesh: res.Set, Control: c, Auth: devAuth(res.Set, stderr),
+		TemporalUI: ui, Logger: logger})
+	if err != nil {
+		return err
+	}
+	defer stopWeb()
 	fmt.Fprintf(stdout, `
 meshflow dev is running. Ctrl-C stops it.
-  Temporal frontend  %s (namespace %s)
+  Catalog and inbox  %s
+`, webURL)
+	fmt.Fprintf(stdout, `  Temporal frontend  %s (namespace %s)
   Temporal Web UI    %s/namespaces/%s/workflows
   awaiting approval  %s/namespaces/%s/workflows?query=%s
   object store       %s
@@ -171,4 +185,38 @@ func watch(ctx context.Context, c *control.Client, since time.Time, stdout io.Wr
 		case <-tick.C:
 		}
 	}
+}
+
+// startWeb serves the web pages on addr until stop is called; addr "" serves
+// nothing.
+func startWeb(ctx context.Context, addr string, deps web.Deps) (url string, stop func(), err error) {
+	if addr == "" {
+		return "(off: --web-listen is empty)", func() {}, nil
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return "", nil, fmt.Errorf("listen on %s for the web pages: %w", addr, err)
+	}
+	hs := &http.Server{Handler: web.New(deps), ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			deps.Logger.Error("web pages stopped", "error", err)
+		}
+	}()
+	return "http://" + ln.Addr().String() + "/", func() {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_ = hs.Shutdown(sctx)
+	}, nil
+}
+
+// devAuth lets the principals of the mesh that have a tokenHash sign in to the
+// inbox (make a token with meshflow token new <principal>).
+func devAuth(set *spec.Set, stderr io.Writer) web.Authenticator {
+	t, err := auth.NewTokens(set.Mesh.Principals)
+	if err != nil {
+		fmt.Fprintln(stderr, "web sign-in disabled:", err)
+		return nil
+	}
+	return t
 }
