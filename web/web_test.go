@@ -220,3 +220,29 @@ func TestSigninAndCSRF(t *testing.T) {
 		t.Errorf("sign-out with a forged CSRF token: %d, want 403", r.StatusCode)
 	}
 }
+
+// TestInboxEvidence renders an inbox entry with failing-row samples and
+// contract changes, as the inbox page does for a run read from Temporal.
+func TestInboxEvidence(t *testing.T) {
+	s := New(Deps{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}).(*server)
+	d := inboxData{Principal: "maria.rossi", Pending: []pendingRun{{
+		Run: runRow{WorkflowID: "refresh/finance/kpis/x", Product: "finance/kpis"},
+		Status: refresh.Status{Product: "finance/kpis", Stage: refresh.StageAwaitingApproval, Submitter: "chen.jie", ManifestHash: "abc123",
+			Changes: []refresh.ContractChange{{Severity: "breaking", Kind: "column-removed", Path: "schema.t.amount", Message: "column amount was removed"}},
+			Rules:   []refresh.RuleSummary{{ID: "email_1", Severity: "warning", Status: "warn", Failing: 2, Fraction: .02}}},
+		Report: &qualityReport{Rules: []reportRule{{ID: "email_1", Failing: 2, Checked: 100, Samples: []map[string]any{
+			{"email": "<script>x</script>", "n": float64(3)}, {"email": nil, "n": float64(4)}}}}},
+	}}}
+	w := httptest.NewRecorder()
+	s.render(w, httptest.NewRequest(http.MethodGet, "/inbox", nil), http.StatusOK, "inbox", page{Title: "Inbox", Principal: "maria.rossi", Data: d})
+	body := w.Body.String()
+	for _, want := range []string{"Failing rows of <code>email_1</code>", "<th>email</th><th>n</th>", "&lt;script&gt;x&lt;/script&gt;", "NULL",
+		"column amount was removed", `name="workflow" value="refresh/finance/kpis/x"`, `name="manifest" value="abc123"`, "Submitted by <strong>chen.jie</strong>"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("inbox lacks %q:\n%s", want, body)
+		}
+	}
+	if strings.Contains(body, "<script>") {
+		t.Errorf("a sample value is not escaped")
+	}
+}
