@@ -15,8 +15,8 @@
 //
 //	mux.Handle("/", web.New(web.Deps{Store: st, Mesh: set, Control: c, Auth: authn, TemporalUI: ui, Logger: logger}))
 //
-// `meshflow dev` serves them on --web-listen (127.0.0.1:8081 by default; the
-// approvals API of `meshflow dev --api` has 8080).
+// `meshflow dev` serves them the same way on its --api address (127.0.0.1:8080
+// by default), where its dev tokens sign in.
 //
 // # Routes
 //

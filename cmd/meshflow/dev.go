@@ -2,22 +2,17 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
-	"net"
-	"net/http"
 	"net/url"
 	"path/filepath"
 	"strings"
 	"time"
 
-	"github.com/meshflow/meshflow/auth"
 	"github.com/meshflow/meshflow/control"
 	"github.com/meshflow/meshflow/devserver"
 	"github.com/meshflow/meshflow/refresh"
 	"github.com/meshflow/meshflow/spec"
-	"github.com/meshflow/meshflow/web"
 	enumspb "go.temporal.io/api/enums/v1"
 )
 
@@ -29,9 +24,8 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	temporalPort := fs.Int("temporal-port", devserver.DefaultFrontendPort, "Temporal frontend port")
 	uiPort := fs.Int("ui-port", devserver.DefaultUIPort, "Temporal Web UI port")
 	noRefresh := fs.Bool("no-refresh", false, "start everything but do not refresh the mesh's products")
-	apiAddr := fs.String("api", "127.0.0.1:8080", "address of the approvals API (meshflow serve) with dev tokens printed at start; empty to not serve it")
+	apiAddr := fs.String("api", "127.0.0.1:8080", "address of the web pages (catalog, approvals inbox) and the API (meshflow serve), with dev tokens printed at start; empty to not serve them")
 	verbose := fs.Bool("v", false, "log what the worker does")
-	webListen := fs.String("web-listen", "127.0.0.1:8081", "address of the catalog web pages and approvals inbox; empty to not serve them")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: meshflow dev [flags]\n\nRuns everything on this machine: a Temporal server with its Web UI, a worker for every domain,\na local object store, and refreshes of the example mesh.")
 		fs.PrintDefaults()
@@ -82,20 +76,17 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	defer stop()
 
+	ui := srv.UIAddress()
 	devAPI := ""
 	if *apiAddr != "" {
-		if devAPI, err = startDevAPI(ctx, *apiAddr, res.Set, st, c, logger, stdout, stderr); err != nil {
+		if devAPI, err = startDevAPI(ctx, *apiAddr, res.Set, st, ui, c, logger, stdout, stderr); err != nil {
 			return err
 		}
 	}
-
-	ui := srv.UIAddress()
-	webURL, stopWeb, err := startWeb(ctx, *webListen, web.Deps{Store: st, Mesh: res.Set, Control: c, Auth: devAuth(res.Set, stderr),
-		TemporalUI: ui, Logger: logger})
-	if err != nil {
-		return err
+	webURL := "(off: --api is empty)"
+	if *apiAddr != "" {
+		webURL = "http://" + *apiAddr + "/"
 	}
-	defer stopWeb()
 	fmt.Fprintf(stdout, `
 meshflow dev is running. Ctrl-C stops it.
   Catalog and inbox  %s
@@ -185,38 +176,4 @@ func watch(ctx context.Context, c *control.Client, since time.Time, stdout io.Wr
 		case <-tick.C:
 		}
 	}
-}
-
-// startWeb serves the web pages on addr until stop is called; addr "" serves
-// nothing.
-func startWeb(ctx context.Context, addr string, deps web.Deps) (url string, stop func(), err error) {
-	if addr == "" {
-		return "(off: --web-listen is empty)", func() {}, nil
-	}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return "", nil, fmt.Errorf("listen on %s for the web pages: %w", addr, err)
-	}
-	hs := &http.Server{Handler: web.New(deps), ReadHeaderTimeout: 10 * time.Second}
-	go func() {
-		if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			deps.Logger.Error("web pages stopped", "error", err)
-		}
-	}()
-	return "http://" + ln.Addr().String() + "/", func() {
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		_ = hs.Shutdown(sctx)
-	}, nil
-}
-
-// devAuth lets the principals of the mesh that have a tokenHash sign in to the
-// inbox (make a token with meshflow token new <principal>).
-func devAuth(set *spec.Set, stderr io.Writer) web.Authenticator {
-	t, err := auth.NewTokens(set.Mesh.Principals)
-	if err != nil {
-		fmt.Fprintln(stderr, "web sign-in disabled:", err)
-		return nil
-	}
-	return t
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/meshflow/meshflow/serve"
 	"github.com/meshflow/meshflow/spec"
 	"github.com/meshflow/meshflow/storage"
+	"github.com/meshflow/meshflow/web"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
@@ -29,6 +30,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	mesh := fs.String("mesh", defaultMesh(), "mesh folder: its principals are who may call the API")
 	var sf storeFlags
 	sf.register(fs)
+	temporalUI := fs.String("temporal-ui", envOr("MESHFLOW_TEMPORAL_UI", "http://127.0.0.1:8233"), "base URL of the Temporal Web UI, for links to runs; empty for none")
 	listen := fs.String("listen", envOr("MESHFLOW_LISTEN", "127.0.0.1:8080"), "address to listen on")
 	var oidc auth.OIDCConfig
 	fs.StringVar(&oidc.Issuer, "oidc-issuer", "", "OIDC issuer (the tokens' iss); with --oidc-audience and --oidc-jwks-url, callers authenticate with the provider's JWTs instead of mesh.yaml tokens")
@@ -64,7 +66,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	api, err := newAPI(c, authn, logger, st, res.Set)
+	api, err := newHandler(c, authn, logger, st, res.Set, *temporalUI)
 	if err != nil {
 		return err
 	}
@@ -79,13 +81,22 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	return serveAPI(ctx, ln, api)
 }
 
-// newAPI builds the API handler with its own metrics registry. Data is served
-// from st to a product's owners and stewards (from the mesh) and to holders of an
-// access grant.
-func newAPI(c *control.Client, authn auth.Authenticator, logger *slog.Logger, st storage.Store, set *spec.Set) (http.Handler, error) {
+// newHandler builds everything meshflow serves over HTTP, with its own metrics
+// registry: the JSON API under /api/v1, /metrics, and the web pages (catalog,
+// product pages, runs, approvals inbox) at "/". Data is served from st to a
+// product's owners and stewards (from the mesh) and to holders of an access grant.
+func newHandler(c *control.Client, authn auth.Authenticator, logger *slog.Logger, st storage.Store, set *spec.Set, temporalUI string) (http.Handler, error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	return serve.New(serve.Config{Runs: c, Auth: authn, Registry: reg, Logger: logger, Store: st, Readers: readers(set)})
+	api, err := serve.New(serve.Config{Runs: c, Auth: authn, Registry: reg, Logger: logger, Store: st, Readers: readers(set)})
+	if err != nil {
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/api/", api)
+	mux.Handle("/metrics", api)
+	mux.Handle("/", web.New(web.Deps{Store: st, Mesh: set, Control: c, Auth: authn, TemporalUI: temporalUI, Logger: logger}))
+	return mux, nil
 }
 
 // readers returns who may read a product without a grant: its owner team's
@@ -167,12 +178,12 @@ func authenticator(m *spec.Mesh, oidc auth.OIDCConfig) (authn auth.Authenticator
 // startDevAPI serves the API for `meshflow dev` with a fresh token for every
 // principal, prints the tokens once, and returns a line for the banner's
 // examples. The API stops when ctx ends.
-func startDevAPI(ctx context.Context, addr string, set *spec.Set, st storage.Store, c *control.Client, logger *slog.Logger, stdout, stderr io.Writer) (string, error) {
+func startDevAPI(ctx context.Context, addr string, set *spec.Set, st storage.Store, temporalUI string, c *control.Client, logger *slog.Logger, stdout, stderr io.Writer) (string, error) {
 	authn, tokens, err := devTokens(set.Mesh)
 	if err != nil {
 		return "", err
 	}
-	api, err := newAPI(c, authn, logger, st, set)
+	api, err := newHandler(c, authn, logger, st, set, temporalUI)
 	if err != nil {
 		return "", err
 	}
@@ -186,7 +197,7 @@ func startDevAPI(ctx context.Context, addr string, set *spec.Set, st storage.Sto
 		}
 	}()
 	names := slices.Sorted(maps.Keys(tokens))
-	fmt.Fprintf(stdout, "\napprovals API  http://%s/api/v1 — dev tokens (in memory only, valid until meshflow dev stops):\n", ln.Addr())
+	fmt.Fprintf(stdout, "\ncatalog and approvals inbox  http://%s/   (sign in with a dev token)\napprovals API                http://%s/api/v1\ndev tokens (in memory only, valid until meshflow dev stops):\n", ln.Addr(), ln.Addr())
 	for _, n := range names {
 		fmt.Fprintf(stdout, "  %-18s %s\n", n, tokens[n])
 	}
