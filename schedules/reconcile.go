@@ -275,9 +275,9 @@ func describeOptions(a Applied) string {
 	if tz == "" {
 		tz = "UTC"
 	}
-	s := fmt.Sprintf("cron %q %s, overlap %s, catch-up %s", a.Cron, tz, a.Overlap, a.CatchupWindow)
+	s := fmt.Sprintf("cron %q %s, overlap %s, catch-up %s", a.Cron, tz, a.Overlap, short(a.CatchupWindow))
 	if a.Jitter > 0 {
-		s += fmt.Sprintf(", jitter %s", a.Jitter)
+		s += fmt.Sprintf(", jitter %s", short(a.Jitter))
 	}
 	if a.Paused {
 		s += ", paused"
@@ -299,11 +299,23 @@ func diff(prev, next Applied) string {
 	add("cron", fmt.Sprintf("%q", prev.Cron), fmt.Sprintf("%q", next.Cron))
 	add("timezone", prev.Timezone, next.Timezone)
 	add("overlap", prev.Overlap, next.Overlap)
-	add("catch-up", prev.CatchupWindow, next.CatchupWindow)
-	add("jitter", prev.Jitter, next.Jitter)
+	add("catch-up", short(prev.CatchupWindow), short(next.CatchupWindow))
+	add("jitter", short(prev.Jitter), short(next.Jitter))
 	add("paused", prev.Paused, next.Paused)
 	if len(parts) == 0 {
 		return "the run input changed (spec, contract, downstream products or policies)"
 	}
 	return strings.Join(parts, ", ")
+}
+
+// short writes a duration without zero minutes and seconds: "1h", "1h30m".
+func short(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }

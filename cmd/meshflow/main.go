@@ -26,6 +26,9 @@ func commands() []command {
 	return []command{
 		{"dev", "run everything on this machine: Temporal + UI, workers, local store, the example mesh", runDev},
 		{"validate", "check a mesh: specs, ODCS contracts, CEL rules and policies", runValidate},
+		{"apply", "validate a mesh and make Temporal's schedules match it (--dry-run prints the plan)", runApply},
+		{"schedule", "list meshflow's schedules, pause or resume a product's schedule", runSchedule},
+		{"backfill", "run a product's scheduled refreshes for missed days: --from 2026-09-01 --to 2026-09-07", runBackfill},
 		{"diff", "compare two ODCS contracts and classify every change", runDiff},
 		{"worker", "run workers for the mesh's task queues against any Temporal", runWorker},
 		{"run", "start a refresh of a product (--wait follows it)", runRun},

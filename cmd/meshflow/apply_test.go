@@ -1,0 +1,88 @@
+package main
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/meshflow/meshflow/devserver/devservertest"
+	"github.com/meshflow/meshflow/refresh"
+	enumspb "go.temporal.io/api/enums/v1"
+)
+
+// TestApplyCommands runs apply, schedule and backfill as a user would, against a
+// real Temporal server.
+func TestApplyCommands(t *testing.T) {
+	attrs := map[string]enumspb.IndexedValueType{}
+	for _, a := range refresh.SearchAttributes {
+		attrs[a] = enumspb.INDEXED_VALUE_TYPE_KEYWORD
+	}
+	srv, _ := devservertest.Start(t, attrs)
+	dir := brokenMesh(t, "mesh.yaml") // an unedited copy
+	conn := []string{"--temporal-address", srv.FrontendAddress(), "--namespace", srv.Namespace()}
+	meshflow := func(args ...string) (string, error) {
+		t.Helper()
+		var stdout, stderr bytes.Buffer
+		err := run(t.Context(), append(args, conn...), &stdout, &stderr)
+		return stdout.String() + stderr.String(), err
+	}
+	mustRun := func(args ...string) string {
+		t.Helper()
+		out, err := meshflow(args...)
+		if err != nil {
+			t.Fatalf("meshflow %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return out
+	}
+
+	out := mustRun("apply", "--dry-run", dir)
+	t.Logf("meshflow apply --dry-run:\n%s", out)
+	if !strings.Contains(out, "5 to create, 0 to update, 0 to delete, 0 unchanged (dry run: nothing changed)") ||
+		!strings.Contains(out, `create  schedule/sales-china/regional-sales`) {
+		t.Errorf("apply --dry-run:\n%s", out)
+	}
+	if out := mustRun("apply", dir); !strings.Contains(out, "5 created, 0 updated, 0 deleted, 0 unchanged") {
+		t.Errorf("apply:\n%s", out)
+	}
+	if out := mustRun("apply", dir); !strings.Contains(out, "0 created, 0 updated, 0 deleted, 5 unchanged") {
+		t.Errorf("second apply:\n%s", out)
+	}
+
+	if out := mustRun("schedule", "pause", "finance/fx-rates", "--note", "bank holiday"); !strings.Contains(out, "paused schedule/finance/fx-rates") {
+		t.Errorf("schedule pause:\n%s", out)
+	}
+	if out := mustRun("schedule", "resume", "finance/fx-rates"); !strings.Contains(out, "resumed schedule/finance/fx-rates") {
+		t.Errorf("schedule resume:\n%s", out)
+	}
+	if out, err := meshflow("schedule", "pause", "finance/nope"); err == nil || !strings.Contains(err.Error(), "meshflow apply") {
+		t.Errorf("pausing an unknown product: %v\n%s", err, out)
+	}
+
+	// The list reads Temporal's visibility store, which may lag behind the creates.
+	var list string
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); <-tick.C {
+		if list = mustRun("schedule", "list"); strings.Count(list, "schedule/") == 5 {
+			break
+		}
+	}
+	t.Logf("meshflow schedule list:\n%s", list)
+	for _, want := range []string{"ID  ", "schedule/sales-china/regional-sales", "0 6 * * *", "Asia/Shanghai", "skip", " CST"} {
+		if !strings.Contains(list, want) {
+			t.Errorf("schedule list lacks %q:\n%s", want, list)
+		}
+	}
+
+	if out := mustRun("backfill", "sales-china/regional-sales", "--from", "2026-09-01", "--to", "2026-09-03"); !strings.Contains(out,
+		"from 2026-09-01T00:00:00+08:00 to 2026-09-03T23:59:59+08:00") {
+		t.Errorf("backfill:\n%s", out)
+	}
+	if out, err := meshflow("backfill", "sales-china/regional-sales", "--from", "2026-09-07", "--to", "2026-09-01"); err == nil || !strings.Contains(err.Error(), "ends") {
+		t.Errorf("backfill of a reversed range: %v\n%s", err, out)
+	}
+	if out, err := meshflow("backfill", "sales-china/regional-sales", "--from", "yesterday", "--to", "2026-09-01"); err == nil || !strings.Contains(err.Error(), "--from") {
+		t.Errorf("backfill with a bad date: %v\n%s", err, out)
+	}
+}
