@@ -1,0 +1,188 @@
+package reliability
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/meshflow/meshflow/refresh"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+)
+
+// TestWorkerDiesAfterPublishing (F2): the first Publish attempt writes the
+// version and moves latest.json, then fails as if its worker died before
+// reporting. The retry must recognise the run's own publication (Reused) instead
+// of publishing a second version or failing with VersionTaken: exactly one
+// version, complete.
+func TestWorkerDiesAfterPublishing(t *testing.T) {
+	e := newEnv(t, localStore(t))
+	const queue = "rel-f2"
+	var calls atomic.Int32
+	var results []refresh.PublishResult
+	var mu sync.Mutex
+	e.startWorker(queue, workerOpts{publish: func(real publishFunc) publishFunc {
+		return func(ctx context.Context, in refresh.PublishInput) (refresh.PublishResult, error) {
+			res, err := real(ctx, in)
+			mu.Lock()
+			results = append(results, res)
+			mu.Unlock()
+			if calls.Add(1) == 1 && err == nil {
+				return refresh.PublishResult{}, temporal.NewApplicationError("worker lost after publishing, before reporting", "WorkerLost")
+			}
+			return res, err
+		}
+	}})
+	watchLatest(t, e.store, "rel/f2")
+	p := tinyProduct(t, t.TempDir(), "rel", "f2", queue)
+	started := time.Now()
+	run := e.start(p, "1", "ana")
+	if v := e.published(run, time.Minute); v != "1.0.0" {
+		t.Fatalf("published %s, want 1.0.0", v)
+	}
+	t.Logf("published after a lost Publish report in %s", time.Since(started).Round(time.Millisecond))
+	mu.Lock()
+	got := append([]refresh.PublishResult(nil), results...)
+	mu.Unlock()
+	if len(got) != 2 || got[0].Version != "1.0.0" || got[0].Reused || !got[1].Reused || got[1].Version != "1.0.0" {
+		t.Fatalf("Publish attempts returned %+v; want 1.0.0 published, then 1.0.0 recognised as reused", got)
+	}
+	reconcile(t, e.store, p.Ref(), map[string]want{"1.0.0": {RunID: run.GetRunID()}})
+
+	// The next refresh publishes the next version: the lost report left nothing
+	// in the way.
+	run2 := e.start(p, "2", "ana")
+	if v := e.published(run2, time.Minute); v != "1.1.0" {
+		t.Fatalf("second refresh published %s, want 1.1.0", v)
+	}
+	reconcile(t, e.store, p.Ref(), map[string]want{"1.0.0": {RunID: run.GetRunID()}, "1.1.0": {RunID: run2.GetRunID()}})
+}
+
+// TestRefreshesRace (F3): pairs of refreshes of one product start at the same
+// moment. Each version is published exactly once: for every pair, one run
+// publishes and the other either loses with the non-retryable VersionTaken error
+// or, having compared against the winner's version, publishes the next one.
+// latest.json only moves forward while they race.
+func TestRefreshesRace(t *testing.T) {
+	e := newEnv(t, localStore(t))
+	const queue, pairs = "rel-f3", 5
+	// One worker with room for both runs of a pair at once.
+	e.startWorker(queue, workerOpts{sessions: 4, activities: 16})
+	p := tinyProduct(t, t.TempDir(), "rel", "f3", queue)
+	seen := watchLatest(t, e.store, p.Ref())
+	wantVersions := map[string]want{}
+	lost := 0
+	started := time.Now()
+	for i := range pairs {
+		var runs [2]client.WorkflowRun
+		var wg sync.WaitGroup
+		for j := range runs {
+			wg.Go(func() {
+				r, err := e.ctl.Start(context.Background(), refresh.RefreshInput{Product: p, Submitter: "ana", Reason: "race"}, fmt.Sprintf("pair%d-%c", i, 'a'+j))
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				runs[j] = r
+			})
+		}
+		wg.Wait()
+		if t.Failed() {
+			t.FailNow()
+		}
+		won := 0
+		for _, run := range runs {
+			res, err := e.result(run, time.Minute)
+			switch {
+			case err == nil && res.Stage == refresh.StagePublished:
+				if w, dup := wantVersions[res.Version]; dup {
+					t.Errorf("pair %d: runs %s and %s both report version %s", i, w.RunID, run.GetRunID(), res.Version)
+				}
+				wantVersions[res.Version] = want{RunID: run.GetRunID()}
+				won++
+			case err != nil && errType(err) == refresh.ErrVersionTaken:
+				if !strings.Contains(err.Error(), "start a new refresh") {
+					t.Errorf("pair %d: VersionTaken without advice: %v", i, err)
+				}
+				lost++
+			default:
+				t.Errorf("pair %d: run %s ended with %+v, %v; want published or VersionTaken\n%s", i, run.GetID(), res, err, e.explain(run))
+			}
+		}
+		if won == 0 {
+			t.Errorf("pair %d: neither run published", i)
+		}
+	}
+	t.Logf("%d pairs in %s: %d versions published, %d runs lost the race with VersionTaken; latest seen %v",
+		pairs, time.Since(started).Round(time.Millisecond), len(wantVersions), lost, seen())
+	reconcile(t, e.store, p.Ref(), wantVersions)
+}
+
+// runawayContract has a row rule whose worst case (nested comprehensions
+// calling contains on a string of up to 64 KiB) is billions of CEL cost units
+// per row. It must be refused before it runs, not run away on the worker.
+const runawayContract = `apiVersion: v3.1.0
+kind: DataContract
+id: runaway
+version: 1.0.0
+status: active
+schema:
+  - name: items
+    properties:
+      - {name: id, logicalType: integer, required: true}
+      - name: label
+        logicalType: string
+        quality:
+          - id: runaway
+            type: custom
+            engine: cel
+            implementation: "[1,2,3,4,5,6,7,8,9,10].all(x, [1,2,3,4,5,6,7,8,9,10].all(y, label.contains(string(x) + string(y))))"
+`
+
+// TestRunawayRuleFailsClosed (F7): a product whose CEL rule would run away is
+// stopped at validation by the rule's cost budget, with a non-retryable BadSpec
+// error naming the rule and the budget, within seconds; nothing is published.
+// The same worker then publishes a normal product: it stayed healthy.
+func TestRunawayRuleFailsClosed(t *testing.T) {
+	e := newEnv(t, localStore(t))
+	const queue = "rel-f7"
+	e.startWorker(queue, workerOpts{})
+	dir := t.TempDir()
+	bad := tinyProduct(t, dir, "rel", "runaway", queue)
+	bad.SQL = "SELECT id, repeat('ab', 30000) AS label FROM orders"
+	bad.Contract = runawayContract
+	started := time.Now()
+	run := e.start(bad, "1", "ana")
+	res, err := e.result(run, time.Minute)
+	took := time.Since(started)
+	if err == nil || errType(err) != refresh.ErrBadSpec {
+		t.Fatalf("runaway rule: got %+v, %v; want a BadSpec error\n%s", res, err, e.explain(run))
+	}
+	for _, s := range []string{"stage validating", "rule runaway", "estimated cost", "exceeds the budget 1000000"} {
+		if !strings.Contains(err.Error(), s) {
+			t.Errorf("error %q does not say %q", err, s)
+		}
+	}
+	if took > 30*time.Second {
+		t.Errorf("the runaway rule took %s to be refused", took)
+	}
+	st, qerr := e.ctl.Status(t.Context(), run.GetID(), "")
+	if qerr != nil || st.Stage != refresh.StageFailed {
+		t.Errorf("status of the runaway run: %+v, %v; want failed", st, qerr)
+	}
+	t.Logf("runaway rule refused in %s: %v", took.Round(time.Millisecond), err)
+	reconcile(t, e.store, bad.Ref(), nil)
+
+	good := tinyProduct(t, dir, "rel", "after-runaway", queue)
+	started = time.Now()
+	run2 := e.start(good, "1", "ana")
+	if v := e.published(run2, time.Minute); v != "1.0.0" {
+		t.Fatalf("published %s, want 1.0.0", v)
+	}
+	t.Logf("the same worker then published %s in %s", good.Ref(), time.Since(started).Round(time.Millisecond))
+	reconcile(t, e.store, good.Ref(), map[string]want{"1.0.0": {RunID: run2.GetRunID()}})
+}
