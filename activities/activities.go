@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/meshflow/meshflow/metrics"
 	"github.com/meshflow/meshflow/refresh"
 	"github.com/meshflow/meshflow/storage"
 	"go.temporal.io/sdk/activity"
@@ -32,6 +33,9 @@ type Activities struct {
 	Threads     int
 	MemoryLimit string
 	Logger      *slog.Logger
+	// Metrics, when set, records stage durations, rows, rule outcomes and run
+	// outcomes; nil records nothing.
+	Metrics *metrics.Metrics
 }
 
 // Staging returns the staging prefix of a run.

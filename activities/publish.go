@@ -201,6 +201,7 @@ func (a *Activities) removeClaim(ctx context.Context, vp string, staged map[stri
 
 // CleanupStaging deletes a run's staging objects and scratch files.
 func (a *Activities) CleanupStaging(ctx context.Context, in refresh.CleanupInput) error {
+	a.runEnded(ctx, in)
 	objs, err := a.Store.List(ctx, Staging(in.Ref, in.RunID)+"/")
 	if err != nil {
 		return err

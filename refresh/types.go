@@ -294,10 +294,24 @@ type InputsPublishedResult struct {
 	Versions map[string]string `json:"versions"`
 }
 
-// CleanupInput asks to delete a run's staging objects.
+// CleanupInput asks to delete a run's staging objects. The run calls it once, at
+// its end, so it also carries how the run ended, for metrics.
 type CleanupInput struct {
 	Ref   string `json:"ref"`
 	RunID string `json:"runId"`
+	// Stage is the run's final stage ("" from runs started before it existed).
+	Stage Stage `json:"stage,omitempty"`
+	// Approval says how the wait for approval ended, when the run waited.
+	Approval *ApprovalOutcome `json:"approval,omitempty"`
+}
+
+// ApprovalOutcome is how a run's wait for approval ended.
+type ApprovalOutcome struct {
+	// Decision is approved, rejected or expired.
+	Decision string `json:"decision"`
+	// Since is when the wait started, At when it ended.
+	Since time.Time `json:"since"`
+	At    time.Time `json:"at"`
 }
 
 // Decision is the argument of the decide update.

@@ -51,14 +51,15 @@ type ActivityRegistry interface {
 	RegisterActivityWithOptions(a any, options activity.RegisterOptions)
 }
 
-// Register registers the refresh activities under their names.
+// Register registers the refresh activities under their names; the stage
+// activities are the Measured… ones, which record metrics when a.Metrics is set.
 func Register(r ActivityRegistry, a *activities.Activities) {
 	for name, fn := range map[string]any{
-		refresh.ActivityIngest:          a.Ingest,
-		refresh.ActivityTransform:       a.Transform,
-		refresh.ActivityValidate:        a.Validate,
+		refresh.ActivityIngest:          a.MeasuredIngest,
+		refresh.ActivityTransform:       a.MeasuredTransform,
+		refresh.ActivityValidate:        a.MeasuredValidate,
 		refresh.ActivityLatest:          a.LatestManifest,
-		refresh.ActivityPublish:         a.Publish,
+		refresh.ActivityPublish:         a.MeasuredPublish,
 		refresh.ActivityInputsPublished: a.InputsPublished,
 		refresh.ActivityCleanup:         a.CleanupStaging,
 		refresh.ActivityGovern:          a.Govern,

@@ -36,6 +36,8 @@ type run struct {
 	// decided is set by the decide update when the run is approved or rejected.
 	decided  bool
 	approved bool
+	// awaitingSince is when the wait for approval started (zero: no wait).
+	awaitingSince time.Time
 }
 
 // ProductRefresh refreshes one data product: it snapshots the inputs, runs the
@@ -220,6 +222,7 @@ func (r *run) awaitApproval(ctx workflow.Context) error {
 		escalateAfter = timeout / 2
 	}
 	start := workflow.Now(ctx)
+	r.awaitingSince = start
 	r.status.Deadline = start.Add(timeout)
 	r.status.Approvers = r.approvers()
 	r.setStage(ctx, refresh.StageAwaitingApproval, fmt.Sprintf("waiting for %s until %s", r.groupsText(), r.status.Deadline.Format(time.RFC3339)))
@@ -432,10 +435,29 @@ func (r *run) propagate(ctx workflow.Context, version string) {
 func (r *run) cleanup(ctx workflow.Context) {
 	dctx, _ := workflow.NewDisconnectedContext(ctx)
 	err := workflow.ExecuteActivity(shortOptions(dctx, "Delete the staging objects of this run"),
-		refresh.ActivityCleanup, refresh.CleanupInput{Ref: r.p.Ref(), RunID: r.runID}).Get(dctx, nil)
+		refresh.ActivityCleanup, refresh.CleanupInput{Ref: r.p.Ref(), RunID: r.runID, Stage: r.status.Stage, Approval: r.approvalOutcome()}).Get(dctx, nil)
 	if err != nil {
 		workflow.GetLogger(ctx).Warn("staging cleanup failed; objects stay under _staging", "error", err)
 	}
+}
+
+// approvalOutcome says how the wait for approval ended, for the metrics the
+// cleanup activity records; nil when the run did not wait or the wait ended
+// without a decision or a deadline (the run failed or was cancelled).
+func (r *run) approvalOutcome() *refresh.ApprovalOutcome {
+	switch {
+	case r.awaitingSince.IsZero():
+		return nil
+	case r.decided && len(r.status.Approvals) > 0:
+		decision := "rejected"
+		if r.approved {
+			decision = "approved"
+		}
+		return &refresh.ApprovalOutcome{Decision: decision, Since: r.awaitingSince, At: r.status.Approvals[len(r.status.Approvals)-1].At}
+	case r.status.Stage == refresh.StageExpired:
+		return &refresh.ApprovalOutcome{Decision: "expired", Since: r.awaitingSince, At: r.status.Deadline}
+	}
+	return nil
 }
 
 // setStage records the stage in the status, the search attributes and the UI's
