@@ -159,7 +159,7 @@ func errRoot(err error) error {
 
 func parseMesh(path string, data []byte, ds *diag.List) *Mesh {
 	doc, ok := yamlfile.Parse(path, data, ds)
-	if !ok {
+	if !ok || !isMapping(doc, "Mesh", ds) {
 		return nil
 	}
 	m := &Mesh{Doc: doc}
@@ -170,7 +170,7 @@ func parseMesh(path string, data []byte, ds *diag.List) *Mesh {
 
 func parseProduct(path string, data []byte, ds *diag.List) *Product {
 	doc, ok := yamlfile.Parse(path, data, ds)
-	if !ok {
+	if !ok || !isMapping(doc, "DataProduct", ds) {
 		return nil
 	}
 	if kind := doc.At("kind"); kind != nil && kind.Value == "Mesh" {
@@ -186,6 +186,16 @@ func parseProduct(path string, data []byte, ds *diag.List) *Product {
 	}
 	p.loadContract(ds)
 	return p
+}
+
+// isMapping reports whether the document is a mapping, as every meshflow file is.
+func isMapping(doc *yamlfile.Doc, kind string, ds *diag.List) bool {
+	if doc.Root.Kind == yaml.MappingNode {
+		return true
+	}
+	ds.Errorf(doc.Pos(doc.Root), "not-a-mapping", fmt.Sprintf("start the file with apiVersion: %s and kind: %s", APIVersion, kind),
+		"expected a %s document (a mapping of keys), found %s", kind, yamlfile.Describe(doc.Root))
+	return false
 }
 
 func checkHeader(doc *yamlfile.Doc, apiVersion, kind, want string, ds *diag.List) {
