@@ -27,6 +27,8 @@ type connFlags struct {
 	namespace string
 	tls       bool
 	apiKey    string
+	// metrics, when set, receives the Temporal SDK's metrics.
+	metrics client.MetricsHandler
 }
 
 func (c *connFlags) register(fs *flag.FlagSet) {
@@ -37,7 +39,7 @@ func (c *connFlags) register(fs *flag.FlagSet) {
 }
 
 func (c *connFlags) dial(logger *slog.Logger) (client.Client, error) {
-	opts := client.Options{HostPort: c.address, Namespace: c.namespace, Logger: sdklog.NewStructuredLogger(logger)}
+	opts := client.Options{HostPort: c.address, Namespace: c.namespace, Logger: sdklog.NewStructuredLogger(logger), MetricsHandler: c.metrics}
 	if c.tls || c.apiKey != "" {
 		opts.ConnectionOptions.TLS = &tls.Config{MinVersion: tls.VersionTLS12}
 	}

@@ -1,3 +1,5 @@
+//go:build !nodev
+
 package main
 
 import (
@@ -25,6 +27,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	uiPort := fs.Int("ui-port", devserver.DefaultUIPort, "Temporal Web UI port")
 	noRefresh := fs.Bool("no-refresh", false, "start everything but do not refresh the mesh's products")
 	apiAddr := fs.String("api", "127.0.0.1:8080", "address of the web pages (catalog, approvals inbox) and the API (meshflow serve), with dev tokens printed at start; empty to not serve them")
+	metricsAddr := fs.String("metrics-listen", "127.0.0.1:9464", "address to serve Prometheus /metrics on (worker, SDK, catalog freshness, approvals); empty to not serve them")
 	verbose := fs.Bool("v", false, "log what the worker does")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: meshflow dev [flags]\n\nRuns everything on this machine: a Temporal server with its Web UI, a worker for every domain,\na local object store, and refreshes of the example mesh.")
@@ -56,6 +59,9 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		}
 	}()
 	conn := connFlags{address: srv.FrontendAddress(), namespace: srv.Namespace()}
+	reg := newRegistry()
+	m, withState, closeMetrics := workerMetrics(reg, &conn, logger)
+	defer closeMetrics()
 	c, closeFn, err := conn.control(logger)
 	if err != nil {
 		return err
@@ -70,7 +76,10 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	for _, d := range res.Set.Mesh.Domains {
 		queues = append(queues, d.Queue())
 	}
-	stop, err := startWorkers(c.Temporal, queues, newActivities(st, &sf, filepath.Join(*dataDir, "scratch"), logger))
+	acts := newActivities(st, &sf, filepath.Join(*dataDir, "scratch"), logger)
+	acts.Metrics = m
+	withState(st, c)
+	stop, err := startWorkers(c.Temporal, queues, acts)
 	if err != nil {
 		return err
 	}
@@ -79,7 +88,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	ui := srv.UIAddress()
 	devAPI := ""
 	if *apiAddr != "" {
-		if devAPI, err = startDevAPI(ctx, *apiAddr, res.Set, st, ui, c, logger, stdout, stderr); err != nil {
+		if devAPI, err = startDevAPI(ctx, reg, *apiAddr, res.Set, st, ui, c, logger, stdout, stderr); err != nil {
 			return err
 		}
 	}
@@ -87,10 +96,17 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if *apiAddr != "" {
 		webURL = "http://" + *apiAddr + "/"
 	}
+	metricsURL := "(off: --metrics-listen is empty)"
+	if *metricsAddr != "" {
+		if metricsURL, err = serveMetrics(ctx, *metricsAddr, reg, stderr); err != nil {
+			return err
+		}
+	}
 	fmt.Fprintf(stdout, `
 meshflow dev is running. Ctrl-C stops it.
   Catalog and inbox  %s
-`, webURL)
+  Metrics            %s
+`, webURL, metricsURL)
 	fmt.Fprintf(stdout, `  Temporal frontend  %s (namespace %s)
   Temporal Web UI    %s/namespaces/%s/workflows
   awaiting approval  %s/namespaces/%s/workflows?query=%s

@@ -15,12 +15,12 @@ import (
 
 	"github.com/meshflow/meshflow/auth"
 	"github.com/meshflow/meshflow/control"
+	"github.com/meshflow/meshflow/metrics"
 	"github.com/meshflow/meshflow/serve"
 	"github.com/meshflow/meshflow/spec"
 	"github.com/meshflow/meshflow/storage"
 	"github.com/meshflow/meshflow/web"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 )
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -66,7 +66,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	api, err := newHandler(c, authn, logger, st, res.Set, *temporalUI)
+	reg := newRegistry()
+	reg.MustRegister(metrics.NewState(metrics.StateConfig{Store: st, Runs: c, Logger: logger}))
+	api, err := newHandler(reg, c, authn, logger, st, res.Set, *temporalUI)
 	if err != nil {
 		return err
 	}
@@ -81,13 +83,11 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	return serveAPI(ctx, ln, api)
 }
 
-// newHandler builds everything meshflow serves over HTTP, with its own metrics
-// registry: the JSON API under /api/v1, /metrics, and the web pages (catalog,
+// newHandler builds everything meshflow serves over HTTP, registering its metrics
+// on reg, the process's registry: the JSON API under /api/v1, /metrics, and the web pages (catalog,
 // product pages, runs, approvals inbox) at "/". Data is served from st to a
 // product's owners and stewards (from the mesh) and to holders of an access grant.
-func newHandler(c *control.Client, authn auth.Authenticator, logger *slog.Logger, st storage.Store, set *spec.Set, temporalUI string) (http.Handler, error) {
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+func newHandler(reg *prometheus.Registry, c *control.Client, authn auth.Authenticator, logger *slog.Logger, st storage.Store, set *spec.Set, temporalUI string) (http.Handler, error) {
 	api, err := serve.New(serve.Config{Runs: c, Auth: authn, Registry: reg, Logger: logger, Store: st, Readers: readers(set)})
 	if err != nil {
 		return nil, err
@@ -178,12 +178,12 @@ func authenticator(m *spec.Mesh, oidc auth.OIDCConfig) (authn auth.Authenticator
 // startDevAPI serves the API for `meshflow dev` with a fresh token for every
 // principal, prints the tokens once, and returns a line for the banner's
 // examples. The API stops when ctx ends.
-func startDevAPI(ctx context.Context, addr string, set *spec.Set, st storage.Store, temporalUI string, c *control.Client, logger *slog.Logger, stdout, stderr io.Writer) (string, error) {
+func startDevAPI(ctx context.Context, reg *prometheus.Registry, addr string, set *spec.Set, st storage.Store, temporalUI string, c *control.Client, logger *slog.Logger, stdout, stderr io.Writer) (string, error) {
 	authn, tokens, err := devTokens(set.Mesh)
 	if err != nil {
 		return "", err
 	}
-	api, err := newHandler(c, authn, logger, st, set, temporalUI)
+	api, err := newHandler(reg, c, authn, logger, st, set, temporalUI)
 	if err != nil {
 		return "", err
 	}

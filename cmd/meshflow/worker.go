@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/meshflow/meshflow/activities"
+	"github.com/meshflow/meshflow/control"
 	"github.com/meshflow/meshflow/spec"
 	"github.com/meshflow/meshflow/worker"
 	"go.temporal.io/sdk/client"
@@ -24,11 +25,15 @@ func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	mesh := fs.String("mesh", defaultMesh(), "mesh folder (to find the domains' task queues)")
 	queues := fs.String("task-queues", "", "comma-separated task queues to poll (default: every domain's queue of the mesh)")
 	scratch := fs.String("scratch", filepath.Join(os.TempDir(), "meshflow-scratch"), "local scratch folder for running stages")
+	metricsAddr := fs.String("metrics-listen", envOr("MESHFLOW_METRICS_LISTEN", "127.0.0.1:9090"), "address to serve Prometheus /metrics on; empty to not serve them")
 	verbose := fs.Bool("v", false, "log activity")
 	if err := parse(fs, args); err != nil {
 		return exitError{2}
 	}
 	logger := newLogger(stderr, *verbose)
+	reg := newRegistry()
+	m, withState, closeMetrics := workerMetrics(reg, &conn, logger)
+	defer closeMetrics()
 	var qs []string
 	if *queues != "" {
 		qs = strings.Split(*queues, ",")
@@ -51,12 +56,20 @@ func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	acts := newActivities(st, &sf, *scratch, logger)
+	acts.Metrics = m
+	withState(st, &control.Client{Temporal: cl, Namespace: conn.namespace})
+	metricsURL := "off"
+	if *metricsAddr != "" {
+		if metricsURL, err = serveMetrics(ctx, *metricsAddr, reg, stderr); err != nil {
+			return err
+		}
+	}
 	stop, err := startWorkers(cl, qs, acts)
 	if err != nil {
 		return err
 	}
 	defer stop()
-	fmt.Fprintf(stdout, "meshflow worker polling %s on %s (namespace %s); store %s. Ctrl-C stops it.\n", strings.Join(qs, ", "), conn.address, conn.namespace, st.URI(""))
+	fmt.Fprintf(stdout, "meshflow worker polling %s on %s (namespace %s); store %s; metrics %s. Ctrl-C stops it.\n", strings.Join(qs, ", "), conn.address, conn.namespace, st.URI(""), metricsURL)
 	<-ctx.Done()
 	fmt.Fprintln(stdout, "stopping: running activities finish or heartbeat out")
 	return nil
