@@ -34,6 +34,12 @@ type Server struct {
 	Config storage.S3Config
 	// Dir is the server's backing folder, one subfolder per bucket.
 	Dir string
+
+	bin    string
+	port   int
+	mu     sync.Mutex
+	cmd    *exec.Cmd
+	exited chan error
 }
 
 // Start starts versitygw and waits until it answers.
@@ -100,31 +106,33 @@ func start(t testing.TB, bin string) (*Server, error) {
 		Endpoint: "http://127.0.0.1:" + strconv.Itoa(port), Region: "us-east-1", PathStyle: true,
 		AccessKeyID: "meshflowtest", SecretAccessKey: "meshflowtestsecret",
 		ChecksumMode: storage.ChecksumWhenRequired, MaxAttempts: 3, TempDir: t.TempDir(),
-	}}
+	}, bin: bin, port: port}
+	if err := s.launch(); err != nil {
+		return nil, err
+	}
+	t.Cleanup(s.stop)
+	return s, nil
+}
+
+// launch starts versitygw on the server's port and folder and waits until it
+// answers.
+func (s *Server) launch() error {
 	out := &buffer{}
-	cmd := exec.Command(bin, "--access", s.Config.AccessKeyID, "--secret", s.Config.SecretAccessKey,
-		"--region", s.Config.Region, "--port", "127.0.0.1:"+strconv.Itoa(port), "--quiet", "posix", s.Dir)
+	cmd := exec.Command(s.bin, "--access", s.Config.AccessKeyID, "--secret", s.Config.SecretAccessKey,
+		"--region", s.Config.Region, "--port", "127.0.0.1:"+strconv.Itoa(s.port), "--quiet", "posix", s.Dir)
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
-		return nil, err
+		return err
 	}
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
-	stop := func() {
-		if cmd.Process.Signal(os.Interrupt) != nil {
-			return
-		}
-		select {
-		case <-exited:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-	}
+	s.mu.Lock()
+	s.cmd, s.exited = cmd, exited
+	s.mu.Unlock()
 	probe, err := storage.OpenS3(context.Background(), "probe", "", s.Config)
 	if err != nil {
-		stop()
-		return nil, err
+		s.stop()
+		return err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -133,18 +141,62 @@ func start(t testing.TB, bin string) (*Server, error) {
 	for {
 		_, err := probe.Client().ListBuckets(ctx, &s3.ListBucketsInput{}, func(o *s3.Options) { o.RetryMaxAttempts = 1 })
 		if err == nil {
-			t.Cleanup(stop)
-			return s, nil
+			return nil
 		}
 		select {
 		case werr := <-exited:
-			return nil, fmt.Errorf("versitygw exited (%v):\n%s", werr, out.String())
+			exited <- werr // for stop
+			s.stop()
+			return fmt.Errorf("versitygw exited (%v):\n%s", werr, out.String())
 		case <-ctx.Done():
-			stop()
-			return nil, fmt.Errorf("versitygw not ready after 30s: %v\n%s", err, out.String())
+			s.stop()
+			return fmt.Errorf("versitygw not ready after 30s: %v\n%s", err, out.String())
 		case <-tick.C:
 		}
 	}
+}
+
+// stop interrupts the running versitygw, if any, and waits for it to exit
+// (killing it after 10 seconds).
+func (s *Server) stop() {
+	s.mu.Lock()
+	cmd, exited := s.cmd, s.exited
+	s.cmd, s.exited = nil, nil
+	s.mu.Unlock()
+	if cmd == nil {
+		return
+	}
+	if cmd.Process.Signal(os.Interrupt) != nil {
+		<-exited
+		return
+	}
+	select {
+	case <-exited:
+	case <-time.After(10 * time.Second):
+		_ = cmd.Process.Kill()
+		<-exited
+	}
+}
+
+// Stop stops the server (SIGINT) and waits until it has exited; requests fail
+// until Restart. Its folder is kept.
+func (s *Server) Stop(t testing.TB) {
+	t.Helper()
+	s.stop()
+}
+
+// Restart starts a stopped server again on the same port and folder, and
+// waits until it answers.
+func (s *Server) Restart(t testing.TB) {
+	t.Helper()
+	var err error
+	for range 50 { // the port may take a moment to be free again
+		if err = s.launch(); err == nil {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("restart versitygw on port %d: %v", s.port, err)
 }
 
 // Bucket creates a bucket.

@@ -370,7 +370,7 @@ func reconcile(t *testing.T, st storage.Store, ref string, wantVersions map[stri
 	if len(staging) > 0 {
 		t.Errorf("reconcile %s: %d staging objects left by finished runs, e.g. %s", ref, len(staging), staging[0].Key)
 	}
-	t.Logf("reconciled %s: versions %v", ref, versions)
+	t.Logf("reconcile %s: store holds versions %v", ref, versions)
 }
 
 func compareVersions(a, b string) int {
