@@ -5,6 +5,8 @@
 package worker
 
 import (
+	"time"
+
 	"github.com/meshflow/meshflow/access"
 	"github.com/meshflow/meshflow/activities"
 	"github.com/meshflow/meshflow/refresh"
@@ -23,6 +25,11 @@ type Options struct {
 	MaxConcurrentSessions int
 	// Identity names the worker in the Temporal UI.
 	Identity string
+	// StopTimeout is how long Stop waits for running activities to finish
+	// before cancelling their contexts (default 0: cancel at once). Activities
+	// that heartbeat see the cancellation on their next heartbeat; the server
+	// retries them on another worker after their heartbeat timeout.
+	StopTimeout time.Duration
 }
 
 // New creates a worker polling taskQueue, with every meshflow workflow and activity
@@ -39,7 +46,7 @@ func New(c client.Client, taskQueue string, acts *activities.Activities, opt Opt
 		MaxConcurrentSessionExecutionSize:  opt.MaxConcurrentSessions,
 		MaxConcurrentActivityExecutionSize: opt.MaxConcurrentActivities,
 		Identity:                           opt.Identity,
-		WorkerStopTimeout:                  0,
+		WorkerStopTimeout:                  opt.StopTimeout,
 	})
 	workflows.Register(w)
 	Register(w, acts)

@@ -15,6 +15,7 @@ import (
 	"github.com/meshflow/meshflow/devserver"
 	"github.com/meshflow/meshflow/refresh"
 	"github.com/meshflow/meshflow/spec"
+	"github.com/meshflow/meshflow/worker"
 	enumspb "go.temporal.io/api/enums/v1"
 )
 
@@ -79,7 +80,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	acts := newActivities(st, &sf, filepath.Join(*dataDir, "scratch"), logger)
 	acts.Metrics = m
 	withState(st, c)
-	stop, err := startWorkers(c.Temporal, queues, acts)
+	stop, err := startWorkers(c.Temporal, queues, acts, worker.Options{})
 	if err != nil {
 		return err
 	}

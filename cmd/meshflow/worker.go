@@ -4,9 +4,13 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/meshflow/meshflow/activities"
 	"github.com/meshflow/meshflow/control"
@@ -24,13 +28,33 @@ func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	sf.register(fs)
 	mesh := fs.String("mesh", defaultMesh(), "mesh folder (to find the domains' task queues)")
 	queues := fs.String("task-queues", "", "comma-separated task queues to poll (default: every domain's queue of the mesh)")
-	scratch := fs.String("scratch", filepath.Join(os.TempDir(), "meshflow-scratch"), "local scratch folder for running stages")
+	scratch := fs.String("scratch", envOr("MESHFLOW_SCRATCH", filepath.Join(os.TempDir(), "meshflow-scratch")), "local scratch folder for running stages")
+	var wo worker.Options
+	fs.IntVar(&wo.MaxConcurrentActivities, "max-activities", 8, "activities running at once on each task queue's worker")
+	fs.IntVar(&wo.MaxConcurrentSessions, "max-sessions", 2, "refreshes staging at once on each task queue's worker (each holds DuckDB and scratch files)")
+	scratchLimit := fs.String("scratch-limit", "", "scratch disk budgeted for this worker, e.g. 20Gi (match a Kubernetes emptyDir sizeLimit): the worker checks at start that --scratch has this much free and warns if not; empty skips the check")
+	fs.DurationVar(&wo.StopTimeout, "stop-timeout", time.Minute, "on SIGTERM, how long running activities may finish before they are cancelled (heartbeating ones then time out and retry elsewhere); keep it below Kubernetes' terminationGracePeriodSeconds")
 	metricsAddr := fs.String("metrics-listen", envOr("MESHFLOW_METRICS_LISTEN", "127.0.0.1:9090"), "address to serve Prometheus /metrics on; empty to not serve them")
 	verbose := fs.Bool("v", false, "log activity")
 	if err := parse(fs, args); err != nil {
 		return exitError{2}
 	}
 	logger := newLogger(stderr, *verbose)
+	if wo.MaxConcurrentActivities < 1 || wo.MaxConcurrentSessions < 1 || wo.StopTimeout < 0 {
+		return fmt.Errorf("--max-activities and --max-sessions must be at least 1 and --stop-timeout not negative (got %d, %d, %s)", wo.MaxConcurrentActivities, wo.MaxConcurrentSessions, wo.StopTimeout)
+	}
+	if *scratchLimit != "" {
+		limit, err := parseSize(*scratchLimit)
+		if err != nil {
+			return fmt.Errorf("--scratch-limit: %w", err)
+		}
+		if err := os.MkdirAll(*scratch, 0o700); err != nil {
+			return fmt.Errorf("create scratch folder: %w", err)
+		}
+		if warn := checkScratch(*scratch, limit); warn != "" {
+			fmt.Fprintln(stderr, "meshflow worker: warning:", warn)
+		}
+	}
 	reg := newRegistry()
 	m, withState, closeMetrics := workerMetrics(reg, &conn, logger)
 	defer closeMetrics()
@@ -64,7 +88,7 @@ func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			return err
 		}
 	}
-	stop, err := startWorkers(cl, qs, acts)
+	stop, err := startWorkers(cl, qs, acts, wo)
 	if err != nil {
 		return err
 	}
@@ -75,17 +99,22 @@ func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	return nil
 }
 
-// startWorkers starts one worker per task queue.
-func startWorkers(cl client.Client, queues []string, acts *activities.Activities) (stop func(), err error) {
+// startWorkers starts one worker per task queue. stop stops them all at once, so
+// that their running activities share one --stop-timeout.
+func startWorkers(cl client.Client, queues []string, acts *activities.Activities, opt worker.Options) (stop func(), err error) {
 	var started []sdkworker.Worker
 	stop = func() {
+		var wg sync.WaitGroup
 		for _, w := range started {
-			w.Stop()
+			wg.Go(w.Stop)
 		}
+		wg.Wait()
 	}
 	host, _ := os.Hostname()
 	for _, q := range queues {
-		w := worker.New(cl, q, acts, worker.Options{Identity: fmt.Sprintf("meshflow@%s/%d/%s", host, os.Getpid(), q)})
+		o := opt
+		o.Identity = fmt.Sprintf("meshflow@%s/%d/%s", host, os.Getpid(), q)
+		w := worker.New(cl, q, acts, o)
 		if err := w.Start(); err != nil {
 			stop()
 			return nil, fmt.Errorf("start worker for %s: %w", q, err)
@@ -93,4 +122,38 @@ func startWorkers(cl client.Client, queues []string, acts *activities.Activities
 		started = append(started, w)
 	}
 	return stop, nil
+}
+
+// parseSize reads a byte size: a number with an optional Ki, Mi, Gi, Ti (powers
+// of 1024, as in Kubernetes) or K, M, G, T (powers of 1000) suffix.
+func parseSize(s string) (int64, error) {
+	units := []struct {
+		suffix string
+		mult   int64
+	}{{"Ki", 1 << 10}, {"Mi", 1 << 20}, {"Gi", 1 << 30}, {"Ti", 1 << 40}, {"K", 1e3}, {"M", 1e6}, {"G", 1e9}, {"T", 1e12}}
+	num, mult := s, int64(1)
+	for _, u := range units {
+		if strings.HasSuffix(s, u.suffix) {
+			num, mult = strings.TrimSuffix(s, u.suffix), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(num, 10, 64)
+	if err != nil || n < 0 || n > math.MaxInt64/mult {
+		return 0, fmt.Errorf("size %q: want a whole number of bytes with an optional Ki, Mi, Gi, Ti, K, M, G or T suffix", s)
+	}
+	return n * mult, nil
+}
+
+// checkScratch returns a warning when dir's filesystem has less than limit
+// bytes free, or when its free space cannot be read; "" when all is well.
+func checkScratch(dir string, limit int64) string {
+	free, err := freeBytes(dir)
+	if err != nil {
+		return fmt.Sprintf("cannot check free space of scratch %s: %v", dir, err)
+	}
+	if free < limit {
+		return fmt.Sprintf("scratch %s has %d MiB free, less than --scratch-limit %d MiB: large refreshes may fail with a full disk (give the worker more scratch, or lower --max-sessions)", dir, free>>20, limit>>20)
+	}
+	return ""
 }
