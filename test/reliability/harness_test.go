@@ -436,3 +436,7 @@ func watchLatest(t *testing.T, st storage.Store, ref string) (seen func() []stri
 		return slices.Clone(versions)
 	}
 }
+
+// quietLogger drops the Temporal SDK's logs (reconnection warnings while a
+// server is stopped on purpose).
+func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
