@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
@@ -13,12 +14,15 @@ import (
 	"strings"
 
 	"github.com/meshflow/meshflow/activities"
+	"github.com/meshflow/meshflow/codec"
 	"github.com/meshflow/meshflow/control"
 	"github.com/meshflow/meshflow/diag"
 	"github.com/meshflow/meshflow/meshcheck"
 	"github.com/meshflow/meshflow/storage"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 	sdklog "go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/temporal"
 )
 
 // connFlags are the flags of every command that talks to Temporal.
@@ -27,6 +31,11 @@ type connFlags struct {
 	namespace string
 	tls       bool
 	apiKey    string
+	// mTLS and server verification; any of them implies TLS.
+	tlsCert, tlsKey, tlsCA, tlsServerName string
+	// codecKeyFile holds the payload encryption keys (see package codec);
+	// without it, $MESHFLOW_CODEC_KEY does.
+	codecKeyFile string
 	// metrics, when set, receives the Temporal SDK's metrics.
 	metrics client.MetricsHandler
 }
@@ -36,15 +45,62 @@ func (c *connFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.namespace, "namespace", envOr("MESHFLOW_NAMESPACE", "default"), "Temporal namespace")
 	fs.BoolVar(&c.tls, "tls", os.Getenv("MESHFLOW_TEMPORAL_TLS") == "true", "connect to Temporal over TLS (Temporal Cloud, production clusters)")
 	fs.StringVar(&c.apiKey, "api-key", os.Getenv("MESHFLOW_TEMPORAL_API_KEY"), "Temporal API key (implies --tls); default $MESHFLOW_TEMPORAL_API_KEY")
+	fs.StringVar(&c.tlsCert, "tls-cert", os.Getenv("MESHFLOW_TEMPORAL_TLS_CERT"), "PEM client certificate for mTLS to Temporal (with --tls-key; implies --tls)")
+	fs.StringVar(&c.tlsKey, "tls-key", os.Getenv("MESHFLOW_TEMPORAL_TLS_KEY"), "PEM private key of --tls-cert")
+	fs.StringVar(&c.tlsCA, "tls-ca", os.Getenv("MESHFLOW_TEMPORAL_TLS_CA"), "PEM CA bundle that signed Temporal's server certificate (default: the system's roots; implies --tls)")
+	fs.StringVar(&c.tlsServerName, "tls-server-name", os.Getenv("MESHFLOW_TEMPORAL_TLS_SERVER_NAME"), "name expected in Temporal's server certificate (default: the host of --temporal-address; implies --tls)")
+	fs.StringVar(&c.codecKeyFile, "codec-key-file", os.Getenv("MESHFLOW_CODEC_KEY_FILE"), "file of base64 AES-256 keys that encrypt workflow payloads, primary first, then decrypt-only old keys (default: $MESHFLOW_CODEC_KEY); every worker and client of a namespace needs the same keys")
+}
+
+// tlsConfig returns the TLS configuration the flags ask for, nil for plain text.
+func (c *connFlags) tlsConfig() (*tls.Config, error) {
+	if !c.tls && c.apiKey == "" && c.tlsCert == "" && c.tlsKey == "" && c.tlsCA == "" && c.tlsServerName == "" {
+		return nil, nil
+	}
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: c.tlsServerName}
+	if (c.tlsCert == "") != (c.tlsKey == "") {
+		return nil, errors.New("--tls-cert and --tls-key go together (the client certificate for mTLS and its key)")
+	}
+	if c.tlsCert != "" {
+		cert, err := tls.LoadX509KeyPair(c.tlsCert, c.tlsKey)
+		if err != nil {
+			return nil, fmt.Errorf("load Temporal client certificate %s: %w", c.tlsCert, err)
+		}
+		cfg.Certificates = []tls.Certificate{cert}
+	}
+	if c.tlsCA != "" {
+		pem, err := os.ReadFile(c.tlsCA)
+		if err != nil {
+			return nil, fmt.Errorf("read Temporal CA bundle: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("read Temporal CA bundle %s: no PEM certificate in it", c.tlsCA)
+		}
+		cfg.RootCAs = pool
+	}
+	return cfg, nil
 }
 
 func (c *connFlags) dial(logger *slog.Logger) (client.Client, error) {
 	opts := client.Options{HostPort: c.address, Namespace: c.namespace, Logger: sdklog.NewStructuredLogger(logger), MetricsHandler: c.metrics}
-	if c.tls || c.apiKey != "" {
-		opts.ConnectionOptions.TLS = &tls.Config{MinVersion: tls.VersionTLS12}
+	tlsCfg, err := c.tlsConfig()
+	if err != nil {
+		return nil, err
 	}
+	opts.ConnectionOptions.TLS = tlsCfg
 	if c.apiKey != "" {
 		opts.Credentials = client.NewAPIKeyStaticCredentials(c.apiKey)
+	}
+	cd, err := codec.Load(c.codecKeyFile, os.Getenv("MESHFLOW_CODEC_KEY"))
+	if err != nil {
+		return nil, err
+	}
+	if cd != nil {
+		opts.DataConverter = converter.NewCodecDataConverter(converter.GetDefaultDataConverter(), cd)
+		// Failure messages and stack traces go into the encrypted attributes too:
+		// a rule's failure message can quote the rows it failed on.
+		opts.FailureConverter = temporal.NewDefaultFailureConverter(temporal.DefaultFailureConverterOptions{DataConverter: opts.DataConverter, EncodeCommonAttributes: true})
 	}
 	cl, err := client.Dial(opts)
 	if err != nil {

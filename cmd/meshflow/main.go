@@ -39,6 +39,7 @@ func commands() []command {
 		{"serve", "serve the HTTP API (approvals, runs, decisions) with authentication, and /metrics", runServe},
 		{"token", "make an API token for a principal: meshflow token new <principal>", runToken},
 		{"access", "request, approve, list, revoke and export read access to products", runAccess},
+		{"codec-server", "serve the payload codec (decrypt for the Temporal UI): --key-file keys --cors-origin http://localhost:8233", runCodecServer},
 	}
 }
 
