@@ -88,7 +88,20 @@ type S3Config struct {
 	// TempDir is where uploads from non-seekable readers are buffered to
 	// learn their length and checksum; default os.TempDir().
 	TempDir string `yaml:"tempDir"`
+	// SSE asks the server to encrypt every object meshflow writes: "" (the
+	// bucket's default encryption), SSEKMS ("aws:kms") or SSES3 ("AES256").
+	// Bucket policies that deny unencrypted puts need it set.
+	SSE string `yaml:"sse"`
+	// KMSKeyID is the KMS key (ID, ARN or alias) of SSE "aws:kms"; empty means
+	// the account's AWS-managed key for S3.
+	KMSKeyID string `yaml:"kmsKeyID"`
 }
+
+// Server-side encryption modes of S3Config.SSE.
+const (
+	SSEKMS = "aws:kms"
+	SSES3  = "AES256"
+)
 
 // Validate reports configuration errors.
 func (c S3Config) Validate() error {
@@ -118,6 +131,14 @@ func (c S3Config) Validate() error {
 	}
 	if c.MaxAttempts < 0 {
 		errs = append(errs, fmt.Errorf("maxAttempts %d is negative", c.MaxAttempts))
+	}
+	switch c.SSE {
+	case "", SSEKMS, SSES3:
+	default:
+		errs = append(errs, fmt.Errorf("sse %q: want %q (SSE-KMS), %q (SSE-S3) or empty (the bucket's default)", c.SSE, SSEKMS, SSES3))
+	}
+	if c.KMSKeyID != "" && c.SSE != SSEKMS {
+		errs = append(errs, fmt.Errorf("kmsKeyID needs sse %q (got %q)", SSEKMS, c.SSE))
 	}
 	return errors.Join(errs...)
 }
@@ -291,6 +312,12 @@ func (s *S3Store) Put(ctx context.Context, key string, r io.Reader, opts PutOpti
 		ContentType:       aws.String(contentType),
 		ChecksumAlgorithm: types.ChecksumAlgorithmSha256,
 		ChecksumSHA256:    aws.String(base64.StdEncoding.EncodeToString(sum)),
+	}
+	if s.cfg.SSE != "" {
+		in.ServerSideEncryption = types.ServerSideEncryption(s.cfg.SSE)
+		if s.cfg.KMSKeyID != "" {
+			in.SSEKMSKeyId = aws.String(s.cfg.KMSKeyID)
+		}
 	}
 	hexSum := hex.EncodeToString(sum)
 	var out *s3.PutObjectOutput

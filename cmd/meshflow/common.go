@@ -151,6 +151,8 @@ func (s *storeFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&s.s3.Endpoint, "s3-endpoint", os.Getenv("MESHFLOW_S3_ENDPOINT"), "S3 endpoint for S3-compatible stores")
 	fs.StringVar(&s.s3.Region, "s3-region", os.Getenv("MESHFLOW_S3_REGION"), "S3 region")
 	fs.BoolVar(&s.s3.PathStyle, "s3-path-style", os.Getenv("MESHFLOW_S3_PATH_STYLE") == "true", "address buckets by path (most S3-compatible servers)")
+	fs.StringVar(&s.s3.SSE, "s3-sse", os.Getenv("MESHFLOW_S3_SSE"), "server-side encryption of every object written: aws:kms (SSE-KMS), AES256 (SSE-S3), or empty for the bucket's default")
+	fs.StringVar(&s.s3.KMSKeyID, "s3-kms-key-id", os.Getenv("MESHFLOW_S3_KMS_KEY_ID"), "KMS key ID, ARN or alias for --s3-sse aws:kms (default: the AWS-managed key for S3)")
 }
 
 func (s *storeFlags) open(ctx context.Context) (storage.Store, error) {
