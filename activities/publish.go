@@ -81,6 +81,11 @@ func (a *Activities) Publish(ctx context.Context, in refresh.PublishInput) (refr
 		prev = latest.Version
 	}
 	if prev != in.Previous {
+		// An earlier attempt may have published this run's version and lost
+		// its report before another run published on top of it.
+		if res, ok, err := a.publishedEarlier(ctx, ref, in, m.RunID); err != nil || ok {
+			return res, err
+		}
 		return refresh.PublishResult{}, versionTaken("%s version %s was published by another run while this one was in progress (this run was checked against %q); start a new refresh",
 			ref, prev, in.Previous)
 	}
@@ -103,7 +108,7 @@ func (a *Activities) Publish(ctx context.Context, in refresh.PublishInput) (refr
 		q.Key = path.Join(vp, "quarantine.parquet")
 		m.Quarantine = &q
 	}
-	m.Version = version
+	m.Version, m.Previous = version, in.Previous
 	m.PublishedAt = time.Now().UTC()
 
 	// 2. Claim the version.
@@ -156,6 +161,48 @@ func (a *Activities) Publish(ctx context.Context, in refresh.PublishInput) (refr
 	}
 	a.logger().Info("published", "product", ref, "version", version, "run", m.RunID)
 	return refresh.PublishResult{Version: version, ManifestKey: manifestKey}, nil
+}
+
+// publishedEarlier reports whether an earlier attempt of run runID committed
+// the version it claims, now that latest.json names another run's version: its
+// claim exists and another version's manifest names it as Previous (was
+// published on top of it).
+func (a *Activities) publishedEarlier(ctx context.Context, ref string, in refresh.PublishInput, runID string) (refresh.PublishResult, bool, error) {
+	version, err := NextVersion(in.Previous, in.Bump)
+	if err != nil {
+		return refresh.PublishResult{}, false, nil
+	}
+	vp := catalog.VersionPrefix(ref, version)
+	manifestKey := path.Join(vp, "manifest.json")
+	var own refresh.Manifest
+	if _, err := catalog.ReadJSON(ctx, a.Store, manifestKey, &own); errors.Is(err, storage.ErrNotFound) {
+		return refresh.PublishResult{}, false, nil
+	} else if err != nil {
+		return refresh.PublishResult{}, false, err
+	}
+	if own.RunID != runID {
+		return refresh.PublishResult{}, false, nil
+	}
+	objs, err := a.Store.List(ctx, ref+"/v")
+	if err != nil {
+		return refresh.PublishResult{}, false, err
+	}
+	for _, o := range objs {
+		if !strings.HasSuffix(o.Key, "/manifest.json") || o.Key == manifestKey {
+			continue
+		}
+		var next refresh.Manifest
+		if _, err := catalog.ReadJSON(ctx, a.Store, o.Key, &next); err != nil {
+			if errors.Is(err, storage.ErrNotFound) {
+				continue // a lost claim, removed meanwhile
+			}
+			return refresh.PublishResult{}, false, err
+		}
+		if next.Previous == version {
+			return refresh.PublishResult{Version: version, ManifestKey: manifestKey, Reused: true}, true, nil
+		}
+	}
+	return refresh.PublishResult{}, false, nil
 }
 
 // copyVerified copies an object, checking the bytes against the checksum recorded

@@ -241,8 +241,12 @@ type Approval struct {
 // Manifest describes one published version of a product. It is written next to the
 // data, and the product's latest pointer names it.
 type Manifest struct {
-	Product     string        `json:"product"`
-	Version     string        `json:"version"`
+	Product string `json:"product"`
+	Version string `json:"version"`
+	// Previous is the version latest.json named when this one was published
+	// ("" for the first): a manifest whose Previous is v proves that v was
+	// committed.
+	Previous    string        `json:"previous,omitempty"`
 	RunID       string        `json:"runId"`
 	WorkflowID  string        `json:"workflowId"`
 	PublishedAt time.Time     `json:"publishedAt"`

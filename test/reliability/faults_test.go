@@ -186,3 +186,45 @@ func TestRunawayRuleFailsClosed(t *testing.T) {
 	t.Logf("the same worker then published %s in %s", good.Ref(), time.Since(started).Round(time.Millisecond))
 	reconcile(t, e.store, good.Ref(), map[string]want{"1.0.0": {RunID: run2.GetRunID()}})
 }
+
+// TestLostReportWhileAnotherRunPublishes (F2, with a race): the first Publish
+// attempt of run A publishes 1.0.0 and its report is lost; before A's retry,
+// run B publishes 1.1.0 on top of it. A's retry must still recognise 1.0.0 as
+// its own — not fail with VersionTaken while its version is published, which
+// would leave a version no run reported.
+func TestLostReportWhileAnotherRunPublishes(t *testing.T) {
+	e := newEnv(t, localStore(t))
+	const queue = "rel-f2b"
+	p := tinyProduct(t, t.TempDir(), "rel", "f2b", queue)
+	var first sync.Once
+	lost := make(chan struct{})   // A published, its report is about to be lost
+	resume := make(chan struct{}) // B published: A may report its failure
+	e.startWorker(queue, workerOpts{sessions: 2, publish: func(real publishFunc) publishFunc {
+		return func(ctx context.Context, in refresh.PublishInput) (refresh.PublishResult, error) {
+			res, err := real(ctx, in)
+			isFirst := false
+			first.Do(func() { isFirst = true })
+			if isFirst && err == nil {
+				close(lost)
+				<-resume
+				return refresh.PublishResult{}, temporal.NewApplicationError("worker lost after publishing, before reporting", "WorkerLost")
+			}
+			return res, err
+		}
+	}})
+	watchLatest(t, e.store, p.Ref())
+	runA := e.start(p, "a", "ana")
+	select {
+	case <-lost:
+	case <-time.After(time.Minute):
+		t.Fatalf("run A did not publish\n%s", e.explain(runA))
+	}
+	runB := e.start(p, "b", "ana")
+	vb := e.published(runB, time.Minute)
+	close(resume)
+	va := e.published(runA, time.Minute)
+	if va != "1.0.0" || vb != "1.1.0" {
+		t.Fatalf("run A reported %s, run B %s; want 1.0.0 and 1.1.0", va, vb)
+	}
+	reconcile(t, e.store, p.Ref(), map[string]want{"1.0.0": {RunID: runA.GetRunID()}, "1.1.0": {RunID: runB.GetRunID()}})
+}
