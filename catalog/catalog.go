@@ -12,6 +12,7 @@ import (
 	"github.com/meshflow/meshflow/contract"
 	"github.com/meshflow/meshflow/diag"
 	"io"
+	"path"
 	"slices"
 	"strings"
 	"time"
@@ -60,36 +61,27 @@ func Show(ctx context.Context, st storage.Store, ref string) (Entry, error) {
 		return e, fmt.Errorf("%s has not been published", ref)
 	}
 	e.Latest = m
-	objs, err := st.List(ctx, ref+"/v")
-	if err != nil {
-		return e, err
-	}
-	for _, o := range objs {
-		if v, ok := strings.CutSuffix(strings.TrimPrefix(o.Key, ref+"/v"), "/manifest.json"); ok && !strings.Contains(v, "/") {
-			if committed(ctx, st, o.Key, v, m.Version) {
-				e.Versions = append(e.Versions, v)
-			}
+	// The committed versions are the chain from latest back through each
+	// manifest's Previous: a version claimed by a run that then lost the race for
+	// latest is in no chain, so it is never shown.
+	seen := map[string]bool{}
+	for cur := m; ; {
+		if seen[cur.Version] {
+			return e, fmt.Errorf("%s: the manifests' previous versions loop at %s", ref, cur.Version)
 		}
+		seen[cur.Version] = true
+		e.Versions = append(e.Versions, cur.Version)
+		if cur.Previous == "" {
+			break
+		}
+		var prev refresh.Manifest
+		if _, err := ReadJSON(ctx, st, path.Join(VersionPrefix(ref, cur.Previous), "manifest.json"), &prev); err != nil {
+			return e, fmt.Errorf("%s: read manifest of %s: %w", ref, cur.Previous, err)
+		}
+		cur = prev
 	}
 	slices.SortFunc(e.Versions, compareVersions)
 	return e, nil
-}
-
-// committed reports whether a version manifest belongs to a version that was
-// committed: the latest one, or any older one (a claimed but lost version is
-// removed by its run, and is never newer than latest unless in flight).
-func committed(ctx context.Context, st storage.Store, key, v, latest string) bool {
-	if compareVersions(v, latest) > 0 {
-		return false
-	}
-	r, _, err := st.Get(ctx, key)
-	if err != nil {
-		return false
-	}
-	defer r.Close()
-	var m refresh.Manifest
-	b, err := io.ReadAll(r)
-	return err == nil && json.Unmarshal(b, &m) == nil && m.Version == v
 }
 
 func compareVersions(a, b string) int {

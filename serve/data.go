@@ -75,7 +75,12 @@ func (s *Server) dataObject(ctx context.Context, w http.ResponseWriter, r *http.
 	}
 	m := latest
 	if v := r.URL.Query().Get("version"); v != "" && v != latest.Version {
-		if _, err := catalog.ReadJSON(ctx, s.store, path.Join(catalog.VersionPrefix(ref, v), "manifest.json"), &m); err != nil || m.Version != v {
+		// Only committed versions (in latest's chain), never a lost claim.
+		entry, err := catalog.Show(ctx, s.store, ref)
+		if err == nil && slices.Contains(entry.Versions, v) {
+			_, err = catalog.ReadJSON(ctx, s.store, path.Join(catalog.VersionPrefix(ref, v), "manifest.json"), &m)
+		}
+		if err != nil || !slices.Contains(entry.Versions, v) || m.Version != v {
 			writeError(w, http.StatusNotFound, "unknown_version", fmt.Sprintf("%s has no published version %q", ref, v))
 			return refresh.Manifest{}, time.Time{}, false
 		}

@@ -27,7 +27,9 @@ import (
 // noRuns stands in for Temporal: the data endpoints do not use it.
 type noRuns struct{}
 
-func (noRuns) Runs(context.Context, string, refresh.Stage, int) ([]control.Run, error) { return nil, nil }
+func (noRuns) Runs(context.Context, string, refresh.Stage, int) ([]control.Run, error) {
+	return nil, nil
+}
 func (noRuns) Status(context.Context, string, string) (refresh.Status, error) {
 	return refresh.Status{}, nil
 }
@@ -36,7 +38,7 @@ func (noRuns) Decide(context.Context, string, string, refresh.Decision) (refresh
 }
 
 // publish writes a published version of a product straight into the store.
-func publish(t *testing.T, st storage.Store, ref, version string, data []byte) refresh.ObjectRef {
+func publish(t *testing.T, st storage.Store, ref, version, previous string, data []byte) refresh.ObjectRef {
 	t.Helper()
 	ctx := t.Context()
 	sum := sha256.Sum256(data)
@@ -47,7 +49,7 @@ func publish(t *testing.T, st storage.Store, ref, version string, data []byte) r
 		}
 	}
 	put(obj.Key, data)
-	m, _ := json.Marshal(refresh.Manifest{Product: ref, Version: version, Data: obj})
+	m, _ := json.Marshal(refresh.Manifest{Product: ref, Version: version, Previous: previous, Data: obj})
 	put(ref+"/v"+version+"/manifest.json", m)
 	l, _ := json.Marshal(map[string]string{"version": version, "manifestKey": ref + "/v" + version + "/manifest.json"})
 	put(ref+"/latest.json", l)
@@ -60,8 +62,9 @@ func TestDataAccessFollowsGrants(t *testing.T) {
 		t.Fatal(err)
 	}
 	ref := "finance/global-kpis"
-	publish(t, st, ref, "1.0.0", []byte("old parquet bytes"))
-	latest := publish(t, st, ref, "1.1.0", []byte("PAR1 the published data PAR1"))
+	publish(t, st, ref, "1.0.0", "", []byte("old parquet bytes"))
+	publish(t, st, ref, "1.0.5", "1.0.0", []byte("a claim that lost")) // never named by latest's chain
+	latest := publish(t, st, ref, "1.1.0", "1.0.0", []byte("PAR1 the published data PAR1"))
 	now := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
 	clock := now
 	if _, err := grants.Record(t.Context(), st, access.Grant{ID: "g1", Product: ref, Principal: "anna", GrantedBy: "maria",
@@ -117,6 +120,7 @@ func TestDataAccessFollowsGrants(t *testing.T) {
 		{"grantee reads an older version", "/api/v1/products/finance/global-kpis/data?version=1.0.0", "anna", 200, "old parquet bytes"},
 		{"no grant", "/api/v1/products/finance/global-kpis/data", "tom", 403, "tom has no access to finance/global-kpis"},
 		{"no token", "/api/v1/products/finance/global-kpis/data", "", 401, "not authenticated"},
+		{"lost claim", "/api/v1/products/finance/global-kpis/data?version=1.0.5", "maria", 404, `has no published version`},
 		{"unknown version", "/api/v1/products/finance/global-kpis/data?version=9.9.9", "maria", 404, `has no published version`},
 		{"unknown product", "/api/v1/products/finance/nothing/data", "maria", 403, "maria has no access to finance/nothing"},
 		{"forged link", "/api/v1/links/eyJrIjoiYSJ9.AAAA", "", 403, "malformed, forged or expired"},
