@@ -65,9 +65,13 @@ func publish(t testing.TB, st storage.Store, ref, tag, class, term string, versi
 		return refresh.ObjectRef{Key: key, Size: o.Size, SHA256: o.SHA256}
 	}
 	for i, v := range versions {
+		previous := ""
+		if i > 0 {
+			previous = versions[i-1]
+		}
 		vp := catalog.VersionPrefix(ref, v)
 		c := put(vp+"/contract.odcs.yaml", fmt.Appendf(nil, testContract, name, domain, tag, class, term))
-		m := refresh.Manifest{Product: ref, Version: v, RunID: "run-" + v, WorkflowID: refresh.WorkflowID(ref, v),
+		m := refresh.Manifest{Product: ref, Version: v, Previous: previous, RunID: "run-" + v, WorkflowID: refresh.WorkflowID(ref, v),
 			PublishedAt: time.Now().Add(-time.Duration(len(versions)-i) * time.Hour), Contract: &c,
 			Columns: []refresh.Column{{Name: "day", Type: "DATE"}, {Name: "amount", Type: "DOUBLE"}},
 			Quality: refresh.Quality{RowsIn: int64(100 + i), RowsOut: int64(90 + i), Quarantined: 10, Rules: []refresh.RuleSummary{
