@@ -25,6 +25,8 @@
 //	GET  /runs[?product=<domain>/<name>]  recent refresh runs, live from Temporal
 //	GET  /inbox                        runs waiting for the signed-in principal
 //	POST /inbox/decide                 approve or reject (CSRF-protected)
+//	GET  /api/v1/products              the catalog search as JSON (same parameters, plus limit)
+//	GET  /api/v1/products/<domain>/<name>  a product's latest manifest, versions and glossary terms
 //	GET  /signin, POST /signin         sign in with a bearer token (kept in an HttpOnly, SameSite=Strict cookie)
 //	POST /signout                      forget the token
 //	GET  /static/style.css

@@ -99,6 +99,8 @@ func New(deps Deps) http.Handler {
 	static, _ := fs.Sub(staticFS, "static")
 	s.mux.Handle("GET /static/", http.StripPrefix("/static/", cacheFor(time.Hour, http.FileServerFS(static))))
 	s.mux.HandleFunc("GET /{$}", s.catalogPage)
+	s.mux.HandleFunc("GET /api/v1/products", s.productsAPI)
+	s.mux.HandleFunc("GET /api/v1/products/{domain}/{name}", s.productAPI)
 	s.mux.HandleFunc("GET /products/{domain}/{name}", s.productPage)
 	s.mux.HandleFunc("GET /runs", s.runsPage)
 	s.mux.HandleFunc("GET /inbox", s.inboxPage)

@@ -95,7 +95,10 @@ func newHandler(reg *prometheus.Registry, c *control.Client, authn auth.Authenti
 	mux := http.NewServeMux()
 	mux.Handle("/api/", api)
 	mux.Handle("/metrics", api)
-	mux.Handle("/", web.New(web.Deps{Store: st, Mesh: set, Control: c, Auth: authn, TemporalUI: temporalUI, Logger: logger}))
+	pages := web.New(web.Deps{Store: st, Mesh: set, Control: c, Auth: authn, TemporalUI: temporalUI, Logger: logger})
+	mux.Handle("/", pages)
+	mux.Handle("GET /api/v1/products", pages) // the catalog's JSON API lives with its pages
+	mux.Handle("GET /api/v1/products/{domain}/{name}", pages)
 	return mux, nil
 }
 
