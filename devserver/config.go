@@ -48,6 +48,10 @@ type Config struct {
 	// start. Registering an attribute that already exists with the same type is a
 	// no-op; an existing attribute of a different type is an error.
 	SearchAttributes map[string]enumspb.IndexedValueType
+	// Postgres, when set, keeps the server's state in PostgreSQL instead of
+	// SQLite; DataDir must then be empty. The databases are created and their
+	// schemas set up or updated at start.
+	Postgres *PostgresConfig
 	// Logger receives the server's logs at warning level and above. Nil logs to
 	// standard error.
 	Logger *slog.Logger
@@ -67,6 +71,9 @@ func (cfg Config) withDefaults() (Config, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	if cfg.Postgres != nil && cfg.DataDir != "" {
+		return cfg, fmt.Errorf("data directory %s and PostgreSQL: choose one", cfg.DataDir)
 	}
 	if net.ParseIP(cfg.Host) == nil {
 		return cfg, fmt.Errorf("host %q: not an IP address", cfg.Host)

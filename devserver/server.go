@@ -106,15 +106,29 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 }
 
 // newTemporalServer builds the server: all four services in this process, found
-// through static host lists, persisting to SQLite. It closes frontendLn, whose
+// through static host lists, persisting to SQLite or PostgreSQL. It closes frontendLn, whose
 // port the frontend takes over while the server is built.
 func newTemporalServer(cfg Config, frontendLn net.Listener, frontendAddr string, logLevel *slog.LevelVar) (temporal.Server, error) {
 	frontendPort := frontendLn.Addr().(*net.TCPAddr).Port
 	closeLn := func(err error) error { return errors.Join(err, frontendLn.Close()) }
 
-	sql, err := openStore(cfg)
-	if err != nil {
-		return nil, closeLn(err)
+	// SQLite keeps workflow state and visibility in one database; PostgreSQL in
+	// two.
+	store, visibilityStore := "sqlite-default", "sqlite-default"
+	var dataStores map[string]config.DataStore
+	if cfg.Postgres != nil {
+		sql, visibility, err := openPostgres(cfg)
+		if err != nil {
+			return nil, closeLn(err)
+		}
+		store, visibilityStore = "postgres-default", "postgres-visibility"
+		dataStores = map[string]config.DataStore{store: {SQL: sql}, visibilityStore: {SQL: visibility}}
+	} else {
+		sql, err := openStore(cfg)
+		if err != nil {
+			return nil, closeLn(err)
+		}
+		dataStores = map[string]config.DataStore{store: {SQL: sql}}
 	}
 	// The frontend's HTTP API, which Nexus needs, listens next to its gRPC port.
 	httpPort, err := freePort(cfg.Host)
@@ -136,16 +150,15 @@ func newTemporalServer(cfg Config, frontendLn net.Listener, frontendAddr string,
 		hosts[name] = static.SingleLocalHost(net.JoinHostPort(internalHost, strconv.Itoa(port)))
 	}
 
-	const store = "sqlite-default"
 	conf := &config.Config{
 		Global: config.Global{
 			Membership: config.Membership{MaxJoinDuration: 30 * time.Second, BroadcastAddress: internalHost},
 		},
 		Persistence: config.Persistence{
 			DefaultStore:     store,
-			VisibilityStore:  store,
+			VisibilityStore:  visibilityStore,
 			NumHistoryShards: 1,
-			DataStores:       map[string]config.DataStore{store: {SQL: sql}},
+			DataStores:       dataStores,
 		},
 		ClusterMetadata: &cluster.Config{
 			FailoverVersionIncrement: 10,

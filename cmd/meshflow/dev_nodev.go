@@ -15,3 +15,7 @@ var errNoDev = errors.New("this meshflow binary was built without the embedded d
 func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return errNoDev
 }
+
+func runTemporalServer(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	return errNoDev
+}
