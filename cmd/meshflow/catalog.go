@@ -17,8 +17,9 @@ import (
 )
 
 func runCatalog(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || (args[0] != "list" && args[0] != "show") {
-		fmt.Fprintln(stderr, "Usage: meshflow catalog list [--store …] | meshflow catalog show [--store …] [--json] <domain>/<product>")
+	if len(args) == 0 || (args[0] != "list" && args[0] != "show" && args[0] != "audit") {
+		fmt.Fprintln(stderr, "Usage: meshflow catalog list [--store …] | meshflow catalog show [--store …] [--json] <domain>/<product>\n"+
+			"       meshflow catalog audit [--store …] [--json] [<domain>/<product> …]")
 		return exitError{2}
 	}
 	sub := args[0]
@@ -34,6 +35,9 @@ func runCatalog(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	st, err := sf.open(ctx)
 	if err != nil {
 		return err
+	}
+	if sub == "audit" {
+		return runAudit(ctx, st, fs.Args(), *asJSON, stdout)
 	}
 	if sub == "list" {
 		entries, err := catalog.List(ctx, st)
@@ -125,4 +129,58 @@ func byTerm(ctx context.Context, st storage.Store, entries []catalog.Entry, term
 		}
 	}
 	return out, nil
+}
+
+// runAudit audits the named products (all when none is named), prints what it
+// found and fails when a guarantee is broken.
+func runAudit(ctx context.Context, st storage.Store, refs []string, asJSON bool, stdout io.Writer) error {
+	var audits []catalog.Audit
+	if len(refs) == 0 {
+		var err error
+		if audits, err = catalog.AuditAll(ctx, st); err != nil {
+			return err
+		}
+	}
+	for _, ref := range refs {
+		a, err := catalog.AuditProduct(ctx, st, ref)
+		if err != nil {
+			return err
+		}
+		audits = append(audits, a)
+	}
+	broken := 0
+	for _, a := range audits {
+		if !a.OK() {
+			broken++
+		}
+	}
+	if asJSON {
+		if err := json.NewEncoder(stdout).Encode(audits); err != nil {
+			return err
+		}
+	} else {
+		for _, a := range audits {
+			status := "ok"
+			if !a.OK() {
+				status = "BROKEN"
+			}
+			fmt.Fprintf(stdout, "%-7s %s: %d committed version(s) %s\n", status, a.Ref, len(a.Versions), strings.Join(a.Versions, ", "))
+			for _, p := range a.Problems {
+				fmt.Fprintf(stdout, "        problem: %s\n", p)
+			}
+			if len(a.Unreachable) > 0 {
+				fmt.Fprintf(stdout, "        note: version(s) %s were claimed by runs that did not commit them; readers never see them\n", strings.Join(a.Unreachable, ", "))
+			}
+			if a.Staging > 0 {
+				fmt.Fprintf(stdout, "        note: %d staging object(s): runs in progress, or left by runs that ended without their cleanup\n", a.Staging)
+			}
+		}
+		if len(audits) == 0 {
+			fmt.Fprintln(stdout, "nothing published yet in", st.URI(""))
+		}
+	}
+	if broken > 0 {
+		return fmt.Errorf("the audit found broken guarantees in %d of %d product(s)", broken, len(audits))
+	}
+	return nil
 }

@@ -2,14 +2,11 @@ package reliability
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
-	"path"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -140,22 +137,6 @@ func errType(err error) string {
 	return ""
 }
 
-// sha returns the SHA-256 and size of an object's bytes, read back from the store.
-func sha(t *testing.T, st storage.Store, key string) (string, int64) {
-	t.Helper()
-	r, _, err := st.Get(t.Context(), key)
-	if err != nil {
-		t.Fatalf("get %s: %v", key, err)
-	}
-	defer r.Close()
-	h := sha256.New()
-	n, err := io.Copy(h, r)
-	if err != nil {
-		t.Fatalf("read %s: %v", key, err)
-	}
-	return hex.EncodeToString(h.Sum(nil)), n
-}
-
 // localStore opens a store in a temporary folder.
 func localStore(t *testing.T) storage.Store {
 	t.Helper()
@@ -221,94 +202,30 @@ type want struct {
 	Approvers []string // nil: no approval was needed
 }
 
-var versionDir = func(ref, key string) (version, name string, ok bool) {
-	rest, ok := strings.CutPrefix(key, ref+"/v")
-	if !ok {
-		return "", "", false
-	}
-	version, name, ok = strings.Cut(rest, "/")
-	return version, name, ok && !strings.Contains(name, "/")
-}
-
-// reconcile lists every object of product ref and checks that the store holds
-// exactly the versions of wantVersions, each once, published by the run named:
-// every vX.Y.Z folder has a manifest whose data, report, contract (and
-// quarantine) checksums and sizes match the bytes stored, and nothing else;
-// versions increase with their publication time; latest.json names the highest
-// version and its run; approvals are recorded when the run needed them; the
-// catalog shows the same versions; and _staging/ holds nothing of the product.
+// reconcile audits product ref (catalog.AuditProduct: every committed version's
+// objects match its manifest, no run published twice, versions and times move
+// forward, latest.json names the newest version and its run, approvals are of
+// one reviewed manifest) and checks that the store holds exactly the versions of
+// wantVersions, published by the runs named, approved by whom they name; that no
+// claim outside the chain is left; that the catalog shows the same versions; and
+// that _staging/ holds nothing of the product.
 func reconcile(t *testing.T, st storage.Store, ref string, wantVersions map[string]want) {
 	t.Helper()
-	ctx := t.Context()
-	objs, err := st.List(ctx, ref+"/")
+	a, err := catalog.AuditProduct(t.Context(), st, ref)
 	if err != nil {
-		t.Fatalf("reconcile %s: list: %v", ref, err)
+		t.Fatalf("reconcile %s: %v", ref, err)
 	}
-	folders := map[string][]string{} // version -> object names
-	hasLatest := false
-	for _, o := range objs {
-		if o.Key == catalog.LatestKey(ref) {
-			hasLatest = true
-			continue
-		}
-		v, name, ok := versionDir(ref, o.Key)
-		if !ok {
-			t.Errorf("reconcile %s: unexpected object %s", ref, o.Key)
-			continue
-		}
-		folders[v] = append(folders[v], name)
+	for _, p := range a.Problems {
+		t.Errorf("reconcile: %s", p)
 	}
-	var versions []string
-	manifests := map[string]refresh.Manifest{}
-	runs := map[string]string{} // run ID -> version
-	for v, names := range folders {
-		versions = append(versions, v)
-		vp := catalog.VersionPrefix(ref, v)
-		if !slices.Contains(names, "manifest.json") {
-			t.Errorf("reconcile %s: v%s has objects %v but no manifest", ref, v, names)
-			continue
-		}
-		var m refresh.Manifest
-		if _, err := catalog.ReadJSON(ctx, st, path.Join(vp, "manifest.json"), &m); err != nil {
-			t.Errorf("reconcile %s: v%s: %v", ref, v, err)
-			continue
-		}
-		manifests[v] = m
-		if m.Version != v || m.Product != ref {
-			t.Errorf("reconcile %s: manifest in v%s says product %s version %s", ref, v, m.Product, m.Version)
-		}
-		if other, dup := runs[m.RunID]; dup {
-			t.Errorf("reconcile %s: run %s published twice: v%s and v%s", ref, m.RunID, other, v)
-		}
-		runs[m.RunID] = v
-		refs := map[string]refresh.ObjectRef{"data.parquet": m.Data, "quality.json": m.Report}
-		if m.Contract == nil {
-			t.Errorf("reconcile %s: v%s has no contract", ref, v)
-		} else {
-			refs["contract.odcs.yaml"] = *m.Contract
-		}
-		if m.Quarantine != nil {
-			refs["quarantine.parquet"] = *m.Quarantine
-		}
-		for name, r := range refs {
-			if r.Key != path.Join(vp, name) {
-				t.Errorf("reconcile %s: v%s manifest names %s at %s, want %s", ref, v, name, r.Key, path.Join(vp, name))
-				continue
-			}
-			if !slices.Contains(names, name) {
-				t.Errorf("reconcile %s: v%s: %s is in the manifest but not in the store", ref, v, name)
-				continue
-			}
-			sum, size := sha(t, st, r.Key)
-			if sum != r.SHA256 || size != r.Size || len(r.SHA256) != 64 {
-				t.Errorf("reconcile %s: v%s: %s has SHA-256 %s (%d bytes), manifest says %s (%d bytes)", ref, v, name, sum, size, r.SHA256, r.Size)
-			}
-		}
-		for _, name := range names {
-			if _, ok := refs[name]; !ok && name != "manifest.json" {
-				t.Errorf("reconcile %s: v%s holds %s, which its manifest does not name", ref, v, name)
-			}
-		}
+	if len(a.Unreachable) > 0 {
+		t.Errorf("reconcile %s: versions %v were claimed but are in no chain from latest.json", ref, a.Unreachable)
+	}
+	if a.Staging > 0 {
+		t.Errorf("reconcile %s: %d staging objects left by finished runs", ref, a.Staging)
+	}
+	for _, v := range a.Versions {
+		m := a.Manifests[v]
 		w, ok := wantVersions[v]
 		switch {
 		case !ok:
@@ -319,11 +236,8 @@ func reconcile(t *testing.T, st storage.Store, ref string, wantVersions map[stri
 			t.Errorf("reconcile %s: v%s needed no approval but records %+v", ref, v, m.Approvals)
 		case w.Approvers != nil:
 			var got []string
-			for _, a := range m.Approvals {
-				if a.Decision != "approve" || a.ManifestHash == "" || a.At.IsZero() {
-					t.Errorf("reconcile %s: v%s approval %+v is not an approval of a reviewed manifest", ref, v, a)
-				}
-				got = append(got, a.Principal)
+			for _, ap := range m.Approvals {
+				got = append(got, ap.Principal)
 			}
 			if !slices.Equal(got, w.Approvers) {
 				t.Errorf("reconcile %s: v%s approvals by %v, want %v", ref, v, got, w.Approvers)
@@ -331,46 +245,19 @@ func reconcile(t *testing.T, st storage.Store, ref string, wantVersions map[stri
 		}
 	}
 	for v := range wantVersions {
-		if _, ok := folders[v]; !ok {
-			t.Errorf("reconcile %s: v%s was reported published but is not in the store", ref, v)
+		if !slices.Contains(a.Versions, v) {
+			t.Errorf("reconcile %s: v%s was reported published but is not committed in the store", ref, v)
 		}
 	}
-	slices.SortFunc(versions, compareVersions)
-	for i := 1; i < len(versions); i++ {
-		a, b := manifests[versions[i-1]], manifests[versions[i]]
-		if b.PublishedAt.Before(a.PublishedAt) {
-			t.Errorf("reconcile %s: v%s was published at %s, before v%s at %s", ref, versions[i], b.PublishedAt, versions[i-1], a.PublishedAt)
-		}
-	}
-
-	// The readers' view: latest.json names the highest version; the catalog
-	// shows every version and nothing else.
-	switch {
-	case len(versions) == 0 && hasLatest:
-		t.Errorf("reconcile %s: latest.json exists but no version does", ref)
-	case len(versions) > 0:
-		top := versions[len(versions)-1]
-		var l catalog.Latest
-		if _, err := catalog.ReadJSON(ctx, st, catalog.LatestKey(ref), &l); err != nil {
-			t.Errorf("reconcile %s: latest.json: %v", ref, err)
-		} else if l.Version != top || l.ManifestKey != path.Join(catalog.VersionPrefix(ref, top), "manifest.json") || l.RunID != manifests[top].RunID {
-			t.Errorf("reconcile %s: latest.json is %+v; want version %s of run %s", ref, l, top, manifests[top].RunID)
-		}
-		e, err := catalog.Show(ctx, st, ref)
+	if len(a.Versions) > 0 {
+		e, err := catalog.Show(t.Context(), st, ref)
 		if err != nil {
 			t.Errorf("reconcile %s: catalog: %v", ref, err)
-		} else if !slices.Equal(e.Versions, versions) {
-			t.Errorf("reconcile %s: the catalog shows versions %v, the store holds %v", ref, e.Versions, versions)
+		} else if !slices.Equal(e.Versions, a.Versions) {
+			t.Errorf("reconcile %s: the catalog shows versions %v, the audit %v", ref, e.Versions, a.Versions)
 		}
 	}
-	staging, err := st.List(ctx, path.Join("_staging", ref)+"/")
-	if err != nil && !errors.Is(err, storage.ErrNotFound) {
-		t.Fatalf("reconcile %s: list staging: %v", ref, err)
-	}
-	if len(staging) > 0 {
-		t.Errorf("reconcile %s: %d staging objects left by finished runs, e.g. %s", ref, len(staging), staging[0].Key)
-	}
-	t.Logf("reconcile %s: store holds versions %v", ref, versions)
+	t.Logf("reconcile %s: store holds versions %v", ref, a.Versions)
 }
 
 func compareVersions(a, b string) int {
