@@ -246,9 +246,14 @@ type Manifest struct {
 	// Previous is the version latest.json named when this one was published
 	// ("" for the first): a manifest whose Previous is v proves that v was
 	// committed.
-	Previous    string        `json:"previous,omitempty"`
-	RunID       string        `json:"runId"`
-	WorkflowID  string        `json:"workflowId"`
+	Previous   string `json:"previous,omitempty"`
+	RunID      string `json:"runId"`
+	WorkflowID string `json:"workflowId"`
+	// Submitter and Reason say who asked for the run and why ("manual",
+	// "schedule", "after finance/fx-rates 1.3.0"). Runs started before meshflow
+	// recorded them publish without.
+	Submitter   string        `json:"submitter,omitempty"`
+	Reason      string        `json:"reason,omitempty"`
 	PublishedAt time.Time     `json:"publishedAt"`
 	Inputs      []StagedInput `json:"inputs"`
 	Columns     []Column      `json:"columns"`

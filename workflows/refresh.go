@@ -16,6 +16,13 @@ import (
 	"go.temporal.io/sdk/workflow"
 )
 
+// ChangeManifestProvenance is the workflow.GetVersion change ID of the manifest's
+// Submitter and Reason (version 1). Every change to what the workflow does gets
+// an ID like it, so that runs started on older code finish on the path they
+// took (the package doc says how; scripts/multiprocess.sh deploys over
+// waiting runs).
+const ChangeManifestProvenance = "manifest-provenance"
+
 // MaxSessionAttempts is how many times the ingest–transform–validate session is
 // started on a fresh worker after the worker holding it was lost.
 const MaxSessionAttempts = 5
@@ -106,6 +113,12 @@ func (r *run) execute(ctx workflow.Context) (refresh.Result, error) {
 		ContractVersion: gov.ContractVersion, Contract: &contractRef, Changes: gov.Changes, Policies: gov.Policies,
 		Quality: staged.val.Quality, Data: staged.val.Data, Report: staged.val.Report, Quarantine: staged.val.Quarantine,
 		Breaking: gov.Breaking,
+	}
+	// The manifest under review names who asked for the run and why. Runs that
+	// were waiting for approval when this was deployed keep the manifest their
+	// approvers reviewed: they replay the DefaultVersion path.
+	if workflow.GetVersion(ctx, ChangeManifestProvenance, workflow.DefaultVersion, 1) >= 1 {
+		manifest.Submitter, manifest.Reason = r.in.Submitter, r.in.Reason
 	}
 	r.status.ManifestHash = ManifestHash(manifest)
 

@@ -13,6 +13,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
 )
 
 func product(approval string) refresh.Product {
@@ -32,6 +33,8 @@ type harness struct {
 	testsuite.WorkflowTestSuite
 	env       *testsuite.TestWorkflowEnvironment
 	published bool
+	// manifest is the manifest the run asked to publish.
+	manifest refresh.Manifest
 	// validate is what the Validate stand-in returns; ingestErr fails Ingest.
 	validate    refresh.ValidateResult
 	govern      refresh.GovernResult
@@ -84,7 +87,7 @@ func newHarness(t *testing.T) *harness {
 		Found: true, Manifest: refresh.Manifest{Version: "1.0.0", ContractColumns: contractCols}}, nil).Maybe()
 	h.env.OnActivity(refresh.ActivityPublish, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in refresh.PublishInput) (refresh.PublishResult, error) {
-			h.published = true
+			h.published, h.manifest = true, in.Manifest
 			if in.Previous != "1.0.0" {
 				return refresh.PublishResult{}, errors.New("publish saw the wrong previous version")
 			}
@@ -155,6 +158,27 @@ func TestAutoApproveWhenNoApprovalNeeded(t *testing.T) {
 	st := h.status(t)
 	if st.RowsIn != 10 || st.RowsOut != 9 || st.Quarantined != 1 || st.Stage != refresh.StagePublished {
 		t.Fatalf("status %+v", st)
+	}
+}
+
+// TestManifestProvenanceIsVersioned: new runs publish who asked for the run and
+// why; a run that started before ChangeManifestProvenance (GetVersion gives it
+// DefaultVersion on replay) publishes the manifest its approvers reviewed,
+// without them.
+func TestManifestProvenanceIsVersioned(t *testing.T) {
+	for _, tc := range []struct {
+		version        workflow.Version
+		submitter, why string
+	}{{1, "omar.haddad", "schedule"}, {workflow.DefaultVersion, "", ""}} {
+		h := newHarness(t)
+		h.env.OnGetVersion(ChangeManifestProvenance, workflow.DefaultVersion, 1).Return(tc.version)
+		h.env.ExecuteWorkflow(ProductRefresh, refresh.RefreshInput{Product: product("never"), Submitter: "omar.haddad", Reason: "schedule"})
+		if res := h.result(t); res.Stage != refresh.StagePublished {
+			t.Fatalf("version %d: got %+v", tc.version, res)
+		}
+		if h.manifest.Submitter != tc.submitter || h.manifest.Reason != tc.why {
+			t.Errorf("version %d: manifest names submitter %q reason %q, want %q %q", tc.version, h.manifest.Submitter, h.manifest.Reason, tc.submitter, tc.why)
+		}
 	}
 }
 

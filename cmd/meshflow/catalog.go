@@ -79,6 +79,9 @@ func runCatalog(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	m := e.Latest
 	fmt.Fprintf(stdout, "%s %s (published %s by run %s)\n", e.Ref, m.Version, m.PublishedAt.Local().Format("2006-01-02 15:04:05"), m.RunID)
+	if m.Submitter != "" {
+		fmt.Fprintf(stdout, "  requested   by %s (%s)\n", m.Submitter, m.Reason)
+	}
 	fmt.Fprintf(stdout, "  data        %s (%d bytes, sha256 %s)\n", st.URI(m.Data.Key), m.Data.Size, m.Data.SHA256)
 	fmt.Fprintf(stdout, "  rows        %d published, %d quarantined of %d\n", m.Quality.RowsOut, m.Quality.Quarantined, m.Quality.RowsIn)
 	var cols []string
