@@ -3,8 +3,11 @@
 # provide as libraries. Idempotent: a tool already installed at the wanted
 # version is left alone. Called by CI before the tests.
 #
-#   versitygw  a real S3 server, for the storage package's S3 tests
-#              (>= v1.8.0: older versions let several conditional writers win).
+#   versitygw      a real S3 server, for the storage package's S3 tests
+#                  (>= v1.8.0: older versions let several conditional writers win).
+#   workflowcheck  the static check that workflow code is deterministic.
+#   chromium       the headless browser of the web pages' tests (Debian).
+#   postgresql     Temporal's database in scripts/multiprocess.sh (Debian).
 set -euo pipefail
 
 VERSITYGW_VERSION="${VERSITYGW_VERSION:-v1.8.0}"
@@ -48,4 +51,15 @@ else
 	export DEBIAN_FRONTEND=noninteractive
 	apt-get update
 	apt-get install -y chromium
+fi
+
+# postgresql: the database scripts/multiprocess.sh runs the Temporal server on
+# (a throwaway cluster made with initdb; the Debian service is not used).
+if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1; then
+	echo "postgresql already installed ($(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | head -n 1))"
+else
+	echo "installing postgresql (Debian package)"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update
+	apt-get install -y postgresql
 fi

@@ -1,19 +1,34 @@
 #!/usr/bin/env bash
-# A real multi-process run of meshflow: PostgreSQL (Debian's postgresql, a
-# throwaway cluster in a temporary folder), `meshflow temporal-server` on it as a
-# process of its own, versitygw as S3, two `meshflow worker` processes with
-# separate scratch folders, and `meshflow serve`. It refreshes the example mesh,
-# approves the KPIs, checks that the 5 products are published on S3, then kills
-# one worker with SIGKILL during a second refresh and checks that the refresh
-# still completes. Everything it starts is stopped on exit; timings are printed
+# A real multi-process run of meshflow, then the faults that need separate
+# processes, each followed by `meshflow catalog audit` (every committed version
+# once, checksums match, latest only moves forward, no claim outside the chain):
+#
+#   PostgreSQL (Debian's postgresql, a throwaway cluster in a temporary folder),
+#   `meshflow temporal-server` on it as a process of its own, versitygw as S3,
+#   two `meshflow worker` processes with separate scratch folders, and
+#   `meshflow serve`. It refreshes the example mesh and approves the KPIs
+#   through serve's API with a steward's token, then:
+#   F1  kills (SIGKILL) the worker running a refresh's stages: the other worker
+#       finishes it, and the data is byte-identical to the undisturbed refresh;
+#   F5  restarts the Temporal server while a run waits for approval: the
+#       approval given after the restart publishes;
+#   F4  stops the S3 server while an approved run publishes, starts it again:
+#       the run completes, latest.json did not move meanwhile;
+#   F8  deploys over a waiting run: a worker built from the commit before
+#       ChangeManifestProvenance takes a run to approval and is replaced by the
+#       current build; the old run publishes the manifest its approver reviewed
+#       (same hash, no provenance), a new run publishes the new one.
+# F2, F3, F6 and F7 need hooks inside a process and are Go tests
+# (test/reliability). Everything started is stopped on exit; timings are printed
 # at the end.
 #
 #   scripts/multiprocess.sh          (from the repository root; root or a user
 #                                     who can run initdb)
 #
-# Needs: Go, versitygw (scripts/install-test-tools.sh), and PostgreSQL's
-# initdb/pg_ctl (installed with apt-get when missing and running as root).
-# KEEP=1 keeps the temporary folder with every process's log.
+# Needs: Go, the git history back to the F8 commit, versitygw
+# (scripts/install-test-tools.sh), and PostgreSQL's initdb/pg_ctl (installed with
+# apt-get when missing and running as root). KEEP=1 keeps the temporary folder
+# with every process's log.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -73,6 +88,72 @@ wait_for() {
 	done
 }
 
+# --- helpers for the processes that come and go ------------------------------
+# forget PID: a process stopped on purpose is no longer watched by wait_for.
+forget() {
+	local keep=() p
+	for p in "${pids[@]}"; do [[ $p == "$1" ]] || keep+=("$p"); done
+	pids=("${keep[@]}")
+}
+# stop PID: SIGINT, then wait until it has exited.
+stop() {
+	forget "$1"
+	kill -INT "$1" 2>/dev/null || true
+	for _ in $(seq 1 300); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.1; done
+	echo "process $1 did not stop within 30s" >&2
+	return 1
+}
+declare -A worker_pid=()
+# start_worker NAME BINARY: a worker with its own scratch folder and log.
+start_worker() {
+	mkdir -p "$work/scratch-$1"
+	"$2" worker "${tflags[@]}" "${mesh[@]}" "${store[@]}" --scratch "$work/scratch-$1" \
+		--metrics-listen "127.0.0.1:$(free_port)" >>"$work/worker-$1.log" 2>&1 &
+	pids+=($!)
+	worker_pid[$1]=$!
+}
+start_temporal() {
+	"$mf" temporal-server --postgres-host 127.0.0.1 --postgres-port "$pgport" --postgres-user temporal \
+		--postgres-password-env PGPASSWORD_TEMPORAL --postgres-db temporal \
+		--frontend-port "$tport" --ui-port "$uiport" >>"$work/temporal.log" 2>&1 &
+	temporal_pid=$!
+	pids+=($!)
+}
+start_s3() {
+	"$vgw" --access "$AWS_ACCESS_KEY_ID" --secret "$AWS_SECRET_ACCESS_KEY" --region "$AWS_REGION" \
+		--port "127.0.0.1:$s3port" --quiet posix "$work/s3" >>"$work/versitygw.log" 2>&1 &
+	s3_pid=$!
+	pids+=($!)
+	wait_for versitygw 30 bash -c "echo >/dev/tcp/127.0.0.1/$s3port"
+}
+# audit WHEN: meshflow catalog audit must find every guarantee kept.
+audit() {
+	if ! "$mf" catalog audit "${store[@]}" >"$work/audit.txt" 2>&1; then
+		cat "$work/audit.txt" >&2
+		echo "the audit after $1 found broken guarantees" >&2
+		return 1
+	fi
+	if grep -q "were claimed by runs that did not commit them" "$work/audit.txt"; then
+		cat "$work/audit.txt" >&2
+		echo "the audit after $1 found claims outside the chain" >&2
+		return 1
+	fi
+	grep -c '^ok ' "$work/audit.txt" | xargs echo "audit after $1: products ok:"
+}
+# stage_of ID: the stage of a run.
+stage_of() { "$mf" status "${tflags[@]}" "$1" | awk '$1 == "stage" { print $2 }'; }
+# hash_of ID: the manifest under review in a run.
+hash_of() { "$mf" status "${tflags[@]}" "$1" | awk '$1 == "manifest" { print $2 }'; }
+# start_run PRODUCT AS: starts a refresh and prints its workflow ID.
+start_run() { "$mf" run "${tflags[@]}" "${mesh[@]}" --as "$2" "$1" | awk '$1 == "started" { print $2 }'; }
+# approve ID: maria.rossi approves run ID through meshflow serve's API.
+approve() {
+	"$mf" approve --server "http://127.0.0.1:$apiport" --token "$token" --comment "multi-process run" --run "$1" finance/global-kpis
+}
+# version_dir PRODUCT VERSION: the version's folder in versitygw's posix backend.
+version_dir() { echo "$work/s3/meshflow/mesh/$1/v$2"; }
+latest_of() { sed -n 's/^ *"version": "\(.*\)",$/\1/p' "$work/s3/meshflow/mesh/$1/latest.json"; }
+
 # --- PostgreSQL -------------------------------------------------------------
 pgbin=""
 find_pgbin() {
@@ -111,12 +192,20 @@ mark "PostgreSQL $(basename "$(dirname "$pgbin")") on :$pgport"
 go build -o "$work/meshflow" ./cmd/meshflow
 mf="$work/meshflow"
 mark "meshflow built"
+# F8's old build: the last commit before ChangeManifestProvenance.
+f8_commit=2736c82458e005c5164aa0d77da7fb6379e18b45
+if ! git cat-file -e "$f8_commit^{commit}" 2>/dev/null; then
+	echo "commit $f8_commit (F8's old build) is not in this clone; fetch the history (git fetch --unshallow)" >&2
+	exit 1
+fi
+mkdir "$work/old-src"
+git archive "$f8_commit" | tar -x -C "$work/old-src"
+(cd "$work/old-src" && go build -tags nodev -o "$work/meshflow-old" ./cmd/meshflow)
+mf_old="$work/meshflow-old"
+mark "meshflow of commit ${f8_commit:0:7} built (for F8)"
 tport=$(free_port)
 uiport=$(free_port)
-"$mf" temporal-server --postgres-host 127.0.0.1 --postgres-port "$pgport" --postgres-user temporal \
-	--postgres-password-env PGPASSWORD_TEMPORAL --postgres-db temporal \
-	--frontend-port "$tport" --ui-port "$uiport" >"$work/temporal.log" 2>&1 &
-pids+=($!)
+start_temporal
 wait_for "Temporal server" 180 grep -q "Ctrl-C stops it" "$work/temporal.log"
 mark "Temporal on PostgreSQL (schema set up) :$tport"
 export MESHFLOW_TEMPORAL_ADDRESS="127.0.0.1:$tport"
@@ -128,10 +217,7 @@ vgw="$(command -v versitygw || echo "$(go env GOPATH | cut -d: -f1)/bin/versityg
 export AWS_ACCESS_KEY_ID=meshflow AWS_SECRET_ACCESS_KEY=meshflow-secret AWS_REGION=us-east-1
 s3port=$(free_port)
 mkdir -p "$work/s3/meshflow"
-"$vgw" --access "$AWS_ACCESS_KEY_ID" --secret "$AWS_SECRET_ACCESS_KEY" --region "$AWS_REGION" \
-	--port "127.0.0.1:$s3port" --quiet posix "$work/s3" >"$work/versitygw.log" 2>&1 &
-pids+=($!)
-wait_for versitygw 30 bash -c "echo >/dev/tcp/127.0.0.1/$s3port"
+start_s3
 store=(--store s3://meshflow/mesh --s3-endpoint "http://127.0.0.1:$s3port" --s3-path-style --s3-region "$AWS_REGION")
 mark "versitygw :$s3port"
 
@@ -147,20 +233,13 @@ grep -q "$hash" "$work/mesh/mesh.yaml"
 mesh=(--mesh "$work/mesh")
 
 # --- workers and serve ------------------------------------------------------
-declare -a worker_pids=()
-for w in a b; do
-	mkdir -p "$work/scratch-$w"
-	"$mf" worker "${tflags[@]}" "${mesh[@]}" "${store[@]}" --scratch "$work/scratch-$w" \
-		--metrics-listen "127.0.0.1:$(free_port)" >"$work/worker-$w.log" 2>&1 &
-	pids+=($!)
-	worker_pids+=($!)
-done
+start_worker a "$mf"
+start_worker b "$mf"
 apiport=$(free_port)
 "$mf" serve "${tflags[@]}" "${mesh[@]}" "${store[@]}" --listen "127.0.0.1:$apiport" \
 	--temporal-ui "http://127.0.0.1:$uiport" >"$work/serve.log" 2>&1 &
 pids+=($!)
 wait_for "meshflow serve" 60 curl -fsS -o /dev/null "http://127.0.0.1:$apiport/metrics"
-curl -fsS "http://127.0.0.1:$apiport/api/v1/products" >/dev/null || true
 mark "2 workers + meshflow serve :$apiport"
 
 # --- first refresh of the mesh ----------------------------------------------
@@ -178,13 +257,16 @@ wait_for "finance/global-kpis awaiting approval" 180 \
 mark "finance/global-kpis approved (as maria.rossi, through meshflow serve)"
 wait_for "5 published products" 180 bash -c "[[ \$('$mf' catalog list ${store[*]} 2>/dev/null | grep -c -E '^[a-z-]+/[a-z-]+') -ge 5 ]]"
 "$mf" catalog list "${store[@]}" | tee "$work/catalog.txt"
-mark "5 products published on S3"
+audit "the first refresh"
+mark "5 products published on S3, audited"
 
-# --- second refresh with a worker killed ------------------------------------
+# --- F1: a worker killed with SIGKILL mid-stage -------------------------------
 # The worker that gets a new session folder in its scratch is the one running
 # the refresh's stages: kill that one, with SIGKILL, while it works.
+emea=sales-emea/regional-sales
+first_emea="$(latest_of $emea)"
 before=("$(ls "$work/scratch-a" | wc -l)" "$(ls "$work/scratch-b" | wc -l)")
-"$mf" run "${tflags[@]}" "${mesh[@]}" --as anna.schmidt --wait sales-emea/regional-sales >"$work/run-second.log" 2>&1 &
+"$mf" run "${tflags[@]}" "${mesh[@]}" --as anna.schmidt --wait $emea >"$work/run-second.log" 2>&1 &
 second=$!
 victim=""
 for _ in $(seq 1 600); do
@@ -192,7 +274,8 @@ for _ in $(seq 1 600); do
 		w=$([[ $i == 0 ]] && echo a || echo b)
 		if (($(ls "$work/scratch-$w" | wc -l) > before[i])); then
 			victim=$w
-			kill -KILL "${worker_pids[i]}"
+			forget "${worker_pid[$w]}"
+			kill -KILL "${worker_pid[$w]}"
 			break 2
 		fi
 	done
@@ -206,10 +289,98 @@ fi
 echo "killed worker $victim with SIGKILL while it ran the refresh's stages"
 kill_at=$SECONDS
 wait "$second"
-disown -a 2>/dev/null || true
 tail -n 3 "$work/run-second.log"
 echo "the refresh ended $((SECONDS - kill_at))s after the kill"
-mark "second refresh completed with one worker killed"
+second_emea="$(latest_of $emea)"
+[[ "$second_emea" != "$first_emea" ]] || { echo "F1: $emea still at $first_emea" >&2; exit 1; }
+a_sum="$(sha256sum <"$(version_dir $emea "$first_emea")/data.parquet")"
+b_sum="$(sha256sum <"$(version_dir $emea "$second_emea")/data.parquet")"
+if [[ "$a_sum" != "$b_sum" ]]; then
+	echo "F1: $emea $second_emea (worker killed) differs from $first_emea (undisturbed): $b_sum vs $a_sum" >&2
+	exit 1
+fi
+start_worker "$victim" "$mf"
+audit "F1"
+mark "F1: worker killed mid-refresh; $emea $second_emea byte-identical to $first_emea"
+
+# --- F5: Temporal restarts while a run waits for approval --------------------
+# The new emea version started a refresh of finance/global-kpis, which waits
+# for a steward.
+kpis=finance/global-kpis
+kpis_before="$(latest_of $kpis)"
+wait_for "$kpis refresh after $emea $second_emea" 120 bash -c "[[ \$('$mf' status ${tflags[*]} $kpis | awk '\$1 == \"stage\" { print \$2 }') == awaiting-approval ]]"
+waiting="$("$mf" status "${tflags[@]}" $kpis | head -n 1)"
+stop "$temporal_pid"
+echo "Temporal stopped while $waiting waits for approval"
+start_temporal
+wait_for "Temporal server back" 120 bash -c "[[ \$(grep -c 'Ctrl-C stops it' '$work/temporal.log') -ge 2 ]]"
+wait_for "the approval after the restart" 120 approve "$waiting"
+wait_for "$kpis published after the restart" 120 bash -c "[[ \$('$mf' status ${tflags[*]} $waiting | awk '\$1 == \"stage\" { print \$2 }') == published ]]"
+[[ "$(latest_of $kpis)" != "$kpis_before" ]] || { echo "F5: $kpis still at $kpis_before" >&2; exit 1; }
+audit "F5"
+mark "F5: Temporal restarted during the wait; approval after it published $kpis $(latest_of $kpis)"
+
+# --- F4: the S3 server stops while an approved run publishes -----------------
+kpis_before="$(latest_of $kpis)"
+f4="$(start_run $kpis anna.schmidt)"
+wait_for "$f4 awaiting approval" 120 bash -c "[[ \$('$mf' status ${tflags[*]} $f4 | awk '\$1 == \"stage\" { print \$2 }') == awaiting-approval ]]"
+stop "$s3_pid"
+approve "$f4"
+wait_for "$f4 publishing" 60 bash -c "[[ \$('$mf' status ${tflags[*]} $f4 | awk '\$1 == \"stage\" { print \$2 }') == publishing ]]"
+# S3 stays down while Publish fails and backs off; the run must not give up.
+down_until=$((SECONDS + 8))
+while ((SECONDS < down_until)); do
+	[[ "$(stage_of "$f4")" == publishing ]] || { echo "F4: $f4 left publishing while S3 was down: $(stage_of "$f4")" >&2; exit 1; }
+	sleep 1
+done
+[[ "$(latest_of $kpis)" == "$kpis_before" ]] || { echo "F4: latest.json moved while S3 was down" >&2; exit 1; }
+start_s3
+wait_for "$f4 published after S3 came back" 180 bash -c "[[ \$('$mf' status ${tflags[*]} $f4 | awk '\$1 == \"stage\" { print \$2 }') == published ]]"
+audit "F4"
+mark "F4: S3 down 8s during publish; $kpis $(latest_of $kpis) published after it came back"
+
+# --- F8: a deploy while a run waits for approval -----------------------------
+# Workers built from the commit before ChangeManifestProvenance take a run to
+# its approval; the deploy replaces them with the current build.
+stop "${worker_pid[a]}"
+stop "${worker_pid[b]}"
+start_worker old "$mf_old"
+old_run="$(start_run $kpis anna.schmidt)"
+wait_for "$old_run awaiting approval on the old build" 120 bash -c "[[ \$('$mf' status ${tflags[*]} $old_run | awk '\$1 == \"stage\" { print \$2 }') == awaiting-approval ]]"
+reviewed="$(hash_of "$old_run")"
+stop "${worker_pid[old]}"
+start_worker a "$mf"
+start_worker b "$mf"
+echo "deployed the current build over $old_run (reviewing manifest $reviewed)"
+approve "$old_run" | tee "$work/approve-old.txt"
+grep -q "recorded for manifest $reviewed\$" "$work/approve-old.txt" || {
+	echo "F8: after the deploy the old run reviews another manifest than $reviewed" >&2
+	exit 1
+}
+wait_for "$old_run published" 120 bash -c "[[ \$('$mf' status ${tflags[*]} $old_run | awk '\$1 == \"stage\" { print \$2 }') == published ]]"
+old_manifest="$(version_dir $kpis "$(latest_of $kpis)")/manifest.json"
+grep -q "\"manifestHash\": \"$reviewed\"" "$old_manifest" || { echo "F8: $old_manifest does not record the approval of $reviewed" >&2; exit 1; }
+if grep -q '"submitter"' "$old_manifest"; then
+	echo "F8: the run started on the old build took the new path: $old_manifest names a submitter" >&2
+	exit 1
+fi
+new_run="$(start_run $kpis anna.schmidt)"
+wait_for "$new_run awaiting approval" 120 bash -c "[[ \$('$mf' status ${tflags[*]} $new_run | awk '\$1 == \"stage\" { print \$2 }') == awaiting-approval ]]"
+approve "$new_run" >/dev/null
+wait_for "$new_run published" 120 bash -c "[[ \$('$mf' status ${tflags[*]} $new_run | awk '\$1 == \"stage\" { print \$2 }') == published ]]"
+new_manifest="$(version_dir $kpis "$(latest_of $kpis)")/manifest.json"
+grep -q '"submitter": "anna.schmidt"' "$new_manifest" || { echo "F8: the new run's $new_manifest names no submitter" >&2; exit 1; }
+audit "F8"
+mark "F8: old run finished on the old path, new run on the new one"
+
+# --- final audit: nothing waits, nothing staged ------------------------------
+"$mf" catalog audit "${store[@]}" | tee "$work/audit.txt"
+if grep -q "note:" "$work/audit.txt"; then
+	echo "objects are left outside committed versions once every run ended" >&2
+	exit 1
+fi
+"$mf" catalog show "${store[@]}" $kpis
+mark "final audit: every version once, checksums match, nothing staged"
 
 echo
 echo "timings (seconds since start):"

@@ -2,7 +2,8 @@
 # Runs meshflow's tests from a bare machine with Go: installs the test tools (a
 # real S3 server), vets the code, runs every test (unit, end-to-end on an
 # in-process Temporal server with DuckDB, S3 against versitygw), and runs each
-# fuzz target briefly. This is the README's test command, and CI runs it.
+# fuzz target briefly, then the multi-process run with its faults
+# (scripts/multiprocess.sh). This is the README's test command, and CI runs it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,4 +24,7 @@ fuzz() { go test -run '^$' -fuzz "^$2\$" -fuzztime "${FUZZTIME:-15s}" -fuzzminim
 fuzz ./spec FuzzParseProduct
 fuzz ./contract FuzzLoad
 fuzz ./rules FuzzCompile
+echo "== multi-process run and its faults (Temporal on PostgreSQL, versitygw, two workers, serve)"
+bash scripts/multiprocess.sh
+
 echo "== all tests passed"
