@@ -36,6 +36,11 @@ type Activities struct {
 	// Metrics, when set, records stage durations, rows, rule outcomes and run
 	// outcomes; nil records nothing.
 	Metrics *metrics.Metrics
+	// StaleClaimAfter is how old another run's unfinished claim on the next
+	// version must be before Publish steps over it (0: DefaultStaleClaimAfter).
+	// A claim gets that old when its run was terminated or lost in the middle of
+	// Publish; younger claims belong to racing runs, which end with VersionTaken.
+	StaleClaimAfter time.Duration
 }
 
 // Staging returns the staging prefix of a run.

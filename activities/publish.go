@@ -61,7 +61,10 @@ func versionTaken(format string, args ...any) error {
 //     done. If it moved past the version the run compared against, another run
 //     won: stop with VersionTaken.
 //  2. Claim the next version by creating its manifest with If-None-Match. If it
-//     exists, it is either this run's claim (continue) or another run's (stop).
+//     exists, it is this run's claim (continue), or a live claim of a racing run
+//     (stop), or a claim older than StaleClaimAfter, left by a run that stopped
+//     before committing (claim the version after it: folders are never shared,
+//     and step 4 decides between runs however old their claims).
 //  3. Copy the staged objects into the version's folder, verifying checksums.
 //  4. Move latest.json with If-Match on the ETag read in step 1 (If-None-Match for
 //     the first version): the single commit point. Losing here means another run
@@ -93,43 +96,22 @@ func (a *Activities) Publish(ctx context.Context, in refresh.PublishInput) (refr
 	if err != nil {
 		return refresh.PublishResult{}, temporal.NewNonRetryableApplicationError(err.Error(), refresh.ErrBadSpec, nil)
 	}
-	vp := catalog.VersionPrefix(ref, version)
 	staged := map[string]refresh.ObjectRef{"data.parquet": m.Data, "quality.json": m.Report}
-	m.Data.Key, m.Report.Key = path.Join(vp, "data.parquet"), path.Join(vp, "quality.json")
 	if m.Contract != nil {
 		staged["contract.odcs.yaml"] = *m.Contract
-		c := *m.Contract
-		c.Key = path.Join(vp, "contract.odcs.yaml")
-		m.Contract = &c
 	}
 	if m.Quarantine != nil {
 		staged["quarantine.parquet"] = *m.Quarantine
-		q := *m.Quarantine
-		q.Key = path.Join(vp, "quarantine.parquet")
-		m.Quarantine = &q
 	}
-	m.Version, m.Previous = version, in.Previous
-	m.PublishedAt = time.Now().UTC()
 
 	// 2. Claim the version.
-	manifestKey := path.Join(vp, "manifest.json")
-	body, err := json.MarshalIndent(m, "", "  ")
+	m, err = a.claim(ctx, m, in.Previous, version, in.Bump)
 	if err != nil {
 		return refresh.PublishResult{}, err
 	}
-	if _, err := a.Store.Put(ctx, manifestKey, bytes.NewReader(body), storage.PutOptions{IfNoneMatch: true, ContentType: "application/json"}); err != nil {
-		if !errors.Is(err, storage.ErrPreconditionFailed) {
-			return refresh.PublishResult{}, fmt.Errorf("claim %s: %w", manifestKey, err)
-		}
-		var existing refresh.Manifest
-		if _, err := catalog.ReadJSON(ctx, a.Store, manifestKey, &existing); err != nil {
-			return refresh.PublishResult{}, err
-		}
-		if existing.RunID != m.RunID {
-			return refresh.PublishResult{}, versionTaken("%s version %s is being published by run %s; start a new refresh", ref, version, existing.RunID)
-		}
-		m = existing // this run's own claim, from an earlier attempt
-	}
+	version = m.Version
+	vp := catalog.VersionPrefix(ref, version)
+	manifestKey := path.Join(vp, "manifest.json")
 
 	// 3. Copy the staged objects.
 	for name, src := range staged {
@@ -163,25 +145,99 @@ func (a *Activities) Publish(ctx context.Context, in refresh.PublishInput) (refr
 	return refresh.PublishResult{Version: version, ManifestKey: manifestKey}, nil
 }
 
+// DefaultStaleClaimAfter is how old another run's claim on the next version must
+// be before Publish claims the version after it.
+const DefaultStaleClaimAfter = time.Hour
+
+// maxStaleClaims bounds how many stale claims one Publish steps over.
+const maxStaleClaims = 10
+
+// claim creates the manifest of version with If-None-Match, pointing the
+// manifest's objects into the version's folder. A claim of this run's earlier
+// attempt is taken as is; a claim of another run younger than StaleClaimAfter
+// ends the run with VersionTaken; an older one is stepped over to the next
+// version with the same bump. It returns the claimed manifest.
+func (a *Activities) claim(ctx context.Context, m refresh.Manifest, previous, version, bump string) (refresh.Manifest, error) {
+	staleAfter := a.StaleClaimAfter
+	if staleAfter <= 0 {
+		staleAfter = DefaultStaleClaimAfter
+	}
+	base := m
+	for skipped := 0; ; skipped++ {
+		m = inFolder(base, catalog.VersionPrefix(m.Product, version))
+		m.Version, m.Previous = version, previous
+		m.PublishedAt = time.Now().UTC()
+		manifestKey := path.Join(catalog.VersionPrefix(m.Product, version), "manifest.json")
+		body, err := json.MarshalIndent(m, "", "  ")
+		if err != nil {
+			return m, err
+		}
+		_, err = a.Store.Put(ctx, manifestKey, bytes.NewReader(body), storage.PutOptions{IfNoneMatch: true, ContentType: "application/json"})
+		if err == nil {
+			return m, nil
+		}
+		if !errors.Is(err, storage.ErrPreconditionFailed) {
+			return m, fmt.Errorf("claim %s: %w", manifestKey, err)
+		}
+		var existing refresh.Manifest
+		if _, err := catalog.ReadJSON(ctx, a.Store, manifestKey, &existing); err != nil {
+			return m, err
+		}
+		if existing.RunID == m.RunID {
+			return existing, nil // this run's own claim, from an earlier attempt
+		}
+		age := time.Since(existing.PublishedAt)
+		if age < staleAfter || skipped >= maxStaleClaims {
+			return m, versionTaken("%s version %s is being published by run %s (claimed %s ago); start a new refresh",
+				m.Product, version, existing.RunID, age.Round(time.Second))
+		}
+		a.logger().Warn("stepping over a stale claim: its run stopped before committing it", "product", m.Product,
+			"version", version, "run", existing.RunID, "claimedAt", existing.PublishedAt)
+		if version, err = NextVersion(version, bump); err != nil {
+			return m, temporal.NewNonRetryableApplicationError(err.Error(), refresh.ErrBadSpec, nil)
+		}
+	}
+}
+
+// inFolder returns the manifest with its objects' keys inside folder vp.
+func inFolder(m refresh.Manifest, vp string) refresh.Manifest {
+	m.Data.Key, m.Report.Key = path.Join(vp, "data.parquet"), path.Join(vp, "quality.json")
+	if m.Contract != nil {
+		c := *m.Contract
+		c.Key = path.Join(vp, "contract.odcs.yaml")
+		m.Contract = &c
+	}
+	if m.Quarantine != nil {
+		q := *m.Quarantine
+		q.Key = path.Join(vp, "quarantine.parquet")
+		m.Quarantine = &q
+	}
+	return m
+}
+
 // publishedEarlier reports whether an earlier attempt of run runID committed
 // the version it claims, now that latest.json names another run's version: its
 // claim exists and another version's manifest names it as Previous (was
 // published on top of it).
 func (a *Activities) publishedEarlier(ctx context.Context, ref string, in refresh.PublishInput, runID string) (refresh.PublishResult, bool, error) {
-	version, err := NextVersion(in.Previous, in.Bump)
-	if err != nil {
-		return refresh.PublishResult{}, false, nil
-	}
-	vp := catalog.VersionPrefix(ref, version)
-	manifestKey := path.Join(vp, "manifest.json")
-	var own refresh.Manifest
-	if _, err := catalog.ReadJSON(ctx, a.Store, manifestKey, &own); errors.Is(err, storage.ErrNotFound) {
-		return refresh.PublishResult{}, false, nil
-	} else if err != nil {
-		return refresh.PublishResult{}, false, err
-	}
-	if own.RunID != runID {
-		return refresh.PublishResult{}, false, nil
+	// The run's claim is on the version after the one it compared against, or
+	// after the stale claims it stepped over.
+	version, manifestKey := in.Previous, ""
+	for skipped := 0; ; skipped++ {
+		var err error
+		if version, err = NextVersion(version, in.Bump); err != nil || skipped > maxStaleClaims {
+			return refresh.PublishResult{}, false, nil
+		}
+		manifestKey = path.Join(catalog.VersionPrefix(ref, version), "manifest.json")
+		var claim refresh.Manifest
+		if _, err := catalog.ReadJSON(ctx, a.Store, manifestKey, &claim); errors.Is(err, storage.ErrNotFound) {
+			return refresh.PublishResult{}, false, nil
+		} else if err != nil {
+			return refresh.PublishResult{}, false, err
+		}
+		if claim.RunID == runID {
+			break
+		}
 	}
 	objs, err := a.Store.List(ctx, ref+"/v")
 	if err != nil {

@@ -1,15 +1,22 @@
 package reliability
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/meshflow/meshflow/activities"
+	"github.com/meshflow/meshflow/catalog"
 	"github.com/meshflow/meshflow/refresh"
+	"github.com/meshflow/meshflow/storage"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 )
@@ -227,4 +234,88 @@ func TestLostReportWhileAnotherRunPublishes(t *testing.T) {
 		t.Fatalf("run A reported %s, run B %s; want 1.0.0 and 1.1.0", va, vb)
 	}
 	reconcile(t, e.store, p.Ref(), map[string]want{"1.0.0": {RunID: runA.GetRunID()}, "1.1.0": {RunID: runB.GetRunID()}})
+}
+
+// TestTerminatedRunsClaimIsSteppedOver: a run is terminated in the middle of
+// Publish, after it claimed 1.1.0 and before it could move latest.json (its
+// worker's Puts of latest.json fail). Readers never see 1.1.0. While the claim
+// is young a new run ends with VersionTaken, as a racing run would; once the
+// claim is older than activities.DefaultStaleClaimAfter (the test ages it in
+// the store), the next run steps over it and publishes 1.2.0 on top of 1.0.0,
+// and the product is not blocked for later runs.
+func TestTerminatedRunsClaimIsSteppedOver(t *testing.T) {
+	e := newEnv(t, localStore(t))
+	const queue = "rel-claim"
+	p := tinyProduct(t, t.TempDir(), "rel", "claim", queue)
+	var refuseLatest atomic.Bool
+	e.startWorker(queue, workerOpts{store: hookStore{Store: e.store, beforePut: func(key string) error {
+		if key == catalog.LatestKey(p.Ref()) && refuseLatest.Load() {
+			return errors.New("injected: cannot write latest.json")
+		}
+		return nil
+	}}})
+	seen := watchLatest(t, e.store, p.Ref())
+	run1 := e.start(p, "1", "ana")
+	if v := e.published(run1, time.Minute); v != "1.0.0" {
+		t.Fatalf("first refresh published %s, want 1.0.0", v)
+	}
+
+	refuseLatest.Store(true)
+	claimKey := catalog.VersionPrefix(p.Ref(), "1.1.0") + "/manifest.json"
+	stuck := e.start(p, "stuck", "ana")
+	waitFor(t, time.Minute, "the stuck run's second Publish attempt", func() bool {
+		n, _ := e.publishAttempt(stuck)
+		return n >= 2
+	})
+	if _, err := e.store.Head(t.Context(), claimKey); err != nil {
+		t.Fatalf("the stuck run claimed nothing at %s: %v", claimKey, err)
+	}
+	if err := e.tc.TerminateWorkflow(t.Context(), stuck.GetID(), stuck.GetRunID(), "a deploy gone wrong"); err != nil {
+		t.Fatal(err)
+	}
+	refuseLatest.Store(false)
+
+	young := e.start(p, "young", "ana")
+	if _, err := e.result(young, time.Minute); errType(err) != refresh.ErrVersionTaken || !strings.Contains(err.Error(), "claimed") {
+		t.Fatalf("a run behind a young claim ended with %v, want VersionTaken naming the claim", err)
+	}
+
+	// An hour later: the claim is stale.
+	var claim refresh.Manifest
+	if _, err := catalog.ReadJSON(t.Context(), e.store, claimKey, &claim); err != nil {
+		t.Fatal(err)
+	}
+	claim.PublishedAt = claim.PublishedAt.Add(-activities.DefaultStaleClaimAfter - time.Minute)
+	b, _ := json.Marshal(claim)
+	if _, err := e.store.Put(t.Context(), claimKey, bytes.NewReader(b), storage.PutOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	run2 := e.start(p, "2", "ana")
+	if v := e.published(run2, time.Minute); v != "1.2.0" {
+		t.Fatalf("the run after a stale claim published %s, want 1.2.0", v)
+	}
+	run3 := e.start(p, "3", "ana")
+	if v := e.published(run3, time.Minute); v != "1.3.0" {
+		t.Fatalf("the next run published %s, want 1.3.0", v)
+	}
+
+	a, err := catalog.AuditProduct(t.Context(), e.store, p.Ref())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !a.OK() || !slices.Equal(a.Versions, []string{"1.0.0", "1.2.0", "1.3.0"}) || !slices.Equal(a.Unreachable, []string{"1.1.0"}) {
+		t.Fatalf("audit: problems %v, versions %v, unreachable %v; want 1.0.0 1.2.0 1.3.0 committed and only the stale claim 1.1.0 outside", a.Problems, a.Versions, a.Unreachable)
+	}
+	if prev := a.Manifests["1.2.0"].Previous; prev != "1.0.0" {
+		t.Fatalf("1.2.0 names %q as previous, want 1.0.0", prev)
+	}
+	for _, v := range seen() {
+		if v == "1.1.0" {
+			t.Fatalf("readers saw the stale claim 1.1.0 in latest.json: %v", seen())
+		}
+	}
+	e2, err := catalog.Show(t.Context(), e.store, p.Ref())
+	if err != nil || !slices.Equal(e2.Versions, a.Versions) {
+		t.Fatalf("catalog shows %v (%v), want %v", e2.Versions, err, a.Versions)
+	}
 }

@@ -25,14 +25,17 @@ import (
 	"go.temporal.io/sdk/client"
 )
 
-// hookStore calls beforePut before every Put of the store it wraps.
+// hookStore calls beforePut before every Put of the store it wraps; an error
+// from it fails the Put.
 type hookStore struct {
 	storage.Store
-	beforePut func(key string)
+	beforePut func(key string) error
 }
 
 func (h hookStore) Put(ctx context.Context, key string, r io.Reader, opts storage.PutOptions) (storage.Object, error) {
-	h.beforePut(key)
+	if err := h.beforePut(key); err != nil {
+		return storage.Object{}, err
+	}
 	return h.Store.Put(ctx, key, r, opts)
 }
 
@@ -78,13 +81,14 @@ func TestS3StoppedDuringPublish(t *testing.T) {
 	var once sync.Once
 	stopped := make(chan struct{})
 	dataKey := catalog.VersionPrefix(p.Ref(), "1.1.0") + "/data.parquet"
-	e.startWorker(queue, workerOpts{store: hookStore{Store: e.store, beforePut: func(key string) {
+	e.startWorker(queue, workerOpts{store: hookStore{Store: e.store, beforePut: func(key string) error {
 		if key == dataKey && armed.Load() {
 			once.Do(func() {
 				srv.Stop(t)
 				close(stopped)
 			})
 		}
+		return nil
 	}}})
 	seen := watchLatest(t, e.store, p.Ref())
 	run1 := e.start(p, "1", "ana")
