@@ -41,6 +41,12 @@ type Activities struct {
 	// A claim gets that old when its run was terminated or lost in the middle of
 	// Publish; younger claims belong to racing runs, which end with VersionTaken.
 	StaleClaimAfter time.Duration
+	// ScratchPerRun bounds the local scratch one run's stages use on this worker,
+	// in bytes (0: no bound). The worker sets it to --scratch-limit divided by
+	// --max-sessions. Snapshots, DuckDB's spill files and the staged Parquet
+	// count; a run that outgrows it ends with ErrScratch instead of filling the
+	// disk under the other runs.
+	ScratchPerRun int64
 }
 
 // Staging returns the staging prefix of a run.

@@ -60,9 +60,16 @@ func (a *Activities) Ingest(ctx context.Context, in refresh.IngestInput) (refres
 				}
 				return res, fmt.Errorf("input %s: open %s: %w", input.Name, src.name, err)
 			}
-			sum, size, err := writeFile(file, r)
+			var body io.Reader = r
+			if left, limited := a.scratchLeft(in.RunID); limited {
+				body = &capReader{r: r, left: left}
+			}
+			sum, size, err := writeFile(file, body)
 			if cerr := r.Close(); err == nil {
 				err = cerr
+			}
+			if errors.Is(err, errScratchFull) {
+				return res, a.scratchExceeded(p.Ref(), fmt.Sprintf("the snapshot of input %s (%s)", input.Name, src.name))
 			}
 			if err != nil {
 				return res, fmt.Errorf("input %s: copy %s: %w", input.Name, src.name, err)

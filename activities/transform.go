@@ -17,26 +17,37 @@ import (
 // result as Parquet. Malformed input rows and SQL errors end the run with a
 // non-retryable error that says which input or what in the SQL.
 func (a *Activities) Transform(ctx context.Context, in refresh.TransformInput) (refresh.TransformResult, error) {
+	res, err := a.transform(ctx, in)
+	return res, a.scratchErr(in.Product.Ref(), "the transform", err)
+}
+
+func (a *Activities) transform(ctx context.Context, in refresh.TransformInput) (refresh.TransformResult, error) {
 	var res refresh.TransformResult
 	var progress atomic.Value
 	progress.Store("loading inputs")
 	stop := heartbeat(ctx, func() any { return progress.Load() })
 	defer stop()
 
-	db, err := engine.Open(ctx, a.scratchDir(in.RunID, "transform"), a.Threads, a.MemoryLimit)
-	if err != nil {
-		return res, err
-	}
-	defer db.Close()
+	inputFiles := map[string][]string{}
 	for _, input := range in.Inputs {
-		var files []string
 		for n, obj := range input.Objects {
 			file := a.scratchDir(in.RunID, "inputs", input.Name, fmt.Sprintf("%04d.%s", n, input.Format))
 			if err := a.download(ctx, obj, file); err != nil {
 				return res, err
 			}
-			files = append(files, file)
+			inputFiles[input.Name] = append(inputFiles[input.Name], file)
 		}
+	}
+	if err := a.checkScratch(in.Product.Ref(), in.RunID, "the snapshot of its inputs"); err != nil {
+		return res, err
+	}
+	db, err := a.openEngine(ctx, in.RunID, "transform")
+	if err != nil {
+		return res, err
+	}
+	defer db.Close()
+	for _, input := range in.Inputs {
+		files := inputFiles[input.Name]
 		var spec refresh.Input
 		for _, i := range in.Product.Inputs {
 			if i.Name == input.Name {
@@ -67,6 +78,9 @@ func (a *Activities) Transform(ctx context.Context, in refresh.TransformInput) (
 	}
 	file := filepath.Join(a.scratchDir(in.RunID), "candidate.parquet")
 	if err := db.WriteParquet(ctx, "candidate", file); err != nil {
+		return res, err
+	}
+	if err := a.checkScratch(in.Product.Ref(), in.RunID, fmt.Sprintf("the transform's output of %d rows", rows)); err != nil {
 		return res, err
 	}
 	obj, err := a.upload(ctx, file, path.Join(Staging(in.Product.Ref(), in.RunID), "candidate.parquet"))

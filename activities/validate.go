@@ -26,6 +26,11 @@ import (
 // error-severity row rule are quarantined; the rest is the output. The output, the
 // quarantine and the full quality report are staged next to each other.
 func (a *Activities) Validate(ctx context.Context, in refresh.ValidateInput) (refresh.ValidateResult, error) {
+	res, err := a.validate(ctx, in)
+	return res, a.scratchErr(in.Product.Ref(), "checking the output", err)
+}
+
+func (a *Activities) validate(ctx context.Context, in refresh.ValidateInput) (refresh.ValidateResult, error) {
 	var res refresh.ValidateResult
 	p := in.Product
 	c, set, err := compileContract(p)
@@ -39,7 +44,7 @@ func (a *Activities) Validate(ctx context.Context, in refresh.ValidateInput) (re
 	if err := a.download(ctx, in.Candidate, file); err != nil {
 		return res, err
 	}
-	db, err := engine.Open(ctx, a.scratchDir(in.RunID, "validate"), a.Threads, a.MemoryLimit)
+	db, err := a.openEngine(ctx, in.RunID, "validate")
 	if err != nil {
 		return res, err
 	}

@@ -26,8 +26,10 @@ type DB struct {
 }
 
 // Open starts an in-memory DuckDB whose spill files go to scratch. Threads and
-// memory are bounded so that several stages can share a worker.
-func Open(ctx context.Context, scratch string, threads int, memoryLimit string) (*DB, error) {
+// memory are bounded so that several stages can share a worker; maxTemp > 0
+// bounds the spill files, in bytes (a query that needs more fails with an error
+// IsTempLimit recognises).
+func Open(ctx context.Context, scratch string, threads int, memoryLimit string, maxTemp int64) (*DB, error) {
 	if err := os.MkdirAll(scratch, 0o755); err != nil {
 		return nil, fmt.Errorf("open duckdb: %w", err)
 	}
@@ -45,6 +47,9 @@ func Open(ctx context.Context, scratch string, threads int, memoryLimit string) 
 	if memoryLimit != "" {
 		settings = append(settings, "SET memory_limit = "+Quote(memoryLimit))
 	}
+	if maxTemp > 0 {
+		settings = append(settings, fmt.Sprintf("SET max_temp_directory_size = '%dKiB'", max(1, maxTemp>>10)))
+	}
 	for _, s := range settings {
 		if _, err := db.ExecContext(ctx, s); err != nil {
 			_ = db.Close()
@@ -52,6 +57,12 @@ func Open(ctx context.Context, scratch string, threads int, memoryLimit string) 
 		}
 	}
 	return &DB{DB: db}, nil
+}
+
+// IsTempLimit reports whether err is DuckDB refusing to spill past
+// max_temp_directory_size.
+func IsTempLimit(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "max_temp_directory_size")
 }
 
 // Quote returns s as a SQL string literal.

@@ -80,6 +80,7 @@ const (
 	ErrNotPublished = "NotPublished"    // an input product has no published version
 	ErrVersionTaken = "VersionTaken"    // another run published this version first
 	ErrPolicy       = "PolicyViolation" // an error-severity mesh policy does not hold
+	ErrScratch      = "ScratchExceeded" // the run's files outgrew the worker's scratch budget for one run
 )
 
 // WorkflowID returns the ID of a refresh run of a product: refresh/<domain>/<product>/<suffix>.

@@ -32,7 +32,7 @@ func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	var wo worker.Options
 	fs.IntVar(&wo.MaxConcurrentActivities, "max-activities", 8, "activities running at once on each task queue's worker")
 	fs.IntVar(&wo.MaxConcurrentSessions, "max-sessions", 2, "refreshes staging at once on each task queue's worker (each holds DuckDB and scratch files)")
-	scratchLimit := fs.String("scratch-limit", "", "scratch disk budgeted for this worker, e.g. 20Gi (match a Kubernetes emptyDir sizeLimit): the worker checks at start that --scratch has this much free and warns if not; empty skips the check")
+	scratchLimit := fs.String("scratch-limit", "", "scratch disk budgeted for this worker, e.g. 20Gi (match a Kubernetes emptyDir sizeLimit): the worker warns at start if --scratch has less free, and each run staging at once gets an equal share (the limit divided by --max-sessions and the task queues): a run that outgrows its share fails with ScratchExceeded instead of filling the disk; empty: no bound")
 	fs.DurationVar(&wo.StopTimeout, "stop-timeout", time.Minute, "on SIGTERM, how long running activities may finish before they are cancelled (heartbeating ones then time out and retry elsewhere); keep it below Kubernetes' terminationGracePeriodSeconds")
 	metricsAddr := fs.String("metrics-listen", envOr("MESHFLOW_METRICS_LISTEN", "127.0.0.1:9090"), "address to serve Prometheus /metrics on; empty to not serve them")
 	verbose := fs.Bool("v", false, "log activity")
@@ -43,8 +43,10 @@ func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if wo.MaxConcurrentActivities < 1 || wo.MaxConcurrentSessions < 1 || wo.StopTimeout < 0 {
 		return fmt.Errorf("--max-activities and --max-sessions must be at least 1 and --stop-timeout not negative (got %d, %d, %s)", wo.MaxConcurrentActivities, wo.MaxConcurrentSessions, wo.StopTimeout)
 	}
+	var limit int64
 	if *scratchLimit != "" {
-		limit, err := parseSize(*scratchLimit)
+		var err error
+		limit, err = parseSize(*scratchLimit)
 		if err != nil {
 			return fmt.Errorf("--scratch-limit: %w", err)
 		}
@@ -81,6 +83,10 @@ func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	acts := newActivities(st, &sf, *scratch, logger)
 	acts.Metrics = m
+	if limit > 0 {
+		acts.ScratchPerRun = limit / int64(wo.MaxConcurrentSessions*len(qs))
+		logger.Info("scratch budget", "limit", limit, "perRun", acts.ScratchPerRun, "sessions", wo.MaxConcurrentSessions*len(qs))
+	}
 	withState(st, &control.Client{Temporal: cl, Namespace: conn.namespace})
 	metricsURL := "off"
 	if *metricsAddr != "" {
