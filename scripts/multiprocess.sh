@@ -14,11 +14,13 @@
 #       approval given after the restart publishes;
 #   F4  stops the S3 server while an approved run publishes, starts it again:
 #       the run completes, latest.json did not move meanwhile;
+#   F3  races a manual refresh with the scheduled runs of a backfill: each
+#       version is published once, every loser stops with VersionTaken;
 #   F8  deploys over a waiting run: a worker built from the commit before
 #       ChangeManifestProvenance takes a run to approval and is replaced by the
 #       current build; the old run publishes the manifest its approver reviewed
 #       (same hash, no provenance), a new run publishes the new one.
-# F2, F3, F6 and F7 need hooks inside a process and are Go tests
+# F2, F6 and F7 need hooks inside a process and are Go tests
 # (test/reliability). Everything started is stopped on exit; timings are printed
 # at the end.
 #
@@ -372,6 +374,53 @@ new_manifest="$(version_dir $kpis "$(latest_of $kpis)")/manifest.json"
 grep -q '"submitter": "anna.schmidt"' "$new_manifest" || { echo "F8: the new run's $new_manifest names no submitter" >&2; exit 1; }
 audit "F8"
 mark "F8: old run finished on the old path, new run on the new one"
+
+# --- F3: a manual run races scheduled runs of a backfill ---------------------
+# meshflow apply creates the mesh's schedules, paused at once (their own runs
+# would start refreshes that wait for approval; a backfill runs regardless). A
+# backfill of supply-chain/delivery-performance's half-hourly schedule over a
+# range holding two of its times runs while a manual refresh of it starts.
+# Every run must publish a version of its own or stop with VersionTaken
+# ("start a new refresh").
+dp=supply-chain/delivery-performance
+"$mf" apply "${tflags[@]}" "$work/mesh" >"$work/apply.log"
+for p in finance/fx-rates finance/global-kpis sales-china/regional-sales sales-emea/regional-sales $dp; do
+	"$mf" schedule pause "${tflags[@]}" "$p" --note "multi-process run" >/dev/null
+done
+half_hour=$(($(date +%s) / 1800 * 1800))
+"$mf" backfill "${tflags[@]}" "$dp" --from "$(date -u -d "@$((half_hour - 4500))" +%Y-%m-%dT%H:%M:%SZ)" \
+	--to "$(date -u -d "@$((half_hour - 300))" +%Y-%m-%dT%H:%M:%SZ)" >"$work/backfill.log" 2>&1 &
+backfill=$!
+"$mf" run "${tflags[@]}" "${mesh[@]}" --as meshflow "$dp" >>"$work/backfill.log"
+wait "$backfill"
+# runs_of PRODUCT: the product's runs as `meshflow status` lists them.
+runs_of() { "$mf" status "${tflags[@]}" -n 200 | awk -v p="$1" '$1 == p'; }
+# The first refresh, the manual run and the backfill's two.
+dp_ended() { [[ $(runs_of "$dp" | grep -cwE "Completed|Failed") -ge 4 ]] && ! runs_of "$dp" | grep -qw Running; }
+wait_for "the 4 runs of $dp to end" 180 dp_ended
+runs_of "$dp" >"$work/f3-runs.txt"
+completed=$(grep -cw Completed "$work/f3-runs.txt" || true)
+failed=0
+while read -r id; do
+	if ! "$mf" status "${tflags[@]}" "$id" | grep -q "^  error .*start a new refresh"; then
+		"$mf" status "${tflags[@]}" "$id" >&2
+		echo "F3: run $id failed, and not because another run took its version" >&2
+		exit 1
+	fi
+	failed=$((failed + 1))
+done < <(awk '/ Failed / { print $NF }' "$work/f3-runs.txt")
+if grep -vqwE "Completed|Failed" "$work/f3-runs.txt" || [[ $(wc -l <"$work/f3-runs.txt") != 4 ]]; then
+	cat "$work/f3-runs.txt" >&2
+	echo "F3: want 4 runs of $dp, each published or stopped with VersionTaken" >&2
+	exit 1
+fi
+audit "F3"
+versions=$(awk -v p="$dp:" '$2 == p { print $3 }' "$work/audit.txt")
+if [[ "$versions" != "$completed" ]]; then
+	echo "F3: $completed runs of $dp completed, the store holds $versions committed versions" >&2
+	exit 1
+fi
+mark "F3: $((completed + failed)) runs of $dp raced: $completed published, $failed stopped with VersionTaken"
 
 # --- final audit: nothing waits, nothing staged ------------------------------
 "$mf" catalog audit "${store[@]}" | tee "$work/audit.txt"
