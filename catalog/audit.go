@@ -109,7 +109,7 @@ func AuditProduct(ctx context.Context, st storage.Store, ref string) (Audit, err
 		for v := range folders {
 			a.Unreachable = append(a.Unreachable, v)
 		}
-		slices.SortFunc(a.Unreachable, compareVersions)
+		slices.SortFunc(a.Unreachable, CompareVersions)
 		return a, nil
 	}
 	var l Latest
@@ -151,7 +151,7 @@ func AuditProduct(ctx context.Context, st storage.Store, ref string) (Audit, err
 			return a, err
 		}
 		a.checkApprovals(m)
-		if m.Previous != "" && compareVersions(m.Previous, v) >= 0 {
+		if m.Previous != "" && CompareVersions(m.Previous, v) >= 0 {
 			a.problem("version %s follows version %s: versions must only move forward", v, m.Previous)
 			break
 		}
@@ -172,7 +172,7 @@ func AuditProduct(ctx context.Context, st storage.Store, ref string) (Audit, err
 			a.Unreachable = append(a.Unreachable, v)
 		}
 	}
-	slices.SortFunc(a.Unreachable, compareVersions)
+	slices.SortFunc(a.Unreachable, CompareVersions)
 	return a, nil
 }
 

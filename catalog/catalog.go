@@ -80,11 +80,12 @@ func Show(ctx context.Context, st storage.Store, ref string) (Entry, error) {
 		}
 		cur = prev
 	}
-	slices.SortFunc(e.Versions, compareVersions)
+	slices.SortFunc(e.Versions, CompareVersions)
 	return e, nil
 }
 
-func compareVersions(a, b string) int {
+// CompareVersions orders MAJOR.MINOR.PATCH versions numerically.
+func CompareVersions(a, b string) int {
 	pa, pb := strings.Split(a, "."), strings.Split(b, ".")
 	for i := 0; i < len(pa) && i < len(pb); i++ {
 		var x, y int

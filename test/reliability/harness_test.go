@@ -260,19 +260,6 @@ func reconcile(t *testing.T, st storage.Store, ref string, wantVersions map[stri
 	t.Logf("reconcile %s: store holds versions %v", ref, a.Versions)
 }
 
-func compareVersions(a, b string) int {
-	pa, pb := strings.Split(a, "."), strings.Split(b, ".")
-	for i := 0; i < len(pa) && i < len(pb); i++ {
-		var x, y int
-		fmt.Sscan(pa[i], &x)
-		fmt.Sscan(pb[i], &y)
-		if x != y {
-			return x - y
-		}
-	}
-	return len(pa) - len(pb)
-}
-
 // watchLatest reads latest.json of ref every few milliseconds until the test
 // ends, and fails the test if it ever moves backwards or to a version whose
 // manifest does not exist. Read errors (a stopped server) are ignored.
@@ -291,7 +278,7 @@ func watchLatest(t *testing.T, st storage.Store, ref string) (seen func() []stri
 			if _, err := catalog.ReadJSON(ctx, st, catalog.LatestKey(ref), &l); err == nil {
 				mu.Lock()
 				if n := len(versions); n == 0 || versions[n-1] != l.Version {
-					if n > 0 && compareVersions(l.Version, versions[n-1]) < 0 {
+					if n > 0 && catalog.CompareVersions(l.Version, versions[n-1]) < 0 {
 						problems = append(problems, fmt.Sprintf("latest.json moved back from %s to %s", versions[n-1], l.Version))
 					}
 					if _, err := st.Head(ctx, l.ManifestKey); err != nil && !errors.Is(err, storage.ErrNotFound) {
