@@ -26,6 +26,9 @@ var (
 	ErrWrongIssuer      = errors.New("token from the wrong issuer")
 	ErrWrongAudience    = errors.New("token for another audience")
 	ErrUnknownPrincipal = errors.New("token names no principal of the mesh")
+	// ErrUnverifiedEmail says that an OIDC token's email is not marked verified
+	// by the provider, so it cannot name a principal.
+	ErrUnverifiedEmail = errors.New("token's email is not verified")
 	// ErrKeysUnavailable says that the identity provider's keys could not be
 	// fetched: the caller may be fine, meshflow cannot tell.
 	ErrKeysUnavailable = errors.New("identity provider keys unavailable")
@@ -44,6 +47,7 @@ var reasons = []struct {
 	{ErrWrongIssuer, "wrong_issuer"},
 	{ErrWrongAudience, "wrong_audience"},
 	{ErrUnknownPrincipal, "unknown_principal"},
+	{ErrUnverifiedEmail, "unverified_email"},
 	{ErrKeysUnavailable, "keys_unavailable"},
 }
 

@@ -26,8 +26,12 @@ type OIDCConfig struct {
 	Audience string
 	// JWKSURL is where the provider publishes its signing keys.
 	JWKSURL string
-	// Claim names the claim that identifies the principal; it is matched against
-	// the principals' email in mesh.yaml, then against their names. Default "email".
+	// Claim names the claim that identifies the principal. Default "email": its
+	// value is matched against the principals' email in mesh.yaml, and only when
+	// the token says "email_verified": true. Any other claim whose value looks like
+	// an e-mail address (has an "@") is matched against the principals' email
+	// only; other values are matched against the principals' names. An e-mail
+	// never names a principal by its name.
 	Claim string
 	// Leeway is the clock skew allowed on exp, nbf and iat. Default one minute.
 	Leeway time.Duration
@@ -105,10 +109,20 @@ type OIDC struct {
 	byEmail map[string]string
 	byName  map[string]bool
 
+	// mu guards the fields below. It is held only to read or replace them, never
+	// while the JWKS is fetched, so that a slow or hanging provider delays only
+	// the requests that need new keys.
 	mu        sync.Mutex
 	keys      jose.JSONWebKeySet
 	fetchedAt time.Time // zero before the first successful fetch
 	triedAt   time.Time // last fetch attempt caused by an unknown key id
+	inflight  *flight   // the fetch under way, nil when none is
+}
+
+// flight is one fetch of the JWKS that every request needing it waits for.
+type flight struct {
+	done chan struct{}
+	err  error // set before done is closed
 }
 
 // algorithms are the signature algorithms meshflow accepts. HS256 and "none"
@@ -184,49 +198,86 @@ func (o *OIDC) Authenticate(r *http.Request) (string, error) {
 	default:
 		return "", fmt.Errorf("%w: %v", ErrMalformedToken, err)
 	}
-	v, ok := extra[o.cfg.Claim].(string)
+	return o.principal(extra)
+}
+
+// principal maps the identifying claim of a verified token to a principal.
+func (o *OIDC) principal(claims map[string]any) (string, error) {
+	v, ok := claims[o.cfg.Claim].(string)
 	if !ok || v == "" {
 		return "", fmt.Errorf("%w: the token has no %q claim", ErrUnknownPrincipal, o.cfg.Claim)
 	}
-	if p, ok := o.byEmail[strings.ToLower(v)]; ok {
-		return p, nil
+	if o.cfg.Claim == "email" {
+		// OIDC Core 5.1: email_verified is a JSON boolean. Without it the
+		// provider vouches for nothing: anyone may have typed the address.
+		if verified, _ := claims["email_verified"].(bool); !verified {
+			return "", fmt.Errorf("%w: the token's email %q is not verified by %s (no \"email_verified\": true)", ErrUnverifiedEmail, v, o.cfg.Issuer)
+		}
+	}
+	if o.cfg.Claim == "email" || strings.Contains(v, "@") {
+		if p, ok := o.byEmail[strings.ToLower(v)]; ok {
+			return p, nil
+		}
+		return "", fmt.Errorf("%w: no principal in mesh.yaml has the email %q (%s)", ErrUnknownPrincipal, v, o.cfg.Claim)
 	}
 	if o.byName[v] {
 		return v, nil
 	}
-	return "", fmt.Errorf("%w: no principal in mesh.yaml has %s %q", ErrUnknownPrincipal, o.cfg.Claim, v)
+	return "", fmt.Errorf("%w: no principal in mesh.yaml is named %q (%s)", ErrUnknownPrincipal, v, o.cfg.Claim)
 }
 
 // keysFor returns the keys that may have signed a token with key id kid (every
 // key when the token names none). Keys are fetched on first use, when they are
 // older than MaxKeyAge, and when no key has the token's id (at most once per
-// MinRefetch).
+// MinRefetch). A token whose key id is in a fresh set of keys never waits for a
+// fetch, even while one is under way for another token.
 func (o *OIDC) keysFor(ctx context.Context, kid string) ([]jose.JSONWebKey, error) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
 	now := o.cfg.Now()
-	fetched := false
-	if o.fetchedAt.IsZero() || now.Sub(o.fetchedAt) > o.cfg.MaxKeyAge {
-		if err := o.fetch(ctx, now); err != nil {
-			return nil, err
-		}
-		fetched = true
+	o.mu.Lock()
+	stale := o.fetchedAt.IsZero() || now.Sub(o.fetchedAt) > o.cfg.MaxKeyAge
+	var keys []jose.JSONWebKey
+	if !stale {
+		keys = o.lookup(kid)
 	}
-	if keys := o.lookup(kid); len(keys) > 0 {
+	o.mu.Unlock()
+	if len(keys) > 0 {
 		return keys, nil
 	}
-	if !fetched && (o.triedAt.IsZero() || now.Sub(o.triedAt) >= o.cfg.MinRefetch) {
-		o.triedAt = now
+	if stale {
 		if err := o.fetch(ctx, now); err != nil {
 			return nil, err
 		}
-		if keys := o.lookup(kid); len(keys) > 0 {
+		if keys := o.locked(kid); len(keys) > 0 {
+			return keys, nil
+		}
+		return nil, fmt.Errorf("%w: no key %q in the JWKS of %s", ErrBadSignature, kid, o.cfg.Issuer)
+	}
+	o.mu.Lock()
+	refetch := o.triedAt.IsZero() || now.Sub(o.triedAt) >= o.cfg.MinRefetch
+	if refetch {
+		o.triedAt = now
+	}
+	o.mu.Unlock()
+	if refetch {
+		if err := o.fetch(ctx, now); err != nil {
+			return nil, err
+		}
+		if keys := o.locked(kid); len(keys) > 0 {
 			return keys, nil
 		}
 	}
 	return nil, fmt.Errorf("%w: no key %q in the JWKS of %s", ErrBadSignature, kid, o.cfg.Issuer)
 }
 
+// locked looks kid up under the lock.
+func (o *OIDC) locked(kid string) []jose.JSONWebKey {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.lookup(kid)
+}
+
+// lookup finds the keys of kid; the caller holds o.mu. The key set is replaced,
+// never changed in place, so the slice returned stays valid after the unlock.
 func (o *OIDC) lookup(kid string) []jose.JSONWebKey {
 	if kid == "" {
 		return o.keys.Keys
@@ -234,26 +285,59 @@ func (o *OIDC) lookup(kid string) []jose.JSONWebKey {
 	return o.keys.Key(kid)
 }
 
-// fetch reads the JWKS; the caller holds o.mu.
+// fetch reads the JWKS and installs its keys, without holding o.mu while it
+// waits for the provider. Concurrent callers share one fetch: the first starts
+// it, the others wait for its result (or for their own context to end).
 func (o *OIDC) fetch(ctx context.Context, now time.Time) error {
+	o.mu.Lock()
+	if f := o.inflight; f != nil {
+		o.mu.Unlock()
+		select {
+		case <-f.done:
+			return f.err
+		case <-ctx.Done():
+			return fmt.Errorf("%w: waiting for the JWKS of %s: %v", ErrKeysUnavailable, o.cfg.Issuer, ctx.Err())
+		}
+	}
+	f := &flight{done: make(chan struct{})}
+	o.inflight = f
+	o.mu.Unlock()
+
+	// The fetch serves every waiter: it does not end with the request that
+	// started it, only with FetchTimeout.
+	set, err := o.download(context.WithoutCancel(ctx))
+	o.mu.Lock()
+	if err == nil {
+		o.keys = set
+		o.fetchedAt = now
+	}
+	o.inflight = nil
+	f.err = err
+	o.mu.Unlock()
+	close(f.done)
+	return err
+}
+
+// download reads the JWKS and keeps its public signing keys.
+func (o *OIDC) download(ctx context.Context) (jose.JSONWebKeySet, error) {
 	ctx, cancel := context.WithTimeout(ctx, o.cfg.FetchTimeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, o.cfg.JWKSURL, nil)
 	if err != nil {
-		return fmt.Errorf("%w: fetch JWKS %s: %v", ErrKeysUnavailable, o.cfg.JWKSURL, err)
+		return jose.JSONWebKeySet{}, fmt.Errorf("%w: fetch JWKS %s: %v", ErrKeysUnavailable, o.cfg.JWKSURL, err)
 	}
 	req.Header.Set("Accept", "application/json")
 	resp, err := o.cfg.HTTPClient.Do(req)
 	if err != nil {
-		return fmt.Errorf("%w: fetch JWKS %s: %v", ErrKeysUnavailable, o.cfg.JWKSURL, err)
+		return jose.JSONWebKeySet{}, fmt.Errorf("%w: fetch JWKS %s: %v", ErrKeysUnavailable, o.cfg.JWKSURL, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("%w: fetch JWKS %s: %s", ErrKeysUnavailable, o.cfg.JWKSURL, resp.Status)
+		return jose.JSONWebKeySet{}, fmt.Errorf("%w: fetch JWKS %s: %s", ErrKeysUnavailable, o.cfg.JWKSURL, resp.Status)
 	}
 	var set jose.JSONWebKeySet
 	if err := json.NewDecoder(io.LimitReader(resp.Body, maxJWKSBytes)).Decode(&set); err != nil {
-		return fmt.Errorf("%w: read JWKS %s: %v", ErrKeysUnavailable, o.cfg.JWKSURL, err)
+		return jose.JSONWebKeySet{}, fmt.Errorf("%w: read JWKS %s: %v", ErrKeysUnavailable, o.cfg.JWKSURL, err)
 	}
 	var public []jose.JSONWebKey
 	for _, k := range set.Keys {
@@ -261,7 +345,5 @@ func (o *OIDC) fetch(ctx context.Context, now time.Time) error {
 			public = append(public, k)
 		}
 	}
-	o.keys = jose.JSONWebKeySet{Keys: public}
-	o.fetchedAt = now
-	return nil
+	return jose.JSONWebKeySet{Keys: public}, nil
 }

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -121,7 +122,7 @@ func TestOIDC(t *testing.T) {
 	claims := func(mod func(map[string]any)) map[string]any {
 		c := map[string]any{
 			"iss": testIssuer, "aud": testAudience, "sub": "00u1",
-			"email": "Maria.Rossi@acme.example", "preferred_username": "omar.haddad",
+			"email": "Maria.Rossi@acme.example", "email_verified": true, "preferred_username": "omar.haddad",
 			"iat": now.Add(-time.Minute).Unix(), "nbf": now.Add(-time.Minute).Unix(), "exp": now.Add(time.Hour).Unix(),
 		}
 		if mod != nil {
@@ -178,6 +179,24 @@ func TestOIDC(t *testing.T) {
 		{name: "claim missing", token: func() string {
 			return sign(t, rs, jose.RS256, claims(func(c map[string]any) { delete(c, "email") }))
 		}, err: ErrUnknownPrincipal},
+		{name: "email not marked verified", token: func() string {
+			return sign(t, rs, jose.RS256, claims(func(c map[string]any) { delete(c, "email_verified") }))
+		}, err: ErrUnverifiedEmail},
+		{name: "email_verified false", token: func() string {
+			return sign(t, rs, jose.RS256, claims(func(c map[string]any) { c["email_verified"] = false }))
+		}, err: ErrUnverifiedEmail},
+		{name: "email_verified a string, not the boolean", token: func() string {
+			return sign(t, rs, jose.RS256, claims(func(c map[string]any) { c["email_verified"] = "true" }))
+		}, err: ErrUnverifiedEmail},
+		{name: "an email claim never matches a principal's name", token: func() string {
+			return sign(t, rs, jose.RS256, claims(func(c map[string]any) { c["email"] = "maria.rossi" }))
+		}, err: ErrUnknownPrincipal},
+		{name: "another claim holding an address matches emails", claim: "preferred_username", token: func() string {
+			return sign(t, rs, jose.RS256, claims(func(c map[string]any) { c["preferred_username"] = "omar.haddad@acme.example" }))
+		}, want: "omar.haddad"},
+		{name: "another claim holding an address never matches a name", claim: "upn", token: func() string {
+			return sign(t, rs, jose.RS256, claims(func(c map[string]any) { c["upn"] = "maria.rossi@evil.example" }))
+		}, err: ErrUnknownPrincipal},
 		{name: "a team is not a login", claim: "sub", token: func() string {
 			return sign(t, rs, jose.RS256, claims(func(c map[string]any) { c["sub"] = "finance-data" }))
 		}, err: ErrUnknownPrincipal},
@@ -226,7 +245,7 @@ func TestOIDCKeyCacheAndRotation(t *testing.T) {
 		t.Fatal(err)
 	}
 	tokenBy := func(k jose.JSONWebKey, alg jose.SignatureAlgorithm) string {
-		return sign(t, k, alg, map[string]any{"iss": testIssuer, "aud": testAudience, "email": "omar.haddad@acme.example",
+		return sign(t, k, alg, map[string]any{"iss": testIssuer, "aud": testAudience, "email": "omar.haddad@acme.example", "email_verified": true,
 			"exp": clock.t.Add(time.Hour).Unix()})
 	}
 	authenticate := func(tok string) (string, error) { return o.Authenticate(bearerRequest(tok)) }
@@ -277,6 +296,109 @@ func TestOIDCKeyCacheAndRotation(t *testing.T) {
 	_, err = authenticate(tokenBy(old, jose.RS256))
 	if !errors.Is(err, ErrKeysUnavailable) || Reason(err) != "keys_unavailable" {
 		t.Fatalf("provider down: %v, want ErrKeysUnavailable", err)
+	}
+}
+
+// TestOIDCFetchDoesNotBlockKnownKeys holds a JWKS fetch (caused by a token with
+// an unknown key id) open at the provider and checks that a token signed with a
+// known key is authenticated meanwhile: the fetch holds no lock that every
+// authentication takes.
+func TestOIDCFetchDoesNotBlockKnownKeys(t *testing.T) {
+	known := rsaKey(t, "known")
+	idp := &jwks{}
+	idp.add(known)
+	held, release := make(chan struct{}), make(chan struct{})
+	var holdNext atomic.Bool
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if holdNext.CompareAndSwap(true, false) {
+			close(held)
+			<-release
+		}
+		idp.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	var releaseOnce sync.Once
+	unblock := func() { releaseOnce.Do(func() { close(release) }) }
+	defer unblock()
+	o, err := NewOIDC(OIDCConfig{Issuer: testIssuer, Audience: testAudience, JWKSURL: srv.URL}, testPrincipals)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tokenBy := func(k jose.JSONWebKey) string {
+		return sign(t, k, jose.RS256, map[string]any{"iss": testIssuer, "aud": testAudience, "email": "omar.haddad@acme.example",
+			"email_verified": true, "exp": time.Now().Add(time.Hour).Unix()})
+	}
+	if p, err := o.Authenticate(bearerRequest(tokenBy(known))); err != nil || p != "omar.haddad" {
+		t.Fatalf("first token: %q, %v", p, err)
+	}
+
+	holdNext.Store(true)
+	unknown := tokenBy(rsaKey(t, "unknown"))
+	errc := make(chan error, 1)
+	go func() {
+		_, err := o.Authenticate(bearerRequest(unknown))
+		errc <- err
+	}()
+	<-held // the provider has the fetch and holds it open
+
+	done := make(chan error, 1)
+	go func() {
+		_, err := o.Authenticate(bearerRequest(tokenBy(known)))
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("known key during a fetch: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a token with a known key id waited for a JWKS fetch")
+	}
+	unblock()
+	if err := <-errc; !errors.Is(err, ErrBadSignature) {
+		t.Errorf("unknown kid: %v, want ErrBadSignature", err)
+	}
+	if n := idp.count(); n != 2 {
+		t.Errorf("%d JWKS fetches, want 2", n)
+	}
+}
+
+// TestOIDCConcurrentFetchesShareOne starts several authentications on a cold
+// cache at once: they share one fetch of the JWKS.
+func TestOIDCConcurrentFetchesShareOne(t *testing.T) {
+	k := rsaKey(t, "k")
+	idp := &jwks{}
+	idp.add(k)
+	gate := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		<-gate
+		idp.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	o, err := NewOIDC(OIDCConfig{Issuer: testIssuer, Audience: testAudience, JWKSURL: srv.URL}, testPrincipals)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := sign(t, k, jose.RS256, map[string]any{"iss": testIssuer, "aud": testAudience, "email": "omar.haddad@acme.example",
+		"email_verified": true, "exp": time.Now().Add(time.Hour).Unix()})
+	const n = 8
+	errc := make(chan error, n)
+	for range n {
+		go func() {
+			_, err := o.Authenticate(bearerRequest(tok))
+			errc <- err
+		}()
+	}
+	// Let every goroutine reach the fetch before the provider answers.
+	time.Sleep(200 * time.Millisecond)
+	close(gate)
+	for range n {
+		if err := <-errc; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if c := idp.count(); c != 1 {
+		t.Errorf("%d JWKS fetches for %d concurrent requests on a cold cache, want 1", c, n)
 	}
 }
 
