@@ -16,6 +16,9 @@ const WorkflowAccessRequest = "AccessRequest"
 const (
 	ActivityRecordGrant = "RecordGrant"
 	ActivityRevokeGrant = "RevokeGrant"
+	// ActivityResolveAccess reads a product's owner, approvers and task queue
+	// from a mesh revision.
+	ActivityResolveAccess = "ResolveAccess"
 )
 
 // Update, signal and query names.
@@ -66,6 +69,10 @@ func (s Stage) Final() bool {
 // DefaultDecisionTimeout is how long a request waits for a decision when the
 // request does not say.
 const DefaultDecisionTimeout = 7 * 24 * time.Hour
+
+// DefaultGrantDuration is how long a grant lasts that a refresh asks for on its
+// owner team's behalf.
+const DefaultGrantDuration = 90 * 24 * time.Hour
 
 // ErrBadRequest is the type of the non-retryable error of a malformed request or
 // grant.

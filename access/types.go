@@ -3,11 +3,16 @@ package access
 import (
 	"slices"
 	"time"
+
+	"github.com/meshflow/meshflow/signing"
 )
 
-// Request starts an AccessRequest workflow. The client resolves everything from
-// the mesh (the approvers, the task queue), so that the workflow never reads the
-// mesh folder.
+// Request starts an AccessRequest workflow. The workflow resolves the owner,
+// the approvers and the task queue from the mesh revision (Revision, default
+// the current one); the requester is proven by Signed, serve's signature, or by
+// the run being the child of a refresh that waits for access. Owner, Approvers
+// and TaskQueue are ignored by requests started on current code and kept for
+// requests started before mesh revisions.
 type Request struct {
 	// Product is "<domain>/<product>".
 	Product string `json:"product"`
@@ -25,6 +30,47 @@ type Request struct {
 	DecisionTimeout time.Duration `json:"decisionTimeout,omitempty"`
 	// TaskQueue is the queue of the product's domain.
 	TaskQueue string `json:"taskQueue"`
+	// Revision is the mesh revision to take the approvers from.
+	Revision string `json:"revision,omitempty"`
+	// Trigger is "request" (a person through meshflow serve, proven by Signed)
+	// or "propagation" (a refresh whose owner team needs the grant).
+	Trigger string          `json:"trigger,omitempty"`
+	Signed  *signing.Signed `json:"signed,omitempty"`
+}
+
+// RequestStatement is what serve signs when requester asks to read product in
+// the access request workflowID.
+func RequestStatement(workflowID, product, requester, purpose string, duration time.Duration) signing.Statement {
+	return signing.Statement{Action: signing.ActionAccessRequest, Principal: requester, Subject: workflowID, Product: product,
+		Comment: purpose, Duration: duration}
+}
+
+// DecisionStatement is what serve signs when principal decides on the access
+// request workflowID; an approval covers the duration it grants.
+func DecisionStatement(workflowID, product, principal string, approve bool, comment string, duration time.Duration) signing.Statement {
+	return signing.Statement{Action: signing.ActionAccessDecide, Principal: principal, Subject: workflowID, Product: product,
+		Approve: approve, Comment: comment, Duration: duration}
+}
+
+// RevokeStatement is what serve signs when principal revokes the grant of the
+// access request workflowID.
+func RevokeStatement(workflowID, product, principal, reason string) signing.Statement {
+	return signing.Statement{Action: signing.ActionAccessRevoke, Principal: principal, Subject: workflowID, Product: product, Comment: reason}
+}
+
+// ResolveInput asks for a product's access policy in a mesh revision.
+type ResolveInput struct {
+	Product  string `json:"product"`
+	Revision string `json:"revision"`
+}
+
+// Resolved is a product's access policy as the mesh revision defines it.
+type Resolved struct {
+	Revision  string              `json:"revision"`
+	Owner     string              `json:"owner"`
+	Approvers []string            `json:"approvers"`
+	TaskQueue string              `json:"taskQueue"`
+	Keys      []signing.PublicKey `json:"keys"`
 }
 
 // CanApprove reports whether principal may decide on the request.
@@ -37,30 +83,48 @@ type Decision struct {
 	Principal string `json:"principal"`
 	Approve   bool   `json:"approve"`
 	Comment   string `json:"comment,omitempty"`
+	// Proof is serve's signature of DecisionStatement.
+	Proof *signing.Proof `json:"proof,omitempty"`
 }
 
 // Revocation is the argument of the revoke update and signal.
 type Revocation struct {
 	Principal string `json:"principal"`
 	Reason    string `json:"reason,omitempty"`
+	// Proof is serve's signature of RevokeStatement.
+	Proof *signing.Proof `json:"proof,omitempty"`
 }
 
 // Grant is read access of one principal to one product, stored as JSON under
 // Key(product, id). A grant is active while it is not revoked and not expired.
 type Grant struct {
-	ID        string    `json:"id"`
-	Product   string    `json:"product"`
-	Principal string    `json:"principal"`
-	Purpose   string    `json:"purpose"`
-	GrantedBy string    `json:"grantedBy"`
-	GrantedAt time.Time `json:"grantedAt"`
-	ExpiresAt time.Time `json:"expiresAt"`
-	RevokedAt time.Time `json:"revokedAt,omitzero"`
-	RevokedBy string    `json:"revokedBy,omitempty"`
+	ID        string `json:"id"`
+	Product   string `json:"product"`
+	Principal string `json:"principal"`
+	Purpose   string `json:"purpose"`
+	GrantedBy string `json:"grantedBy"`
+	// ApprovalComment is the approver's comment, covered by Proof.
+	ApprovalComment string    `json:"approvalComment,omitempty"`
+	GrantedAt       time.Time `json:"grantedAt"`
+	ExpiresAt       time.Time `json:"expiresAt"`
+	RevokedAt       time.Time `json:"revokedAt,omitzero"`
+	RevokedBy       string    `json:"revokedBy,omitempty"`
 	// Reason says why the grant was revoked ("expired" when it ran out).
 	Reason string `json:"reason,omitempty"`
 	// WorkflowID is the AccessRequest that granted it and revokes it.
 	WorkflowID string `json:"workflowId"`
+	// Revision is the mesh revision whose keys verify Proof, and whose
+	// approvers GrantedBy must be one of.
+	Revision string `json:"revision,omitempty"`
+	// Proof is the approver's signed decision (DecisionStatement with
+	// Duration): a grant without a valid one was not written by the access
+	// workflow. Grants recorded before signed decisions have none.
+	Proof *signing.Proof `json:"proof,omitempty"`
+}
+
+// Statement returns what the grant's Proof signs.
+func (g Grant) Statement() signing.Statement {
+	return DecisionStatement(g.WorkflowID, g.Product, g.GrantedBy, true, g.ApprovalComment, g.ExpiresAt.Sub(g.GrantedAt))
 }
 
 // Active reports whether the grant lets its principal read the product at now:

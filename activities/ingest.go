@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/meshflow/meshflow/catalog"
 	"io"
 	"io/fs"
 	"os"
@@ -12,7 +11,10 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
+	"github.com/meshflow/meshflow/access/grants"
+	"github.com/meshflow/meshflow/catalog"
 	"github.com/meshflow/meshflow/refresh"
 	"github.com/meshflow/meshflow/storage"
 	"go.temporal.io/sdk/activity"
@@ -38,6 +40,14 @@ func (a *Activities) Ingest(ctx context.Context, in refresh.IngestInput) (refres
 		staged := refresh.StagedInput{Name: input.Name, Format: input.Format}
 		var sources []source
 		var err error
+		if input.NeedsGrant(p.Domain) {
+			if _, ok, err := grants.Check(ctx, a.Store, p.Owner, input.Product, time.Now()); err != nil {
+				return res, fmt.Errorf("input %s: check the grant of %s: %w", input.Name, p.Owner, err)
+			} else if !ok {
+				return res, temporal.NewNonRetryableApplicationError(fmt.Sprintf("input %s: %s holds no grant to read %s (restricted); request access with meshflow access request %s",
+					input.Name, p.Owner, input.Product, input.Product), refresh.ErrUnauthorized, nil)
+			}
+		}
 		if input.Product != "" {
 			staged.Source = "product " + input.Product
 			staged.Format = "parquet"

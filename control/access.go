@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/meshflow/meshflow/access"
+	"github.com/meshflow/meshflow/refresh"
+	"github.com/meshflow/meshflow/signing"
 	"github.com/meshflow/meshflow/spec"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
@@ -53,8 +55,14 @@ func (c *Client) RequestAccess(ctx context.Context, req access.Request, suffix s
 	if !ok {
 		return nil, fmt.Errorf("product %q: write <domain>/<product>", req.Product)
 	}
+	if c.Signer == nil {
+		return nil, ErrNoSigner
+	}
+	id := access.WorkflowID(req.Product, req.Requester, suffix)
+	stmt, proof := c.Signer.Sign(access.RequestStatement(id, req.Product, req.Requester, req.Purpose, req.Duration), time.Now())
+	req.Signed, req.Trigger = &signing.Signed{Statement: stmt, Proof: proof}, refresh.TriggerRequest
 	opts := client.StartWorkflowOptions{
-		ID:            access.WorkflowID(req.Product, req.Requester, suffix),
+		ID:            id,
 		TaskQueue:     req.TaskQueue,
 		StaticSummary: fmt.Sprintf("%s asks to read %s for %s: %s", req.Requester, req.Product, req.Duration, req.Purpose),
 		TypedSearchAttributes: temporal.NewSearchAttributes(
@@ -175,6 +183,15 @@ func (c *Client) DecideAccess(ctx context.Context, target string, d access.Decis
 			return st, fmt.Errorf("%s: %d access requests wait (%s); name one by its workflow ID", target, len(ids), strings.Join(ids, ", "))
 		}
 	}
+	if c.Signer == nil {
+		return st, ErrNoSigner
+	}
+	cur, err := c.AccessStatus(ctx, id)
+	if err != nil {
+		return st, err
+	}
+	_, proof := c.Signer.Sign(access.DecisionStatement(id, cur.Request.Product, d.Principal, d.Approve, d.Comment, cur.Request.Duration), time.Now())
+	d.Proof = &proof
 	return st, c.updateAccess(ctx, id, access.UpdateDecide, d, &st)
 }
 
@@ -182,6 +199,15 @@ func (c *Client) DecideAccess(ctx context.Context, target string, d access.Decis
 // granted it; it returns once the grant is marked revoked in the store.
 func (c *Client) RevokeAccess(ctx context.Context, workflowID string, r access.Revocation) (access.Status, error) {
 	var st access.Status
+	if c.Signer == nil {
+		return st, ErrNoSigner
+	}
+	cur, err := c.AccessStatus(ctx, workflowID)
+	if err != nil {
+		return st, err
+	}
+	_, proof := c.Signer.Sign(access.RevokeStatement(workflowID, cur.Request.Product, r.Principal, r.Reason), time.Now())
+	r.Proof = &proof
 	return st, c.updateAccess(ctx, workflowID, access.UpdateRevoke, r, &st)
 }
 

@@ -8,130 +8,72 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
-	"slices"
 	"strings"
 	"time"
 
 	"github.com/meshflow/meshflow/refresh"
-	"github.com/meshflow/meshflow/spec"
+	"github.com/meshflow/meshflow/signing"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
-	"go.yaml.in/yaml/v3"
 )
-
-// Product converts a product of a loaded mesh into what a run needs: relative
-// file:// inputs are made absolute against the mesh folder, the contract is carried
-// as YAML text, and the governance defaults are filled in.
-func Product(set *spec.Set, p *spec.Product) (refresh.Product, error) {
-	out := refresh.Product{
-		Domain: p.Metadata.Domain, Name: p.Metadata.Name, Owner: p.Metadata.Owner,
-		Description: p.Metadata.Description, Tags: p.Metadata.Tags, SQL: p.Transform.SQL,
-		ContractFile: p.ContractFile,
-	}
-	if d := set.Domain(p.Metadata.Domain); d != nil {
-		out.TaskQueue = d.Queue()
-	} else {
-		return out, fmt.Errorf("%s: unknown domain %q", p.Ref(), p.Metadata.Domain)
-	}
-	meshDir, err := filepath.Abs(set.Dir)
-	if err != nil {
-		return out, err
-	}
-	for _, in := range p.Inputs {
-		ri := refresh.Input{Name: in.Name, Product: in.Product, Format: in.DataFormat(), Delimiter: in.Delimiter, Header: in.Header}
-		if in.URI != "" {
-			ri.URI = in.URI
-			if rel, ok := strings.CutPrefix(in.URI, "file://"); ok && !strings.HasPrefix(rel, "/") {
-				ri.URI = "file://" + filepath.ToSlash(filepath.Join(meshDir, filepath.FromSlash(rel)))
-			}
-		}
-		out.Inputs = append(out.Inputs, ri)
-	}
-	if p.Contract == nil {
-		return out, fmt.Errorf("%s: the contract could not be read; run meshflow validate", p.Ref())
-	}
-	if p.ContractFile == p.Doc.File {
-		b, err := yaml.Marshal(p.ContractNode)
-		if err != nil {
-			return out, fmt.Errorf("%s: encode inline contract: %w", p.Ref(), err)
-		}
-		out.Contract = string(b)
-	} else {
-		out.Contract = string(p.Contract.Doc.Source)
-	}
-	g := p.Governance
-	out.Governance = refresh.Governance{Approval: g.Approval, Stewards: set.People(set.Stewards(p)), Quorum: g.Quorum,
-		Timeout: g.Timeout, EscalateTo: set.People(g.EscalateTo), EscalateAfter: g.EscalateAfter}
-	if out.Governance.Approval == "" {
-		out.Governance.Approval = spec.ApproveNever
-	}
-	if out.Governance.Timeout == 0 {
-		out.Governance.Timeout = spec.DefaultApprovalTimeout
-	}
-	for _, c := range set.Consumers(p.Ref()) {
-		out.Consumers = append(out.Consumers, c.Ref())
-	}
-	return out, nil
-}
-
-// Input builds the input of a refresh of p, with every product downstream of it,
-// so that the run can refresh its consumers without reading the mesh folder.
-func Input(set *spec.Set, p *spec.Product, submitter, reason string) (refresh.RefreshInput, error) {
-	in := refresh.RefreshInput{Submitter: submitter, Reason: reason, Downstream: map[string]refresh.Product{}}
-	if set.Mesh != nil {
-		for _, pol := range set.Mesh.Policies {
-			in.Policies = append(in.Policies, refresh.Policy{ID: pol.ID, Message: pol.Message, Severity: pol.Severity, Rule: pol.Rule})
-		}
-	}
-	var err error
-	if in.Product, err = Product(set, p); err != nil {
-		return in, err
-	}
-	queue := slices.Clone(in.Product.Consumers)
-	for len(queue) > 0 {
-		ref := queue[0]
-		queue = queue[1:]
-		if _, done := in.Downstream[ref]; done {
-			continue
-		}
-		c := set.Product(ref)
-		if c == nil {
-			continue
-		}
-		rp, err := Product(set, c)
-		if err != nil {
-			return in, err
-		}
-		in.Downstream[ref] = rp
-		queue = append(queue, rp.Consumers...)
-	}
-	return in, nil
-}
 
 // Client talks to Temporal on behalf of a person or a program.
 type Client struct {
 	Temporal  client.Client
 	Namespace string
+	// Signer signs the actions the client sends (requests, decisions,
+	// revocations) in the name of the principal they carry. Only meshflow
+	// serve (and meshflow dev, which holds serve's key) has one: workflows
+	// refuse unsigned actions, so a client without a signer can read runs but
+	// not act on them.
+	Signer *signing.Signer
 }
 
-// Start starts a refresh run. The workflow ID is refresh/<domain>/<product>/<suffix>.
-func (c *Client) Start(ctx context.Context, in refresh.RefreshInput, suffix string) (client.WorkflowRun, error) {
-	p := in.Product
+// ErrNoSigner says that the client cannot sign, so its actions would be refused.
+var ErrNoSigner = errors.New("this client holds no signing key: act through meshflow serve (--server)")
+
+// Refresh asks for a refresh run.
+type Refresh struct {
+	// Ref is the product, "<domain>/<name>"; TaskQueue its domain's queue.
+	Ref       string
+	TaskQueue string
+	// Revision is the mesh revision to run ("" for the current one).
+	Revision string
+	// Principal is the authenticated person who asks; they may not approve it.
+	Principal string
+	Reason    string
+	// Suffix ends the workflow ID refresh/<domain>/<product>/<suffix>.
+	Suffix string
+}
+
+// Start starts a refresh run, signing the request in the principal's name. The
+// run reads everything else from the mesh revision.
+func (c *Client) Start(ctx context.Context, rq Refresh) (client.WorkflowRun, error) {
+	if c.Signer == nil {
+		return nil, ErrNoSigner
+	}
+	domain, name, ok := strings.Cut(rq.Ref, "/")
+	if !ok || rq.Principal == "" || rq.TaskQueue == "" {
+		return nil, fmt.Errorf("start refresh of %q: name the product as <domain>/<product>, its task queue and the principal", rq.Ref)
+	}
+	id := refresh.WorkflowID(rq.Ref, rq.Suffix)
+	stmt, proof := c.Signer.Sign(refresh.RequestStatement(id, rq.Ref, rq.Principal, rq.Reason), time.Now())
+	in := refresh.RefreshInput{Ref: rq.Ref, Revision: rq.Revision, Trigger: refresh.TriggerRequest,
+		Request: &signing.Signed{Statement: stmt, Proof: proof}, Submitter: rq.Principal, Reason: rq.Reason}
 	opts := client.StartWorkflowOptions{
-		ID:            refresh.WorkflowID(p.Ref(), suffix),
-		TaskQueue:     p.TaskQueue,
-		StaticSummary: fmt.Sprintf("Refresh %s (%s, by %s)", p.Ref(), in.Reason, in.Submitter),
+		ID:            id,
+		TaskQueue:     rq.TaskQueue,
+		StaticSummary: fmt.Sprintf("Refresh %s (%s, by %s)", rq.Ref, rq.Reason, rq.Principal),
 		TypedSearchAttributes: temporal.NewSearchAttributes(
-			temporal.NewSearchAttributeKeyKeyword(refresh.SearchDomain).ValueSet(p.Domain),
-			temporal.NewSearchAttributeKeyKeyword(refresh.SearchProduct).ValueSet(p.Name),
+			temporal.NewSearchAttributeKeyKeyword(refresh.SearchDomain).ValueSet(domain),
+			temporal.NewSearchAttributeKeyKeyword(refresh.SearchProduct).ValueSet(name),
 			temporal.NewSearchAttributeKeyKeyword(refresh.SearchStage).ValueSet(string(refresh.StageIngesting)),
 		),
 	}
 	run, err := c.Temporal.ExecuteWorkflow(ctx, opts, refresh.WorkflowProductRefresh, in)
 	if err != nil {
-		return nil, fmt.Errorf("start refresh of %s: %w", p.Ref(), err)
+		return nil, fmt.Errorf("start refresh of %s: %w", rq.Ref, err)
 	}
 	return run, nil
 }
@@ -256,6 +198,9 @@ func (c *Client) Decide(ctx context.Context, ref, workflowID string, d refresh.D
 			return st, fmt.Errorf("%s: %d runs wait for approval (%s); name one with --run", ref, len(ids), strings.Join(ids, ", "))
 		}
 	}
+	if c.Signer == nil {
+		return st, ErrNoSigner
+	}
 	cur, err := c.Status(ctx, workflowID, "")
 	if err != nil {
 		return st, err
@@ -263,6 +208,8 @@ func (c *Client) Decide(ctx context.Context, ref, workflowID string, d refresh.D
 	if d.ManifestHash == "" {
 		d.ManifestHash = cur.ManifestHash
 	}
+	_, proof := c.Signer.Sign(refresh.DecisionStatement(workflowID, cur.Product, d.Principal, d.Approve, d.Comment, d.ManifestHash), time.Now())
+	d.Proof = &proof
 	h, err := c.Temporal.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
 		WorkflowID: workflowID, UpdateName: refresh.UpdateDecide, Args: []any{d},
 		WaitForStage: client.WorkflowUpdateStageCompleted,

@@ -17,6 +17,8 @@ const (
 	ActivityInputsPublished = "InputsPublished"
 	ActivityCleanup         = "CleanupStaging"
 	ActivityGovern          = "Govern"
+	ActivityResolve         = "ResolveProduct"
+	ActivityAccessGranted   = "AccessGranted"
 )
 
 // Update, query and signal names.
@@ -52,6 +54,7 @@ const (
 	StageIngesting        Stage = "ingesting"
 	StageTransforming     Stage = "transforming"
 	StageValidating       Stage = "validating"
+	StageAwaitingAccess   Stage = "awaiting-access"
 	StageAwaitingApproval Stage = "awaiting-approval"
 	StagePublishing       Stage = "publishing"
 	StagePublished        Stage = "published"
@@ -81,6 +84,14 @@ const (
 	ErrVersionTaken = "VersionTaken"    // another run published this version first
 	ErrPolicy       = "PolicyViolation" // an error-severity mesh policy does not hold
 	ErrScratch      = "ScratchExceeded" // the run's files outgrew the worker's scratch budget for one run
+	ErrUnauthorized = "Unauthorized"    // the run's request is not proven: unsigned, forged, expired, or on another product's task queue
+	ErrNoRevision   = "NoMeshRevision"  // the mesh revision or the product in it does not exist
+)
+
+// The access modes of a product.
+const (
+	AccessOpen       = "open"
+	AccessRestricted = "restricted"
 )
 
 // WorkflowID returns the ID of a refresh run of a product: refresh/<domain>/<product>/<suffix>.

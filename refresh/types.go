@@ -1,6 +1,11 @@
 package refresh
 
-import "time"
+import (
+	"strings"
+	"time"
+
+	"github.com/meshflow/meshflow/signing"
+)
 
 // Product is a data product as the workflow needs it: everything from its spec and
 // contract that a run uses, resolved by whoever starts the run and recorded in the
@@ -12,8 +17,11 @@ type Product struct {
 	Description string   `json:"description,omitempty"`
 	Tags        []string `json:"tags,omitempty"`
 	TaskQueue   string   `json:"taskQueue"`
-	Inputs      []Input  `json:"inputs"`
-	SQL         string   `json:"sql"`
+	// Access is AccessOpen or AccessRestricted: whether products of other
+	// domains need a grant to read this one.
+	Access string  `json:"access,omitempty"`
+	Inputs []Input `json:"inputs"`
+	SQL    string  `json:"sql"`
 	// Contract is the ODCS contract as YAML text.
 	Contract string `json:"contract"`
 	// ContractFile names the file the contract came from, for error messages.
@@ -35,6 +43,19 @@ type Input struct {
 	Product   string `json:"product,omitempty"`
 	Delimiter string `json:"delimiter,omitempty"`
 	Header    *bool  `json:"header,omitempty"`
+	// Access is the access mode of the input product (AccessOpen or
+	// AccessRestricted), as the mesh revision defines it.
+	Access string `json:"access,omitempty"`
+}
+
+// NeedsGrant reports whether a product of domain needs a grant to read the
+// input: it is another domain's product that is not open.
+func (in Input) NeedsGrant(domain string) bool {
+	if in.Product == "" || in.Access == AccessOpen {
+		return false
+	}
+	producer, _, _ := strings.Cut(in.Product, "/")
+	return producer != domain
 }
 
 // Governance is the approval policy of a product.
@@ -49,18 +70,68 @@ type Governance struct {
 	EscalateAfter time.Duration `json:"escalateAfter,omitempty"`
 }
 
-// RefreshInput starts a ProductRefresh run.
+// RefreshInput starts a ProductRefresh run. It names the product and the mesh
+// revision only: the run resolves the spec, contract, governance, policies and
+// consumers from the revision, so nothing a caller writes here changes who must
+// approve. Who asked is proven by Request, a statement signed by meshflow serve;
+// a scheduled run's submitter is the principal that applied the mesh, and a
+// propagated run's is its parent's.
 type RefreshInput struct {
-	Product Product `json:"product"`
+	// Ref is the product, "<domain>/<name>".
+	Ref string `json:"ref,omitempty"`
+	// Revision is the mesh revision to resolve the product from; "" or
+	// RevisionCurrent means the revision current when the run starts.
+	Revision string `json:"revision,omitempty"`
+	// Trigger says how the run started: TriggerRequest (a person, through
+	// meshflow serve), TriggerSchedule or TriggerPropagation.
+	Trigger string `json:"trigger,omitempty"`
+	// Request is serve's signed statement of who asked for the run (trigger
+	// TriggerRequest): action refresh, the product, the workflow ID.
+	Request *signing.Signed `json:"request,omitempty"`
 	// Submitter is the principal who asked for the run; it may not approve it.
+	// Runs resolved from a revision take it from Request, the revision or the
+	// parent run, never from this field alone.
 	Submitter string `json:"submitter"`
 	// Reason says why the run started ("manual", "schedule", "after sales-china/regional-sales v1.2.0").
 	Reason string `json:"reason,omitempty"`
-	// Downstream holds the products that may be refreshed after this one, by ref:
-	// the consumers and their consumers, so that propagation needs no mesh folder.
+
+	// Product, Downstream and Policies carried the whole product in the input
+	// before mesh revisions. Runs started on current code ignore them; they are
+	// kept so that runs started before can replay and finish.
+	Product    Product            `json:"product"`
 	Downstream map[string]Product `json:"downstream,omitempty"`
-	// Policies are the mesh-wide policies the govern stage checks.
-	Policies []Policy `json:"policies,omitempty"`
+	Policies   []Policy           `json:"policies,omitempty"`
+}
+
+// The triggers of a refresh.
+const (
+	TriggerRequest     = "request"
+	TriggerSchedule    = "schedule"
+	TriggerPropagation = "propagation"
+)
+
+// RevisionCurrent names the revision the mesh's current pointer names.
+const RevisionCurrent = "current"
+
+// ResolveInput asks for a product as a mesh revision defines it.
+type ResolveInput struct {
+	Ref      string `json:"ref"`
+	Revision string `json:"revision"`
+}
+
+// Resolved is a product as the mesh revision defines it, with everything a run
+// needs from the revision. The run records it in its history.
+type Resolved struct {
+	// Revision is the revision's ID (the SHA-256 of its content).
+	Revision   string             `json:"revision"`
+	Product    Product            `json:"product"`
+	Downstream map[string]Product `json:"downstream,omitempty"`
+	Policies   []Policy           `json:"policies,omitempty"`
+	// Keys are the public keys whose signatures the run accepts.
+	Keys []signing.PublicKey `json:"keys"`
+	// AppliedBy is the principal that applied the revision: the submitter of
+	// scheduled runs.
+	AppliedBy string `json:"appliedBy"`
 }
 
 // Policy is a mesh-wide policy as a run receives it: a CEL rule over the product,
@@ -236,6 +307,22 @@ type Approval struct {
 	Comment      string    `json:"comment,omitempty"`
 	ManifestHash string    `json:"manifestHash"`
 	At           time.Time `json:"at"`
+	// Proof is serve's signature of the decision; DecisionStatement rebuilds
+	// what it covers. Decisions of runs started before signed decisions have none.
+	Proof *signing.Proof `json:"proof,omitempty"`
+}
+
+// DecisionStatement is the statement a signed decision on the run workflowID of
+// product covers.
+func DecisionStatement(workflowID, product, principal string, approve bool, comment, manifestHash string) signing.Statement {
+	return signing.Statement{Action: signing.ActionDecide, Principal: principal, Subject: workflowID, Product: product,
+		ManifestHash: manifestHash, Approve: approve, Comment: comment}
+}
+
+// RequestStatement is the statement a signed request to refresh product in the
+// run workflowID covers; the reason is its comment.
+func RequestStatement(workflowID, product, principal, reason string) signing.Statement {
+	return signing.Statement{Action: signing.ActionRefresh, Principal: principal, Subject: workflowID, Product: product, Comment: reason}
 }
 
 // Manifest describes one published version of a product. It is written next to the
@@ -252,11 +339,14 @@ type Manifest struct {
 	// Submitter and Reason say who asked for the run and why ("manual",
 	// "schedule", "after finance/fx-rates 1.3.0"). Runs started before meshflow
 	// recorded them publish without.
-	Submitter   string        `json:"submitter,omitempty"`
-	Reason      string        `json:"reason,omitempty"`
-	PublishedAt time.Time     `json:"publishedAt"`
-	Inputs      []StagedInput `json:"inputs"`
-	Columns     []Column      `json:"columns"`
+	Submitter string `json:"submitter,omitempty"`
+	Reason    string `json:"reason,omitempty"`
+	// MeshRevision is the mesh revision the run resolved its spec, contract and
+	// governance from, and whose keys verify its approvals' proofs.
+	MeshRevision string        `json:"meshRevision,omitempty"`
+	PublishedAt  time.Time     `json:"publishedAt"`
+	Inputs       []StagedInput `json:"inputs"`
+	Columns      []Column      `json:"columns"`
 	// ContractColumns are the contract's columns (logical types), for change checks.
 	ContractColumns []Column   `json:"contractColumns"`
 	ContractVersion string     `json:"contractVersion,omitempty"`
@@ -331,15 +421,21 @@ type Decision struct {
 	Comment string `json:"comment,omitempty"`
 	// ManifestHash, when set, must equal the hash under review.
 	ManifestHash string `json:"manifestHash,omitempty"`
+	// Proof is meshflow serve's signature of the decision
+	// (DecisionStatement): runs resolved from a mesh revision refuse decisions
+	// without a valid one.
+	Proof *signing.Proof `json:"proof,omitempty"`
 }
 
 // Status answers the status query.
 type Status struct {
-	Product      string        `json:"product"`
-	Stage        Stage         `json:"stage"`
-	Detail       string        `json:"detail,omitempty"`
-	Submitter    string        `json:"submitter"`
-	StartedAt    time.Time     `json:"startedAt"`
+	Product   string    `json:"product"`
+	Stage     Stage     `json:"stage"`
+	Detail    string    `json:"detail,omitempty"`
+	Submitter string    `json:"submitter"`
+	StartedAt time.Time `json:"startedAt"`
+	// Revision is the mesh revision the run resolved its product from.
+	Revision     string        `json:"revision,omitempty"`
 	Inputs       int           `json:"inputs"`
 	RowsIn       int64         `json:"rowsIn"`
 	RowsOut      int64         `json:"rowsOut"`
@@ -366,4 +462,31 @@ type Result struct {
 	Stage   Stage  `json:"stage"`
 	Version string `json:"version,omitempty"`
 	Reason  string `json:"reason,omitempty"`
+}
+
+// AccessGrantedInput asks whether the owner team of a product holds a grant for
+// each restricted product of another domain that it reads.
+type AccessGrantedInput struct {
+	Product  Product `json:"product"`
+	Revision string  `json:"revision"`
+}
+
+// MissingGrant is a product input the consumer's owner team holds no grant for.
+type MissingGrant struct {
+	Product string `json:"product"`
+	// TaskQueue is the producer domain's queue, where its access requests run.
+	TaskQueue string `json:"taskQueue"`
+}
+
+// AccessGrantedResult lists the inputs that need a grant first.
+type AccessGrantedResult struct {
+	Missing []MissingGrant `json:"missing,omitempty"`
+}
+
+// AccessDecided is the signal an access request filed by a refresh sends back
+// when it is granted or ends without a grant.
+type AccessDecided struct {
+	Product string `json:"product"`
+	Granted bool   `json:"granted"`
+	Detail  string `json:"detail,omitempty"`
 }

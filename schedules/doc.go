@@ -23,12 +23,14 @@
 // # Change detection
 //
 // The workflow action's memo (MemoApplied) records what the schedule was made from:
-// the spec's schedule options and a SHA-256 of them together with the run's full
-// input (the product, its contract, its downstream products and the mesh's
-// policies, as control.Input builds them). Reconcile compares hashes instead of
-// Temporal's normalised schedule structures, so applying an unchanged mesh changes
-// nothing, while any change to what a scheduled run would receive updates the
-// schedule. The record lives in the action, not the schedule's memo, because only
+// the spec's schedule options and a SHA-256 of them together with the run's
+// input. That input names only the product and the current mesh revision (trigger
+// "schedule"): each scheduled run resolves its spec, contract, governance and
+// policies from the revision current when it starts, and its submitter is the
+// principal that applied that revision. So a change of the SQL or the contract
+// needs no schedule update, only the apply that publishes the revision.
+// Reconcile compares hashes instead of Temporal's normalised schedule structures,
+// so applying an unchanged mesh changes nothing. The record lives in the action, not the schedule's memo, because only
 // the action can be updated; it is therefore also in the memo of every scheduled
 // run, naming the spec hash it ran with.
 //

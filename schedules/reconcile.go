@@ -303,7 +303,7 @@ func diff(prev, next Applied) string {
 	add("jitter", short(prev.Jitter), short(next.Jitter))
 	add("paused", prev.Paused, next.Paused)
 	if len(parts) == 0 {
-		return "the run input changed (spec, contract, downstream products or policies)"
+		return "the run input changed (the way meshflow builds schedules changed)"
 	}
 	return strings.Join(parts, ", ")
 }

@@ -10,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/meshflow/meshflow/control"
 	"github.com/meshflow/meshflow/refresh"
 	"github.com/meshflow/meshflow/spec"
 	commonpb "go.temporal.io/api/common/v1"
@@ -39,11 +38,9 @@ const (
 	MemoApplied = "meshflowSchedule"
 )
 
-// Submitter and reason of scheduled runs, as control.Input records them.
-const (
-	Submitter = "schedule"
-	Reason    = "schedule"
-)
+// Reason is the reason of scheduled runs; their submitter is the principal
+// that applied the mesh revision they run.
+const Reason = "schedule"
 
 // WorkflowIDPrefix returns the prefix of the IDs of a product's scheduled runs;
 // Temporal appends the scheduled time.
@@ -64,7 +61,7 @@ type Applied struct {
 
 // hashVersion changes when the way a schedule is built from a spec changes, so
 // that the next apply rebuilds every schedule.
-const hashVersion = 1
+const hashVersion = 2
 
 // desired is the schedule a product of the mesh should have.
 type desired struct {
@@ -80,13 +77,16 @@ type desired struct {
 // want builds the desired schedule of a product that has a schedule.
 func want(set *spec.Set, p *spec.Product) (desired, error) {
 	sc := p.Schedule
-	in, err := control.Input(set, p, Submitter, Reason)
-	if err != nil {
-		return desired{}, fmt.Errorf("build the input of %s: %w", p.Ref(), err)
+	// The schedule carries no copy of the spec: each run resolves the product
+	// from the mesh revision current when it starts.
+	in := refresh.RefreshInput{Ref: p.Ref(), Revision: refresh.RevisionCurrent, Trigger: refresh.TriggerSchedule, Reason: Reason}
+	dom := set.Domain(p.Metadata.Domain)
+	if dom == nil {
+		return desired{}, fmt.Errorf("%s: unknown domain %q", p.Ref(), p.Metadata.Domain)
 	}
 	d := desired{
 		ref: p.Ref(), id: ID(p.Ref()), domain: p.Metadata.Domain, name: p.Metadata.Name,
-		queue: in.Product.TaskQueue, input: in,
+		queue: dom.Queue(), input: in,
 		applied: Applied{Cron: sc.Cron, Timezone: sc.Timezone, Overlap: sc.OverlapPolicy(),
 			CatchupWindow: sc.Catchup(), Jitter: sc.Jitter, Paused: sc.Paused},
 	}

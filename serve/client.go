@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/meshflow/meshflow/access"
 	"github.com/meshflow/meshflow/refresh"
 )
 
@@ -83,6 +84,34 @@ func (c *Client) Run(ctx context.Context, workflowID string) (Pending, error) {
 func (c *Client) Decide(ctx context.Context, d DecisionRequest) (Decided, error) {
 	var out Decided
 	err := c.do(ctx, http.MethodPost, "/api/v1/decisions", d, &out)
+	return out, err
+}
+
+// StartRefresh starts a refresh of a product in the caller's name.
+func (c *Client) StartRefresh(ctx context.Context, req RefreshRequest) (Started, error) {
+	var out Started
+	err := c.do(ctx, http.MethodPost, "/api/v1/refreshes", req, &out)
+	return out, err
+}
+
+// RequestAccess asks, in the caller's name, to read a product.
+func (c *Client) RequestAccess(ctx context.Context, req AccessRequestBody) (Started, error) {
+	var out Started
+	err := c.do(ctx, http.MethodPost, "/api/v1/access/requests", req, &out)
+	return out, err
+}
+
+// DecideAccess approves or rejects an access request in the caller's name.
+func (c *Client) DecideAccess(ctx context.Context, req AccessDecisionBody) (access.Status, error) {
+	var out access.Status
+	err := c.do(ctx, http.MethodPost, "/api/v1/access/decisions", req, &out)
+	return out, err
+}
+
+// RevokeAccess ends a grant in the caller's name.
+func (c *Client) RevokeAccess(ctx context.Context, req RevocationBody) (access.Status, error) {
+	var out access.Status
+	err := c.do(ctx, http.MethodPost, "/api/v1/access/revocations", req, &out)
 	return out, err
 }
 

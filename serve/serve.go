@@ -17,6 +17,7 @@ import (
 	"github.com/meshflow/meshflow/auth"
 	"github.com/meshflow/meshflow/control"
 	"github.com/meshflow/meshflow/refresh"
+	"github.com/meshflow/meshflow/spec"
 	"github.com/meshflow/meshflow/storage"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
@@ -58,6 +59,11 @@ type Config struct {
 	LinkKey []byte
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Actions starts refreshes and requests, decides and revokes access in the
+	// caller's name; with Mesh (the products and domains it acts on). Without
+	// them those endpoints are not served.
+	Actions Actions
+	Mesh    *spec.Set
 }
 
 // Server is the http.Handler of the API.
@@ -71,6 +77,8 @@ type Server struct {
 	readers func(ref string) []string
 	linkKey []byte
 	now     func() time.Time
+	actions Actions
+	mesh    *spec.Set
 }
 
 type metrics struct {
@@ -108,7 +116,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, errors.New("build API server: Runs, Auth and Registry are required")
 	}
 	s := &Server{runs: cfg.Runs, auth: cfg.Auth, log: cfg.Logger, metrics: newMetrics(cfg.Registry), mux: http.NewServeMux(),
-		store: cfg.Store, readers: cfg.Readers, linkKey: cfg.LinkKey, now: cfg.Now}
+		store: cfg.Store, readers: cfg.Readers, linkKey: cfg.LinkKey, now: cfg.Now, actions: cfg.Actions, mesh: cfg.Mesh}
 	if s.log == nil {
 		s.log = slog.Default()
 	}
@@ -122,6 +130,9 @@ func New(cfg Config) (*Server, error) {
 		}
 	}
 	s.dataRoutes()
+	if s.actions != nil && s.mesh != nil {
+		s.actionRoutes()
+	}
 	s.mux.HandleFunc("GET /api/v1/approvals", s.authenticated(s.approvals))
 	s.mux.HandleFunc("GET /api/v1/runs", s.authenticated(s.listRuns))
 	s.mux.HandleFunc("GET /api/v1/runs/{id...}", s.authenticated(s.run))
@@ -141,7 +152,7 @@ func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case p == "/api/v1/approvals" || p == "/api/v1/runs" || strings.HasPrefix(p, "/api/v1/runs/"):
 		allow = http.MethodGet
-	case p == "/api/v1/decisions":
+	case p == "/api/v1/decisions" || p == "/api/v1/refreshes" || strings.HasPrefix(p, "/api/v1/access/"):
 		allow = http.MethodPost
 	}
 	if allow != "" {

@@ -189,6 +189,12 @@ func (s *Set) checkProduct(p *Product, ds *diag.List) {
 		ds.Errorf(doc.PosAt("transform", "sql"), "missing-value", "write the SELECT that builds the product from its inputs", "the transform SQL is empty")
 	}
 	s.checkGovernance(p, ds)
+	switch p.Access {
+	case "", AccessOpen, AccessRestricted:
+	default:
+		ds.Errorf(doc.PosAt("access"), "bad-value", "write access: open (any product and person of the mesh may read it) or access: restricted (the default: other domains need a grant)",
+			"unknown access mode %q", p.Access)
+	}
 	switch p.Output.Format {
 	case "", FormatParquet:
 	default:

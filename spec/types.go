@@ -143,6 +143,10 @@ type Product struct {
 	Governance   Governance `yaml:"governance"`
 	Output       Output     `yaml:"output"`
 	Schedule     *Schedule  `yaml:"schedule"`
+	// Access is AccessOpen (any product and person of the mesh may read it) or
+	// AccessRestricted (the default: products of other domains read it only
+	// while their owner team holds a grant).
+	Access string `yaml:"access"`
 
 	// Doc is the parsed spec, for positions.
 	Doc *yamlfile.Doc `yaml:"-"`
@@ -150,6 +154,20 @@ type Product struct {
 	Contract *contract.Contract `yaml:"-"`
 	// ContractFile is the file the contract came from (the spec itself when inline).
 	ContractFile string `yaml:"-"`
+}
+
+// The access modes of a product.
+const (
+	AccessOpen       = "open"
+	AccessRestricted = "restricted"
+)
+
+// AccessMode returns the product's access mode, AccessRestricted when unset.
+func (p *Product) AccessMode() string {
+	if p.Access == "" {
+		return AccessRestricted
+	}
+	return p.Access
 }
 
 // ProductMetadata names and describes a product.

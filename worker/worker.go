@@ -70,6 +70,9 @@ func Register(r ActivityRegistry, a *activities.Activities) {
 		refresh.ActivityInputsPublished: a.InputsPublished,
 		refresh.ActivityCleanup:         a.CleanupStaging,
 		refresh.ActivityGovern:          a.Govern,
+		refresh.ActivityResolve:         a.ResolveProduct,
+		refresh.ActivityAccessGranted:   a.AccessGranted,
+		access.ActivityResolveAccess:    a.ResolveAccess,
 		access.ActivityRecordGrant:      a.RecordGrant,
 		access.ActivityRevokeGrant:      a.RevokeGrant,
 	} {

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/meshflow/meshflow/access"
+	"github.com/meshflow/meshflow/refresh"
+	"github.com/meshflow/meshflow/signing"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 )
@@ -26,6 +28,10 @@ type accessRun struct {
 	status access.Status
 	// revocation is set by the revoke update or signal once the grant is approved.
 	revocation *access.Revocation
+	// keys prove decisions and revocations; nil on the legacy path (requests
+	// started before mesh revisions), where they are not signed.
+	keys     []signing.PublicKey
+	revision string
 }
 
 // AccessRequest asks the product's owner team or stewards to let the requester
@@ -67,6 +73,11 @@ func AccessRequest(ctx workflow.Context, req access.Request) (access.Result, err
 }
 
 func (a *accessRun) execute(ctx workflow.Context, timeout time.Duration) (access.Result, error) {
+	if workflow.GetVersion(ctx, ChangeMeshRevision, workflow.DefaultVersion, 1) >= 1 {
+		if err := a.resolve(ctx); err != nil {
+			return access.Result{}, err
+		}
+	}
 	if err := checkRequest(a.req); err != nil {
 		return access.Result{}, temporal.NewNonRetryableApplicationError(err.Error(), access.ErrBadRequest, nil)
 	}
@@ -78,11 +89,13 @@ func (a *accessRun) execute(ctx workflow.Context, timeout time.Duration) (access
 		return access.Result{}, err
 	}
 	if !decided {
+		a.tellParent(ctx, false)
 		a.setStage(ctx, access.StageExpired, "nobody decided before "+a.status.Deadline.Format(time.RFC3339))
 		return access.Result{Stage: access.StageExpired, Reason: "no decision before the deadline"}, nil
 	}
 	d := *a.status.Decision
 	if !d.Approve {
+		a.tellParent(ctx, false)
 		a.setStage(ctx, access.StageRejected, "rejected by "+d.Principal+comment(d.Comment))
 		return access.Result{Stage: access.StageRejected, Reason: d.Principal + ": " + d.Comment}, nil
 	}
@@ -91,7 +104,7 @@ func (a *accessRun) execute(ctx workflow.Context, timeout time.Duration) (access
 	g := access.Grant{
 		ID: grantID(info.WorkflowExecution.ID, info.WorkflowExecution.RunID), Product: a.req.Product, Principal: a.req.Requester,
 		Purpose: a.req.Purpose, GrantedBy: d.Principal, GrantedAt: a.status.DecidedAt, ExpiresAt: a.status.DecidedAt.Add(a.req.Duration),
-		WorkflowID: info.WorkflowExecution.ID,
+		WorkflowID: info.WorkflowExecution.ID, Revision: a.revision, Proof: d.Proof, ApprovalComment: d.Comment,
 	}
 	a.status.Detail = "recording the grant"
 	if err := workflow.ExecuteActivity(accessOptions(ctx, "Record the grant of "+a.req.Product+" to "+a.req.Requester),
@@ -101,6 +114,7 @@ func (a *accessRun) execute(ctx workflow.Context, timeout time.Duration) (access
 	a.status.Grant = &g
 	a.setStage(ctx, access.StageGranted, fmt.Sprintf("%s may read until %s (grant %s, approved by %s)",
 		g.Principal, g.ExpiresAt.Format(time.RFC3339), g.ID, g.GrantedBy))
+	a.tellParent(ctx, true)
 
 	if left := g.ExpiresAt.Sub(workflow.Now(ctx)); left > 0 && a.revocation == nil {
 		if _, err := workflow.AwaitWithOptions(ctx, workflow.AwaitOptions{Timeout: left, TimerOptions: workflow.TimerOptions{Summary: "grant expiry"}},
@@ -143,7 +157,18 @@ func checkRequest(r access.Request) error {
 
 // validateDecision accepts one decision, while the request is pending, from an
 // approver who is not the requester. Refused updates leave no trace in history.
-func (a *accessRun) validateDecision(d access.Decision) error {
+func (a *accessRun) validateDecision(ctx workflow.Context, d access.Decision) error {
+	err := a.checkDecision(ctx, d)
+	if err != nil {
+		workflow.GetLogger(ctx).Warn("refused an access decision", "principal", d.Principal, "reason", err.Error())
+	}
+	return err
+}
+
+func (a *accessRun) checkDecision(ctx workflow.Context, d access.Decision) error {
+	if err := a.verify(ctx, d.Proof, access.DecisionStatement(workflow.GetInfo(ctx).WorkflowExecution.ID, a.req.Product, d.Principal, d.Approve, d.Comment, a.req.Duration)); err != nil {
+		return fmt.Errorf("the decision of %s is refused: %w", d.Principal, err)
+	}
 	switch {
 	case a.status.Stage != access.StagePending || a.status.Decision != nil:
 		return fmt.Errorf("the access request for %s is not pending (stage %s)", a.req.Product, a.status.Stage)
@@ -169,7 +194,10 @@ func (a *accessRun) decide(ctx workflow.Context, d access.Decision) (access.Stat
 
 // validateRevocation accepts one revocation of an approved grant, from the
 // grantee or an approver, before the grant ends.
-func (a *accessRun) validateRevocation(r access.Revocation) error {
+func (a *accessRun) validateRevocation(ctx workflow.Context, r access.Revocation) error {
+	if err := a.verify(ctx, r.Proof, access.RevokeStatement(workflow.GetInfo(ctx).WorkflowExecution.ID, a.req.Product, r.Principal, r.Reason)); err != nil {
+		return fmt.Errorf("the revocation by %s is refused: %w", r.Principal, err)
+	}
 	switch {
 	case r.Principal == "":
 		return errors.New("the revocation names no principal")
@@ -199,7 +227,7 @@ func (a *accessRun) receiveRevocations(ctx workflow.Context) {
 	for {
 		var r access.Revocation
 		ch.Receive(ctx, &r)
-		if err := a.validateRevocation(r); err != nil {
+		if err := a.validateRevocation(ctx, r); err != nil {
 			a.status.Refused = append(a.status.Refused, access.Refusal{Principal: r.Principal, What: "revoke", At: workflow.Now(ctx), Reason: err.Error()})
 			workflow.GetLogger(ctx).Warn("refused a revocation sent as a signal", "principal", r.Principal, "reason", err.Error())
 			continue
@@ -259,4 +287,76 @@ func comment(c string) string {
 		return ""
 	}
 	return ": " + c
+}
+
+// resolve takes the request's owner, approvers and task queue from the mesh
+// revision and proves the requester: serve's signature, or the refresh that
+// needs the grant being this request's parent.
+func (a *accessRun) resolve(ctx workflow.Context) error {
+	info := workflow.GetInfo(ctx)
+	revision := a.req.Revision
+	if revision == "" {
+		revision = refresh.RevisionCurrent
+	}
+	var res access.Resolved
+	if err := workflow.ExecuteActivity(accessOptions(ctx, "Read the approvers of "+a.req.Product+" from mesh revision "+revision),
+		access.ActivityResolveAccess, access.ResolveInput{Product: a.req.Product, Revision: revision}).Get(ctx, &res); err != nil {
+		return err
+	}
+	a.req.Owner, a.req.Approvers, a.req.TaskQueue, a.req.Revision = res.Owner, res.Approvers, res.TaskQueue, res.Revision
+	a.revision, a.keys = res.Revision, res.Keys
+	if a.keys == nil {
+		a.keys = []signing.PublicKey{}
+	}
+	a.status.Request = a.req
+	unauthorized := func(msg string) error {
+		return temporal.NewNonRetryableApplicationError("access request for "+a.req.Product+": "+msg, refresh.ErrUnauthorized, nil)
+	}
+	if info.TaskQueueName != res.TaskQueue {
+		return unauthorized(fmt.Sprintf("started on task queue %q, but the product's domain runs on %q", info.TaskQueueName, res.TaskQueue))
+	}
+	switch a.req.Trigger {
+	case refresh.TriggerPropagation:
+		if info.ParentWorkflowExecution == nil {
+			return unauthorized("a request on a product's behalf must be started by that product's refresh")
+		}
+	default:
+		if a.req.Signed == nil {
+			return unauthorized("the request is not signed by meshflow serve: request access with meshflow access request")
+		}
+		want := access.RequestStatement(info.WorkflowExecution.ID, a.req.Product, a.req.Requester, a.req.Purpose, a.req.Duration)
+		if err := signing.Verify(a.keys, want, a.req.Signed.Proof, info.WorkflowStartTime); err != nil {
+			return unauthorized("the request is refused: " + err.Error())
+		}
+	}
+	return nil
+}
+
+// verify checks serve's proof of an action on a request resolved from a
+// revision; requests on the legacy path take unsigned actions.
+func (a *accessRun) verify(ctx workflow.Context, proof *signing.Proof, st signing.Statement) error {
+	if a.keys == nil {
+		return nil
+	}
+	if proof == nil {
+		return signing.ErrUnsigned
+	}
+	return signing.Verify(a.keys, st, *proof, workflow.Now(ctx))
+}
+
+// SignalAccessDecided tells a refresh waiting for access that its access
+// request ended: the signal carries an AccessDecided.
+const SignalAccessDecided = "access-decided"
+
+// tellParent signals the refresh that filed this request, when it did, that
+// the request was granted or not.
+func (a *accessRun) tellParent(ctx workflow.Context, granted bool) {
+	parent := workflow.GetInfo(ctx).ParentWorkflowExecution
+	if parent == nil || a.req.Trigger != refresh.TriggerPropagation {
+		return
+	}
+	msg := refresh.AccessDecided{Product: a.req.Product, Granted: granted, Detail: a.status.Detail}
+	if err := workflow.SignalExternalWorkflow(ctx, parent.ID, parent.RunID, SignalAccessDecided, msg).Get(ctx, nil); err != nil {
+		workflow.GetLogger(ctx).Info("the refresh that asked for access is gone", "parent", parent.ID, "error", err)
+	}
 }

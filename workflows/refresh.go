@@ -10,7 +10,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/meshflow/meshflow/access"
 	"github.com/meshflow/meshflow/refresh"
+	"github.com/meshflow/meshflow/signing"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
@@ -22,6 +24,13 @@ import (
 // took (the package doc says how; scripts/multiprocess.sh deploys over
 // waiting runs).
 const ChangeManifestProvenance = "manifest-provenance"
+
+// ChangeMeshRevision is the change ID of runs that resolve their product from a
+// mesh revision and accept only signed requests and decisions (version 1).
+// Runs started before it keep the product of their input and its unsigned
+// decisions: an attacker cannot start one, since a new run always takes the
+// newest version.
+const ChangeMeshRevision = "mesh-revision"
 
 // MaxSessionAttempts is how many times the ingest–transform–validate session is
 // started on a fresh worker after the worker holding it was lost.
@@ -45,6 +54,17 @@ type run struct {
 	approved bool
 	// awaitingSince is when the wait for approval started (zero: no wait).
 	awaitingSince time.Time
+
+	// What the run resolved: from the mesh revision, or (runs started before
+	// revisions) from its input.
+	submitter  string
+	reason     string
+	downstream map[string]refresh.Product
+	policies   []refresh.Policy
+	revision   string
+	// keys are the public keys that prove decisions; nil on the legacy path,
+	// where decisions are not signed.
+	keys []signing.PublicKey
 }
 
 // ProductRefresh refreshes one data product: it snapshots the inputs, runs the
@@ -53,8 +73,15 @@ type run struct {
 // of the products that read this one.
 func ProductRefresh(ctx workflow.Context, in refresh.RefreshInput) (refresh.Result, error) {
 	info := workflow.GetInfo(ctx)
-	r := &run{in: in, p: in.Product, runID: info.WorkflowExecution.RunID}
-	r.status = refresh.Status{Product: r.p.Ref(), Submitter: in.Submitter, StartedAt: workflow.Now(ctx)}
+	r := &run{in: in, p: in.Product, runID: info.WorkflowExecution.RunID,
+		submitter: in.Submitter, reason: in.Reason, downstream: in.Downstream, policies: in.Policies}
+	if in.Ref != "" {
+		// Until the revision is read, the run knows only the product's name.
+		domain, name, _ := strings.Cut(in.Ref, "/")
+		r.p = refresh.Product{Domain: domain, Name: name}
+		r.submitter = ""
+	}
+	r.status = refresh.Status{Product: r.p.Ref(), Submitter: r.submitter, StartedAt: workflow.Now(ctx)}
 	if err := workflow.SetQueryHandler(ctx, refresh.QueryStatus, func() (refresh.Status, error) { return r.status, nil }); err != nil {
 		return refresh.Result{}, err
 	}
@@ -73,6 +100,17 @@ func ProductRefresh(ctx workflow.Context, in refresh.RefreshInput) (refresh.Resu
 }
 
 func (r *run) execute(ctx workflow.Context) (refresh.Result, error) {
+	if workflow.GetVersion(ctx, ChangeMeshRevision, workflow.DefaultVersion, 1) >= 1 {
+		if err := r.resolve(ctx); err != nil {
+			return refresh.Result{}, err
+		}
+		if ended, err := r.awaitAccess(ctx); err != nil || ended != nil {
+			if ended == nil {
+				ended = &refresh.Result{}
+			}
+			return *ended, err
+		}
+	}
 	staged, err := r.stage(ctx)
 	if err != nil {
 		return refresh.Result{}, err
@@ -93,7 +131,7 @@ func (r *run) execute(ctx workflow.Context) (refresh.Result, error) {
 	r.status.Detail = "checking mesh policies and the contract's changes"
 	var gov refresh.GovernResult
 	if err := workflow.ExecuteActivity(shortOptions(ctx, "Check "+r.p.Ref()+" against the mesh policies and diff its contract with the published one"),
-		refresh.ActivityGovern, refresh.GovernInput{Product: r.p, RunID: r.runID, Policies: r.in.Policies, Quality: staged.val.Quality, Previous: previous}).Get(ctx, &gov); err != nil {
+		refresh.ActivityGovern, refresh.GovernInput{Product: r.p, RunID: r.runID, Policies: r.policies, Quality: staged.val.Quality, Previous: previous}).Get(ctx, &gov); err != nil {
 		return refresh.Result{}, r.wrap(refresh.StageValidating, err)
 	}
 	r.status.Policies, r.status.Changes, r.status.Breaking = gov.Policies, gov.Changes, gov.Breaking
@@ -118,11 +156,12 @@ func (r *run) execute(ctx workflow.Context) (refresh.Result, error) {
 	// were waiting for approval when this was deployed keep the manifest their
 	// approvers reviewed: they replay the DefaultVersion path.
 	if workflow.GetVersion(ctx, ChangeManifestProvenance, workflow.DefaultVersion, 1) >= 1 {
-		manifest.Submitter, manifest.Reason = r.in.Submitter, r.in.Reason
+		manifest.Submitter, manifest.Reason = r.submitter, r.reason
 	}
+	manifest.MeshRevision = r.revision
 	r.status.ManifestHash = ManifestHash(manifest)
 
-	if groups := Route(r.p, r.in.Downstream, latest.Found, gov.Breaking, green(staged.val.Quality, gov.Policies)); len(groups) > 0 {
+	if groups := Route(r.p, r.downstream, latest.Found, gov.Breaking, green(staged.val.Quality, gov.Policies)); len(groups) > 0 {
 		r.status.Groups = groups
 		if err := r.awaitApproval(ctx); err != nil {
 			return refresh.Result{}, err
@@ -305,13 +344,32 @@ func (r *run) groupsText() string {
 // still needs votes, who did not submit the run and has not voted yet, for the
 // manifest under review, while the run waits for approval. Refused updates leave no
 // trace in the run's history.
-func (r *run) validateDecision(d refresh.Decision) error {
+func (r *run) validateDecision(ctx workflow.Context, d refresh.Decision) error {
+	err := r.checkDecision(ctx, d)
+	if err != nil {
+		workflow.GetLogger(ctx).Warn("refused a decision", "principal", d.Principal, "reason", err.Error())
+	}
+	return err
+}
+
+func (r *run) checkDecision(ctx workflow.Context, d refresh.Decision) error {
 	switch {
 	case r.status.Stage != refresh.StageAwaitingApproval || r.decided:
 		return fmt.Errorf("run of %s is not waiting for approval (stage %s)", r.p.Ref(), r.status.Stage)
 	case d.Principal == "":
 		return errors.New("the decision names no principal")
-	case d.Principal == r.in.Submitter:
+	}
+	if r.keys != nil {
+		if d.Proof == nil {
+			return fmt.Errorf("the decision of %s is not signed by meshflow serve: decide through meshflow serve", d.Principal)
+		}
+		st := refresh.DecisionStatement(workflow.GetInfo(ctx).WorkflowExecution.ID, r.p.Ref(), d.Principal, d.Approve, d.Comment, d.ManifestHash)
+		if err := signing.Verify(r.keys, st, *d.Proof, workflow.Now(ctx)); err != nil {
+			return fmt.Errorf("the decision of %s is refused: %w", d.Principal, err)
+		}
+	}
+	switch {
+	case d.Principal == r.submitter:
 		return fmt.Errorf("%s submitted this run and cannot approve it", d.Principal)
 	case d.ManifestHash != r.status.ManifestHash:
 		return fmt.Errorf("the decision is for manifest %q, but the run is reviewing %q", d.ManifestHash, r.status.ManifestHash)
@@ -344,7 +402,7 @@ func (r *run) decide(ctx workflow.Context, d refresh.Decision) (refresh.Status, 
 		verdict = "approve"
 	}
 	r.status.Approvals = append(r.status.Approvals, refresh.Approval{
-		Principal: d.Principal, Decision: verdict, Comment: d.Comment, ManifestHash: d.ManifestHash, At: workflow.Now(ctx),
+		Principal: d.Principal, Decision: verdict, Comment: d.Comment, ManifestHash: d.ManifestHash, At: workflow.Now(ctx), Proof: d.Proof,
 	})
 	if !d.Approve {
 		r.decided, r.approved = true, false
@@ -374,7 +432,7 @@ func (r *run) receiveSignals(ctx workflow.Context) {
 	for {
 		var d refresh.Decision
 		ch.Receive(ctx, &d)
-		if err := r.validateDecision(d); err != nil {
+		if err := r.validateDecision(ctx, d); err != nil {
 			verdict := "reject"
 			if d.Approve {
 				verdict = "approve"
@@ -408,7 +466,7 @@ func (r *run) lastComment() string {
 // published. The child runs are abandoned: they outlive this run.
 func (r *run) propagate(ctx workflow.Context, version string) {
 	for _, ref := range r.p.Consumers {
-		child, ok := r.in.Downstream[ref]
+		child, ok := r.downstream[ref]
 		if !ok {
 			continue
 		}
@@ -432,7 +490,13 @@ func (r *run) propagate(ctx workflow.Context, version string) {
 			StaticSummary:         "Refresh " + ref + " after " + r.p.Ref() + " " + version,
 			TypedSearchAttributes: temporal.NewSearchAttributes(keyDomain.ValueSet(child.Domain), keyProduct.ValueSet(child.Name), keyStage.ValueSet(string(refresh.StageIngesting))),
 		})
-		in := refresh.RefreshInput{Product: child, Submitter: "meshflow", Reason: "after " + r.p.Ref() + " " + version, Downstream: r.in.Downstream}
+		in := refresh.RefreshInput{Product: child, Submitter: "meshflow", Reason: "after " + r.p.Ref() + " " + version, Downstream: r.downstream}
+		if r.keys != nil {
+			// The consumer resolves itself from the same revision; its submitter
+			// is this run's, whom it proves by being this run's child.
+			in = refresh.RefreshInput{Ref: ref, Revision: r.revision, Trigger: refresh.TriggerPropagation,
+				Submitter: r.submitter, Reason: "after " + r.p.Ref() + " " + version}
+		}
 		fut := workflow.ExecuteChildWorkflow(cctx, refresh.WorkflowProductRefresh, in)
 		if err := fut.GetChildWorkflowExecution().Get(ctx, nil); err != nil {
 			if _, dup := errors.AsType[*temporal.ChildWorkflowExecutionAlreadyStartedError](err); dup {
@@ -590,4 +654,153 @@ func inputsKey(versions map[string]string) string {
 	slices.Sort(pairs) // sorted: map order must not shape the workflow ID
 	sum := sha256.Sum256([]byte(strings.Join(pairs, ",")))
 	return hex.EncodeToString(sum[:6])
+}
+
+// resolve reads the run's product from the mesh revision its input names and
+// proves who asked for the run: a request signed by meshflow serve, the
+// principal that applied the mesh for a scheduled run, or the parent run's
+// submitter for a propagated one. A run on another product's task queue, or
+// with an unproven request, ends before it reads any data.
+func (r *run) resolve(ctx workflow.Context) error {
+	info := workflow.GetInfo(ctx)
+	ref := r.in.Ref
+	if _, _, ok := strings.Cut(ref, "/"); !ok {
+		return r.fail(refresh.StageIngesting, refresh.ErrUnauthorized, fmt.Sprintf("the request names no product (%q); meshflow serve starts runs", ref))
+	}
+	revision := r.in.Revision
+	if revision == "" {
+		revision = refresh.RevisionCurrent
+	}
+	r.status.Detail = "reading the product from mesh revision " + revision
+	var res refresh.Resolved
+	if err := workflow.ExecuteActivity(shortOptions(ctx, "Read "+ref+" from mesh revision "+revision),
+		refresh.ActivityResolve, refresh.ResolveInput{Ref: ref, Revision: revision}).Get(ctx, &res); err != nil {
+		return r.wrap(refresh.StageIngesting, err)
+	}
+	r.p, r.downstream, r.policies, r.revision = res.Product, res.Downstream, res.Policies, res.Revision
+	r.keys = res.Keys
+	if r.keys == nil {
+		r.keys = []signing.PublicKey{}
+	}
+	r.status.Revision = res.Revision
+	if info.TaskQueueName != r.p.TaskQueue {
+		return r.fail(refresh.StageIngesting, refresh.ErrUnauthorized,
+			fmt.Sprintf("the run was started on task queue %q, but %s runs on %q", info.TaskQueueName, ref, r.p.TaskQueue))
+	}
+	switch r.in.Trigger {
+	case refresh.TriggerSchedule:
+		r.submitter, r.reason = res.AppliedBy, "schedule"
+	case refresh.TriggerPropagation:
+		if info.ParentWorkflowExecution == nil || r.in.Submitter == "" {
+			return r.fail(refresh.StageIngesting, refresh.ErrUnauthorized, "a propagated run must be started by the refresh of an upstream product")
+		}
+		r.submitter, r.reason = r.in.Submitter, r.in.Reason
+	default:
+		if r.in.Request == nil {
+			return r.fail(refresh.StageIngesting, refresh.ErrUnauthorized, "the request is not signed by meshflow serve: start runs with meshflow run or POST /api/v1/refreshes")
+		}
+		st := r.in.Request.Statement
+		want := refresh.RequestStatement(info.WorkflowExecution.ID, ref, st.Principal, st.Comment)
+		if err := signing.Verify(r.keys, want, r.in.Request.Proof, info.WorkflowStartTime); err != nil || st.Principal == "" {
+			if err == nil {
+				err = errors.New("it names no principal")
+			}
+			return r.fail(refresh.StageIngesting, refresh.ErrUnauthorized, "the request is refused: "+err.Error())
+		}
+		r.submitter, r.reason = st.Principal, st.Comment
+	}
+	r.status.Submitter = r.submitter
+	return nil
+}
+
+// AccessRecheck is how often a run waiting for access checks the grants again,
+// in case a grant arrived through a request the run did not file.
+const AccessRecheck = 10 * time.Minute
+
+// awaitAccess makes sure the product's owner team may read every restricted
+// product of another domain among its inputs. For each one it may not, it files
+// an access request on the team's behalf (routed to the producer's owners and
+// stewards) and waits in the stage awaiting-access until every grant is there.
+// A rejected request ends the run as rejected, no grant before the
+// governance timeout as expired: ended is then the run's result.
+func (r *run) awaitAccess(ctx workflow.Context) (ended *refresh.Result, err error) {
+	check := func() (refresh.AccessGrantedResult, error) {
+		var res refresh.AccessGrantedResult
+		err := workflow.ExecuteActivity(shortOptions(ctx, "Check that "+r.p.Owner+" may read the inputs of "+r.p.Ref()),
+			refresh.ActivityAccessGranted, refresh.AccessGrantedInput{Product: r.p, Revision: r.revision}).Get(ctx, &res)
+		return res, err
+	}
+	res, err := check()
+	if err != nil {
+		return nil, r.wrap(refresh.StageIngesting, err)
+	}
+	if len(res.Missing) == 0 {
+		return nil, nil
+	}
+	timeout := r.p.Governance.Timeout
+	if timeout <= 0 {
+		timeout = 48 * time.Hour
+	}
+	deadline := workflow.Now(ctx).Add(timeout)
+	var names []string
+	for _, m := range res.Missing {
+		names = append(names, m.Product)
+		r.requestAccess(ctx, m)
+	}
+	r.status.Deadline = deadline
+	r.setStage(ctx, refresh.StageAwaitingAccess, fmt.Sprintf("%s needs a grant to read %s; access requested, waiting until %s",
+		r.p.Owner, strings.Join(names, ", "), deadline.Format(time.RFC3339)))
+	decided := workflow.GetSignalChannel(ctx, SignalAccessDecided)
+	for {
+		var msg refresh.AccessDecided
+		timedOut := false
+		left := deadline.Sub(workflow.Now(ctx))
+		if left <= 0 {
+			timedOut = true
+		} else {
+			sel := workflow.NewSelector(ctx)
+			sel.AddReceive(decided, func(c workflow.ReceiveChannel, _ bool) { c.Receive(ctx, &msg) })
+			tctx, cancel := workflow.WithCancel(ctx)
+			sel.AddFuture(workflow.NewTimerWithOptions(tctx, min(left, AccessRecheck), workflow.TimerOptions{Summary: "check the grants again"}), func(workflow.Future) {})
+			sel.Select(ctx)
+			cancel()
+		}
+		if msg.Product != "" && !msg.Granted {
+			reason := fmt.Sprintf("access to %s was not granted to %s: %s", msg.Product, r.p.Owner, msg.Detail)
+			r.setStage(ctx, refresh.StageRejected, reason)
+			return &refresh.Result{Stage: refresh.StageRejected, Reason: reason}, nil
+		}
+		if res, err = check(); err != nil {
+			return nil, r.wrap(refresh.StageAwaitingAccess, err)
+		}
+		if len(res.Missing) == 0 {
+			r.status.Deadline = time.Time{}
+			return nil, nil
+		}
+		if timedOut || !workflow.Now(ctx).Before(deadline) {
+			reason := fmt.Sprintf("no grant to read %s before %s", res.Missing[0].Product, deadline.Format(time.RFC3339))
+			r.setStage(ctx, refresh.StageExpired, reason)
+			return &refresh.Result{Stage: refresh.StageExpired, Reason: reason}, nil
+		}
+	}
+}
+
+// requestAccess starts an AccessRequest on behalf of the product's owner team.
+// The request outlives the run: its grant serves the team's later runs too.
+func (r *run) requestAccess(ctx workflow.Context, m refresh.MissingGrant) {
+	domain, name, _ := access.SplitRef(m.Product)
+	req := access.Request{Product: m.Product, Requester: r.p.Owner, Duration: access.DefaultGrantDuration,
+		Purpose: "input of " + r.p.Ref(), Revision: r.revision, Trigger: refresh.TriggerPropagation}
+	cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
+		WorkflowID:            access.WorkflowID(m.Product, r.p.Owner, "for-"+r.p.Name+"-"+r.runID),
+		TaskQueue:             m.TaskQueue,
+		ParentClosePolicy:     enumspb.PARENT_CLOSE_POLICY_ABANDON,
+		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
+		StaticSummary:         fmt.Sprintf("%s asks to read %s for %s", r.p.Owner, m.Product, r.p.Ref()),
+		TypedSearchAttributes: temporal.NewSearchAttributes(accessKeyDomain.ValueSet(domain), accessKeyProduct.ValueSet(name), accessKeyStage.ValueSet(string(access.StagePending))),
+	})
+	fut := workflow.ExecuteChildWorkflow(cctx, access.WorkflowAccessRequest, req)
+	if err := fut.GetChildWorkflowExecution().Get(ctx, nil); err != nil {
+		workflow.GetLogger(ctx).Warn("cannot file the access request", "product", m.Product, "error", err)
+	}
 }

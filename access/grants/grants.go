@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/meshflow/meshflow/access"
+	"github.com/meshflow/meshflow/meshrev"
 	"github.com/meshflow/meshflow/storage"
 )
 
@@ -72,7 +73,9 @@ func List(ctx context.Context, st Store, product string) ([]access.Grant, error)
 }
 
 // Check reports whether principal may read product at now, with the active grant
-// that allows it (the one that lasts longest).
+// that allows it (the one that lasts longest). Only grants proven by a signed
+// approval count (meshrev.VerifyGrant): a grant file written by anyone but the
+// access workflow allows nothing.
 func Check(ctx context.Context, st Store, principal, product string, now time.Time) (access.Grant, bool, error) {
 	if principal == "" {
 		return access.Grant{}, false, nil
@@ -85,6 +88,9 @@ func Check(ctx context.Context, st Store, principal, product string, now time.Ti
 	found := false
 	for _, g := range all {
 		if g.Principal == principal && g.Product == product && g.Active(now) && (!found || g.ExpiresAt.After(best.ExpiresAt)) {
+			if meshrev.VerifyGrant(ctx, st, g) != nil {
+				continue
+			}
 			best, found = g, true
 		}
 	}

@@ -12,7 +12,7 @@ import (
 
 	"github.com/meshflow/meshflow/access"
 	"github.com/meshflow/meshflow/access/grants"
-	"github.com/meshflow/meshflow/control"
+	"github.com/meshflow/meshflow/serve"
 )
 
 const accessUsage = `Usage: meshflow access <subcommand> [flags] [args]
@@ -60,11 +60,9 @@ func accessFlags(name, usage string, stderr io.Writer) *flag.FlagSet {
 }
 
 func accessRequest(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := accessFlags("request", "request [flags] <domain>/<product>\n\nAsks the product's owner team or stewards for read access.", stderr)
-	var conn connFlags
-	conn.register(fs)
-	mesh := fs.String("mesh", defaultMesh(), "mesh folder")
-	as := fs.String("as", envOr("MESHFLOW_PRINCIPAL", ""), "the principal who will read the product")
+	fs := accessFlags("request", "request [flags] <domain>/<product>\n\nAsks the product's owner team or stewards, through meshflow serve, for read access in your name.", stderr)
+	var actor actorFlags
+	actor.register(fs, "the principal who will read the product")
 	purpose := fs.String("purpose", "", "why you need the data (shown to the approvers)")
 	dur := fs.Duration("for", 720*time.Hour, "how long the grant lasts once approved")
 	if err := parse(fs, args); err != nil {
@@ -74,36 +72,23 @@ func accessRequest(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if err != nil {
 		return err
 	}
-	if *as == "" {
-		return errors.New("say who asks with --as <principal>")
-	}
-	res, err := loadMesh(ctx, *mesh, stderr)
+	api, err := actor.client()
 	if err != nil {
 		return err
 	}
-	req, err := control.AccessInput(res.Set, ref, *as, *purpose, *dur)
+	started, err := api.RequestAccess(ctx, serve.AccessRequestBody{Product: ref, Purpose: *purpose, Duration: dur.String()})
 	if err != nil {
-		return err
+		return fmt.Errorf("request access to %s: %w", ref, err)
 	}
-	c, closeFn, err := conn.control(newLogger(stderr, false))
-	if err != nil {
-		return err
-	}
-	defer closeFn()
-	run, err := c.RequestAccess(ctx, req, time.Now().UTC().Format("20060102T150405.000"))
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "requested %s for %s: %s\n  waiting for %s: meshflow access approve %s --as <approver>\n",
-		ref, *dur, run.GetID(), strings.Join(approversBut(req), " or "), run.GetID())
+	fmt.Fprintf(stdout, "requested %s for %s as %s: %s\n  waiting for its owner team or a steward: meshflow access approve %s\n",
+		ref, *dur, started.Principal, started.WorkflowID, started.WorkflowID)
 	return nil
 }
 
 func accessDecide(ctx context.Context, verb string, approve bool, args []string, stdout, stderr io.Writer) error {
-	fs := accessFlags(verb, verb+" [flags] <workflow-id | domain/product>\n\nDecides on an access request (by product when only one is pending).", stderr)
-	var conn connFlags
-	conn.register(fs)
-	as := fs.String("as", envOr("MESHFLOW_PRINCIPAL", ""), "the approver deciding (a member of the owner team or a steward)")
+	fs := accessFlags(verb, verb+" [flags] <workflow-id | domain/product>\n\nDecides, through meshflow serve, on an access request (by product when only one is pending).", stderr)
+	var actor actorFlags
+	actor.register(fs, "the approver deciding (a member of the owner team or a steward)")
 	comment := fs.String("comment", "", "why")
 	if err := parse(fs, args); err != nil {
 		return exitError{2}
@@ -112,17 +97,13 @@ func accessDecide(ctx context.Context, verb string, approve bool, args []string,
 	if err != nil {
 		return err
 	}
-	if *as == "" {
-		return errors.New("say who decides with --as <principal>")
-	}
-	c, closeFn, err := conn.control(newLogger(stderr, false))
+	api, err := actor.client()
 	if err != nil {
 		return err
 	}
-	defer closeFn()
-	st, err := c.DecideAccess(ctx, target, access.Decision{Principal: *as, Approve: approve, Comment: *comment})
+	st, err := api.DecideAccess(ctx, serve.AccessDecisionBody{Target: target, Approve: &approve, Comment: *comment})
 	if err != nil {
-		return err
+		return fmt.Errorf("%s access %s: %w", verb, target, err)
 	}
 	fmt.Fprintf(stdout, "%s for %s: %s\n", st.Request.Product, st.Request.Requester, st.Stage)
 	if g := st.Grant; g != nil {
@@ -199,7 +180,8 @@ func accessRevoke(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	conn.register(fs)
 	var sf storeFlags
 	sf.register(fs)
-	as := fs.String("as", envOr("MESHFLOW_PRINCIPAL", ""), "who revokes (the grantee, an owner team member or a steward)")
+	var actor actorFlags
+	actor.register(fs, "who revokes (the grantee, an owner team member or a steward)")
 	reason := fs.String("reason", "", "why")
 	if err := parse(fs, args); err != nil {
 		return exitError{2}
@@ -208,8 +190,9 @@ func accessRevoke(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if err != nil {
 		return err
 	}
-	if *as == "" {
-		return errors.New("say who revokes with --as <principal>")
+	api, err := actor.client()
+	if err != nil {
+		return err
 	}
 	id := target
 	if !strings.HasPrefix(target, "access/") {
@@ -223,14 +206,9 @@ func accessRevoke(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		}
 		id = g.WorkflowID
 	}
-	c, closeFn, err := conn.control(newLogger(stderr, false))
+	st, err := api.RevokeAccess(ctx, serve.RevocationBody{WorkflowID: id, Reason: *reason})
 	if err != nil {
-		return err
-	}
-	defer closeFn()
-	st, err := c.RevokeAccess(ctx, id, access.Revocation{Principal: *as, Reason: *reason})
-	if err != nil {
-		return err
+		return fmt.Errorf("revoke %s: %w", id, err)
 	}
 	fmt.Fprintf(stdout, "%s for %s: %s\n", st.Request.Product, st.Request.Requester, st.Stage)
 	return nil

@@ -4,17 +4,23 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/meshflow/meshflow/control"
 	"github.com/meshflow/meshflow/devserver"
+	"github.com/meshflow/meshflow/meshrev"
 	"github.com/meshflow/meshflow/refresh"
+	"github.com/meshflow/meshflow/signing"
 	"github.com/meshflow/meshflow/spec"
+	"github.com/meshflow/meshflow/storage"
 	"github.com/meshflow/meshflow/worker"
 	enumspb "go.temporal.io/api/enums/v1"
 )
@@ -77,6 +83,16 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	for _, d := range res.Set.Mesh.Domains {
 		queues = append(queues, d.Queue())
 	}
+	signer, err := devSigner(*dataDir)
+	if err != nil {
+		return err
+	}
+	c.Signer = signer
+	rev, err := devApply(ctx, res.Set, st, signer)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "applied %s as mesh revision %s (runs read their products from it; editing the folder applies it again)\n", *mesh, meshrev.Short(rev))
 	acts := newActivities(st, &sf, filepath.Join(*dataDir, "scratch"), logger)
 	acts.Metrics = m
 	withState(st, c)
@@ -89,7 +105,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	ui := srv.UIAddress()
 	devAPI := ""
 	if *apiAddr != "" {
-		if devAPI, err = startDevAPI(ctx, reg, *apiAddr, res.Set, st, ui, c, logger, stdout, stderr); err != nil {
+		if devAPI, err = startDevAPI(ctx, reg, *apiAddr, *dataDir, res.Set, st, ui, c, logger, stdout, stderr); err != nil {
 			return err
 		}
 	}
@@ -125,11 +141,9 @@ meshflow dev is running. Ctrl-C stops it.
 			if hasProductInput(p.Inputs) {
 				continue // refreshed when its inputs publish
 			}
-			in, err := control.Input(res.Set, p, "meshflow", "meshflow dev")
-			if err != nil {
-				return err
-			}
-			if _, err := c.Start(ctx, in, suffix); err != nil {
+			rq := control.Refresh{Ref: p.Ref(), TaskQueue: res.Set.Domain(p.Metadata.Domain).Queue(), Revision: rev,
+				Principal: devPrincipal, Reason: "meshflow dev", Suffix: suffix}
+			if _, err := c.Start(ctx, rq); err != nil {
 				return err
 			}
 			fmt.Fprintf(stdout, "refreshing %s; its consumers follow when it publishes\n", p.Ref())
@@ -141,8 +155,10 @@ Next, in another terminal:
   go run ./cmd/meshflow approve finance/global-kpis --as maria.rossi --comment "numbers reconcile"
 %s  go run ./cmd/meshflow catalog list                # what is published
   go run ./cmd/meshflow run sales-emea/regional-sales --as anna.schmidt --wait
+  go run ./cmd/meshflow access approve sales-emea/regional-sales --as anna.schmidt   # finance's access to the EMEA product
 
 `, devAPI)
+	go watchMesh(ctx, *mesh, st, signer, stdout, stderr)
 	watch(ctx, c, started, stdout)
 	fmt.Fprintln(stdout, "\nstopping meshflow dev …")
 	return nil
@@ -193,4 +209,87 @@ func watch(ctx context.Context, c *control.Client, since time.Time, stdout io.Wr
 		case <-tick.C:
 		}
 	}
+}
+
+// devPrincipal applies the mesh in meshflow dev and submits its first runs; it
+// is no person, so every steward may approve them.
+const devPrincipal = "meshflow-dev"
+
+// devSigner returns the dev API's signing key, kept in the data folder so that
+// runs waiting for approval still accept decisions after a restart.
+func devSigner(dataDir string) (*signing.Signer, error) {
+	file := filepath.Join(dataDir, "serve.key")
+	if s, err := signing.LoadSigner(file); err == nil {
+		return s, nil
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
+	s, err := signing.NewSigner()
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(dataDir, 0o755); err != nil {
+		return nil, err
+	}
+	return s, os.WriteFile(file, []byte(s.MarshalPrivate()), 0o600)
+}
+
+// devApply publishes the mesh as the current revision, trusting the dev key.
+func devApply(ctx context.Context, set *spec.Set, st storage.Store, signer *signing.Signer) (string, error) {
+	rev, err := meshrev.Build(set, devPrincipal, []signing.PublicKey{signer.PublicKey()})
+	if err != nil {
+		return "", err
+	}
+	p, err := meshrev.Publish(ctx, st, rev, time.Now())
+	return p.ID, err
+}
+
+// watchMesh applies the mesh folder again whenever one of its files changes,
+// so that editing a spec and running it again works; a mesh that no longer
+// validates is reported and not applied.
+//
+// The API keeps the products it started with: a product added meanwhile runs
+// after a restart of meshflow dev.
+func watchMesh(ctx context.Context, dir string, st storage.Store, signer *signing.Signer, stdout, stderr io.Writer) {
+	last := meshStamp(dir)
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		stamp := meshStamp(dir)
+		if stamp == last {
+			continue
+		}
+		last = stamp
+		res, err := loadMesh(ctx, dir, stderr)
+		if err != nil {
+			fmt.Fprintf(stdout, "%s  mesh changed but does not validate (see above); runs keep the current revision\n", time.Now().Format("15:04:05"))
+			continue
+		}
+		id, err := devApply(ctx, res.Set, st, signer)
+		if err != nil {
+			fmt.Fprintf(stdout, "%s  mesh changed; applying it failed: %v\n", time.Now().Format("15:04:05"), err)
+			continue
+		}
+		fmt.Fprintf(stdout, "%s  mesh changed: applied revision %s; new runs use it\n", time.Now().Format("15:04:05"), meshrev.Short(id))
+	}
+}
+
+// meshStamp sums up the names, sizes and times of the mesh folder's files.
+func meshStamp(dir string) string {
+	var b strings.Builder
+	_ = filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return nil
+		}
+		if info, err := d.Info(); err == nil {
+			fmt.Fprintf(&b, "%s %d %d\n", path, info.Size(), info.ModTime().UnixNano())
+		}
+		return nil
+	})
+	return b.String()
 }

@@ -27,7 +27,7 @@ func commands() []command {
 		{"dev", "run everything on this machine: Temporal + UI, workers, local store, the example mesh", runDev},
 		{"temporal-server", "run a Temporal server with its Web UI on PostgreSQL as a process of its own", runTemporalServer},
 		{"validate", "check a mesh: specs, ODCS contracts, CEL rules and policies", runValidate},
-		{"apply", "validate a mesh and make Temporal's schedules match it (--dry-run prints the plan)", runApply},
+		{"apply", "validate a mesh, publish it as the current mesh revision and make Temporal's schedules match it (--dry-run prints the plan)", runApply},
 		{"schedule", "list meshflow's schedules, pause or resume a product's schedule", runSchedule},
 		{"backfill", "run a product's scheduled refreshes for missed days: --from 2026-09-01 --to 2026-09-07", runBackfill},
 		{"diff", "compare two ODCS contracts and classify every change", runDiff},
@@ -39,6 +39,7 @@ func commands() []command {
 		{"catalog", "list published products, show one, or audit what is published", runCatalog},
 		{"serve", "serve the HTTP API (approvals, runs, decisions) with authentication, and /metrics", runServe},
 		{"token", "make an API token for a principal: meshflow token new <principal>", runToken},
+		{"keys", "make meshflow serve's signing key: meshflow keys new --out serve.key", runKeys},
 		{"access", "request, approve, list, revoke and export read access to products", runAccess},
 		{"codec-server", "serve the payload codec (decrypt for the Temporal UI): --key-file keys --cors-origin http://localhost:8233", runCodecServer},
 	}

@@ -2,10 +2,13 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/meshflow/meshflow/serve"
@@ -20,17 +23,62 @@ func tokenOrEnv(flagValue string) string {
 	return os.Getenv("MESHFLOW_TOKEN")
 }
 
+// actorFlags say who acts and through which meshflow serve. People act only
+// through serve, which authenticates them and signs what they ask for; the
+// workflows refuse anything unsigned.
+type actorFlags struct {
+	server, token, as, devDir string
+}
+
+func (f *actorFlags) register(fs *flag.FlagSet, who string) {
+	fs.StringVar(&f.server, "server", envOr("MESHFLOW_SERVER", ""), "URL of meshflow serve: act through its API as the principal your token names")
+	fs.StringVar(&f.token, "token", "", "API token for --server (default $MESHFLOW_TOKEN; make one with meshflow token new)")
+	fs.StringVar(&f.as, "as", envOr("MESHFLOW_PRINCIPAL", ""), who+" — against meshflow dev only, whose dev tokens it uses")
+	fs.StringVar(&f.devDir, "dev-data-dir", envOr("MESHFLOW_DEV_DATA_DIR", ".meshflow"), "data folder of the meshflow dev that --as talks to")
+}
+
+// devSessionFile is where meshflow dev writes its API's address and dev tokens
+// (mode 0600) while it runs; --as reads it.
+const devSessionFile = "dev-session.json"
+
+// devSession is the content of devSessionFile.
+type devSession struct {
+	URL    string            `json:"url"`
+	Tokens map[string]string `json:"tokens"`
+}
+
+// client returns the serve API client to act through.
+func (f *actorFlags) client() (*serve.Client, error) {
+	if f.as != "" {
+		if f.server != "" {
+			return nil, errors.New("--as is for meshflow dev only; with --server you act as the principal your token names: drop --as")
+		}
+		file := filepath.Join(f.devDir, devSessionFile)
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return nil, fmt.Errorf("--as works only against a running meshflow dev (no %s: %v); elsewhere use --server with MESHFLOW_TOKEN", file, err)
+		}
+		var sess devSession
+		if err := json.Unmarshal(b, &sess); err != nil {
+			return nil, fmt.Errorf("read %s: %w", file, err)
+		}
+		tok, ok := sess.Tokens[f.as]
+		if !ok {
+			return nil, fmt.Errorf("meshflow dev has no principal %q who can sign in (teams cannot act; see mesh.yaml)", f.as)
+		}
+		return &serve.Client{BaseURL: sess.URL, Token: tok}, nil
+	}
+	token := tokenOrEnv(f.token)
+	if f.server == "" || token == "" {
+		return nil, errors.New("say who you are: --server <meshflow serve URL> with MESHFLOW_TOKEN (or --token), or --as <principal> against meshflow dev")
+	}
+	return &serve.Client{BaseURL: f.server, Token: token}, nil
+}
+
 // decideViaServer delivers a decision through meshflow serve's API: the server
 // names the principal from the token, and the run's validator decides whether
 // that principal may decide.
-func decideViaServer(ctx context.Context, server, token, as, verb string, approve bool, ref, workflowID, comment string, stdout io.Writer) error {
-	if token == "" {
-		return errors.New("--server needs an API token: pass --token or set MESHFLOW_TOKEN (make one with meshflow token new <principal>)")
-	}
-	if as != "" {
-		return errors.New("--as is for talking to Temporal directly (dev); with --server you decide as the principal your token names: drop --as")
-	}
-	c := &serve.Client{BaseURL: server, Token: token}
+func decideViaServer(ctx context.Context, c *serve.Client, verb string, approve bool, ref, workflowID, comment string, stdout io.Writer) error {
 	var target serve.Pending
 	if workflowID != "" {
 		run, err := c.Run(ctx, workflowID)

@@ -11,17 +11,19 @@ import (
 
 	"github.com/meshflow/meshflow/control"
 	"github.com/meshflow/meshflow/refresh"
+	"github.com/meshflow/meshflow/serve"
 )
 
 func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("run", stderr)
 	var conn connFlags
 	conn.register(fs)
-	mesh := fs.String("mesh", defaultMesh(), "mesh folder")
-	as := fs.String("as", envOr("MESHFLOW_PRINCIPAL", "meshflow"), "principal who asks for the run (it cannot approve it)")
+	var actor actorFlags
+	actor.register(fs, "principal who asks for the run (it cannot approve it)")
+	reason := fs.String("reason", "manual", "why the run starts (recorded in the manifest)")
 	wait := fs.Bool("wait", false, "follow the run until it ends, stage by stage")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: meshflow run [flags] <domain>/<product>\n\nStarts a refresh of a product.")
+		fmt.Fprintln(stderr, "Usage: meshflow run [flags] <domain>/<product>\n\nStarts a refresh of a product through meshflow serve, in your name; the run reads the product from\nthe current mesh revision (meshflow apply publishes it; meshflow dev applies its folder).")
 		fs.PrintDefaults()
 	}
 	if err := parse(fs, args); err != nil {
@@ -31,33 +33,25 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
-	res, err := loadMesh(ctx, *mesh, stderr)
+	api, err := actor.client()
 	if err != nil {
 		return err
 	}
-	p := res.Set.Product(ref)
-	if p == nil {
-		return fmt.Errorf("no product %s in %s", ref, *mesh)
-	}
-	in, err := control.Input(res.Set, p, *as, "manual")
+	started, err := api.StartRefresh(ctx, serve.RefreshRequest{Product: ref, Reason: *reason})
 	if err != nil {
-		return err
+		return fmt.Errorf("start a refresh of %s: %w", ref, err)
+	}
+	fmt.Fprintf(stdout, "started %s (run %s) as %s\n", started.WorkflowID, started.RunID, started.Principal)
+	if !*wait {
+		fmt.Fprintf(stdout, "follow it with: meshflow status %s\n", ref)
+		return nil
 	}
 	c, closeFn, err := conn.control(newLogger(stderr, false))
 	if err != nil {
 		return err
 	}
 	defer closeFn()
-	run, err := c.Start(ctx, in, "manual-"+time.Now().UTC().Format("20060102T150405.000"))
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "started %s (run %s)\n", run.GetID(), run.GetRunID())
-	if !*wait {
-		fmt.Fprintf(stdout, "follow it with: meshflow status %s\n", ref)
-		return nil
-	}
-	return follow(ctx, c, run.GetID(), run.GetRunID(), stdout)
+	return follow(ctx, c, started.WorkflowID, started.RunID, stdout)
 }
 
 // follow prints a run's stage changes until it ends.
@@ -197,13 +191,12 @@ func decide(ctx context.Context, verb string, approve bool, args []string, stdou
 	fs := newFlags(verb, stderr)
 	var conn connFlags
 	conn.register(fs)
-	as := fs.String("as", envOr("MESHFLOW_PRINCIPAL", ""), "the steward deciding (dev mode; in production the identity comes from meshflow serve's authentication)")
+	var actor actorFlags
+	actor.register(fs, "the steward deciding")
 	comment := fs.String("comment", "", "why")
 	runID := fs.String("run", "", "workflow ID of the run, when several wait")
-	server := fs.String("server", envOr("MESHFLOW_SERVER", ""), "URL of meshflow serve: decide through its API, as the principal your token names, instead of talking to Temporal")
-	token := fs.String("token", "", "API token for --server (default $MESHFLOW_TOKEN; make one with meshflow token new)")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: meshflow %s [flags] <domain>/<product>\n\nDelivers a steward's decision to the run of the product that waits for approval.\n", verb)
+		fmt.Fprintf(stderr, "Usage: meshflow %s [flags] <domain>/<product>\n\nDelivers your decision, through meshflow serve, to the run of the product that waits for approval.\n", verb)
 		fs.PrintDefaults()
 	}
 	if err := parse(fs, args); err != nil {
@@ -213,21 +206,9 @@ func decide(ctx context.Context, verb string, approve bool, args []string, stdou
 	if err != nil {
 		return err
 	}
-	if *server != "" {
-		return decideViaServer(ctx, *server, tokenOrEnv(*token), *as, verb, approve, ref, *runID, *comment, stdout)
-	}
-	if *as == "" {
-		return errors.New("say who decides with --as <principal>")
-	}
-	c, closeFn, err := conn.control(newLogger(stderr, false))
+	api, err := actor.client()
 	if err != nil {
 		return err
 	}
-	defer closeFn()
-	st, err := c.Decide(ctx, ref, *runID, refresh.Decision{Principal: *as, Approve: approve, Comment: *comment})
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "%s: %s by %s recorded for manifest %s\n", st.Product, verb, *as, st.ManifestHash)
-	return nil
+	return decideViaServer(ctx, api, verb, approve, ref, *runID, *comment, stdout)
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -9,6 +10,8 @@ import (
 	"maps"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -37,6 +40,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.StringVar(&oidc.Audience, "oidc-audience", "", "OIDC audience: meshflow's client ID at the provider")
 	fs.StringVar(&oidc.JWKSURL, "oidc-jwks-url", "", "URL of the provider's signing keys (JWKS)")
 	fs.StringVar(&oidc.Claim, "oidc-claim", auth.DefaultClaim, "JWT claim matched against the principals' email in mesh.yaml, then their names")
+	keyFile := fs.String("signing-key-file", os.Getenv("MESHFLOW_SIGNING_KEY_FILE"), "serve's Ed25519 signing key (meshflow keys new): every action it forwards is signed with it, and its public key must be in the applied mesh revision")
 	verbose := fs.Bool("v", false, "log accepted decisions too")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: meshflow serve [flags]\n\nServes meshflow's HTTP API (/api/v1: approvals, runs, decisions) and /metrics. Callers authenticate\nwith tokens whose hashes are in mesh.yaml (meshflow token new), or with OIDC JWTs.")
@@ -56,12 +60,17 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
+	signer, err := loadSigner(*keyFile)
+	if err != nil {
+		return err
+	}
 	logger := newLogger(stderr, *verbose)
 	c, closeFn, err := conn.control(logger)
 	if err != nil {
 		return err
 	}
 	defer closeFn()
+	c.Signer = signer
 	st, err := sf.open(ctx)
 	if err != nil {
 		return err
@@ -76,7 +85,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", *listen, err)
 	}
-	fmt.Fprintf(stdout, "meshflow serve: API on http://%s/api/v1, metrics on http://%s/metrics; callers authenticate with %s\n", ln.Addr(), ln.Addr(), how)
+	fmt.Fprintf(stdout, "meshflow serve: API on http://%s/api/v1, metrics on http://%s/metrics; callers authenticate with %s; actions are signed with key %s\n", ln.Addr(), ln.Addr(), how, signer.KeyID())
 	if host, _, err := net.SplitHostPort(ln.Addr().String()); err == nil && !net.ParseIP(host).IsLoopback() {
 		fmt.Fprintln(stderr, "meshflow serve: listening beyond this machine without TLS: put a TLS-terminating proxy in front, bearer tokens must not cross networks in clear text")
 	}
@@ -88,7 +97,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 // product pages, runs, approvals inbox) at "/". Data is served from st to a
 // product's owners and stewards (from the mesh) and to holders of an access grant.
 func newHandler(reg *prometheus.Registry, c *control.Client, authn auth.Authenticator, logger *slog.Logger, st storage.Store, set *spec.Set, temporalUI string) (http.Handler, error) {
-	api, err := serve.New(serve.Config{Runs: c, Auth: authn, Registry: reg, Logger: logger, Store: st, Readers: readers(set)})
+	api, err := serve.New(serve.Config{Runs: c, Auth: authn, Registry: reg, Logger: logger, Store: st, Readers: readers(set), Actions: c, Mesh: set})
 	if err != nil {
 		return nil, err
 	}
@@ -181,7 +190,7 @@ func authenticator(m *spec.Mesh, oidc auth.OIDCConfig) (authn auth.Authenticator
 // startDevAPI serves the API for `meshflow dev` with a fresh token for every
 // principal, prints the tokens once, and returns a line for the banner's
 // examples. The API stops when ctx ends.
-func startDevAPI(ctx context.Context, reg *prometheus.Registry, addr string, set *spec.Set, st storage.Store, temporalUI string, c *control.Client, logger *slog.Logger, stdout, stderr io.Writer) (string, error) {
+func startDevAPI(ctx context.Context, reg *prometheus.Registry, addr, dataDir string, set *spec.Set, st storage.Store, temporalUI string, c *control.Client, logger *slog.Logger, stdout, stderr io.Writer) (string, error) {
 	authn, tokens, err := devTokens(set.Mesh)
 	if err != nil {
 		return "", err
@@ -199,6 +208,16 @@ func startDevAPI(ctx context.Context, reg *prometheus.Registry, addr string, set
 			fmt.Fprintln(stderr, "meshflow dev: approvals API:", err)
 		}
 	}()
+	// The CLI's --as reads the dev tokens from here; the file goes with dev.
+	sessionFile := filepath.Join(dataDir, devSessionFile)
+	b, err := json.Marshal(devSession{URL: "http://" + ln.Addr().String(), Tokens: tokens})
+	if err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(sessionFile, b, 0o600); err != nil {
+		return "", fmt.Errorf("write the dev session for --as: %w", err)
+	}
+	context.AfterFunc(ctx, func() { _ = os.Remove(sessionFile) })
 	names := slices.Sorted(maps.Keys(tokens))
 	fmt.Fprintf(stdout, "\ncatalog and approvals inbox  http://%s/   (sign in with a dev token)\napprovals API                http://%s/api/v1\ndev tokens (in memory only, valid until meshflow dev stops):\n", ln.Addr(), ln.Addr())
 	for _, n := range names {
