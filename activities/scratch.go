@@ -86,13 +86,14 @@ func (c *capReader) Read(p []byte) (int, error) {
 }
 
 // openEngine opens DuckDB in a folder of the run's scratch; its spill files may
-// use what is left of the run's budget.
+// use what is left of the run's budget. Its SQL reads and writes files only in the
+// run's scratch (the staged inputs, the candidate, the output).
 func (a *Activities) openEngine(ctx context.Context, runID, folder string) (*engine.DB, error) {
 	left, limited := a.scratchLeft(runID)
 	if limited && left == 0 {
 		left = 1 // DuckDB may not spill at all
 	}
-	return engine.Open(ctx, a.scratchDir(runID, folder), a.Threads, a.MemoryLimit, left)
+	return engine.Open(ctx, a.scratchDir(runID, folder), a.Threads, a.MemoryLimit, left, a.scratchDir(runID))
 }
 
 // scratchErr turns DuckDB refusing to spill past the run's budget into

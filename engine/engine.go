@@ -18,6 +18,7 @@ import (
 	"strings"
 
 	_ "github.com/duckdb/duckdb-go/v2" // registers the "duckdb" database/sql driver
+	"github.com/meshflow/meshflow/engine/sqlcheck"
 )
 
 // DB is a DuckDB database for one stage of one run.
@@ -29,7 +30,13 @@ type DB struct {
 // memory are bounded so that several stages can share a worker; maxTemp > 0
 // bounds the spill files, in bytes (a query that needs more fails with an error
 // IsTempLimit recognises).
-func Open(ctx context.Context, scratch string, threads int, memoryLimit string, maxTemp int64) (*DB, error) {
+//
+// The database is a sandbox for a product's SQL: once configured it reads and
+// writes files only in scratch and the folders in allow (a run's inputs and
+// output), with external access off otherwise (no other files, no network, no
+// extensions to install or load, no ATTACH outside) and its configuration
+// locked, so that no statement can change these settings back.
+func Open(ctx context.Context, scratch string, threads int, memoryLimit string, maxTemp int64, allow ...string) (*DB, error) {
 	if err := os.MkdirAll(scratch, 0o755); err != nil {
 		return nil, fmt.Errorf("open duckdb: %w", err)
 	}
@@ -50,6 +57,7 @@ func Open(ctx context.Context, scratch string, threads int, memoryLimit string, 
 	if maxTemp > 0 {
 		settings = append(settings, fmt.Sprintf("SET max_temp_directory_size = '%dKiB'", max(1, maxTemp>>10)))
 	}
+	settings = append(settings, sandbox(scratch, allow)...)
 	for _, s := range settings {
 		if _, err := db.ExecContext(ctx, s); err != nil {
 			_ = db.Close()
@@ -57,6 +65,25 @@ func Open(ctx context.Context, scratch string, threads int, memoryLimit string, 
 		}
 	}
 	return &DB{DB: db}, nil
+}
+
+// sandbox returns the settings that confine the SQL to scratch and allow, in the
+// order DuckDB needs: allowed_directories can only be set while external access
+// is on, and nothing can be set once the configuration is locked. They come after
+// the engine's own settings.
+func sandbox(scratch string, allow []string) []string {
+	dirs := make([]string, 0, len(allow)+1)
+	for _, d := range append([]string{scratch}, allow...) {
+		if abs, err := filepath.Abs(d); err == nil {
+			d = abs
+		}
+		dirs = append(dirs, Quote(d))
+	}
+	return []string{
+		"SET allowed_directories = [" + strings.Join(dirs, ", ") + "]",
+		"SET enable_external_access = false",
+		"SET lock_configuration = true",
+	}
 }
 
 // IsTempLimit reports whether err is DuckDB refusing to spill past
@@ -100,7 +127,13 @@ func (e *DataError) Unwrap() error { return e.Err }
 // SQLError is a problem with a product's SQL.
 type SQLError struct{ Err error }
 
-func (e *SQLError) Error() string { return cleanError(e.Err) }
+func (e *SQLError) Error() string {
+	s := cleanError(e.Err)
+	if strings.Contains(s, "disabled by configuration") {
+		s = "the SQL runs in a sandbox and reads only its inputs, as tables by their names: " + s
+	}
+	return s
+}
 func (e *SQLError) Unwrap() error { return e.Err }
 
 // cleanError shortens DuckDB's messages to what a user needs.
@@ -165,9 +198,17 @@ func (d *DB) Count(ctx context.Context, table string) (int64, error) {
 	return n, nil
 }
 
-// Run creates table name from a SELECT statement.
+// Run creates table name from a query. The query must be exactly one SELECT or
+// WITH statement (package sqlcheck, with DuckDB's parser); anything else is an
+// *SQLError and is not run.
 func (d *DB) Run(ctx context.Context, name, query string) (int64, error) {
 	q := strings.TrimRight(strings.TrimSpace(query), ";")
+	if err := sqlcheck.Check(ctx, d.DB, q); err != nil {
+		if _, ok := errors.AsType[*sqlcheck.Error](err); ok {
+			return 0, &SQLError{Err: err}
+		}
+		return 0, err
+	}
 	if _, err := d.ExecContext(ctx, fmt.Sprintf("CREATE OR REPLACE TABLE %s AS %s", Ident(name), q)); err != nil {
 		if ctx.Err() != nil {
 			return 0, ctx.Err()
