@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -231,5 +234,69 @@ func TestHandler(t *testing.T) {
 	enc[0].Data[5] ^= 1
 	if _, err := remote.Decode(enc); err == nil {
 		t.Error("remote decode of a tampered payload succeeded")
+	}
+}
+
+// TestHandlerChecksHost refuses requests whose Host header names another site
+// (DNS rebinding: a page on evil.example whose name now resolves to 127.0.0.1),
+// and answers the listen address, the loopback names with its port, and hosts
+// allowed explicitly.
+func TestHandlerChecksHost(t *testing.T) {
+	c := mustNew(t, newKeyBytes(t))
+	srv := httptest.NewServer(HandlerWithHosts(c, []string{"http://localhost:8233"}, []string{"codec.internal:9999", "Proxy.Example"}))
+	defer srv.Close()
+	u, _ := url.Parse(srv.URL)
+	_, port, _ := net.SplitHostPort(u.Host)
+	enc, err := c.Encode([]*commonpb.Payload{payload(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := json.Marshal(map[string]any{"payloads": enc})
+	for _, tc := range []struct {
+		host string
+		want int
+	}{
+		{u.Host, http.StatusOK},
+		{"localhost:" + port, http.StatusOK},
+		{"LOCALHOST:" + port, http.StatusOK},
+		{"127.0.0.1:" + port, http.StatusOK},
+		{"codec.internal:9999", http.StatusOK},
+		{"proxy.example:443", http.StatusOK},
+		{"evil.example", http.StatusMisdirectedRequest},
+		{"evil.example:" + port, http.StatusMisdirectedRequest},
+		{"localhost:1", http.StatusMisdirectedRequest},
+		{"codec.internal:8080", http.StatusMisdirectedRequest},
+		{"localhost.evil.example:" + port, http.StatusMisdirectedRequest},
+	} {
+		for _, method := range []string{http.MethodPost, http.MethodOptions} {
+			req, _ := http.NewRequest(method, srv.URL+"/decode", bytes.NewReader(body))
+			req.Host = tc.host
+			req.Header.Set("Content-Type", "application/json")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			want := tc.want
+			if method == http.MethodOptions && want == http.StatusOK {
+				want = http.StatusNoContent
+			}
+			if resp.StatusCode != want {
+				t.Errorf("%s with Host %q: %d, want %d", method, tc.host, resp.StatusCode, want)
+			}
+		}
+	}
+	// Without extra hosts the defaults still answer, other names do not.
+	plain := httptest.NewServer(Handler(c, nil))
+	defer plain.Close()
+	req, _ := http.NewRequest(http.MethodPost, plain.URL+"/decode", bytes.NewReader(body))
+	req.Host = "codec.internal:9999"
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusMisdirectedRequest {
+		t.Errorf("Handler without extra hosts answered Host codec.internal:9999 with %d", resp.StatusCode)
 	}
 }
