@@ -1,8 +1,10 @@
 // Package meshcheck validates a whole mesh, as `meshflow validate` and `meshflow
 // apply` do: it loads mesh.yaml and every product spec and contract (package spec),
-// compiles each contract's rules against its columns (package rules), compiles the
-// mesh-wide policies and checks every product against them (package policy), and
-// returns every problem found, sorted.
+// checks that each transform SQL is one SELECT or WITH statement (package
+// engine/sqlcheck, which links DuckDB for its parser), compiles each contract's
+// rules against its columns (package rules), compiles the mesh-wide policies and
+// checks every product against them (package policy), and returns every problem
+// found, sorted.
 package meshcheck
 
 import (
@@ -36,6 +38,7 @@ func Check(ctx context.Context, dir string) *Result {
 		cols, rs := rules.FromContract(p.Contract, ds)
 		res.Rules[p.Ref()] = rules.Compile(cols, rs, rules.DefaultOptions(), ds)
 	}
+	checkSQL(ctx, set, ds)
 	res.Policies = policy.Compile(set.Mesh, ds)
 	for _, p := range set.Products {
 		for _, r := range res.Policies.Evaluate(ctx, p, nil) {
