@@ -112,6 +112,8 @@ func TestBrokenVariants(t *testing.T) {
 		kpiSpec = "finance/global-kpis.yaml"
 		emea    = "sales-emea/regional-sales.yaml"
 		scm     = "supply-chain/delivery-performance.yaml"
+		fxSQL   = "sql: SELECT day, currency, usd_rate FROM rates"
+		sqlHelp = "  = help: the transform is one query over the inputs, as tables by their names (use WITH for intermediate steps); meshflow reads the inputs and writes the output itself, and runs the query in a sandbox without COPY, ATTACH, SET, PRAGMA, INSTALL, LOAD or any other command"
 	)
 	cases := []struct {
 		name  string
@@ -171,6 +173,25 @@ func TestBrokenVariants(t *testing.T) {
 		{"unknown key in a product spec", []edit{{emea, "governance:\n  approval: never", "governance:\n  aproval: never"}}, []string{
 			"sales-emea/regional-sales.yaml:67:3 error unknown-key: unknown key \"aproval\"",
 			"  = help: did you mean \"approval\"? allowed keys here: approval, stewards, quorum, timeout, escalateTo, escalateAfter",
+		}},
+		{"COPY as the transform", []edit{{fxSpec, fxSQL, "sql: COPY rates TO '/tmp/rates.csv'"}}, []string{
+			"finance/fx-rates.yaml:12:8 error sql-statement: transform.sql must be one SELECT or WITH statement; found COPY", sqlHelp,
+		}},
+		{"a forged grant after the query", []edit{{emea, "    FROM orders\n", "    FROM orders;\n    COPY (SELECT 'sales-emea' AS grantee) TO 'store/_grants/forged.json'\n"}}, []string{
+			"sales-emea/regional-sales.yaml:24:5 error sql-statement: transform.sql must be one SELECT or WITH statement; found COPY (statement 2 of 2)", sqlHelp,
+		}},
+		{"two queries", []edit{{fxSpec, fxSQL, "sql: SELECT 1 AS a; SELECT 2 AS b"}}, []string{
+			"finance/fx-rates.yaml:12:23 error sql-statement: transform.sql must be one SELECT or WITH statement; found a second query (statement 2 of 2)", sqlHelp,
+		}},
+		{"ATTACH in a quoted scalar", []edit{{fxSpec, fxSQL, `sql: "SELECT 1 AS a; ATTACH 'x.db'"`}}, []string{
+			"finance/fx-rates.yaml:12:24 error sql-statement: transform.sql must be one SELECT or WITH statement; found ATTACH (statement 2 of 2)", sqlHelp,
+		}},
+		{"SET as the transform", []edit{{fxSpec, fxSQL, "sql: SET enable_external_access = true"}}, []string{
+			"finance/fx-rates.yaml:12:8 error sql-statement: transform.sql must be one SELECT or WITH statement; found SET", sqlHelp,
+		}},
+		{"SQL that does not parse", []edit{{fxSpec, fxSQL, "sql: SELECT day, FROM rates WHERE"}}, []string{
+			"finance/fx-rates.yaml:12:36 error sql-syntax: transform.sql does not parse: syntax error at end of input",
+			"  = help: fix the SQL at the caret",
 		}},
 		{"wrong type", []edit{{kpiSpec, "quorum: 1", "quorum: one"}}, []string{
 			"finance/global-kpis.yaml:30:11 error wrong-type: expected a whole number for \"quorum\", found \"one\"",
