@@ -34,21 +34,38 @@ type Querier interface {
 
 // Error says why SQL is not one query, and where.
 type Error struct {
-	// Reason completes "must be one SELECT or WITH statement; …", or, when Syntax
-	// is set, is DuckDB's syntax error.
+	// Reason completes "must be one SELECT or WITH statement; …", such as "found
+	// COPY", or, when Syntax is set, is DuckDB's syntax error.
 	Reason string
 	// Syntax says that the SQL does not parse.
 	Syntax bool
+	// Statement is the number (from 1) of the offending statement of the
+	// Statements the SQL holds; both are 0 when that is not known.
+	Statement, Statements int
 	// Line and Col (from 1, Col in characters) are the place in the SQL of the
 	// offending statement or the syntax error.
 	Line, Col int
 }
 
-func (e *Error) Error() string {
+// Message says what is wrong without saying where, for callers that give the
+// place themselves: "must be one SELECT or WITH statement; found COPY
+// (statement 2 of 2)".
+func (e *Error) Message() string {
 	if e.Syntax {
-		return fmt.Sprintf("%s (line %d, column %d of the SQL)", e.Reason, e.Line, e.Col)
+		return e.Reason
 	}
-	return "must be one SELECT or WITH statement; " + e.Reason
+	m := "must be one SELECT or WITH statement; " + e.Reason
+	if e.Statements > 1 {
+		m += fmt.Sprintf(" (statement %d of %d)", e.Statement, e.Statements)
+	}
+	return m
+}
+
+func (e *Error) Error() string {
+	if e.Syntax || e.Statements > 1 {
+		return fmt.Sprintf("%s at line %d, column %d of the SQL", e.Message(), e.Line, e.Col)
+	}
+	return e.Message()
 }
 
 // parsed is what json_serialize_sql returns.
@@ -110,10 +127,7 @@ func Check(ctx context.Context, q Querier, text string) error {
 		if !s.query {
 			reason = "found " + kind(text[s.start:s.end])
 		}
-		if len(stmts) > 1 {
-			reason += fmt.Sprintf(" (statement %d of %d, at line %d, column %d of the SQL)", i+1, len(stmts), line, col)
-		}
-		return &Error{Reason: reason, Line: line, Col: col}
+		return &Error{Reason: reason, Statement: i + 1, Statements: len(stmts), Line: line, Col: col}
 	}
 	return &Error{Reason: "found a statement that is not a query (DuckDB: " + p.Message + ")", Line: 1, Col: 1}
 }

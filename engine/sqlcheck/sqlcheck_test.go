@@ -23,9 +23,9 @@ func TestCheckText(t *testing.T) {
 		{"SELECT 1 UNION ALL SELECT 2", "", 0, 0},
 		{"SELECT city, sum(units) FROM orders GROUP BY ALL", "", 0, 0},
 
-		{"SELECT 1; SELECT 2", "must be one SELECT or WITH statement; found a second query (statement 2 of 2, at line 1, column 11 of the SQL)", 1, 11},
-		{"SELECT 1; DROP TABLE t", "must be one SELECT or WITH statement; found DROP (statement 2 of 2, at line 1, column 11 of the SQL)", 1, 11},
-		{"SELECT 'a;b'\nFROM t;\n  COPY (SELECT 1) TO '/tmp/x.csv'", "must be one SELECT or WITH statement; found COPY (statement 2 of 2, at line 3, column 3 of the SQL)", 3, 3},
+		{"SELECT 1; SELECT 2", "must be one SELECT or WITH statement; found a second query (statement 2 of 2) at line 1, column 11 of the SQL", 1, 11},
+		{"SELECT 1; DROP TABLE t", "must be one SELECT or WITH statement; found DROP (statement 2 of 2) at line 1, column 11 of the SQL", 1, 11},
+		{"SELECT 'a;b'\nFROM t;\n  COPY (SELECT 1) TO '/tmp/x.csv'", "must be one SELECT or WITH statement; found COPY (statement 2 of 2) at line 3, column 3 of the SQL", 3, 3},
 		{"COPY (SELECT 1) TO 'x.csv'", "must be one SELECT or WITH statement; found COPY", 1, 1},
 		{"-- forge a grant\nCOPY (SELECT 1) TO 's3://bucket/_grants/x'", "must be one SELECT or WITH statement; found COPY", 2, 1},
 		{"ATTACH 'x.db'", "must be one SELECT or WITH statement; found ATTACH", 1, 1},
@@ -39,9 +39,9 @@ func TestCheckText(t *testing.T) {
 		{"CREATE TABLE x AS SELECT 1", "must be one SELECT or WITH statement; found CREATE", 1, 1},
 		{"EXPLAIN SELECT 1", "must be one SELECT or WITH statement; found EXPLAIN", 1, 1},
 		{"WITH a AS (SELECT 1) INSERT INTO t SELECT * FROM a", "must be one SELECT or WITH statement; found a WITH statement that is not a query (such as WITH … INSERT)", 1, 1},
-		{"SELECT 1; ATTACH ':memory:' AS m; SELECT 2", "must be one SELECT or WITH statement; found ATTACH (statement 2 of 3, at line 1, column 11 of the SQL)", 1, 11},
+		{"SELECT 1; ATTACH ':memory:' AS m; SELECT 2", "must be one SELECT or WITH statement; found ATTACH (statement 2 of 3) at line 1, column 11 of the SQL", 1, 11},
 		{"-- nothing\n", "must be one SELECT or WITH statement; found no statement, only blanks and comments", 1, 1},
-		{"SELECT 1;\nSELEC 2", "syntax error at or near \"SELEC\" (line 2, column 1 of the SQL)", 2, 1},
+		{"SELECT 1;\nSELEC 2", "syntax error at or near \"SELEC\" at line 2, column 1 of the SQL", 2, 1},
 	}
 	for _, tc := range cases {
 		err := CheckText(t.Context(), tc.sql)
