@@ -245,3 +245,19 @@ func (r *sandboxRun) checkUntouched(t *testing.T, files ...string) {
 		}
 	}
 }
+
+// TestSandboxSpillsWithinItsBudget checks that DuckDB still spills to the temp
+// folder in scratch, and that max_temp_directory_size still bounds it, once the
+// configuration is locked.
+func TestSandboxSpillsWithinItsBudget(t *testing.T) {
+	run := t.TempDir()
+	db, err := Open(t.Context(), filepath.Join(run, "transform"), 1, "64MB", 1<<20, run)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	_, err = db.Run(t.Context(), "big", "SELECT range AS n, md5(range::VARCHAR) || md5((range + 1)::VARCHAR) AS h FROM range(3000000) ORDER BY h")
+	if !IsTempLimit(err) {
+		t.Fatalf("got %v, want DuckDB to stop at max_temp_directory_size", err)
+	}
+}

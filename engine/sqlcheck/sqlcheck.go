@@ -311,7 +311,9 @@ func kind(stmt string) string {
 	case "":
 		return "a statement that is not a query"
 	case "WITH", "SELECT", "FROM", "VALUES", "TABLE":
-		return "a " + w + " statement that is not a query (such as WITH … INSERT)"
+		return "a " + w + " that DuckDB does not run as one query (such as WITH … INSERT, or a PIVOT without an IN list)"
+	case "PIVOT":
+		return "PIVOT (a PIVOT statement runs as several; write SELECT * FROM (PIVOT … ON … IN (…) USING …))"
 	default:
 		return w
 	}
