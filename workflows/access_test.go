@@ -8,8 +8,10 @@ import (
 	"time"
 
 	"github.com/meshflow/meshflow/access"
+	"github.com/meshflow/meshflow/signing"
 	"github.com/stretchr/testify/mock"
 	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/workflow"
@@ -24,10 +26,21 @@ type accessHarness struct {
 	env      *testsuite.TestWorkflowEnvironment
 	recorded []access.Grant
 	revoked  []access.RevokeInput
+	signer   *signing.Signer
+	// req is the request run; the ResolveAccess stand-in answers with its
+	// owner, approvers and queue, as if the mesh revision held them.
+	req access.Request
 }
 
+// accessWorkflowID is the ID of the harness's requests.
+const accessWorkflowID = "access/finance/global-kpis/omar.haddad/test"
+
 func newAccessHarness() *accessHarness {
-	h := &accessHarness{}
+	signer, err := signing.NewSigner()
+	if err != nil {
+		panic(err)
+	}
+	h := &accessHarness{signer: signer}
 	h.env = h.NewTestWorkflowEnvironment()
 	h.env.SetStartTime(accessStart)
 	h.env.RegisterWorkflowWithOptions(AccessRequest, workflow.RegisterOptions{Name: access.WorkflowAccessRequest})
@@ -35,6 +48,13 @@ func newAccessHarness() *accessHarness {
 		activity.RegisterOptions{Name: access.ActivityRecordGrant})
 	h.env.RegisterActivityWithOptions(func(context.Context, access.RevokeInput) (access.Grant, error) { return access.Grant{}, nil },
 		activity.RegisterOptions{Name: access.ActivityRevokeGrant})
+	h.env.RegisterActivityWithOptions(func(_ context.Context, in access.ResolveInput) (access.Resolved, error) {
+		if _, _, ok := access.SplitRef(in.Product); !ok {
+			return access.Resolved{}, temporal.NewNonRetryableApplicationError("no product "+in.Product, access.ErrBadRequest, nil)
+		}
+		return access.Resolved{Revision: "rev-1", Owner: h.req.Owner, Approvers: h.req.Approvers, TaskQueue: h.req.TaskQueue,
+			Keys: []signing.PublicKey{h.signer.PublicKey()}}, nil
+	}, activity.RegisterOptions{Name: access.ActivityResolveAccess})
 	h.env.OnActivity(access.ActivityRecordGrant, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in access.RecordInput) (access.Grant, error) {
 			h.recorded = append(h.recorded, in.Grant)
@@ -82,9 +102,33 @@ func (h *accessHarness) update(after time.Duration, name string, arg any) *outco
 					o.status = st
 				}
 			},
-		}, arg)
+		}, h.sign(arg))
 	}, after)
 	return o
+}
+
+// sign adds serve's proof to a decision or revocation, as meshflow serve does.
+func (h *accessHarness) sign(arg any) any {
+	switch v := arg.(type) {
+	case access.Decision:
+		_, proof := h.signer.Sign(access.DecisionStatement(accessWorkflowID, h.req.Product, v.Principal, v.Approve, v.Comment, h.req.Duration), h.env.Now())
+		v.Proof = &proof
+		return v
+	case access.Revocation:
+		_, proof := h.signer.Sign(access.RevokeStatement(accessWorkflowID, h.req.Product, v.Principal, v.Reason), h.env.Now())
+		v.Proof = &proof
+		return v
+	}
+	return arg
+}
+
+// start runs req as serve would start it: signed, on its queue.
+func (h *accessHarness) start(req access.Request) {
+	h.req = req
+	h.env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: accessWorkflowID, TaskQueue: req.TaskQueue})
+	stmt, proof := h.signer.Sign(access.RequestStatement(accessWorkflowID, req.Product, req.Requester, req.Purpose, req.Duration), h.env.Now())
+	req.Signed, req.Trigger = &signing.Signed{Statement: stmt, Proof: proof}, "request"
+	h.env.ExecuteWorkflow(AccessRequest, req)
 }
 
 // stageAt queries the stage at a moment of the workflow's clock.
@@ -105,7 +149,7 @@ func (h *accessHarness) stageAt(after time.Duration) *access.Stage {
 
 func (h *accessHarness) run(t *testing.T, req access.Request) access.Result {
 	t.Helper()
-	h.env.ExecuteWorkflow(AccessRequest, req)
+	h.start(req)
 	if !h.env.IsWorkflowCompleted() {
 		t.Fatal("workflow did not complete")
 	}
@@ -241,10 +285,10 @@ func TestAccessRevokedBySignal(t *testing.T) {
 	h := newAccessHarness()
 	h.update(time.Hour, access.UpdateDecide, access.Decision{Principal: "maria.rossi", Approve: true})
 	h.env.RegisterDelayedCallback(func() {
-		h.env.SignalWorkflow(access.SignalRevoke, access.Revocation{Principal: "tom.baker"})
+		h.env.SignalWorkflow(access.SignalRevoke, h.sign(access.Revocation{Principal: "tom.baker"}))
 	}, 2*time.Hour)
 	h.env.RegisterDelayedCallback(func() {
-		h.env.SignalWorkflow(access.SignalRevoke, access.Revocation{Principal: "omar.haddad", Reason: "no longer needed"})
+		h.env.SignalWorkflow(access.SignalRevoke, h.sign(access.Revocation{Principal: "omar.haddad", Reason: "no longer needed"}))
 	}, 3*time.Hour)
 	res := h.run(t, accessRequest())
 	if res.Stage != access.StageRevoked || len(h.revoked) != 1 || h.revoked[0].By != "omar.haddad" || !h.revoked[0].At.Equal(accessStart.Add(3*time.Hour)) {
@@ -283,7 +327,7 @@ func TestAccessBadRequest(t *testing.T) {
 		h := newAccessHarness()
 		req := accessRequest()
 		mod(&req)
-		h.env.ExecuteWorkflow(AccessRequest, req)
+		h.start(req)
 		err := h.env.GetWorkflowError()
 		if appErr, ok := errors.AsType[*temporal.ApplicationError](err); !ok || appErr.Type() != access.ErrBadRequest {
 			t.Errorf("%s: got %v, want a %s error", name, err, access.ErrBadRequest)

@@ -8,8 +8,10 @@ import (
 	"time"
 
 	"github.com/meshflow/meshflow/refresh"
+	"github.com/meshflow/meshflow/signing"
 	"github.com/stretchr/testify/mock"
 	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/worker"
@@ -40,11 +42,25 @@ type harness struct {
 	govern      refresh.GovernResult
 	ingestErr   error
 	ingestCalls int
+	// signer is meshflow serve's key in the test; resolved is what the
+	// ResolveProduct stand-in returns (set by startWith).
+	signer   *signing.Signer
+	resolved refresh.Resolved
+	// missing is what AccessGranted returns, call by call (then nothing).
+	missing [][]refresh.MissingGrant
 }
+
+// testWorkflowID is the ID of the runs of the harness.
+const testWorkflowID = "refresh/finance/global-kpis/test"
 
 func newHarness(t *testing.T) *harness {
 	h := &harness{validate: refresh.ValidateResult{
 		Quality: refresh.Quality{RowsIn: 10, RowsOut: 9, Quarantined: 1}, ContractColumns: contractCols}}
+	signer, err := signing.NewSigner()
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.signer = signer
 	h.env = h.NewTestWorkflowEnvironment()
 	h.env.SetWorkerOptions(worker.Options{EnableSessionWorker: true})
 	h.env.RegisterWorkflowWithOptions(ProductRefresh, workflowOptions())
@@ -68,6 +84,20 @@ func newHarness(t *testing.T) *harness {
 		return refresh.InputsPublishedResult{}, nil
 	})
 	reg(refresh.ActivityCleanup, func(context.Context, refresh.CleanupInput) error { return nil })
+	reg(refresh.ActivityResolve, func(_ context.Context, in refresh.ResolveInput) (refresh.Resolved, error) {
+		if in.Ref != h.resolved.Product.Ref() {
+			return refresh.Resolved{}, temporal.NewNonRetryableApplicationError("no product "+in.Ref, refresh.ErrNoRevision, nil)
+		}
+		return h.resolved, nil
+	})
+	reg(refresh.ActivityAccessGranted, func(context.Context, refresh.AccessGrantedInput) (refresh.AccessGrantedResult, error) {
+		if len(h.missing) == 0 {
+			return refresh.AccessGrantedResult{}, nil
+		}
+		m := h.missing[0]
+		h.missing = h.missing[1:]
+		return refresh.AccessGrantedResult{Missing: m}, nil
+	})
 	reg(refresh.ActivityGovern, func(context.Context, refresh.GovernInput) (refresh.GovernResult, error) {
 		return refresh.GovernResult{}, nil
 	})
@@ -136,6 +166,7 @@ func (h *harness) decide(after time.Duration, d refresh.Decision, outcome *error
 			_ = v.Get(&st)
 			d.ManifestHash = st.ManifestHash
 		}
+		h.sign(&d)
 		h.env.UpdateWorkflow(refresh.UpdateDecide, d.Principal+"@"+after.String(), &testsuite.TestUpdateCallback{
 			OnReject:   func(err error) { *outcome = err },
 			OnAccept:   func() {},
@@ -144,8 +175,26 @@ func (h *harness) decide(after time.Duration, d refresh.Decision, outcome *error
 	}, after)
 }
 
-func start(h *harness, p refresh.Product) {
-	h.env.ExecuteWorkflow(ProductRefresh, refresh.RefreshInput{Product: p, Submitter: "omar.haddad"})
+// sign adds serve's proof to a decision, as meshflow serve does, unless the
+// decision carries a proof already.
+func (h *harness) sign(d *refresh.Decision) {
+	if d.Proof != nil {
+		return
+	}
+	_, proof := h.signer.Sign(refresh.DecisionStatement(testWorkflowID, h.resolved.Product.Ref(), d.Principal, d.Approve, d.Comment, d.ManifestHash), h.env.Now())
+	d.Proof = &proof
+}
+
+func start(h *harness, p refresh.Product) { h.startWith(p, nil, "omar.haddad", "manual") }
+
+// startWith runs a refresh of p as the mesh revision defines it, with the
+// given consumers, requested through serve by submitter.
+func (h *harness) startWith(p refresh.Product, down map[string]refresh.Product, submitter, reason string) {
+	h.resolved = refresh.Resolved{Revision: "rev-1", Product: p, Downstream: down, Keys: []signing.PublicKey{h.signer.PublicKey()}, AppliedBy: "meshflow-apply"}
+	h.env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: testWorkflowID, TaskQueue: p.TaskQueue})
+	stmt, proof := h.signer.Sign(refresh.RequestStatement(testWorkflowID, p.Ref(), submitter, reason), h.env.Now())
+	h.env.ExecuteWorkflow(ProductRefresh, refresh.RefreshInput{Ref: p.Ref(), Trigger: refresh.TriggerRequest,
+		Request: &signing.Signed{Statement: stmt, Proof: proof}, Submitter: submitter, Reason: reason})
 }
 
 func TestAutoApproveWhenNoApprovalNeeded(t *testing.T) {
@@ -172,7 +221,7 @@ func TestManifestProvenanceIsVersioned(t *testing.T) {
 	}{{1, "omar.haddad", "schedule"}, {workflow.DefaultVersion, "", ""}} {
 		h := newHarness(t)
 		h.env.OnGetVersion(ChangeManifestProvenance, workflow.DefaultVersion, 1).Return(tc.version)
-		h.env.ExecuteWorkflow(ProductRefresh, refresh.RefreshInput{Product: product("never"), Submitter: "omar.haddad", Reason: "schedule"})
+		h.startWith(product("never"), nil, "omar.haddad", "schedule")
 		if res := h.result(t); res.Stage != refresh.StagePublished {
 			t.Fatalf("version %d: got %+v", tc.version, res)
 		}
@@ -304,7 +353,7 @@ func TestBreakingChangeNeedsConsumersToo(t *testing.T) {
 		}
 	}, 90*time.Second)
 	h.decide(2*time.Minute, refresh.Decision{Principal: "carl", Approve: true}, &second, true)
-	h.env.ExecuteWorkflow(ProductRefresh, refresh.RefreshInput{Product: p, Submitter: "omar.haddad", Downstream: down})
+	h.startWith(p, down, "omar.haddad", "manual")
 	res := h.result(t)
 	if first != nil || second != nil || res.Stage != refresh.StagePublished || res.Version != "2.0.0" {
 		t.Fatalf("got %+v (%v, %v), want published 2.0.0 after both groups approved", res, first, second)
@@ -336,6 +385,7 @@ func TestDecisionBySignalIsCheckedToo(t *testing.T) {
 	signal := func(after time.Duration, d refresh.Decision) {
 		h.env.RegisterDelayedCallback(func() {
 			d.ManifestHash = h.status(t).ManifestHash
+			h.sign(&d)
 			h.env.SignalWorkflow(refresh.SignalDecide, d)
 		}, after)
 	}
