@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"slices"
 
 	"github.com/meshflow/meshflow/catalog"
 	"github.com/meshflow/meshflow/refresh"
@@ -14,7 +15,9 @@ import (
 //	GET /api/v1/products?q=&domain=&tag=&owner=&term=&class=&limit=
 //	GET /api/v1/products/<domain>/<name>
 //
-// Both are public metadata, like the catalog pages; reading the data itself
+// Both are public metadata, like the catalog pages, except where things are
+// stored: for anonymous callers, inputs read from a worker's files are not
+// named and store errors are not detailed. Reading the data itself
 // (/api/v1/products/<domain>/<name>/data) needs a grant and is served by package
 // serve.
 
@@ -63,7 +66,8 @@ func (s *server) productsAPI(w http.ResponseWriter, r *http.Request) {
 	}
 	ix, err := s.index.get(r.Context())
 	if err != nil {
-		writeAPI(w, http.StatusBadGateway, apiErr{Error: "the catalog could not be read: " + err.Error(), Code: "store"})
+		s.log.Error("web: read the catalog", "path", r.URL.Path, "error", err)
+		writeAPI(w, http.StatusBadGateway, apiErr{Error: "the catalog could not be read: " + s.detail(r, err), Code: "store"})
 		return
 	}
 	q := Query{Q: v["q"], Domain: v["domain"], Tag: v["tag"], Owner: v["owner"], Term: v["term"], Class: v["class"]}
@@ -87,7 +91,9 @@ func (s *server) productAPI(w http.ResponseWriter, r *http.Request) {
 			writeAPI(w, http.StatusNotFound, apiErr{Error: ref + " has no published version", Code: "unknown_product"})
 			return
 		}
-		writeAPI(w, http.StatusBadGateway, apiErr{Error: errors.Join(err, lerr).Error(), Code: "store"})
+		err = errors.Join(err, lerr)
+		s.log.Error("web: read the catalog", "path", r.URL.Path, "error", err)
+		writeAPI(w, http.StatusBadGateway, apiErr{Error: "the catalog could not be read: " + s.detail(r, err), Code: "store"})
 		return
 	}
 	terms, err := catalog.Terms(r.Context(), s.deps.Store, e.Latest)
@@ -97,5 +103,14 @@ func (s *server) productAPI(w http.ResponseWriter, r *http.Request) {
 	if terms == nil {
 		terms = []string{}
 	}
-	writeAPI(w, http.StatusOK, productJSON{Product: e.Ref, Latest: e.Latest, Versions: e.Versions, Terms: terms})
+	latest := e.Latest
+	if who, _ := s.principal(r); who == "" {
+		latest.Inputs = slices.Clone(latest.Inputs)
+		for i, in := range latest.Inputs {
+			if in.SourceVersion == "" && localURI(in.Source) {
+				latest.Inputs[i].Source = ""
+			}
+		}
+	}
+	writeAPI(w, http.StatusOK, productJSON{Product: e.Ref, Latest: latest, Versions: e.Versions, Terms: terms})
 }

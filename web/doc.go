@@ -20,17 +20,34 @@
 //
 // # Routes
 //
+// The route table (routes in web.go) is the only place routes are registered;
+// each says whether it is public. Public:
+//
 //	GET  /                             catalog: ?q=&domain=&tag=&owner=&term=&class=
-//	GET  /products/<domain>/<name>     one product
-//	GET  /runs[?product=<domain>/<name>]  recent refresh runs, live from Temporal
-//	GET  /inbox                        runs waiting for the signed-in principal
-//	POST /inbox/decide                 approve or reject (CSRF-protected)
+//	GET  /products/<domain>/<name>     one product (where the data is stored, and its runs, only when signed in)
 //	GET  /api/v1/products              the catalog search as JSON (same parameters, plus limit)
 //	GET  /api/v1/products/<domain>/<name>  a product's latest manifest, versions and glossary terms
-//	GET  /signin, POST /signin         sign in with a bearer token (kept in an HttpOnly, SameSite=Strict cookie)
-//	POST /signout                      forget the token
+//	GET  /signin, POST /signin         sign in with a bearer token (CSRF-protected)
 //	GET  /static/style.css
 //
-// The bearer token is checked by the same authenticator as the API on every
-// request; the principal of a decision is always the authenticated one.
+// Signed in only (anyone else gets 401 and the sign-in form):
+//
+//	GET  /runs[?product=<domain>/<name>]  recent refresh runs, live from Temporal (like /api/v1/runs)
+//	GET  /inbox                        runs waiting for the signed-in principal
+//	POST /inbox/decide                 approve or reject (CSRF-protected)
+//	POST /signout                      end the session (CSRF-protected)
+//
+// # Sessions
+//
+// Signing in checks the token with the same authenticator as the API and keeps
+// it on the server under a random 32-byte session id; the browser holds only
+// the id, in an HttpOnly, SameSite=Strict cookie that is Secure when
+// Deps.PublicURL is https (behind a TLS proxy) or the request came over TLS.
+// Every request checks the session's token again; sign-out ends the session on
+// the server. Sessions live in the process's memory: a restart signs everyone
+// out. POST /signin needs the token of a form this server gave the same browser
+// (bound to a pre-session cookie), and form posts that the browser says come
+// from another site (Origin, Sec-Fetch-Site) are refused. The sign-in's next
+// page is a path of this site, else "/". The principal of a decision is always
+// the authenticated one.
 package web

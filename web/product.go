@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -121,6 +122,9 @@ type versionRow struct {
 type readInfo struct {
 	URI, Format, DuckDB, Access string
 	Contract                    string
+	// Hidden is true when the viewer is not signed in: the store's locations
+	// are not shown.
+	Hidden bool
 }
 
 // maxVersions bounds the versions read for one product page.
@@ -155,11 +159,15 @@ func (s *server) productPage(w http.ResponseWriter, r *http.Request) {
 		s.failErr(w, r, http.StatusBadGateway, "The catalog could not be read", err)
 		return
 	}
-	d := s.product(ctx, e)
+	who, _ := s.principal(r)
+	d := s.product(ctx, e, who != "")
 	s.render(w, r, http.StatusOK, "product", page{Title: ref, Nav: "catalog", Data: d})
 }
 
-func (s *server) product(ctx context.Context, e catalog.Entry) productData {
+// product gathers a product's page. Where the data is stored (the store's
+// URIs: absolute paths of the worker's folder for a local store), where external
+// inputs are read from and the product's runs show only to a signed-in viewer.
+func (s *server) product(ctx context.Context, e catalog.Entry, signedIn bool) productData {
 	m := e.Latest
 	domain, name, _ := strings.Cut(e.Ref, "/")
 	d := productData{Ref: e.Ref, Domain: domain, Name: name, Latest: m, ContractVersion: m.ContractVersion}
@@ -249,6 +257,13 @@ func (s *server) product(ctx context.Context, e catalog.Entry) productData {
 	if d.Description == "" {
 		d.Description = d.Purpose
 	}
+	if !signedIn {
+		for i := range inputs {
+			if localURI(inputs[i].URI) {
+				inputs[i].URI = ""
+			}
+		}
+	}
 	d.Lineage = layoutLineage(s.colors, e.Ref, inputs, consumers)
 
 	// Versions, newest first in the table, oldest first in the chart.
@@ -284,10 +299,16 @@ func (s *server) product(ctx context.Context, e catalog.Entry) productData {
 	d.Chart = layoutChart(points)
 	d.LatestRunURL = s.runURL(m.WorkflowID, m.RunID)
 
+	d.Read = readInfo{Format: "parquet", Access: fmt.Sprintf("Reading needs a grant from the owner or a steward: meshflow access request %s --as <you> --purpose \"…\".", e.Ref)}
+	if !signedIn {
+		d.Read.Hidden = true
+		d.RunsNote = "Sign in to see where the data is stored and the runs of this product."
+		return d
+	}
 	uri := s.deps.Store.URI(m.Data.Key)
-	d.Read = readInfo{URI: uri, Format: "parquet", DuckDB: fmt.Sprintf("SELECT * FROM read_parquet('%s');", strings.ReplaceAll(uri, "'", "''")),
-		Access: fmt.Sprintf("Reading needs a grant from the owner or a steward: meshflow access request %s --as <you> --purpose \"…\". "+
-			"The path above is version %s and never changes; the latest version is always named by %s.", e.Ref, m.Version, s.deps.Store.URI(catalog.LatestKey(e.Ref)))}
+	d.Read.URI = uri
+	d.Read.DuckDB = fmt.Sprintf("SELECT * FROM read_parquet('%s');", strings.ReplaceAll(uri, "'", "''"))
+	d.Read.Access += fmt.Sprintf(" The path above is version %s and never changes; the latest version is always named by %s.", m.Version, s.deps.Store.URI(catalog.LatestKey(e.Ref)))
 	if m.Contract != nil {
 		d.Read.Contract = s.deps.Store.URI(m.Contract.Key)
 	}
@@ -307,6 +328,16 @@ func (s *server) product(ctx context.Context, e catalog.Entry) productData {
 		}
 	}
 	return d
+}
+
+// localURI reports whether an input's URI names a file of a worker's machine
+// (file:, or a bare path), which anonymous visitors are not shown.
+func localURI(uri string) bool {
+	if uri == "" {
+		return false
+	}
+	u, err := url.Parse(uri)
+	return err != nil || u.Scheme == "" || strings.EqualFold(u.Scheme, "file") || len(u.Scheme) == 1 // C:\…
 }
 
 func slaValue(v any) string {

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"path"
 	"slices"
 	"strings"
@@ -237,14 +236,27 @@ func (s *server) inboxPage(w http.ResponseWriter, r *http.Request) {
 	s.render(w, r, http.StatusOK, "inbox", page{Title: "Inbox", Nav: "inbox", Principal: who, Data: d})
 }
 
-// askSignin answers a page that needs a principal.
+// askSignin answers a page that needs a principal with the sign-in form (401),
+// which brings the browser back to the page (to the catalog after a form post).
 func (s *server) askSignin(w http.ResponseWriter, r *http.Request, err error) {
-	msg := "Sign in to see the runs waiting for you."
-	status := http.StatusUnauthorized
+	msg := "Sign in to see this page."
+	if r.URL.Path == "/inbox" {
+		msg = "Sign in to see the runs waiting for you."
+	}
 	if err != nil {
 		msg = "Your sign-in is no longer valid (" + err.Error() + "). Sign in again."
 	}
-	s.render(w, r, status, "signin", page{Title: "Sign in", Nav: "inbox", Data: signinData{Message: msg, Next: r.URL.Path}})
+	next := "/"
+	if r.Method == http.MethodGet {
+		next = safeNext(r.URL.RequestURI())
+	}
+	s.signinForm(w, r, http.StatusUnauthorized, msg, next)
+}
+
+// signinForm renders the sign-in form with its CSRF token.
+func (s *server) signinForm(w http.ResponseWriter, r *http.Request, status int, msg, next string) {
+	d := signinData{Message: msg, Next: safeNext(next), CSRF: s.signinToken(w, r)}
+	s.render(w, r, status, "signin", page{Title: "Sign in", Nav: "inbox", Data: d})
 }
 
 type decidedData struct {
@@ -322,6 +334,8 @@ func (s *server) decide(w http.ResponseWriter, r *http.Request) {
 type signinData struct {
 	Message string
 	Next    string
+	// CSRF is the form's token, bound to the browser's pre-session cookie.
+	CSRF string
 }
 
 func (s *server) signinPage(w http.ResponseWriter, r *http.Request) {
@@ -330,20 +344,21 @@ func (s *server) signinPage(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, http.StatusBadRequest, "Malformed query", err.Error())
 		return
 	}
-	s.render(w, r, http.StatusOK, "signin", page{Title: "Sign in", Data: signinData{Next: v["next"]}})
+	s.signinForm(w, r, http.StatusOK, "", v["next"])
 }
 
+// signin checks the pasted token and starts a session: the cookie holds a new
+// random session id, the token stays on the server.
 func (s *server) signin(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
 	if err := r.ParseForm(); err != nil {
 		s.fail(w, r, http.StatusBadRequest, "Malformed form", err.Error())
 		return
 	}
-	if o := r.Header.Get("Origin"); o != "" && o != "null" {
-		if u, err := url.Parse(o); err != nil || u.Host != r.Host {
-			s.fail(w, r, http.StatusForbidden, "Refused", "The form was posted from another site.")
-			return
-		}
+	if err := s.checkSignin(r); err != nil {
+		s.log.Info("web: sign-in form refused", "error", err, "origin", r.Header.Get("Origin"), "fetch_site", r.Header.Get("Sec-Fetch-Site"))
+		s.fail(w, r, http.StatusForbidden, "Refused", err.Error())
+		return
 	}
 	if s.deps.Auth == nil {
 		s.fail(w, r, http.StatusServiceUnavailable, "No sign-in", "This server has no authenticator configured.")
@@ -352,29 +367,31 @@ func (s *server) signin(w http.ResponseWriter, r *http.Request) {
 	token := strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(r.PostFormValue("token")), "Bearer "))
 	next := safeNext(r.PostFormValue("next"))
 	if token == "" || len(token) > 8<<10 || !validText(token) {
-		s.render(w, r, http.StatusBadRequest, "signin", page{Title: "Sign in", Data: signinData{Message: "Paste a bearer token.", Next: next}})
+		s.signinForm(w, r, http.StatusBadRequest, "Paste a bearer token.", next)
 		return
 	}
 	who, err := s.authenticate(r, token)
 	if err != nil {
 		s.log.Info("web: sign-in refused", "error", err)
-		s.render(w, r, http.StatusUnauthorized, "signin", page{Title: "Sign in", Data: signinData{Message: "That token was refused: " + err.Error(), Next: next}})
+		s.signinForm(w, r, http.StatusUnauthorized, "That token was refused: "+err.Error(), next)
 		return
 	}
-	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: token, Path: "/", HttpOnly: true, Secure: r.TLS != nil,
-		SameSite: http.SameSiteStrictMode, MaxAge: 12 * 3600})
+	// A new id on every sign-in: an id planted before it is worth nothing.
+	if old := cookie(r, sessionCookie); old != "" {
+		s.sessions.end(old)
+	}
+	id, err := s.sessions.create(token)
+	if err != nil {
+		s.failErr(w, r, http.StatusInternalServerError, "No session", err)
+		return
+	}
+	s.setCookie(w, r, sessionCookie, id, "/", sessionTTL)
+	s.setCookie(w, r, signinCookie, "", "/signin", -1)
 	s.log.Info("web: signed in", "principal", who)
 	http.Redirect(w, r, next, http.StatusSeeOther)
 }
 
-// safeNext keeps a redirect target on this site.
-func safeNext(next string) string {
-	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.ContainsAny(next, "\\\r\n") {
-		return "/inbox"
-	}
-	return next
-}
-
+// signout ends the session on the server and deletes its cookie.
 func (s *server) signout(w http.ResponseWriter, r *http.Request) {
 	if err := r.ParseForm(); err != nil {
 		s.fail(w, r, http.StatusBadRequest, "Malformed form", err.Error())
@@ -384,7 +401,7 @@ func (s *server) signout(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, http.StatusForbidden, "Refused", err.Error())
 		return
 	}
-	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", HttpOnly: true, Secure: r.TLS != nil,
-		SameSite: http.SameSiteStrictMode, MaxAge: -1})
+	s.sessions.end(cookie(r, sessionCookie))
+	s.setCookie(w, r, sessionCookie, "", "/", -1)
 	http.Redirect(w, r, "/", http.StatusSeeOther)
 }

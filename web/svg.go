@@ -1,6 +1,7 @@
 package web
 
 import (
+	"cmp"
 	"fmt"
 	"hash/fnv"
 	"html/template"
@@ -167,7 +168,8 @@ func layoutLineage(colors domainColors, ref string, inputs []lineageInput, consu
 				n.Sub += " · v" + in.Version
 			}
 		} else {
-			n.Label, n.Fill, n.External = shorten(in.URI, 36), colors.fill(""), true
+			// Without a URI (hidden from anonymous visitors), the input's name.
+			n.Label, n.Fill, n.External = shorten(cmp.Or(in.URI, in.Name), 36), colors.fill(""), true
 			n.Sub = "external " + in.Format + " · " + in.Name
 		}
 		l.Nodes = append(l.Nodes, n)

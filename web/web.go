@@ -2,11 +2,8 @@ package web
 
 import (
 	"bytes"
-	"crypto/hmac"
 	"crypto/rand"
-	"crypto/sha256"
 	"embed"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"html/template"
@@ -51,10 +48,14 @@ type Deps struct {
 	// IndexTTL is how long the catalog index is used before it is rebuilt in the
 	// background; default 15s.
 	IndexTTL time.Duration
+	// PublicURL is the address people reach the pages at, e.g.
+	// "https://meshflow.example.com" behind a TLS-terminating proxy: when it is
+	// https, cookies are Secure, and it is an origin forms may be posted from.
+	// "" uses what each request says.
+	PublicURL string
+	// Now is the clock of sessions; default time.Now.
+	Now func() time.Time
 }
-
-// sessionCookie holds the bearer token a person signed in with.
-const sessionCookie = "meshflow_session"
 
 // maxQueryLen bounds every query parameter.
 const maxQueryLen = 200
@@ -69,7 +70,10 @@ type server struct {
 	// csrfKey signs the per-session CSRF tokens; new for every process, so a
 	// restart asks forms to be reloaded.
 	csrfKey []byte
-	mux     *http.ServeMux
+	// public is Deps.PublicURL parsed; nil without one.
+	public   *url.URL
+	sessions *sessions
+	mux      *http.ServeMux
 }
 
 // New returns the handler of the web pages. Mount it at "/".
@@ -82,6 +86,19 @@ func New(deps Deps) http.Handler {
 		// crypto/rand does not fail on supported platforms.
 		s.log.Error("web: no random CSRF key", "error", err)
 	}
+	if deps.PublicURL != "" {
+		u, err := url.Parse(deps.PublicURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			s.log.Error("web: the public URL is not an http(s) URL; ignored", "url", deps.PublicURL)
+		} else {
+			s.public = u
+		}
+	}
+	now := deps.Now
+	if now == nil {
+		now = time.Now
+	}
+	s.sessions = newSessions(now)
 	ttl := deps.IndexTTL
 	if ttl <= 0 {
 		ttl = 15 * time.Second
@@ -96,22 +113,64 @@ func New(deps Deps) http.Handler {
 	s.colors = newDomainColors(domains)
 	s.pages = parsePages(funcs(s.colors))
 	s.mux = http.NewServeMux()
-	static, _ := fs.Sub(staticFS, "static")
-	s.mux.Handle("GET /static/", http.StripPrefix("/static/", cacheFor(time.Hour, http.FileServerFS(static))))
-	s.mux.HandleFunc("GET /{$}", s.catalogPage)
-	s.mux.HandleFunc("GET /api/v1/products", s.productsAPI)
-	s.mux.HandleFunc("GET /api/v1/products/{domain}/{name}", s.productAPI)
-	s.mux.HandleFunc("GET /products/{domain}/{name}", s.productPage)
-	s.mux.HandleFunc("GET /runs", s.runsPage)
-	s.mux.HandleFunc("GET /inbox", s.inboxPage)
-	s.mux.HandleFunc("POST /inbox/decide", s.decide)
-	s.mux.HandleFunc("GET /signin", s.signinPage)
-	s.mux.HandleFunc("POST /signin", s.signin)
-	s.mux.HandleFunc("POST /signout", s.signout)
-	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		s.fail(w, r, http.StatusNotFound, "No page here", fmt.Sprintf("There is no page at %s.", r.URL.Path))
-	})
+	for _, rt := range s.routes() {
+		s.mux.Handle(rt.pattern, s.gate(rt))
+	}
 	return s
+}
+
+// route is one entry of the route table. Every route says whether it is
+// public: the others answer only a signed-in principal and answer anyone else
+// 401 (a sign-in form on pages, a JSON error under /api/).
+type route struct {
+	pattern string
+	public  bool
+	h       http.Handler
+}
+
+// routes is the route table of the pages, the only place they are registered.
+func (s *server) routes() []route {
+	static, _ := fs.Sub(staticFS, "static")
+	public := func(pattern string, h http.HandlerFunc) route { return route{pattern: pattern, public: true, h: h} }
+	signedIn := func(pattern string, h http.HandlerFunc) route { return route{pattern: pattern, h: h} }
+	return []route{
+		{pattern: "GET /static/", public: true, h: http.StripPrefix("/static/", cacheFor(time.Hour, http.FileServerFS(static)))},
+		// The catalog is public metadata; store locations show only to the signed in.
+		public("GET /{$}", s.catalogPage),
+		public("GET /api/v1/products", s.productsAPI),
+		public("GET /api/v1/products/{domain}/{name}", s.productAPI),
+		public("GET /products/{domain}/{name}", s.productPage),
+		public("GET /signin", s.signinPage),
+		public("POST /signin", s.signin),
+		// Runs name their submitters and carry failing rows: like /api/v1/runs,
+		// they need a principal.
+		signedIn("GET /runs", s.runsPage),
+		signedIn("GET /inbox", s.inboxPage),
+		signedIn("POST /inbox/decide", s.decide),
+		signedIn("POST /signout", s.signout),
+		public("/", func(w http.ResponseWriter, r *http.Request) {
+			s.fail(w, r, http.StatusNotFound, "No page here", fmt.Sprintf("There is no page at %s.", r.URL.Path))
+		}),
+	}
+}
+
+// gate resolves the viewer of a request once and, on a route that is not
+// public, answers 401 to anyone not signed in.
+func (s *server) gate(rt route) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r = s.withViewer(r)
+		if !rt.public {
+			if who, err := s.principal(r); who == "" {
+				if strings.HasPrefix(r.URL.Path, "/api/") {
+					writeAPI(w, http.StatusUnauthorized, apiErr{Error: "sign in first", Code: "unauthenticated"})
+					return
+				}
+				s.askSignin(w, r, err)
+				return
+			}
+		}
+		rt.h.ServeHTTP(w, r)
+	})
 }
 
 func cacheFor(d time.Duration, h http.Handler) http.Handler {
@@ -192,10 +251,20 @@ func (s *server) fail(w http.ResponseWriter, r *http.Request, status int, headin
 	s.render(w, r, status, "error", page{Title: heading, Data: errorData{Status: status, Heading: heading, Message: msg}})
 }
 
-// failErr renders an error that came from a dependency, logged in full.
+// failErr renders an error that came from a dependency, logged in full. Only
+// a signed-in viewer reads its words: a store's errors name its paths.
 func (s *server) failErr(w http.ResponseWriter, r *http.Request, status int, what string, err error) {
 	s.log.Error("web: "+what, "path", r.URL.Path, "error", err)
-	s.fail(w, r, status, what, err.Error())
+	s.fail(w, r, status, what, s.detail(r, err))
+}
+
+// detail is an error's text for a signed-in viewer, and a pointer to the log
+// for anyone else.
+func (s *server) detail(r *http.Request, err error) string {
+	if who, _ := s.principal(r); who != "" {
+		return err.Error()
+	}
+	return "The server's log has the details."
 }
 
 // query reads and checks the query parameters: at most maxQueryLen bytes of
@@ -243,16 +312,6 @@ func parseRef(ref string) (string, error) {
 	return ref, nil
 }
 
-// principal returns who is signed in, by checking the session's token with the
-// authenticator; "" when nobody is.
-func (s *server) principal(r *http.Request) (string, error) {
-	c, err := r.Cookie(sessionCookie)
-	if err != nil || c.Value == "" || s.deps.Auth == nil {
-		return "", nil
-	}
-	return s.authenticate(r, c.Value)
-}
-
 // authenticate checks a bearer token with the authenticator, on a request that
 // carries it as the API's requests do.
 func (s *server) authenticate(r *http.Request, token string) (string, error) {
@@ -269,35 +328,6 @@ func (s *server) authenticate(r *http.Request, token string) (string, error) {
 		return "", errors.New("the token names no principal")
 	}
 	return p, nil
-}
-
-// csrfToken is the session's CSRF token: an HMAC of the session token, so it is
-// different for every session and needs no server state.
-func (s *server) csrfToken(r *http.Request) string {
-	c, err := r.Cookie(sessionCookie)
-	if err != nil {
-		return ""
-	}
-	m := hmac.New(sha256.New, s.csrfKey)
-	m.Write([]byte("csrf\x00" + c.Value))
-	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
-}
-
-// checkForm refuses a form post from another origin or without the session's
-// CSRF token.
-func (s *server) checkForm(r *http.Request) error {
-	if o := r.Header.Get("Origin"); o != "" && o != "null" {
-		u, err := url.Parse(o)
-		if err != nil || u.Host != r.Host {
-			return errors.New("the form was posted from another site")
-		}
-	}
-	want := s.csrfToken(r)
-	got := r.PostFormValue("csrf")
-	if want == "" || !hmac.Equal([]byte(want), []byte(got)) {
-		return errors.New("the form is stale or was not sent by this site; reload the page and try again")
-	}
-	return nil
 }
 
 // runURL links a run in the Temporal Web UI; "" without a UI.

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -100,51 +101,127 @@ func newTestServer(t *testing.T) (*httptest.Server, storage.Store) {
 	return srv, st
 }
 
-func get(t *testing.T, c *http.Client, u string) (int, string) {
+// signinForm opens the sign-in form as a browser does and returns its
+// pre-session cookie and CSRF token.
+func signinForm(t *testing.T, srv *httptest.Server) (*http.Cookie, string) {
 	t.Helper()
-	resp, err := c.Get(u)
+	resp, err := srv.Client().Get(srv.URL + "/signin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	var pre *http.Cookie
+	for _, c := range resp.Cookies() {
+		if c.Name == signinCookie {
+			pre = c
+		}
+	}
+	m := regexp.MustCompile(`name="csrf" value="([^"]+)"`).FindStringSubmatch(string(b))
+	if pre == nil || m == nil {
+		t.Fatalf("the sign-in form has no pre-session cookie or CSRF token: %v\n%s", resp.Cookies(), b)
+	}
+	return pre, m[1]
+}
+
+// postForm posts a form with cookies and headers (name: value pairs).
+func postForm(t *testing.T, srv *httptest.Server, path string, form url.Values, cookies []*http.Cookie, headers ...string) *http.Response {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, srv.URL+path, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	for _, c := range cookies {
+		req.AddCookie(c)
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	c := *srv.Client()
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp
+}
+
+// respCookie returns the cookie a response sets, nil without one.
+func respCookie(resp *http.Response, name string) *http.Cookie {
+	for _, c := range resp.Cookies() {
+		if c.Name == name {
+			return c
+		}
+	}
+	return nil
+}
+
+// signIn signs in through the form with a token and returns the session cookie.
+func signIn(t *testing.T, srv *httptest.Server, token string) *http.Cookie {
+	t.Helper()
+	pre, csrf := signinForm(t, srv)
+	resp := postForm(t, srv, "/signin", url.Values{"token": {token}, "csrf": {csrf}}, []*http.Cookie{pre}, "Origin", srv.URL, "Sec-Fetch-Site", "same-origin")
+	session := respCookie(resp, sessionCookie)
+	if resp.StatusCode != http.StatusSeeOther || session == nil {
+		t.Fatalf("sign in: %d, cookies %v", resp.StatusCode, resp.Cookies())
+	}
+	return session
+}
+
+// getAs reads a page with a session cookie (nil: anonymously), following redirects.
+func getAs(t *testing.T, srv *httptest.Server, session *http.Cookie, path string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, srv.URL+path, nil)
+	if session != nil {
+		req.AddCookie(session)
+	}
+	resp, err := srv.Client().Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
+	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b)
 }
 
 func TestPages(t *testing.T) {
 	srv, _ := newTestServer(t)
-	c := srv.Client()
+	session := signIn(t, srv, "tok-maria")
 	for _, tc := range []struct {
 		path   string
 		status int
 		want   []string
 		not    []string
+		anon   bool // read anonymously, not signed in
 	}{
-		{"/", 200, []string{"finance/kpis", "supply-chain/trucks", "2 of 2 products"}, nil},
-		{"/?term=net-revenue", 200, []string{`href="/products/finance/kpis"`, "1 of 2"}, []string{`href="/products/supply-chain/trucks"`}},
-		{"/?q=purpose+kpis", 200, []string{`href="/products/finance/kpis"`}, []string{`href="/products/supply-chain/trucks"`}},
-		{"/?class=public", 200, []string{`href="/products/supply-chain/trucks"`}, []string{`href="/products/finance/kpis"`}},
-		{"/?tag=board&domain=supply-chain", 200, []string{"No published product matches"}, nil},
-		{"/?q=%3Cscript%3E", 200, []string{"&lt;script&gt;"}, []string{"<script>"}},
-		{"/?q=" + strings.Repeat("x", 300), 400, []string{"longer than 200"}, nil},
-		{"/?q=%ff", 400, []string{"not valid text"}, nil},
-		{"/?q=a&q=b", 400, []string{"given 2 times"}, nil},
+		{"/", 200, []string{"finance/kpis", "supply-chain/trucks", "2 of 2 products"}, nil, true},
+		{"/?term=net-revenue", 200, []string{`href="/products/finance/kpis"`, "1 of 2"}, []string{`href="/products/supply-chain/trucks"`}, true},
+		{"/?q=purpose+kpis", 200, []string{`href="/products/finance/kpis"`}, []string{`href="/products/supply-chain/trucks"`}, true},
+		{"/?class=public", 200, []string{`href="/products/supply-chain/trucks"`}, []string{`href="/products/finance/kpis"`}, true},
+		{"/?tag=board&domain=supply-chain", 200, []string{"No published product matches"}, nil, true},
+		{"/?q=%3Cscript%3E", 200, []string{"&lt;script&gt;"}, []string{"<script>"}, true},
+		{"/?q=" + strings.Repeat("x", 300), 400, []string{"longer than 200"}, nil, true},
+		{"/?q=%ff", 400, []string{"not valid text"}, nil, true},
+		{"/?q=a&q=b", 400, []string{"given 2 times"}, nil, true},
 		{"/products/finance/kpis", 200, []string{
 			"<code>amount</code>", `href="/?term=net-revenue"`, `id="versions-table"`, "v2.0.0", "v1.1.0", `id="lineage-svg"`,
-			`id="rows-chart"`, "read_parquet(&#39;file://", "&lt;b&gt;looks right&lt;/b&gt;", "amount_1 warn", "This server is not connected to Temporal"}, nil},
-		{"/products/finance/nope", 404, []string{"finance/nope has not been published"}, nil},
-		{"/products/Finance/../x", 404, nil, nil},
-		{"/products/fin%20ance/kpis", 404, []string{"lower-case"}, nil},
-		{"/nowhere", 404, []string{"There is no page at /nowhere"}, nil},
-		{"/runs?product=bad", 400, []string{"write &lt;domain&gt;/&lt;name&gt;"}, nil},
-		{"/runs", 503, []string{"not connected to Temporal"}, nil},
-		{"/inbox", 401, []string{"Sign in to see"}, nil},
-		{"/static/style.css", 200, []string{"max-width"}, nil},
+			`id="rows-chart"`, "read_parquet(&#39;file://", "&lt;b&gt;looks right&lt;/b&gt;", "amount_1 warn", "This server is not connected to Temporal"}, nil, false},
+		{"/products/finance/kpis", 200, []string{"<code>amount</code>", `id="versions-table"`, `id="data-hidden"`, "Sign in to see where the data is stored"},
+			[]string{"file://", "read_parquet", "This server is not connected to Temporal"}, true},
+		{"/products/finance/nope", 404, []string{"finance/nope has not been published"}, nil, true},
+		{"/products/Finance/../x", 404, nil, nil, true},
+		{"/products/fin%20ance/kpis", 404, []string{"lower-case"}, nil, true},
+		{"/nowhere", 404, []string{"There is no page at /nowhere"}, nil, true},
+		{"/runs?product=bad", 400, []string{"write &lt;domain&gt;/&lt;name&gt;"}, nil, false},
+		{"/runs", 503, []string{"not connected to Temporal"}, nil, false},
+		{"/runs", 401, []string{"Sign in to see this page", `name="next" value="/runs"`}, []string{"not connected to Temporal"}, true},
+		{"/inbox", 401, []string{"Sign in to see"}, nil, true},
+		{"/static/style.css", 200, []string{"max-width"}, nil, true},
 	} {
-		status, body := get(t, c, srv.URL+tc.path)
+		who := session
+		if tc.anon {
+			who = nil
+		}
+		status, body := getAs(t, srv, who, tc.path)
 		if status != tc.status {
 			t.Errorf("GET %s: status %d, want %d\n%s", tc.path, status, tc.status, body)
 			continue
@@ -164,63 +241,41 @@ func TestPages(t *testing.T) {
 
 func TestSigninAndCSRF(t *testing.T) {
 	srv, _ := newTestServer(t)
-	c := srv.Client()
-	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	post := func(path string, form url.Values, cookie *http.Cookie, origin string) *http.Response {
-		req, _ := http.NewRequest(http.MethodPost, srv.URL+path, strings.NewReader(form.Encode()))
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		if cookie != nil {
-			req.AddCookie(cookie)
+	pre, csrf := signinForm(t, srv)
+	form := func(token string, next ...string) url.Values {
+		v := url.Values{"token": {token}, "csrf": {csrf}}
+		if len(next) > 0 {
+			v.Set("next", next[0])
 		}
-		if origin != "" {
-			req.Header.Set("Origin", origin)
-		}
-		resp, err := c.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		return resp
+		return v
 	}
-	if r := post("/signin", url.Values{"token": {"wrong"}}, nil, ""); r.StatusCode != http.StatusUnauthorized {
+	if r := postForm(t, srv, "/signin", form("wrong"), []*http.Cookie{pre}); r.StatusCode != http.StatusUnauthorized {
 		t.Errorf("sign-in with a wrong token: %d", r.StatusCode)
 	}
-	if r := post("/signin", url.Values{"token": {"tok-maria"}}, nil, "https://evil.example"); r.StatusCode != http.StatusForbidden {
-		t.Errorf("sign-in from another origin: %d", r.StatusCode)
-	}
-	r := post("/signin", url.Values{"token": {"tok-maria"}, "next": {"//evil.example/"}}, nil, "")
-	if r.StatusCode != http.StatusSeeOther || r.Header.Get("Location") != "/inbox" {
+	r := postForm(t, srv, "/signin", form("tok-maria", "//evil.example/"), []*http.Cookie{pre}, "Origin", srv.URL)
+	if r.StatusCode != http.StatusSeeOther || r.Header.Get("Location") != "/" {
 		t.Fatalf("sign-in: %d to %q", r.StatusCode, r.Header.Get("Location"))
 	}
-	var session *http.Cookie
-	for _, ck := range r.Cookies() {
-		if ck.Name == sessionCookie {
-			session = ck
-		}
-	}
+	session := respCookie(r, sessionCookie)
 	if session == nil || !session.HttpOnly || session.SameSite != http.SameSiteStrictMode {
 		t.Fatalf("session cookie: %+v", session)
 	}
-	req, _ := http.NewRequest(http.MethodGet, srv.URL+"/", nil)
-	req.AddCookie(session)
-	resp, err := c.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if !strings.Contains(string(body), `id="principal">maria.rossi<`) {
+	if _, body := getAs(t, srv, session, "/"); !strings.Contains(body, `id="principal">maria.rossi<`) {
 		t.Errorf("signed-in page does not name the principal")
 	}
 	// A decision without the session's CSRF token is refused before Temporal is asked.
-	form := url.Values{"workflow": {"refresh/finance/kpis/x"}, "manifest": {"h"}, "decision": {"approve"}, "csrf": {"forged"}}
-	if r := post("/inbox/decide", form, session, ""); r.StatusCode != http.StatusForbidden {
+	decision := url.Values{"workflow": {"refresh/finance/kpis/x"}, "manifest": {"h"}, "decision": {"approve"}, "csrf": {"forged"}}
+	if r := postForm(t, srv, "/inbox/decide", decision, []*http.Cookie{session}); r.StatusCode != http.StatusForbidden {
 		t.Errorf("decision with a forged CSRF token: %d, want 403", r.StatusCode)
 	}
-	if r := post("/inbox/decide", form, nil, ""); r.StatusCode != http.StatusUnauthorized {
+	decision.Set("csrf", regexp.MustCompile(`name="csrf" value="([^"]+)"`).FindStringSubmatch(func() string { _, b := getAs(t, srv, session, "/"); return b }())[1])
+	if r := postForm(t, srv, "/inbox/decide", decision, []*http.Cookie{session}, "Origin", "https://evil.example"); r.StatusCode != http.StatusForbidden {
+		t.Errorf("decision with the right CSRF token from another origin: %d, want 403", r.StatusCode)
+	}
+	if r := postForm(t, srv, "/inbox/decide", decision, nil); r.StatusCode != http.StatusUnauthorized {
 		t.Errorf("decision without a session: %d, want 401", r.StatusCode)
 	}
-	if r := post("/signout", url.Values{"csrf": {"forged"}}, session, ""); r.StatusCode != http.StatusForbidden {
+	if r := postForm(t, srv, "/signout", url.Values{"csrf": {"forged"}}, []*http.Cookie{session}); r.StatusCode != http.StatusForbidden {
 		t.Errorf("sign-out with a forged CSRF token: %d, want 403", r.StatusCode)
 	}
 }
