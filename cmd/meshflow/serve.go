@@ -35,11 +35,12 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	sf.register(fs)
 	temporalUI := fs.String("temporal-ui", envOr("MESHFLOW_TEMPORAL_UI", "http://127.0.0.1:8233"), "base URL of the Temporal Web UI, for links to runs; empty for none")
 	listen := fs.String("listen", envOr("MESHFLOW_LISTEN", "127.0.0.1:8080"), "address to listen on")
+	publicURL := fs.String("public-url", os.Getenv("MESHFLOW_PUBLIC_URL"), "URL people reach the pages at, e.g. https://meshflow.example.com behind a TLS proxy: when https, session cookies are Secure")
 	var oidc auth.OIDCConfig
 	fs.StringVar(&oidc.Issuer, "oidc-issuer", "", "OIDC issuer (the tokens' iss); with --oidc-audience and --oidc-jwks-url, callers authenticate with the provider's JWTs instead of mesh.yaml tokens")
 	fs.StringVar(&oidc.Audience, "oidc-audience", "", "OIDC audience: meshflow's client ID at the provider")
 	fs.StringVar(&oidc.JWKSURL, "oidc-jwks-url", "", "URL of the provider's signing keys (JWKS)")
-	fs.StringVar(&oidc.Claim, "oidc-claim", auth.DefaultClaim, "JWT claim matched against the principals' email in mesh.yaml, then their names")
+	fs.StringVar(&oidc.Claim, "oidc-claim", auth.DefaultClaim, "JWT claim that names the principal: email (needs email_verified: true) and other values with an @ are matched against the principals' email in mesh.yaml, other values against their names")
 	keyFile := fs.String("signing-key-file", os.Getenv("MESHFLOW_SIGNING_KEY_FILE"), "serve's Ed25519 signing key (meshflow keys new): every action it forwards is signed with it, and its public key must be in the applied mesh revision")
 	verbose := fs.Bool("v", false, "log accepted decisions too")
 	fs.Usage = func() {
@@ -77,7 +78,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	reg := newRegistry()
 	reg.MustRegister(metrics.NewState(metrics.StateConfig{Store: st, Runs: c, Logger: logger}))
-	api, err := newHandler(reg, c, authn, logger, st, res.Set, *temporalUI)
+	api, err := newHandler(reg, c, authn, logger, st, res.Set, *temporalUI, *publicURL)
 	if err != nil {
 		return err
 	}
@@ -96,7 +97,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 // on reg, the process's registry: the JSON API under /api/v1, /metrics, and the web pages (catalog,
 // product pages, runs, approvals inbox) at "/". Data is served from st to a
 // product's owners and stewards (from the mesh) and to holders of an access grant.
-func newHandler(reg *prometheus.Registry, c *control.Client, authn auth.Authenticator, logger *slog.Logger, st storage.Store, set *spec.Set, temporalUI string) (http.Handler, error) {
+func newHandler(reg *prometheus.Registry, c *control.Client, authn auth.Authenticator, logger *slog.Logger, st storage.Store, set *spec.Set, temporalUI, publicURL string) (http.Handler, error) {
 	api, err := serve.New(serve.Config{Runs: c, Auth: authn, Registry: reg, Logger: logger, Store: st, Readers: readers(set), Actions: c, Mesh: set})
 	if err != nil {
 		return nil, err
@@ -104,7 +105,7 @@ func newHandler(reg *prometheus.Registry, c *control.Client, authn auth.Authenti
 	mux := http.NewServeMux()
 	mux.Handle("/api/", api)
 	mux.Handle("/metrics", api)
-	pages := web.New(web.Deps{Store: st, Mesh: set, Control: c, Auth: authn, TemporalUI: temporalUI, Logger: logger})
+	pages := web.New(web.Deps{Store: st, Mesh: set, Control: c, Auth: authn, TemporalUI: temporalUI, Logger: logger, PublicURL: publicURL})
 	mux.Handle("/", pages)
 	mux.Handle("GET /api/v1/products", pages) // the catalog's JSON API lives with its pages
 	mux.Handle("GET /api/v1/products/{domain}/{name}", pages)
@@ -195,7 +196,7 @@ func startDevAPI(ctx context.Context, reg *prometheus.Registry, addr, dataDir st
 	if err != nil {
 		return "", err
 	}
-	api, err := newHandler(reg, c, authn, logger, st, set, temporalUI)
+	api, err := newHandler(reg, c, authn, logger, st, set, temporalUI, "")
 	if err != nil {
 		return "", err
 	}
