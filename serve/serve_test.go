@@ -17,6 +17,7 @@ import (
 	"github.com/meshflow/meshflow/control"
 	"github.com/meshflow/meshflow/devserver/devservertest"
 	"github.com/meshflow/meshflow/refresh"
+	"github.com/meshflow/meshflow/signing"
 	"github.com/meshflow/meshflow/spec"
 	"github.com/meshflow/meshflow/workflows"
 	"github.com/prometheus/client_golang/prometheus"
@@ -64,11 +65,32 @@ func startTemporal(t *testing.T) *control.Client {
 		return refresh.InputsPublishedResult{}, nil
 	})
 	reg(refresh.ActivityCleanup, func(context.Context, refresh.CleanupInput) error { return nil })
+	signer, err := signing.NewSigner()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The mesh revision holds the KPIs and trusts the test's signing key.
+	reg(refresh.ActivityResolve, func(_ context.Context, in refresh.ResolveInput) (refresh.Resolved, error) {
+		return refresh.Resolved{Revision: "rev-1", Product: kpis(), Keys: []signing.PublicKey{signer.PublicKey()}, AppliedBy: "test-apply"}, nil
+	})
+	reg(refresh.ActivityAccessGranted, func(context.Context, refresh.AccessGrantedInput) (refresh.AccessGrantedResult, error) {
+		return refresh.AccessGrantedResult{}, nil
+	})
 	if err := w.Start(); err != nil {
 		t.Fatalf("start worker: %v", err)
 	}
 	t.Cleanup(w.Stop)
-	return &control.Client{Temporal: tc, Namespace: srv.Namespace()}
+	return &control.Client{Temporal: tc, Namespace: srv.Namespace(), Signer: signer}
+}
+
+// kpis is finance/global-kpis as the test's mesh revision holds it: it needs
+// the approval of both maria.rossi and omar.haddad.
+func kpis() refresh.Product {
+	return refresh.Product{
+		Domain: "finance", Name: "global-kpis", Owner: "finance-data", TaskQueue: queue,
+		Inputs: []refresh.Input{{Name: "fx", URI: "file:///fx.csv", Format: "csv"}}, SQL: "SELECT 1",
+		Governance: refresh.Governance{Approval: spec.ApproveAlways, Stewards: []string{"maria.rossi", "omar.haddad"}, Quorum: 2, Timeout: time.Hour},
+	}
 }
 
 // startRun starts a refresh of finance/global-kpis submitted by chen.jie that
@@ -76,12 +98,7 @@ func startTemporal(t *testing.T) *control.Client {
 // waits for them.
 func startRun(t *testing.T, ctl *control.Client, suffix string) (client.WorkflowRun, refresh.Status) {
 	t.Helper()
-	in := refresh.RefreshInput{Submitter: "chen.jie", Reason: "test", Product: refresh.Product{
-		Domain: "finance", Name: "global-kpis", Owner: "finance-data", TaskQueue: queue,
-		Inputs: []refresh.Input{{Name: "fx", URI: "file:///fx.csv", Format: "csv"}}, SQL: "SELECT 1",
-		Governance: refresh.Governance{Approval: spec.ApproveAlways, Stewards: []string{"maria.rossi", "omar.haddad"}, Quorum: 2, Timeout: time.Hour},
-	}}
-	run, err := ctl.Start(t.Context(), in, suffix)
+	run, err := ctl.Start(t.Context(), control.Refresh{Ref: "finance/global-kpis", TaskQueue: queue, Principal: "chen.jie", Reason: "test", Suffix: suffix})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,11 +18,13 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/meshflow/meshflow/access"
 	"github.com/meshflow/meshflow/activities"
 	"github.com/meshflow/meshflow/catalog"
 	"github.com/meshflow/meshflow/control"
 	"github.com/meshflow/meshflow/devserver/devservertest"
 	"github.com/meshflow/meshflow/meshcheck"
+	"github.com/meshflow/meshflow/meshrev/meshrevtest"
 	"github.com/meshflow/meshflow/refresh"
 	"github.com/meshflow/meshflow/spec"
 	"github.com/meshflow/meshflow/storage"
@@ -154,7 +156,9 @@ func TestBrowser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctl := &control.Client{Temporal: tc, Namespace: srv.Namespace()}
+	mesh := meshrevtest.New(t, st)
+	mesh.Apply(t, set, nil)
+	ctl := &control.Client{Temporal: tc, Namespace: srv.Namespace(), Signer: mesh.Signer}
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	acts := &activities.Activities{Store: st, Scratch: t.TempDir(), Threads: 2, Logger: quiet}
 	for _, d := range set.Mesh.Domains {
@@ -170,13 +174,19 @@ func TestBrowser(t *testing.T) {
 		if slices.ContainsFunc(p.Inputs, func(in spec.Input) bool { return in.Product != "" }) {
 			continue
 		}
-		in, err := control.Input(set, p, "chen.jie", "browser test")
-		if err != nil {
+		rq := control.Refresh{Ref: p.Ref(), TaskQueue: set.Domain(p.Metadata.Domain).Queue(), Principal: "chen.jie", Reason: "browser test", Suffix: "web"}
+		if _, err := ctl.Start(t.Context(), rq); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := ctl.Start(t.Context(), in, "web"); err != nil {
-			t.Fatal(err)
-		}
+	}
+	// The KPIs read the restricted EMEA sales: the EMEA steward grants finance
+	// the access its run asks for.
+	waitFor(t, 3*time.Minute, "finance's access request for the EMEA sales", func() bool {
+		asks, _ := ctl.PendingAccess(t.Context(), "sales-emea/regional-sales")
+		return len(asks) == 1
+	})
+	if _, err := ctl.DecideAccess(t.Context(), "sales-emea/regional-sales", access.Decision{Principal: "anna.schmidt", Approve: true}); err != nil {
+		t.Fatal(err)
 	}
 	waitFor(t, 3*time.Minute, "finance/global-kpis to wait for approval", func() bool {
 		p, _ := ctl.Pending(t.Context(), "finance/global-kpis")

@@ -60,11 +60,8 @@ func TestBadInputsFailClearly(t *testing.T) {
 			p := refresh.Product{Domain: "sales", Name: tc.name, Owner: "ana", TaskQueue: "e2e",
 				Inputs: []refresh.Input{{Name: "orders", URI: tc.uri, Format: "csv"}}, SQL: tc.sql,
 				Contract: ordersContract, ContractFile: tc.name + ".odcs.yaml", Governance: refresh.Governance{Approval: "never"}}
-			run, err := e.ctl.Start(t.Context(), refresh.RefreshInput{Product: p, Submitter: "ana"}, "bad")
-			if err != nil {
-				t.Fatal(err)
-			}
-			_, err = e.result(run, time.Minute)
+			run := e.startProduct(p, "bad", "ana")
+			_, err := e.result(run, time.Minute)
 			appErr, ok := errors.AsType[*temporal.ApplicationError](err)
 			if !ok || appErr.Type() != tc.errType {
 				t.Fatalf("got %v, want an error of type %s", err, tc.errType)

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -14,6 +15,8 @@ import (
 	"github.com/meshflow/meshflow/control"
 	"github.com/meshflow/meshflow/devserver/devservertest"
 	"github.com/meshflow/meshflow/meshcheck"
+	"github.com/meshflow/meshflow/meshrev"
+	"github.com/meshflow/meshflow/meshrev/meshrevtest"
 	"github.com/meshflow/meshflow/refresh"
 	"github.com/meshflow/meshflow/spec"
 	"github.com/meshflow/meshflow/storage"
@@ -33,6 +36,10 @@ type env struct {
 	ctl   *control.Client
 	store storage.Store
 	set   *spec.Set
+	// mesh publishes revisions with the key ctl signs with; rev is the
+	// revision of the example mesh, applied by newEnv.
+	mesh *meshrevtest.Mesh
+	rev  meshrev.Revision
 }
 
 func searchAttributes() map[string]enumspb.IndexedValueType {
@@ -52,7 +59,41 @@ func newEnv(t *testing.T, store storage.Store) *env {
 	if res.Diagnostics.HasErrors() {
 		t.Fatalf("example mesh does not validate: %v", res.Diagnostics.Err())
 	}
-	return &env{t: t, addr: srv.FrontendAddress(), tc: tc, ctl: &control.Client{Temporal: tc, Namespace: srv.Namespace()}, store: store, set: res.Set}
+	m := meshrevtest.New(t, store)
+	rev, _ := m.Apply(t, res.Set, nil)
+	return &env{t: t, addr: srv.FrontendAddress(), tc: tc, ctl: &control.Client{Temporal: tc, Namespace: srv.Namespace(), Signer: m.Signer},
+		store: store, set: res.Set, mesh: m, rev: rev}
+}
+
+// product returns a product of the example mesh as its revision holds it, for
+// a test to edit and run with startProduct.
+func (e *env) product(ref string) refresh.Product {
+	e.t.Helper()
+	p, ok := e.rev.Products[ref]
+	if !ok {
+		e.t.Fatalf("no product %s", ref)
+	}
+	p.Inputs = slices.Clone(p.Inputs)
+	return p
+}
+
+// startProduct applies a revision of the example mesh in which p replaces (or
+// joins) its product, and starts a refresh of p from it, requested by
+// submitter through a signed request.
+func (e *env) startProduct(p refresh.Product, suffix, submitter string) client.WorkflowRun {
+	e.t.Helper()
+	_, id := e.mesh.Apply(e.t, e.set, func(rev *meshrev.Revision) {
+		rev.Products[p.Ref()] = p
+		if _, ok := rev.AccessApprovers[p.Ref()]; !ok {
+			rev.AccessApprovers[p.Ref()] = p.Governance.Stewards
+		}
+	})
+	run, err := e.ctl.Start(e.t.Context(), control.Refresh{Ref: p.Ref(), TaskQueue: p.TaskQueue, Revision: id,
+		Principal: submitter, Reason: "e2e", Suffix: suffix})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return run
 }
 
 func (e *env) queues() []string {
@@ -84,11 +125,8 @@ func (e *env) start(ref, suffix, submitter string) client.WorkflowRun {
 	if p == nil {
 		e.t.Fatalf("no product %s", ref)
 	}
-	in, err := control.Input(e.set, p, submitter, "e2e")
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	run, err := e.ctl.Start(e.t.Context(), in, suffix)
+	run, err := e.ctl.Start(e.t.Context(), control.Refresh{Ref: ref, TaskQueue: e.set.Domain(p.Metadata.Domain).Queue(),
+		Principal: submitter, Reason: "e2e", Suffix: suffix})
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -65,10 +65,7 @@ func TestWorkerKilledMidTransform(t *testing.T) {
 	scratch := t.TempDir()
 	w := startWorkerProcess(t, bin, "--temporal-address", e.addr, "--namespace", "default",
 		"--store", storeDir, "--task-queues", queue, "--scratch", scratch, "-v")
-	run, err := e.ctl.Start(t.Context(), refresh.RefreshInput{Product: p, Submitter: "ana", Reason: "e2e"}, "kill")
-	if err != nil {
-		t.Fatal(err)
-	}
+	run := e.startProduct(p, "kill", "ana")
 	started := time.Now()
 
 	// Wait until the worker process really runs the transform: the activity is

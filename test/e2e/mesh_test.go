@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/meshflow/meshflow/access"
+	"github.com/meshflow/meshflow/access/grants"
 	"github.com/meshflow/meshflow/catalog"
 	"github.com/meshflow/meshflow/control"
 	"github.com/meshflow/meshflow/refresh"
@@ -38,6 +40,31 @@ func TestExampleMeshPublishes(t *testing.T) {
 		if ref == "sales-emea/regional-sales" {
 			e.record("published-without-approval", run.GetID(), run.GetRunID())
 		}
+	}
+
+	// The KPIs read the restricted EMEA product: the run files an access
+	// request for finance's owner team and waits for its grant.
+	waitFor(t, time.Minute, "finance/global-kpis to wait for access to the EMEA sales", func() bool {
+		runs, _ := e.ctl.Runs(t.Context(), "finance/global-kpis", refresh.StageAwaitingAccess, 5)
+		return len(runs) > 0
+	})
+	var asks []control.AccessRun
+	waitFor(t, time.Minute, "finance's access request for the EMEA sales", func() bool {
+		asks, _ = e.ctl.PendingAccess(t.Context(), "sales-emea/regional-sales")
+		return len(asks) == 1
+	})
+	if asks[0].Requester != "finance-data" {
+		t.Fatalf("access request %+v, want one by finance-data", asks[0])
+	}
+	if _, err := e.ctl.DecideAccess(t.Context(), asks[0].WorkflowID, access.Decision{Principal: "maria.rossi", Approve: true}); err == nil ||
+		!strings.Contains(err.Error(), "may not decide") {
+		t.Fatalf("finance's own steward granting finance access to EMEA data: got %v, want refused", err)
+	}
+	if _, err := e.ctl.DecideAccess(t.Context(), asks[0].WorkflowID, access.Decision{Principal: "anna.schmidt", Approve: true, Comment: "KPIs only"}); err != nil {
+		t.Fatalf("the EMEA steward grants finance access: %v", err)
+	}
+	if _, ok, err := grants.Check(t.Context(), e.store, "finance-data", "sales-emea/regional-sales", time.Now()); err != nil || !ok {
+		t.Fatalf("finance-data holds no proven grant after approval: %v, %v", ok, err)
 	}
 
 	// The KPIs wait for approval.
@@ -120,14 +147,7 @@ func TestExampleMeshPublishes(t *testing.T) {
 // submitted a run cannot approve it, a rejection publishes nothing, and a request
 // nobody answers expires.
 func rejectAndExpire(t *testing.T, e *env) {
-	in, err := control.Input(e.set, e.set.Product("finance/global-kpis"), "maria.rossi", "e2e")
-	if err != nil {
-		t.Fatal(err)
-	}
-	run, err := e.ctl.Start(t.Context(), in, "reject")
-	if err != nil {
-		t.Fatal(err)
-	}
+	run := e.start("finance/global-kpis", "reject", "maria.rossi")
 	waitFor(t, time.Minute, "the second KPI run to wait for approval", func() bool {
 		st, err := e.ctl.Status(t.Context(), run.GetID(), "")
 		return err == nil && st.Stage == refresh.StageAwaitingApproval
@@ -145,19 +165,17 @@ func rejectAndExpire(t *testing.T, e *env) {
 	}
 	e.record("rejected", run.GetID(), run.GetRunID())
 
-	in.Product.Governance.Timeout = 2 * time.Second
-	run, err = e.ctl.Start(t.Context(), in, "expire")
-	if err != nil {
-		t.Fatal(err)
-	}
+	kpis := e.product("finance/global-kpis")
+	kpis.Governance.Timeout = 2 * time.Second
+	run = e.startProduct(kpis, "expire", "maria.rossi")
 	res, err = e.result(run, time.Minute)
 	if err != nil || res.Stage != refresh.StageExpired {
 		t.Fatalf("unanswered run: %+v, %v; want expired", res, err)
 	}
 	e.record("expired", run.GetID(), run.GetRunID())
-	kpis, err := catalog.Show(t.Context(), e.store, "finance/global-kpis")
-	if err != nil || len(kpis.Versions) != 1 {
-		t.Fatalf("after a rejection and an expiry the KPIs must still have one version: %+v, %v", kpis.Versions, err)
+	shown, err := catalog.Show(t.Context(), e.store, "finance/global-kpis")
+	if err != nil || len(shown.Versions) != 1 {
+		t.Fatalf("after a rejection and an expiry the KPIs must still have one version: %+v, %v", shown.Versions, err)
 	}
 }
 
@@ -165,20 +183,15 @@ func rejectAndExpire(t *testing.T, e *env) {
 // required column: a breaking change, which needs the product's steward and a
 // representative of its consumer (the finance KPIs), and bumps the major version.
 func breakingChange(t *testing.T, e *env) {
-	in, err := control.Input(e.set, e.set.Product("sales-china/regional-sales"), "chen.jie", "e2e")
-	if err != nil {
-		t.Fatal(err)
-	}
+	in := struct{ Product refresh.Product }{e.product("sales-china/regional-sales")}
 	in.Product.SQL = strings.Replace(in.Product.SQL, "'CNY' AS currency,", "'CNY' AS currency, 'china' AS region,", 1)
 	in.Product.Contract = strings.Replace(in.Product.Contract, "      - name: orders\n",
 		"      - {name: region, logicalType: string, required: true}\n      - name: orders\n", 1)
 	if !strings.Contains(in.Product.Contract, "name: region") || !strings.Contains(in.Product.SQL, "AS region") {
 		t.Fatal("the test's edit of the China product did not apply")
 	}
-	run, err := e.ctl.Start(t.Context(), in, "breaking")
-	if err != nil {
-		t.Fatal(err)
-	}
+	run := e.startProduct(in.Product, "breaking", "chen.jie")
+	var err error
 	var st refresh.Status
 	waitFor(t, time.Minute, "the breaking change to wait for approval", func() bool {
 		st, err = e.ctl.Status(t.Context(), run.GetID(), "")

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/meshflow/meshflow/catalog"
-	"github.com/meshflow/meshflow/control"
 	"github.com/meshflow/meshflow/refresh"
 	"github.com/meshflow/meshflow/storage"
 	"github.com/meshflow/meshflow/storage/s3test"
@@ -74,20 +73,14 @@ func TestPublishesToS3(t *testing.T) {
 	}
 	e := newEnv(t, store)
 	const ref = "sales-china/regional-sales"
-	in, err := control.Input(e.set, e.set.Product(ref), "chen.jie", "e2e")
-	if err != nil {
-		t.Fatal(err)
-	}
+	in := struct{ Product refresh.Product }{e.product(ref)}
 	if len(in.Product.Inputs) != 1 || in.Product.Inputs[0].Name != "orders" {
 		t.Fatalf("%s: expected one input named orders, got %+v", ref, in.Product.Inputs)
 	}
 	in.Product.Inputs[0].URI = "s3://raw-china/raw/orders"
 	e.startWorkers([]string{in.Product.TaskQueue}, open)
 
-	run, err := e.ctl.Start(ctx, in, "s3-1")
-	if err != nil {
-		t.Fatal(err)
-	}
+	run := e.startProduct(in.Product, "s3-1", "chen.jie")
 	res, err := e.result(run, 2*time.Minute)
 	if err != nil || res.Stage != refresh.StagePublished || res.Version != "1.0.0" {
 		t.Fatalf("first refresh: got %+v, %v; want published 1.0.0\n%s", res, err, e.explain(run))
@@ -147,10 +140,7 @@ func TestPublishesToS3(t *testing.T) {
 		t.Fatalf("1.0.0 has %d objects, want at least manifest, data and quality report: %v", len(before), before)
 	}
 
-	run2, err := e.ctl.Start(ctx, in, "s3-2")
-	if err != nil {
-		t.Fatal(err)
-	}
+	run2 := e.startProduct(in.Product, "s3-2", "chen.jie")
 	res, err = e.result(run2, 2*time.Minute)
 	if err != nil || res.Stage != refresh.StagePublished || res.Version != "1.1.0" {
 		t.Fatalf("second refresh: got %+v, %v; want published 1.1.0\n%s", res, err, e.explain(run2))

@@ -89,7 +89,7 @@ func TestRefreshesRace(t *testing.T) {
 		var wg sync.WaitGroup
 		for j := range runs {
 			wg.Go(func() {
-				r, err := e.ctl.Start(context.Background(), refresh.RefreshInput{Product: p, Submitter: "ana", Reason: "race"}, fmt.Sprintf("pair%d-%c", i, 'a'+j))
+				r, err := e.mesh.Start(t, e.ctl, p, fmt.Sprintf("pair%d-%c", i, 'a'+j), "ana", "race")
 				if err != nil {
 					t.Error(err)
 					return

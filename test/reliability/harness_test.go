@@ -18,6 +18,7 @@ import (
 	"github.com/meshflow/meshflow/catalog"
 	"github.com/meshflow/meshflow/control"
 	"github.com/meshflow/meshflow/devserver/devservertest"
+	"github.com/meshflow/meshflow/meshrev/meshrevtest"
 	"github.com/meshflow/meshflow/refresh"
 	"github.com/meshflow/meshflow/storage"
 	"github.com/meshflow/meshflow/worker"
@@ -34,6 +35,9 @@ type env struct {
 	tc    client.Client
 	ctl   *control.Client
 	store storage.Store
+	// mesh publishes the revisions runs resolve their products from, with
+	// the key ctl signs with.
+	mesh *meshrevtest.Mesh
 }
 
 func searchAttributes() map[string]enumspb.IndexedValueType {
@@ -48,7 +52,14 @@ func searchAttributes() map[string]enumspb.IndexedValueType {
 func newEnv(t *testing.T, store storage.Store) *env {
 	t.Helper()
 	srv, tc := devservertest.Start(t, searchAttributes())
-	return &env{t: t, addr: srv.FrontendAddress(), tc: tc, ctl: &control.Client{Temporal: tc, Namespace: srv.Namespace()}, store: store}
+	return withMesh(&env{t: t, addr: srv.FrontendAddress(), tc: tc, ctl: &control.Client{Temporal: tc, Namespace: srv.Namespace()}, store: store})
+}
+
+// withMesh gives e a signing key that its revisions trust.
+func withMesh(e *env) *env {
+	e.mesh = meshrevtest.New(e.t, e.store)
+	e.ctl.Signer = e.mesh.Signer
+	return e
 }
 
 // workerOpts tune startWorker.
@@ -89,7 +100,7 @@ func (e *env) startWorker(queue string, o workerOpts) *activities.Activities {
 // start starts a refresh of p with the workflow ID refresh/<ref>/<suffix>.
 func (e *env) start(p refresh.Product, suffix, submitter string) client.WorkflowRun {
 	e.t.Helper()
-	run, err := e.ctl.Start(e.t.Context(), refresh.RefreshInput{Product: p, Submitter: submitter, Reason: "reliability"}, suffix)
+	run, err := e.mesh.Start(e.t, e.ctl, p, suffix, submitter, "reliability")
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -53,7 +53,7 @@ func TestLoadManyProducts(t *testing.T) {
 			o := &outcomes[i]
 			o.ref = p.Ref()
 			t0 := time.Now()
-			run, err := e.ctl.Start(ctx, refresh.RefreshInput{Product: p, Submitter: "load", Reason: "load test"}, "load")
+			run, err := e.mesh.Start(t, e.ctl, p, "load", "load", "load test")
 			if err != nil {
 				o.err = err
 				return

@@ -150,7 +150,7 @@ func TestTemporalRestartsWhileAwaitingApproval(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(tc.Close)
-	e := &env{t: t, addr: "127.0.0.1:" + strconv.Itoa(port), tc: tc, ctl: &control.Client{Temporal: tc, Namespace: "default"}, store: localStore(t)}
+	e := withMesh(&env{t: t, addr: "127.0.0.1:" + strconv.Itoa(port), tc: tc, ctl: &control.Client{Temporal: tc, Namespace: "default"}, store: localStore(t)})
 	const queue = "rel-f5"
 	e.startWorker(queue, workerOpts{})
 	p := tinyProduct(t, t.TempDir(), "rel", "f5", queue)
