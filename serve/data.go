@@ -25,6 +25,12 @@ import (
 // MaxLinkTTL bounds how long a download link stays valid.
 const MaxLinkTTL = 15 * time.Minute
 
+// MaxPresignTTL bounds how long an S3 presigned link stays valid. A presigned
+// URL is checked by S3, not by meshflow: nothing can revoke it, so a grant
+// revoked after it was handed out still lets it be used until it expires. It
+// is kept short for that reason.
+const MaxPresignTTL = 5 * time.Minute
+
 // dataRoutes serves published data to principals allowed to read it: the
 // product's owners and stewards, and holders of an active access grant.
 func (s *Server) dataRoutes() {
@@ -123,8 +129,12 @@ type linkJSON struct {
 }
 
 // link hands out a download link that needs no credentials and expires with the
-// caller's right to read (at most MaxLinkTTL): an S3 presigned URL when the store
-// is S3, otherwise a link to this server signed with its key.
+// caller's right to read. When the store is S3 it is a presigned URL, valid for
+// at most MaxPresignTTL, that S3 serves: it cannot be revoked, a revoked grant
+// ends it only when it expires. Otherwise it is a link to this server (at most
+// MaxLinkTTL) signed with its key, naming the principal and the product: each
+// use checks again that the principal may read the product, so a revoked grant
+// ends the link at once.
 func (s *Server) link(w http.ResponseWriter, r *http.Request, principal string) {
 	m, until, ok := s.dataObject(r.Context(), w, r, principal)
 	if !ok {
@@ -132,8 +142,12 @@ func (s *Server) link(w http.ResponseWriter, r *http.Request, principal string) 
 	}
 	now := s.now()
 	ttl := min(MaxLinkTTL, until.Sub(now))
+	p, presign := s.store.(storage.Presigner)
+	if presign {
+		ttl = min(ttl, MaxPresignTTL)
+	}
 	out := linkJSON{ExpiresAt: now.Add(ttl).UTC(), Version: m.Version, SHA256: m.Data.SHA256, Size: m.Data.Size}
-	if p, ok := s.store.(storage.Presigner); ok {
+	if presign {
 		u, err := p.PresignGet(r.Context(), m.Data.Key, ttl)
 		if err != nil {
 			writeError(w, http.StatusBadGateway, "store", err.Error())
@@ -141,14 +155,17 @@ func (s *Server) link(w http.ResponseWriter, r *http.Request, principal string) 
 		}
 		out.URL = u
 	} else {
-		out.URL = "/api/v1/links/" + s.signLink(m.Data, out.ExpiresAt)
+		ref := r.PathValue("domain") + "/" + r.PathValue("name")
+		out.URL = "/api/v1/links/" + s.signLink(m.Data, principal, ref, out.ExpiresAt)
 	}
 	writeJSON(w, http.StatusOK, out)
 }
 
-// signLink encodes key, size, checksum and expiry with an HMAC of the server's key.
-func (s *Server) signLink(obj refresh.ObjectRef, expires time.Time) string {
-	payload := url.Values{"k": {obj.Key}, "n": {strconv.FormatInt(obj.Size, 10)}, "h": {obj.SHA256}, "e": {strconv.FormatInt(expires.Unix(), 10)}}.Encode()
+// signLink encodes key, size, checksum, expiry, the principal and the product
+// with an HMAC of the server's key.
+func (s *Server) signLink(obj refresh.ObjectRef, principal, ref string, expires time.Time) string {
+	payload := url.Values{"k": {obj.Key}, "n": {strconv.FormatInt(obj.Size, 10)}, "h": {obj.SHA256}, "e": {strconv.FormatInt(expires.Unix(), 10)},
+		"p": {principal}, "r": {ref}}.Encode()
 	mac := hmac.New(sha256.New, s.linkKey)
 	mac.Write([]byte(payload))
 	return base64.RawURLEncoding.EncodeToString([]byte(payload)) + "." + base64.RawURLEncoding.EncodeToString(mac.Sum(nil))
@@ -156,43 +173,62 @@ func (s *Server) signLink(obj refresh.ObjectRef, expires time.Time) string {
 
 var errBadLink = errors.New("the link is malformed, forged or expired; ask for a new one")
 
-func (s *Server) verifyLink(token string) (refresh.ObjectRef, error) {
+// signedLink is what a verified link names.
+type signedLink struct {
+	obj            refresh.ObjectRef
+	principal, ref string
+}
+
+func (s *Server) verifyLink(token string) (signedLink, error) {
 	p64, sig64, ok := strings.Cut(token, ".")
 	payload, err1 := base64.RawURLEncoding.DecodeString(p64)
 	sig, err2 := base64.RawURLEncoding.DecodeString(sig64)
 	if !ok || err1 != nil || err2 != nil {
-		return refresh.ObjectRef{}, errBadLink
+		return signedLink{}, errBadLink
 	}
 	mac := hmac.New(sha256.New, s.linkKey)
 	mac.Write(payload)
 	if !hmac.Equal(sig, mac.Sum(nil)) {
-		return refresh.ObjectRef{}, errBadLink
+		return signedLink{}, errBadLink
 	}
 	v, err := url.ParseQuery(string(payload))
 	if err != nil {
-		return refresh.ObjectRef{}, errBadLink
+		return signedLink{}, errBadLink
 	}
 	exp, err := strconv.ParseInt(v.Get("e"), 10, 64)
 	if err != nil || s.now().Unix() >= exp {
-		return refresh.ObjectRef{}, errBadLink
+		return signedLink{}, errBadLink
 	}
 	size, err := strconv.ParseInt(v.Get("n"), 10, 64)
-	if err != nil {
-		return refresh.ObjectRef{}, errBadLink
+	if err != nil || v.Get("p") == "" || v.Get("r") == "" {
+		return signedLink{}, errBadLink
 	}
-	return refresh.ObjectRef{Key: v.Get("k"), Size: size, SHA256: v.Get("h")}, nil
+	return signedLink{obj: refresh.ObjectRef{Key: v.Get("k"), Size: size, SHA256: v.Get("h")}, principal: v.Get("p"), ref: v.Get("r")}, nil
 }
 
+// followLink serves a link's object after checking, now, that the principal
+// it was made for may still read the product.
 func (s *Server) followLink(w http.ResponseWriter, r *http.Request) {
 	if s.store == nil {
 		writeError(w, http.StatusNotFound, "not_found", "this server does not serve data")
 		return
 	}
-	obj, err := s.verifyLink(r.PathValue("token"))
+	l, err := s.verifyLink(r.PathValue("token"))
 	if err != nil {
 		s.metrics.dataRefused.Inc()
 		writeError(w, http.StatusForbidden, "bad_link", err.Error())
 		return
 	}
-	s.stream(w, r, obj)
+	_, ok, err := s.mayRead(r.Context(), l.principal, l.ref)
+	if err != nil {
+		writeError(w, http.StatusBadGateway, "store", "cannot check access: "+err.Error())
+		return
+	}
+	if !ok {
+		s.metrics.dataRefused.Inc()
+		s.log.Warn("download link refused: no access any more", "principal", l.principal, "product", l.ref)
+		writeError(w, http.StatusForbidden, "no_grant", fmt.Sprintf("the link was made for %s, who has no access to %s any more", l.principal, l.ref))
+		return
+	}
+	s.stream(w, r, l.obj)
 }

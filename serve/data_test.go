@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/meshflow/meshflow/access"
-	"github.com/meshflow/meshflow/access/grants"
 	"github.com/meshflow/meshflow/auth"
 	"github.com/meshflow/meshflow/control"
 	"github.com/meshflow/meshflow/refresh"
@@ -67,10 +66,8 @@ func TestDataAccessFollowsGrants(t *testing.T) {
 	latest := publish(t, st, ref, "1.1.0", "1.0.0", []byte("PAR1 the published data PAR1"))
 	now := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
 	clock := now
-	if _, err := grants.Record(t.Context(), st, access.Grant{ID: "g1", Product: ref, Principal: "anna", GrantedBy: "maria",
-		GrantedAt: now.Add(-time.Hour), ExpiresAt: now.Add(5 * time.Minute), WorkflowID: "access/x"}); err != nil {
-		t.Fatal(err)
-	}
+	recordProvenGrant(t, st, access.Grant{ID: "g1", Product: ref, Principal: "anna", GrantedBy: "maria",
+		GrantedAt: now.Add(-time.Hour), ExpiresAt: now.Add(5 * time.Minute), WorkflowID: "access/x"})
 	tokens := map[string]string{}
 	var principals []spec.Principal
 	for _, p := range []string{"maria", "anna", "tom"} {
