@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/meshflow/meshflow/access"
@@ -23,6 +24,11 @@ var ErrUnproven = errors.New("not proven")
 func VerifyGrant(ctx context.Context, st Getter, g access.Grant) error {
 	if g.Proof == nil || g.Revision == "" {
 		return fmt.Errorf("grant %s: %w: it carries no signed approval", g.ID, ErrUnproven)
+	}
+	// The approver signed a decision on one access request, whose workflow ID
+	// names the product and the requester: the grant must be that request's.
+	if !strings.HasPrefix(g.WorkflowID, access.WorkflowID(g.Product, g.Principal, "")) {
+		return fmt.Errorf("grant %s: %w: it names access request %s, which is not %s's request for %s", g.ID, ErrUnproven, g.WorkflowID, g.Principal, g.Product)
 	}
 	rev, id, err := Load(ctx, st, g.Revision)
 	if err != nil {

@@ -11,6 +11,9 @@ import (
 	"time"
 
 	"github.com/meshflow/meshflow/access"
+	"github.com/meshflow/meshflow/meshrev"
+	"github.com/meshflow/meshflow/meshrev/meshrevtest"
+	"github.com/meshflow/meshflow/refresh"
 	"github.com/meshflow/meshflow/storage"
 )
 
@@ -30,10 +33,65 @@ func grant(id, product, principal string) access.Grant {
 		GrantedAt: at, ExpiresAt: at.Add(24 * time.Hour), WorkflowID: "access/" + product + "/" + principal + "/1"}
 }
 
+// proven publishes a mesh revision in which maria.rossi approves access to
+// every product of grants, and signs each grant's approval as serve would.
+func proven(t *testing.T, st storage.Store, grants ...access.Grant) []access.Grant {
+	t.Helper()
+	m := meshrevtest.New(t, st)
+	rev := meshrev.Revision{Products: map[string]refresh.Product{}, AccessApprovers: map[string][]string{}}
+	for _, g := range grants {
+		rev.AccessApprovers[g.Product] = []string{"maria.rossi"}
+	}
+	id := m.Publish(t, rev)
+	out := make([]access.Grant, len(grants))
+	for i, g := range grants {
+		g.Revision = id
+		_, proof := m.Signer.Sign(g.Statement(), at)
+		g.Proof = &proof
+		out[i] = g
+	}
+	return out
+}
+
+// TestForgedGrantsAllowNothing writes grant files the way someone with write
+// access to the store would: without a signed approval, approved by someone
+// who may not approve, or with a longer expiry than the one approved.
+func TestForgedGrantsAllowNothing(t *testing.T) {
+	ctx := t.Context()
+	st := newStore(t)
+	real := proven(t, st, grant("g0", "finance/global-kpis", "chen.jie"))[0]
+	unsigned := grant("g1", "finance/global-kpis", "tom.baker")
+	stranger := real
+	stranger.ID, stranger.Principal, stranger.GrantedBy = "g2", "li.wei", "li.wei"
+	longer := real
+	longer.ID, longer.Principal, longer.ExpiresAt = "g3", "omar.haddad", at.Add(365*24*time.Hour)
+	other := real
+	other.ID, other.Principal = "g4", "anna.schmidt"
+	for _, g := range []access.Grant{real, unsigned, stranger, longer, other} {
+		if _, err := Record(ctx, st, g); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, ok, err := Check(ctx, st, "chen.jie", "finance/global-kpis", at.Add(time.Hour)); err != nil || !ok {
+		t.Fatalf("the proven grant: %t, %v", ok, err)
+	}
+	for _, who := range []string{"tom.baker", "li.wei", "omar.haddad"} {
+		if _, ok, err := Check(ctx, st, who, "finance/global-kpis", at.Add(time.Hour)); err != nil || ok {
+			t.Errorf("a forged grant lets %s read: %t, %v", who, ok, err)
+		}
+	}
+	// The proof covers the workflow it was made in, not the grantee alone: a
+	// copy for another principal under the same request is refused too.
+	if err := meshrev.VerifyGrant(ctx, st, other); err == nil {
+		t.Errorf("a copy of a grant for another principal verifies")
+	}
+}
+
 func TestRecordCheckRevoke(t *testing.T) {
 	ctx := t.Context()
 	st := newStore(t)
-	g := grant("g1", "finance/global-kpis", "chen.jie")
+	proved := proven(t, st, grant("g1", "finance/global-kpis", "chen.jie"), grant("g2", "sales-china/regional-sales", "chen.jie"))
+	g := proved[0]
 	if _, err := Record(ctx, st, g); err != nil {
 		t.Fatal(err)
 	}
@@ -45,7 +103,7 @@ func TestRecordCheckRevoke(t *testing.T) {
 	if _, err := Record(ctx, st, other); !errors.Is(err, ErrConflict) {
 		t.Fatalf("conflicting record: got %v, want ErrConflict", err)
 	}
-	if _, err := Record(ctx, st, grant("g2", "sales-china/regional-sales", "chen.jie")); err != nil {
+	if _, err := Record(ctx, st, proved[1]); err != nil {
 		t.Fatal(err)
 	}
 
