@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/meshflow/meshflow/meshrev"
 	"github.com/meshflow/meshflow/refresh"
 	"github.com/meshflow/meshflow/storage"
 )
@@ -74,7 +75,9 @@ func AuditAll(ctx context.Context, st storage.Store) ([]Audit, error) {
 // hold exactly the bytes (SHA-256 and size) the manifest records and nothing
 // else; no run published twice; versions and publication times only move
 // forward along the chain; latest.json names the newest committed version and
-// its run; recorded approvals are approvals of one reviewed manifest. It reads
+// its run; recorded approvals are approvals of one reviewed manifest, each
+// proven by meshflow serve's signature with a key of the mesh revision the
+// version was built from (meshrev.VerifyApprovals). It reads
 // every published object, so it costs a full download of the product.
 //
 // The error is for a store that cannot be read; what is wrong in the store is
@@ -151,6 +154,9 @@ func AuditProduct(ctx context.Context, st storage.Store, ref string) (Audit, err
 			return a, err
 		}
 		a.checkApprovals(m)
+		for _, err := range meshrev.VerifyApprovals(ctx, st, m) {
+			a.problem("version %s: %v", m.Version, err)
+		}
 		if m.Previous != "" && CompareVersions(m.Previous, v) >= 0 {
 			a.problem("version %s follows version %s: versions must only move forward", v, m.Previous)
 			break

@@ -56,7 +56,21 @@ func VerifyApprovals(ctx context.Context, st Getter, m refresh.Manifest) []error
 		return []error{err}
 	}
 	var errs []error
+	p, ok := rev.Products[m.Product]
+	if !ok {
+		return []error{fmt.Errorf("%w: mesh revision %s has no product %s", ErrUnproven, Short(m.MeshRevision), m.Product)}
+	}
+	// Who may have approved: the product's stewards and escalation principals,
+	// and the stewards of its consumers (for a breaking change).
+	approvers := append(slices.Clone(p.Governance.Stewards), p.Governance.EscalateTo...)
+	for _, c := range p.Consumers {
+		approvers = append(approvers, rev.Products[c].Governance.Stewards...)
+	}
 	for _, a := range m.Approvals {
+		if !slices.Contains(approvers, a.Principal) || a.Principal == m.Submitter {
+			errs = append(errs, fmt.Errorf("the %s of %s: %w: %s may not approve %s in mesh revision %s", a.Decision, a.Principal, ErrUnproven, a.Principal, m.Product, Short(m.MeshRevision)))
+			continue
+		}
 		if a.Proof == nil {
 			errs = append(errs, fmt.Errorf("the %s of %s: %w: no signature", a.Decision, a.Principal, ErrUnproven))
 			continue

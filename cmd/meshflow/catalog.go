@@ -13,7 +13,9 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/meshflow/meshflow/access/grants"
 	"github.com/meshflow/meshflow/catalog"
+	"github.com/meshflow/meshflow/meshrev"
 )
 
 func runCatalog(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -157,6 +159,18 @@ func runAudit(ctx context.Context, st storage.Store, refs []string, asJSON bool,
 			broken++
 		}
 	}
+	// Every grant must have been recorded by an access workflow: approved by an
+	// approver of the revision it names, with serve's signature.
+	all, err := grants.List(ctx, st, "")
+	if err != nil {
+		return err
+	}
+	var forged []string
+	for _, g := range all {
+		if err := meshrev.VerifyGrant(ctx, st, g); err != nil {
+			forged = append(forged, err.Error())
+		}
+	}
 	if asJSON {
 		if err := json.NewEncoder(stdout).Encode(audits); err != nil {
 			return err
@@ -181,6 +195,15 @@ func runAudit(ctx context.Context, st storage.Store, refs []string, asJSON bool,
 		if len(audits) == 0 {
 			fmt.Fprintln(stdout, "nothing published yet in", st.URI(""))
 		}
+		if len(forged) == 0 {
+			fmt.Fprintf(stdout, "ok      grants: %d, each approved with a signed decision\n", len(all))
+		}
+		for _, f := range forged {
+			fmt.Fprintf(stdout, "BROKEN  %s\n", f)
+		}
+	}
+	if len(forged) > 0 {
+		return fmt.Errorf("the audit found %d grant(s) that no access workflow recorded", len(forged))
 	}
 	if broken > 0 {
 		return fmt.Errorf("the audit found broken guarantees in %d of %d product(s)", broken, len(audits))
