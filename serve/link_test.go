@@ -83,6 +83,8 @@ func recordProvenGrant(t *testing.T, st storage.Store, g access.Grant) {
 		t.Fatal(err)
 	}
 	g.Revision = pub.ID
+	// The approval proves a grant of the grantee's own request.
+	g.WorkflowID = access.WorkflowID(g.Product, g.Principal, "test")
 	_, proof := signer.Sign(g.Statement(), g.GrantedAt)
 	g.Proof = &proof
 	if _, err := grants.Record(t.Context(), st, g); err != nil {
