@@ -146,8 +146,11 @@ audit() {
 stage_of() { "$mf" status "${tflags[@]}" "$1" | awk '$1 == "stage" { print $2 }'; }
 # hash_of ID: the manifest under review in a run.
 hash_of() { "$mf" status "${tflags[@]}" "$1" | awk '$1 == "manifest" { print $2 }'; }
-# start_run PRODUCT AS: starts a refresh and prints its workflow ID.
-start_run() { "$mf" run "${tflags[@]}" "${mesh[@]}" --as "$2" "$1" | awk '$1 == "started" { print $2 }'; }
+# as PRINCIPAL: the flags that act as PRINCIPAL through meshflow serve.
+as() { echo --server "http://127.0.0.1:$apiport" --token "${tokens[$1]}"; }
+# start_run PRODUCT AS: starts a refresh through meshflow serve, in AS's name,
+# and prints its workflow ID.
+start_run() { "$mf" run "${tflags[@]}" $(as "$2") "$1" | awk '$1 == "started" { print $2 }'; }
 # approve ID: maria.rossi approves run ID through meshflow serve's API.
 approve() {
 	"$mf" approve --server "http://127.0.0.1:$apiport" --token "$token" --comment "multi-process run" --run "$1" finance/global-kpis
@@ -223,22 +226,32 @@ start_s3
 store=(--store s3://meshflow/mesh --s3-endpoint "http://127.0.0.1:$s3port" --s3-path-style --s3-region "$AWS_REGION")
 mark "versitygw :$s3port"
 
-# --- the mesh, with an API token for the approver ---------------------------
-# meshflow serve only starts when a principal has a token: give maria.rossi one
-# in a copy of the example mesh.
+# --- the mesh, with API tokens, applied as a mesh revision -------------------
+# People act only through meshflow serve: give maria.rossi (the KPIs' steward)
+# and anna.schmidt (the EMEA steward) tokens in a copy of the example mesh.
 cp -r examples/mesh "$work/mesh"
-tokenout="$("$mf" token new --mesh "$work/mesh" maria.rossi)"
-token="$(awk '$1 ~ /^mf_/ { print $1 }' <<<"$tokenout")"
-hash="$(awk '$1 == "tokenHash:" { print $2 }' <<<"$tokenout")"
-sed -i "s|^\(  - {name: maria.rossi, .*\)}$|\1, tokenHash: \"$hash\"}|" "$work/mesh/mesh.yaml"
-grep -q "$hash" "$work/mesh/mesh.yaml"
+declare -A tokens=()
+for who in maria.rossi anna.schmidt; do
+	tokenout="$("$mf" token new --mesh "$work/mesh" "$who")"
+	tokens[$who]="$(awk '$1 ~ /^mf_/ { print $1 }' <<<"$tokenout")"
+	hash="$(awk '$1 == "tokenHash:" { print $2 }' <<<"$tokenout")"
+	sed -i "s|^\(  - {name: $who, .*\)}$|\1, tokenHash: \"$hash\"}|" "$work/mesh/mesh.yaml"
+	grep -q "$hash" "$work/mesh/mesh.yaml"
+done
+token="${tokens[maria.rossi]}"
 mesh=(--mesh "$work/mesh")
+# serve signs what it forwards; the revision that workers trust holds its key.
+pubkey="$("$mf" keys new --out "$work/serve.key" | awk '$1 ~ /^ed25519:/ { print $1 }')"
+keyflags=(--signing-public-key "$pubkey")
+"$mf" apply --no-schedules "${store[@]}" "${keyflags[@]}" "$work/mesh" | tee "$work/apply-revision.log"
+grep -q "published mesh revision" "$work/apply-revision.log"
+mark "mesh applied as a revision on S3 (serve's key $(cut -c1-20 <<<"$pubkey")…)"
 
 # --- workers and serve ------------------------------------------------------
 start_worker a "$mf"
 start_worker b "$mf"
 apiport=$(free_port)
-"$mf" serve "${tflags[@]}" "${mesh[@]}" "${store[@]}" --listen "127.0.0.1:$apiport" \
+"$mf" serve "${tflags[@]}" "${mesh[@]}" "${store[@]}" --listen "127.0.0.1:$apiport" --signing-key-file "$work/serve.key" \
 	--temporal-ui "http://127.0.0.1:$uiport" >"$work/serve.log" 2>&1 &
 pids+=($!)
 wait_for "meshflow serve" 60 curl -fsS -o /dev/null "http://127.0.0.1:$apiport/metrics"
@@ -248,11 +261,16 @@ mark "2 workers + meshflow serve :$apiport"
 roots=(finance/fx-rates sales-china/regional-sales sales-emea/regional-sales supply-chain/delivery-performance)
 declare -a run_pids=()
 for p in "${roots[@]}"; do
-	"$mf" run "${tflags[@]}" "${mesh[@]}" --as meshflow --wait "$p" >"$work/run-${p//\//_}.log" 2>&1 &
+	"$mf" run "${tflags[@]}" $(as anna.schmidt) --wait "$p" >"$work/run-${p//\//_}.log" 2>&1 &
 	run_pids+=($!)
 done
 for pid in "${run_pids[@]}"; do wait "$pid"; done
 mark "4 root products refreshed"
+# The KPIs read the restricted EMEA sales: their run asks for finance-data's
+# grant, which the EMEA steward gives through meshflow serve.
+wait_for "finance's access request for $(echo sales-emea/regional-sales)" 180 \
+	"$mf" access approve $(as anna.schmidt) --comment "multi-process run" sales-emea/regional-sales
+mark "finance-data granted access to sales-emea/regional-sales (as anna.schmidt, through meshflow serve)"
 # maria.rossi approves through meshflow serve's API, with her token.
 wait_for "finance/global-kpis awaiting approval" 180 \
 	"$mf" approve --server "http://127.0.0.1:$apiport" --token "$token" --comment "multi-process run" finance/global-kpis
@@ -268,7 +286,7 @@ mark "5 products published on S3, audited"
 emea=sales-emea/regional-sales
 first_emea="$(latest_of $emea)"
 before=("$(ls "$work/scratch-a" | wc -l)" "$(ls "$work/scratch-b" | wc -l)")
-"$mf" run "${tflags[@]}" "${mesh[@]}" --as anna.schmidt --wait $emea >"$work/run-second.log" 2>&1 &
+"$mf" run "${tflags[@]}" $(as anna.schmidt) --wait $emea >"$work/run-second.log" 2>&1 &
 second=$!
 victim=""
 for _ in $(seq 1 600); do
@@ -349,7 +367,8 @@ mark "F4: S3 down 8s during publish; $kpis $(latest_of $kpis) published after it
 stop "${worker_pid[a]}"
 stop "${worker_pid[b]}"
 start_worker old "$mf_old"
-old_run="$(start_run $kpis anna.schmidt)"
+# The old build's client starts the run the old way, straight on Temporal.
+old_run="$("$mf_old" run "${tflags[@]}" "${mesh[@]}" --as anna.schmidt $kpis | awk '$1 == "started" { print $2 }')"
 wait_for "$old_run awaiting approval on the old build" 120 bash -c "[[ \$('$mf' status ${tflags[*]} $old_run | awk '\$1 == \"stage\" { print \$2 }') == awaiting-approval ]]"
 reviewed="$(hash_of "$old_run")"
 stop "${worker_pid[old]}"
@@ -385,7 +404,7 @@ mark "F8: old run finished on the old path, new run on the new one"
 # Every run must publish a version of its own or stop with VersionTaken
 # ("start a new refresh").
 dp=supply-chain/delivery-performance
-"$mf" apply "${tflags[@]}" "$work/mesh" >"$work/apply.log"
+"$mf" apply "${tflags[@]}" "${store[@]}" "${keyflags[@]}" "$work/mesh" >"$work/apply.log"
 for p in finance/fx-rates finance/global-kpis sales-china/regional-sales sales-emea/regional-sales $dp; do
 	"$mf" schedule pause "${tflags[@]}" "$p" --note "multi-process run" >/dev/null
 done
@@ -393,7 +412,7 @@ half_hour=$(($(date +%s) / 1800 * 1800))
 "$mf" backfill "${tflags[@]}" "$dp" --from "$(date -u -d "@$((half_hour - 4500))" +%Y-%m-%dT%H:%M:%SZ)" \
 	--to "$(date -u -d "@$((half_hour - 300))" +%Y-%m-%dT%H:%M:%SZ)" >"$work/backfill.log" 2>&1 &
 backfill=$!
-"$mf" run "${tflags[@]}" "${mesh[@]}" --as meshflow "$dp" >>"$work/backfill.log"
+"$mf" run "${tflags[@]}" $(as anna.schmidt) "$dp" >>"$work/backfill.log"
 wait "$backfill"
 # runs_of PRODUCT: the product's runs as `meshflow status` lists them.
 runs_of() { "$mf" status "${tflags[@]}" -n 200 | awk -v p="$1" '$1 == p'; }

@@ -490,12 +490,18 @@ func (r *run) propagate(ctx workflow.Context, version string) {
 			StaticSummary:         "Refresh " + ref + " after " + r.p.Ref() + " " + version,
 			TypedSearchAttributes: temporal.NewSearchAttributes(keyDomain.ValueSet(child.Domain), keyProduct.ValueSet(child.Name), keyStage.ValueSet(string(refresh.StageIngesting))),
 		})
-		in := refresh.RefreshInput{Product: child, Submitter: "meshflow", Reason: "after " + r.p.Ref() + " " + version, Downstream: r.downstream}
-		if r.keys != nil {
-			// The consumer resolves itself from the same revision; its submitter
-			// is this run's, whom it proves by being this run's child.
-			in = refresh.RefreshInput{Ref: ref, Revision: r.revision, Trigger: refresh.TriggerPropagation,
-				Submitter: r.submitter, Reason: "after " + r.p.Ref() + " " + version}
+		// The consumer resolves itself from the same revision (the current one
+		// after a run started before revisions); its submitter is this run's,
+		// whom it proves by being this run's child.
+		in := refresh.RefreshInput{Ref: ref, Revision: r.revision, Trigger: refresh.TriggerPropagation,
+			Submitter: r.submitter, Reason: "after " + r.p.Ref() + " " + version}
+		if r.keys == nil {
+			// A run started before revisions also passes the product the old
+			// way, for workers of the old build that may still start the child.
+			in.Product, in.Downstream = child, r.downstream
+			if in.Submitter == "" {
+				in.Submitter = r.p.Owner
+			}
 		}
 		fut := workflow.ExecuteChildWorkflow(cctx, refresh.WorkflowProductRefresh, in)
 		if err := fut.GetChildWorkflowExecution().Get(ctx, nil); err != nil {

@@ -20,6 +20,7 @@ func runApply(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	sf.register(fs)
 	dryRun := fs.Bool("dry-run", false, "print the plan without changing anything")
 	keys := fs.String("signing-public-key", os.Getenv("MESHFLOW_SIGNING_PUBLIC_KEY"), "meshflow serve's public key (ed25519:…, from meshflow keys new); comma-separated while a key rotates")
+	noSchedules := fs.Bool("no-schedules", false, "publish the mesh revision only and leave Temporal's schedules alone (no Temporal needed)")
 	appliedBy := fs.String("applied-by", envOr("MESHFLOW_APPLIED_BY", "meshflow-apply"), "the principal applying the mesh: the submitter of scheduled runs")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, `Usage: meshflow apply [--dry-run] [flags] [mesh-dir]
@@ -73,6 +74,9 @@ unchanged mesh changes nothing. Schedules not created by meshflow are left alone
 			return fmt.Errorf("apply %s: %w", dir, err)
 		}
 		printRevision(stdout, published, len(rev.Products))
+	}
+	if *noSchedules {
+		return nil
 	}
 	c, err := conn.dial(newLogger(stderr, false))
 	if err != nil {
