@@ -1129,6 +1129,9 @@ func TestBucketPolicy(t *testing.T) {
 		"deny unconditional writes of latest.json": func(cond string, a []string) bool {
 			return strings.Contains(cond, `"s3:if-match":"true"`) && strings.Contains(cond, `"s3:if-none-match":"true"`)
 		},
+		"deny writes of mesh revisions by anyone but apply": func(cond string, a []string) bool {
+			return strings.Contains(cond, `"aws:PrincipalArn":"arn:aws:iam::111122223333:role/meshflow-apply"`) && slices.Contains(a, "s3:PutObject")
+		},
 	}
 	for what, match := range want {
 		found := false
@@ -1182,6 +1185,22 @@ func TestLeastPrivilegeRoles(t *testing.T) {
 		if !slices.Contains(writes, want) {
 			t.Errorf("iam/worker-publish.json cannot write %s", want)
 		}
+	}
+	for _, f := range []string{"iam/worker-ingest.json", "iam/worker-publish.json", "iam/serve.json"} {
+		for _, r := range allowedWrites(readPolicy(t, f)) {
+			if strings.HasPrefix(r, mesh+"_mesh/") || r == mesh+"*" {
+				t.Errorf("%s may write %s: only apply writes mesh revisions", f, r)
+			}
+		}
+	}
+	apply := readPolicy(t, "iam/apply.json")
+	for _, r := range allowedWrites(apply) {
+		if !strings.HasPrefix(r, mesh+"_mesh/") {
+			t.Errorf("iam/apply.json may write %s: apply writes only mesh revisions", r)
+		}
+	}
+	if len(allowedWrites(apply)) == 0 {
+		t.Error("iam/apply.json cannot write mesh revisions")
 	}
 	serve := readPolicy(t, "iam/serve.json")
 	if w := allowedWrites(serve); len(w) > 0 {

@@ -7,7 +7,10 @@ import (
 	"time"
 
 	"github.com/meshflow/meshflow/devserver/devservertest"
+	"github.com/meshflow/meshflow/meshrev"
 	"github.com/meshflow/meshflow/refresh"
+	"github.com/meshflow/meshflow/signing"
+	"github.com/meshflow/meshflow/storage"
 	enumspb "go.temporal.io/api/enums/v1"
 )
 
@@ -20,7 +23,13 @@ func TestApplyCommands(t *testing.T) {
 	}
 	srv, _ := devservertest.Start(t, attrs)
 	dir := brokenMesh(t, "mesh.yaml") // an unedited copy
+	signer, err := signing.NewSigner()
+	if err != nil {
+		t.Fatal(err)
+	}
+	storeDir := t.TempDir()
 	conn := []string{"--temporal-address", srv.FrontendAddress(), "--namespace", srv.Namespace()}
+	apply := []string{"apply", "--store", storeDir, "--signing-public-key", string(signer.PublicKey())}
 	meshflow := func(args ...string) (string, error) {
 		t.Helper()
 		var stdout, stderr bytes.Buffer
@@ -36,17 +45,29 @@ func TestApplyCommands(t *testing.T) {
 		return out
 	}
 
-	out := mustRun("apply", "--dry-run", dir)
+	out := mustRun(append(apply, "--dry-run", dir)...)
 	t.Logf("meshflow apply --dry-run:\n%s", out)
 	if !strings.Contains(out, "5 to create, 0 to update, 0 to delete, 0 unchanged (dry run: nothing changed)") ||
 		!strings.Contains(out, `create  schedule/sales-china/regional-sales`) {
 		t.Errorf("apply --dry-run:\n%s", out)
 	}
-	if out := mustRun("apply", dir); !strings.Contains(out, "5 created, 0 updated, 0 deleted, 0 unchanged") {
+	if out := mustRun(append(apply, dir)...); !strings.Contains(out, "5 created, 0 updated, 0 deleted, 0 unchanged") || !strings.Contains(out, "published mesh revision") {
 		t.Errorf("apply:\n%s", out)
 	}
-	if out := mustRun("apply", dir); !strings.Contains(out, "0 created, 0 updated, 0 deleted, 5 unchanged") {
+	st, err := storage.OpenLocal(storeDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rev, id, err := meshrev.Load(t.Context(), st, refresh.RevisionCurrent)
+	if err != nil || len(rev.Products) != 5 || rev.AppliedBy != "meshflow-apply" || len(rev.Keys) != 1 || rev.Keys[0] != signer.PublicKey() {
+		t.Fatalf("the applied revision: %d products, applied by %q, keys %v: %v", len(rev.Products), rev.AppliedBy, rev.Keys, err)
+	}
+	if out := mustRun(append(apply, dir)...); !strings.Contains(out, "0 created, 0 updated, 0 deleted, 5 unchanged") || !strings.Contains(out, "mesh revision "+meshrev.Short(id)+" is current already") {
 		t.Errorf("second apply:\n%s", out)
+	}
+	var stdout, stderr bytes.Buffer
+	if err := run(t.Context(), []string{"apply", "--store", storeDir, "--no-schedules", dir}, &stdout, &stderr); err == nil || !strings.Contains(err.Error(), "--signing-public-key is required") {
+		t.Errorf("apply without serve's key: %v", err)
 	}
 
 	if out := mustRun("schedule", "pause", "finance/fx-rates", "--note", "bank holiday"); !strings.Contains(out, "paused schedule/finance/fx-rates") {

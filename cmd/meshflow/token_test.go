@@ -34,7 +34,11 @@ func TestServeAndTokenBadInput(t *testing.T) {
 		{"token for a misspelt principal", []string{"token", "new", "maria.rosi", "--mesh", exampleMesh}, `did you mean "maria.rossi"?`},
 		{"serve without any tokenHash", []string{"serve", "--mesh", exampleMesh, "--listen", "127.0.0.1:0"}, "no principal in mesh.yaml has a tokenHash"},
 		{"serve with half an OIDC setup", []string{"serve", "--mesh", exampleMesh, "--oidc-issuer", "https://login.example/"}, "OIDC needs audience, JWKS URL"},
-		{"approve via server without token", []string{"approve", "finance/global-kpis", "--server", "http://127.0.0.1:1"}, "--server needs an API token"},
+		{"approve via server without token", []string{"approve", "finance/global-kpis", "--server", "http://127.0.0.1:1"}, "with MESHFLOW_TOKEN (or --token)"},
+		{"approve with --as away from meshflow dev", []string{"approve", "finance/global-kpis", "--as", "maria.rossi", "--dev-data-dir", "/nonexistent"}, "--as works only against a running meshflow dev"},
+		{"run without an identity", []string{"run", "finance/global-kpis"}, "say who you are"},
+		{"serve without a signing key", []string{"serve", "--mesh", exampleMesh, "--oidc-issuer", "https://login.example/", "--oidc-audience", "meshflow",
+			"--oidc-jwks-url", "https://login.example/keys"}, "--signing-key-file is required"},
 		{"approve via server with --as", []string{"approve", "finance/global-kpis", "--server", "http://127.0.0.1:1", "--token", "mf_x", "--as", "maria.rossi"}, "drop --as"},
 	}
 	for _, tc := range cases {

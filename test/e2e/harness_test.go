@@ -77,17 +77,19 @@ func (e *env) product(ref string) refresh.Product {
 	return p
 }
 
-// startProduct applies a revision of the example mesh in which p replaces (or
-// joins) its product, and starts a refresh of p from it, requested by
+// startProduct applies a revision in which p replaces its product of the
+// example mesh (or a revision of p alone), and starts a refresh of p from it, requested by
 // submitter through a signed request.
 func (e *env) startProduct(p refresh.Product, suffix, submitter string) client.WorkflowRun {
 	e.t.Helper()
-	_, id := e.mesh.Apply(e.t, e.set, func(rev *meshrev.Revision) {
-		rev.Products[p.Ref()] = p
-		if _, ok := rev.AccessApprovers[p.Ref()]; !ok {
-			rev.AccessApprovers[p.Ref()] = p.Governance.Stewards
-		}
-	})
+	var id string
+	if _, ok := e.rev.Products[p.Ref()]; ok {
+		_, id = e.mesh.Apply(e.t, e.set, func(rev *meshrev.Revision) { rev.Products[p.Ref()] = p })
+	} else {
+		// A product of the test's own: a revision of it alone, without the
+		// example mesh's policies.
+		id = e.mesh.Products(e.t, p)
+	}
 	run, err := e.ctl.Start(e.t.Context(), control.Refresh{Ref: p.Ref(), TaskQueue: p.TaskQueue, Revision: id,
 		Principal: submitter, Reason: "e2e", Suffix: suffix})
 	if err != nil {
