@@ -1,0 +1,484 @@
+package security
+
+import (
+	"bytes"
+	"context"
+	"crypto"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/big"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/meshflow/meshflow/access"
+	"github.com/meshflow/meshflow/access/grants"
+	"github.com/meshflow/meshflow/auth"
+	"github.com/meshflow/meshflow/meshrev"
+	"github.com/meshflow/meshflow/refresh"
+	"github.com/meshflow/meshflow/serve"
+	"github.com/meshflow/meshflow/signing"
+	"github.com/meshflow/meshflow/spec"
+	"github.com/meshflow/meshflow/web"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.temporal.io/sdk/client"
+)
+
+// attack is one way around the trust boundary; try returns nil when the
+// attack was refused and left no trace, else what got through.
+type attack struct {
+	name string
+	try  func(t *testing.T, e *env) error
+}
+
+// TestAttacks tries every attack of the table against a real Temporal server,
+// real workers with DuckDB and a real store, as an outsider with raw Temporal
+// access, a crafted spec or crafted HTTP requests would, and prints how many
+// it tried and how many were refused.
+func TestAttacks(t *testing.T) {
+	e := newEnv(t)
+	// other/secret is published, so that there is something to steal.
+	if res, err := outcome(t.Context(), e.start("other/secret", "setup", owner)); err != nil || res.Stage != refresh.StagePublished {
+		t.Fatalf("publish other/secret: %+v, %v", res, err)
+	}
+	attacks := append(append(append(workflowAttacks(), decisionAttacks()...), sandboxAttacks(e)...), httpAttacks()...)
+	refused := 0
+	for _, a := range attacks {
+		t.Run(a.name, func(t *testing.T) {
+			if err := a.try(t, e); err != nil {
+				t.Errorf("NOT REFUSED: %v", err)
+				return
+			}
+			refused++
+		})
+	}
+	fmt.Printf("security suite: %d attacks tried, %d refused\n", len(attacks), refused)
+	if refused != len(attacks) {
+		t.Errorf("%d of %d attacks got through", len(attacks)-refused, len(attacks))
+	}
+}
+
+// raw starts ProductRefresh the way an attacker with Temporal access does.
+func raw(e *env, id, queue string, in refresh.RefreshInput) (refresh.Result, error) {
+	run, err := e.tc.ExecuteWorkflow(e.t.Context(), client.StartWorkflowOptions{ID: id, TaskQueue: queue}, refresh.WorkflowProductRefresh, in)
+	if err != nil {
+		return refresh.Result{}, err
+	}
+	return outcome(e.t.Context(), run)
+}
+
+// wantUnauthorized checks that a run was refused with ErrUnauthorized and left
+// nothing of ref behind.
+func wantUnauthorized(e *env, ref string, res refresh.Result, err error) error {
+	if errType(err) != refresh.ErrUnauthorized {
+		return fmt.Errorf("the run ended %+v, %v; want %s", res, err, refresh.ErrUnauthorized)
+	}
+	return e.noTrace(ref)
+}
+
+func workflowAttacks() []attack {
+	return []attack{
+		{"forged governance: the whole product in the input, approval never", func(t *testing.T, e *env) error {
+			forged := e.product("base", "never", "SELECT id, amount FROM orders")
+			res, err := raw(e, "refresh/sec/base/forged-governance", secQueue, refresh.RefreshInput{Product: forged, Submitter: "mallory"})
+			return wantUnauthorized(e, "sec/base", res, err)
+		}},
+		{"unsigned request naming the product", func(t *testing.T, e *env) error {
+			res, err := raw(e, "refresh/sec/base/unsigned", secQueue, refresh.RefreshInput{Ref: "sec/base", Trigger: refresh.TriggerRequest, Submitter: steward})
+			return wantUnauthorized(e, "sec/base", res, err)
+		}},
+		{"request signed by a key the revision does not hold", func(t *testing.T, e *env) error {
+			mallory, err := signing.NewSigner()
+			if err != nil {
+				return err
+			}
+			const id = "refresh/sec/base/foreign-key"
+			st, proof := mallory.Sign(refresh.RequestStatement(id, "sec/base", steward, "manual"), time.Now())
+			res, err := raw(e, id, secQueue, refresh.RefreshInput{Ref: "sec/base", Request: &signing.Signed{Statement: st, Proof: proof}})
+			return wantUnauthorized(e, "sec/base", res, err)
+		}},
+		{"a signed request replayed from a run's history", func(t *testing.T, e *env) error {
+			run := e.start("sec/base", "replay-source", submitter)
+			e.waitStage(run.GetID(), refresh.StageAwaitingApproval)
+			defer e.tc.TerminateWorkflow(context.Background(), run.GetID(), "", "security suite")
+			hist := e.tc.GetWorkflowHistory(t.Context(), run.GetID(), run.GetRunID(), false, 0)
+			ev, err := hist.Next()
+			if err != nil {
+				return err
+			}
+			var in refresh.RefreshInput
+			if err := json.Unmarshal(ev.GetWorkflowExecutionStartedEventAttributes().GetInput().GetPayloads()[0].GetData(), &in); err != nil {
+				return err
+			}
+			in.Submitter = "mallory"
+			res, err := raw(e, "refresh/sec/base/replayed", secQueue, in)
+			if errType(err) != refresh.ErrUnauthorized {
+				return fmt.Errorf("the replayed request ran: %+v, %v", res, err)
+			}
+			return nil
+		}},
+		{"a propagated run without a parent", func(t *testing.T, e *env) error {
+			res, err := raw(e, "refresh/sec/base/orphan", secQueue, refresh.RefreshInput{Ref: "sec/base", Trigger: refresh.TriggerPropagation, Submitter: "mallory"})
+			return wantUnauthorized(e, "sec/base", res, err)
+		}},
+		{"a run on another domain's task queue", func(t *testing.T, e *env) error {
+			const id = "refresh/sec/base/wrong-queue"
+			st, proof := e.mesh.Signer.Sign(refresh.RequestStatement(id, "sec/base", submitter, "manual"), time.Now())
+			res, err := raw(e, id, otherQueue, refresh.RefreshInput{Ref: "sec/base", Request: &signing.Signed{Statement: st, Proof: proof}})
+			return wantUnauthorized(e, "sec/base", res, err)
+		}},
+		{"a forged scheduled run still waits for sign-off, submitted by the applier", func(t *testing.T, e *env) error {
+			run, err := e.tc.ExecuteWorkflow(t.Context(), client.StartWorkflowOptions{ID: "refresh/sec/base/forged-schedule", TaskQueue: secQueue},
+				refresh.WorkflowProductRefresh, refresh.RefreshInput{Ref: "sec/base", Trigger: refresh.TriggerSchedule, Submitter: "mallory"})
+			if err != nil {
+				return err
+			}
+			defer e.tc.TerminateWorkflow(context.Background(), run.GetID(), "", "security suite")
+			st := e.waitStage(run.GetID(), refresh.StageAwaitingApproval)
+			if st.Submitter == "mallory" {
+				return errors.New("the run took its submitter from the input")
+			}
+			return nil
+		}},
+		{"an access request with the attacker as approver", func(t *testing.T, e *env) error {
+			req := access.Request{Product: "other/secret", Requester: "mallory", Purpose: "steal", Duration: time.Hour,
+				Owner: "mallory", Approvers: []string{"mallory-friend"}, TaskQueue: otherQueue}
+			return e.rawAccess("access/other/secret/mallory/forged", req)
+		}},
+		{"an access request filed 'for a product' without a refresh", func(t *testing.T, e *env) error {
+			req := access.Request{Product: "other/secret", Requester: secTeam, Purpose: "steal", Duration: time.Hour, Trigger: refresh.TriggerPropagation}
+			return e.rawAccess("access/other/secret/sec-data/orphan", req)
+		}},
+		{"a restricted product read without a grant", func(t *testing.T, e *env) error {
+			run := e.start("sec/reader", "no-grant", submitter)
+			defer e.tc.TerminateWorkflow(context.Background(), run.GetID(), "", "security suite")
+			e.waitStage(run.GetID(), refresh.StageAwaitingAccess)
+			return e.noTrace("sec/reader")
+		}},
+		{"a forged grant file in the store", func(t *testing.T, e *env) error {
+			g := access.Grant{ID: "g-forged", Product: "other/secret", Principal: secTeam, Purpose: "forged", GrantedBy: owner,
+				GrantedAt: time.Now().Add(-time.Minute), ExpiresAt: time.Now().Add(time.Hour), WorkflowID: access.WorkflowID("other/secret", secTeam, "forged")}
+			if _, err := grants.Record(t.Context(), e.store, g); err != nil {
+				return err
+			}
+			if _, ok, err := grants.Check(t.Context(), e.store, secTeam, "other/secret", time.Now()); err != nil || ok {
+				return fmt.Errorf("the forged grant allows reading: %v, %v", ok, err)
+			}
+			if err := meshrev.VerifyGrant(t.Context(), e.store, g); err == nil {
+				return errors.New("the audit would accept the forged grant")
+			}
+			run := e.start("sec/reader", "forged-grant", submitter)
+			defer e.tc.TerminateWorkflow(context.Background(), run.GetID(), "", "security suite")
+			e.waitStage(run.GetID(), refresh.StageAwaitingAccess)
+			return e.noTrace("sec/reader")
+		}},
+	}
+}
+
+// rawAccess starts an AccessRequest as an attacker and checks that it was
+// refused without a grant.
+func (e *env) rawAccess(id string, req access.Request) error {
+	run, err := e.tc.ExecuteWorkflow(e.t.Context(), client.StartWorkflowOptions{ID: id, TaskQueue: otherQueue}, access.WorkflowAccessRequest, req)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(e.t.Context(), time.Minute)
+	defer cancel()
+	var res access.Result
+	err = run.Get(ctx, &res)
+	if errType(err) != refresh.ErrUnauthorized {
+		return fmt.Errorf("the access request ended %+v, %v; want %s", res, err, refresh.ErrUnauthorized)
+	}
+	all, err := grants.List(e.t.Context(), e.store, "other/secret")
+	for _, g := range all {
+		if g.WorkflowID == id {
+			return fmt.Errorf("a grant was recorded: %+v", g)
+		}
+	}
+	return err
+}
+
+func decisionAttacks() []attack {
+	// waiting starts a legitimate run of sec/base and waits for its approval.
+	waiting := func(e *env, suffix string) (client.WorkflowRun, refresh.Status) {
+		run := e.start("sec/base", suffix, submitter)
+		return run, e.waitStage(run.GetID(), refresh.StageAwaitingApproval)
+	}
+	update := func(e *env, id string, d refresh.Decision) error {
+		h, err := e.tc.UpdateWorkflow(e.t.Context(), client.UpdateWorkflowOptions{WorkflowID: id, UpdateName: refresh.UpdateDecide,
+			Args: []any{d}, WaitForStage: client.WorkflowUpdateStageCompleted})
+		if err == nil {
+			err = h.Get(e.t.Context(), nil)
+		}
+		return err
+	}
+	stillWaiting := func(e *env, run client.WorkflowRun) error {
+		st, err := e.ctl.Status(e.t.Context(), run.GetID(), "")
+		if err != nil {
+			return err
+		}
+		if st.Stage != refresh.StageAwaitingApproval || len(st.Approvals) != 0 {
+			return fmt.Errorf("the run moved on: stage %s, approvals %+v", st.Stage, st.Approvals)
+		}
+		return e.noTraceOfVersions("sec/base")
+	}
+	return []attack{
+		{"forged sign-off: a decide update with a steward's name and the manifest hash", func(t *testing.T, e *env) error {
+			run, st := waiting(e, "forged-update")
+			defer e.tc.TerminateWorkflow(context.Background(), run.GetID(), "", "security suite")
+			if err := update(e, run.GetID(), refresh.Decision{Principal: steward, Approve: true, ManifestHash: st.ManifestHash}); err == nil {
+				return errors.New("the update was accepted")
+			}
+			return stillWaiting(e, run)
+		}},
+		{"forged sign-off as the decide signal", func(t *testing.T, e *env) error {
+			run, st := waiting(e, "forged-signal")
+			defer e.tc.TerminateWorkflow(context.Background(), run.GetID(), "", "security suite")
+			if err := e.tc.SignalWorkflow(t.Context(), run.GetID(), "", refresh.SignalDecide, refresh.Decision{Principal: steward, Approve: true, ManifestHash: st.ManifestHash}); err != nil {
+				return err
+			}
+			deadline := time.Now().Add(30 * time.Second)
+			for {
+				now, err := e.ctl.Status(t.Context(), run.GetID(), "")
+				if err == nil && len(now.Refused) == 1 {
+					break
+				}
+				if time.Now().After(deadline) {
+					return fmt.Errorf("the signal was not recorded as refused: %+v", now.Refused)
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+			return stillWaiting(e, run)
+		}},
+		{"a signed decision replayed on another run", func(t *testing.T, e *env) error {
+			first, _ := waiting(e, "replay-decision-1")
+			after, err := e.ctl.Decide(t.Context(), "", first.GetID(), refresh.Decision{Principal: steward, Approve: true, Comment: "ok"})
+			if err != nil {
+				return fmt.Errorf("the legitimate decision: %w", err)
+			}
+			stolen := after.Approvals[0]
+			second, st := waiting(e, "replay-decision-2")
+			defer e.tc.TerminateWorkflow(context.Background(), second.GetID(), "", "security suite")
+			if err := update(e, second.GetID(), refresh.Decision{Principal: steward, Approve: true, Comment: "ok", ManifestHash: st.ManifestHash, Proof: stolen.Proof}); err == nil {
+				return errors.New("the replayed proof was accepted")
+			}
+			return stillWaiting(e, second)
+		}},
+		{"a submitter approving their own run", func(t *testing.T, e *env) error {
+			run := e.start("sec/self-approved", "self", steward)
+			defer e.tc.TerminateWorkflow(context.Background(), run.GetID(), "", "security suite")
+			e.waitStage(run.GetID(), refresh.StageAwaitingApproval)
+			if _, err := e.ctl.Decide(t.Context(), "", run.GetID(), refresh.Decision{Principal: steward, Approve: true}); err == nil ||
+				!strings.Contains(err.Error(), "cannot approve") {
+				return fmt.Errorf("the submitter's signed approval: %v", err)
+			}
+			return e.noTraceOfVersions("sec/self-approved")
+		}},
+	}
+}
+
+// noTraceOfVersions reports a published version of ref.
+func (e *env) noTraceOfVersions(ref string) error {
+	objs, err := e.store.List(e.t.Context(), ref+"/")
+	if err != nil {
+		return err
+	}
+	if len(objs) > 0 {
+		return fmt.Errorf("%s has published objects, e.g. %s", ref, objs[0].Key)
+	}
+	return nil
+}
+
+func sandboxAttacks(e *env) []attack {
+	var out []attack
+	for name := range e.sandboxEscapes() {
+		out = append(out, attack{"sandbox: " + name, func(t *testing.T, e *env) error {
+			res, err := outcome(t.Context(), e.start("sec/"+name, "escape", submitter))
+			if errType(err) != refresh.ErrTransform {
+				return fmt.Errorf("the run ended %+v, %v; want %s", res, err, refresh.ErrTransform)
+			}
+			return e.noTrace("sec/" + name)
+		}})
+	}
+	return out
+}
+
+func httpAttacks() []attack {
+	return []attack{
+		{"open redirects after sign-in", func(t *testing.T, e *env) error {
+			h := web.New(web.Deps{Store: e.store, Auth: tokens{"tok-alice": submitter}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+			srv := httptest.NewServer(h)
+			defer srv.Close()
+			for _, next := range []string{"//evil.example", "/\\evil.example", "/%09/evil.example", "https://evil.example", "javascript:alert(1)", "/%2F%2Fevil.example", "/\t/evil.example"} {
+				loc, err := signIn(srv.URL, next)
+				if err != nil {
+					return err
+				}
+				u, err := url.Parse(loc)
+				if err != nil || u.Host != "" || u.Scheme != "" || !strings.HasPrefix(loc, "/") || strings.HasPrefix(loc, "//") || strings.ContainsAny(loc, "\\\t") {
+					return fmt.Errorf("next=%q signs in to %q", next, loc)
+				}
+			}
+			return nil
+		}},
+		{"a JWT whose e-mail is not verified", func(t *testing.T, e *env) error {
+			return unverifiedJWT()
+		}},
+		{"a download link used after its grant was revoked", func(t *testing.T, e *env) error {
+			return e.linkAfterRevocation()
+		}},
+	}
+}
+
+// signIn posts the sign-in form with next and returns where it redirects.
+func signIn(base, next string) (string, error) {
+	hc := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := hc.Get(base + "/signin?next=" + url.QueryEscape(next))
+	if err != nil {
+		return "", err
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	m := regexp.MustCompile(`name="csrf" value="([^"]+)"`).FindSubmatch(body)
+	if m == nil {
+		return "", fmt.Errorf("no sign-in form (HTTP %d)", resp.StatusCode)
+	}
+	form := url.Values{"token": {"tok-alice"}, "next": {next}, "csrf": {string(m[1])}}
+	req, _ := http.NewRequest(http.MethodPost, base+"/signin", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Origin", base)
+	for _, c := range resp.Cookies() {
+		req.AddCookie(c)
+	}
+	resp, err = hc.Do(req)
+	if err != nil {
+		return "", err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusSeeOther && resp.StatusCode != http.StatusFound {
+		return "", fmt.Errorf("sign-in answered HTTP %d", resp.StatusCode)
+	}
+	return resp.Header.Get("Location"), nil
+}
+
+// unverifiedJWT presents a correctly signed JWT of the identity provider whose
+// e-mail names a principal but is not verified.
+func unverifiedJWT() error {
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		return err
+	}
+	b64 := base64.RawURLEncoding.EncodeToString
+	jwks, _ := json.Marshal(map[string]any{"keys": []map[string]string{{"kty": "RSA", "kid": "k1", "alg": "RS256", "use": "sig",
+		"n": b64(key.N.Bytes()), "e": b64(big.NewInt(int64(key.E)).Bytes())}}})
+	idp := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write(jwks) }))
+	defer idp.Close()
+	o, err := auth.NewOIDC(auth.OIDCConfig{Issuer: "https://idp.example/", Audience: "meshflow", JWKSURL: idp.URL},
+		[]spec.Principal{{Name: steward, Email: "stella@acme.example"}})
+	if err != nil {
+		return err
+	}
+	token := func(claims map[string]any) string {
+		h, _ := json.Marshal(map[string]string{"alg": "RS256", "kid": "k1", "typ": "JWT"})
+		c, _ := json.Marshal(claims)
+		signed := b64(h) + "." + b64(c)
+		sum := sha256.Sum256([]byte(signed))
+		sig, _ := rsa.SignPKCS1v15(rand.Reader, key, crypto.SHA256, sum[:])
+		return signed + "." + b64(sig)
+	}
+	claims := map[string]any{"iss": "https://idp.example/", "aud": "meshflow", "exp": time.Now().Add(time.Hour).Unix(), "iat": time.Now().Unix(),
+		"sub": "u1", "email": "stella@acme.example"}
+	try := func() (string, error) {
+		r := httptest.NewRequest(http.MethodGet, "/", nil)
+		r.Header.Set("Authorization", "Bearer "+token(claims))
+		return o.Authenticate(r)
+	}
+	claims["email_verified"] = true
+	if p, err := try(); err != nil || p != steward {
+		return fmt.Errorf("the control token with a verified e-mail: %q, %v", p, err)
+	}
+	for _, v := range []any{false, "true", nil} {
+		claims["email_verified"] = v
+		if v == nil {
+			delete(claims, "email_verified")
+		}
+		if p, err := try(); err == nil {
+			return fmt.Errorf("email_verified=%v authenticates as %s", v, p)
+		}
+	}
+	return nil
+}
+
+// linkAfterRevocation grants tom read access to other/secret through the
+// access workflow, takes a download link from serve, revokes the grant and
+// uses the link.
+func (e *env) linkAfterRevocation() error {
+	ctx := e.t.Context()
+	req := access.Request{Product: "other/secret", Requester: "tom", Purpose: "suite", Duration: time.Hour, TaskQueue: otherQueue}
+	run, err := e.ctl.RequestAccess(ctx, req, "link")
+	if err != nil {
+		return err
+	}
+	var st access.Status
+	for deadline := time.Now().Add(time.Minute); ; {
+		if st, err = e.ctl.AccessStatus(ctx, run.GetID()); err == nil && st.Stage == access.StagePending && len(st.Request.Approvers) > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the access request does not wait: %+v, %v", st, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if _, err := e.ctl.DecideAccess(ctx, run.GetID(), access.Decision{Principal: owner, Approve: true}); err != nil {
+		return err
+	}
+	api, err := serve.New(serve.Config{Runs: e.ctl, Auth: tokens{"tok-tom": "tom"}, Registry: prometheus.NewRegistry(), Store: e.store,
+		Readers: func(string) []string { return []string{owner} }, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		return err
+	}
+	srv := httptest.NewServer(api)
+	defer srv.Close()
+	get := func(path string) (int, []byte, error) {
+		r, _ := http.NewRequest(http.MethodGet, srv.URL+path, nil)
+		r.Header.Set("Authorization", "Bearer tok-tom")
+		resp, err := http.DefaultClient.Do(r)
+		if err != nil {
+			return 0, nil, err
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		return resp.StatusCode, b, err
+	}
+	code, body, err := get("/api/v1/products/other/secret/link")
+	if err != nil || code != http.StatusOK {
+		return fmt.Errorf("the granted link: HTTP %d %s, %v", code, body, err)
+	}
+	var link struct {
+		URL string `json:"url"`
+	}
+	if err := json.Unmarshal(body, &link); err != nil {
+		return err
+	}
+	if code, _, err := get(link.URL); err != nil || code != http.StatusOK {
+		return fmt.Errorf("the link before revocation: HTTP %d, %v", code, err)
+	}
+	if _, err := e.ctl.RevokeAccess(ctx, run.GetID(), access.Revocation{Principal: owner, Reason: "suite"}); err != nil {
+		return err
+	}
+	if code, b, err := get(link.URL); err != nil || code != http.StatusForbidden || bytes.Contains(b, []byte("PAR1")) {
+		return fmt.Errorf("the link after revocation: HTTP %d, %v", code, err)
+	}
+	return nil
+}

@@ -1,0 +1,231 @@
+package security
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/meshflow/meshflow/activities"
+	"github.com/meshflow/meshflow/control"
+	"github.com/meshflow/meshflow/devserver/devservertest"
+	"github.com/meshflow/meshflow/meshrev"
+	"github.com/meshflow/meshflow/meshrev/meshrevtest"
+	"github.com/meshflow/meshflow/refresh"
+	"github.com/meshflow/meshflow/storage"
+	"github.com/meshflow/meshflow/worker"
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+)
+
+// The suite's mesh: domain sec (queue secQueue) owns sec/base, which needs a
+// steward's sign-off, and the products the attacks run; domain other owns
+// other/secret, restricted, which sec's team may read only with a grant.
+const (
+	secQueue   = "sec-q"
+	otherQueue = "other-q"
+	steward    = "stella.steward" // sec's steward
+	submitter  = "alice"          // asks for the legitimate runs
+	owner      = "olga.owner"     // other's owner and steward
+	secTeam    = "sec-data"       // sec's owner team
+)
+
+const contractYAML = `apiVersion: v3.1.0
+kind: DataContract
+id: orders
+version: 1.0.0
+status: active
+schema:
+  - name: orders
+    properties:
+      - {name: id, logicalType: integer, required: true}
+      - {name: amount, logicalType: number}
+`
+
+// env is a real Temporal server with meshflow's real workers on both queues, a
+// local store holding the suite's mesh revision, a control client that signs
+// as meshflow serve would, and the raw Temporal client an attacker uses.
+type env struct {
+	t     *testing.T
+	tc    client.Client // the attacker's view: raw Temporal access
+	ctl   *control.Client
+	store storage.Store
+	root  string // the store's folder
+	mesh  *meshrevtest.Mesh
+	rev   string
+	input string // the orders CSV every product reads
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	attrs := map[string]enumspb.IndexedValueType{}
+	for _, a := range refresh.SearchAttributes {
+		attrs[a] = enumspb.INDEXED_VALUE_TYPE_KEYWORD
+	}
+	srv, tc := devservertest.Start(t, attrs)
+	root := t.TempDir()
+	st, err := storage.OpenLocal(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	csv := filepath.Join(t.TempDir(), "orders.csv")
+	if err := os.WriteFile(csv, []byte("id,amount\n1,10.5\n2,3\n3,7\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e := &env{t: t, tc: tc, store: st, root: root, mesh: meshrevtest.New(t, st), input: "file://" + csv}
+	e.ctl = &control.Client{Temporal: tc, Namespace: srv.Namespace(), Signer: e.mesh.Signer}
+	e.rev = e.publish()
+	acts := &activities.Activities{Store: st, Scratch: t.TempDir(), Threads: 1, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	for _, q := range []string{secQueue, otherQueue} {
+		w := worker.New(tc, q, acts, worker.Options{Identity: "security-" + q})
+		if err := w.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(w.Stop)
+	}
+	return e
+}
+
+// product is a product of domain sec that reads the orders with sql.
+func (e *env) product(name, approval, sql string) refresh.Product {
+	return refresh.Product{Domain: "sec", Name: name, Owner: secTeam, TaskQueue: secQueue, Access: refresh.AccessOpen,
+		Description: "security suite", Inputs: []refresh.Input{{Name: "orders", URI: e.input, Format: "csv"}}, SQL: sql,
+		Contract: contractYAML, ContractFile: name + ".odcs.yaml",
+		Governance: refresh.Governance{Approval: approval, Stewards: []string{steward}, Quorum: 1, Timeout: time.Hour}}
+}
+
+// sandboxEscapes are transform SQL that tries to leave DuckDB's sandbox; each
+// is a product of the revision, and its run must fail in the transform.
+func (e *env) sandboxEscapes() map[string]string {
+	return map[string]string{
+		"read-other-product": fmt.Sprintf("SELECT * FROM read_parquet('%s/other/secret/*/data.parquet')", e.root),
+		"read-etc-passwd":    "SELECT 1 AS id, length(content)::DOUBLE AS amount FROM read_text('/etc/passwd')",
+		"copy-forged-grant":  fmt.Sprintf("COPY (SELECT 'x' AS forged) TO '%s/_grants/other/secret/forged.json'", e.root),
+		"attach":             fmt.Sprintf("ATTACH '%s/evil.db' AS evil", e.root),
+		"second-statement":   fmt.Sprintf("SELECT id, amount FROM orders; COPY orders TO '%s/_grants/stolen.csv'", e.root),
+		"set-external":       "SET enable_external_access = true",
+		"install-httpfs":     "INSTALL httpfs",
+		"load-httpfs":        "LOAD httpfs",
+		"glob-the-store":     fmt.Sprintf("SELECT 1 AS id, 1.0 AS amount FROM glob('%s/**')", e.root),
+		"pragma":             "PRAGMA database_list",
+	}
+}
+
+// publish makes the suite's mesh the current revision.
+func (e *env) publish() string {
+	products := []refresh.Product{
+		e.product("base", "always", "SELECT id, amount FROM orders"),
+		e.product("self-approved", "always", "SELECT id, amount FROM orders"),
+		{Domain: "other", Name: "secret", Owner: "other-data", TaskQueue: otherQueue, Access: refresh.AccessRestricted,
+			Description: "restricted data", Inputs: []refresh.Input{{Name: "orders", URI: e.input, Format: "csv"}}, SQL: "SELECT id, amount FROM orders",
+			Contract: contractYAML, ContractFile: "secret.odcs.yaml", Governance: refresh.Governance{Approval: "never", Stewards: []string{owner}, Quorum: 1, Timeout: time.Hour}},
+	}
+	reader := e.product("reader", "never", "SELECT id, amount FROM orders")
+	reader.Inputs = []refresh.Input{{Name: "orders", Product: "other/secret", Access: refresh.AccessRestricted}}
+	reader.Governance.Timeout = 10 * time.Minute
+	products = append(products, reader)
+	for name, sql := range e.sandboxEscapes() {
+		products = append(products, e.product(name, "never", sql))
+	}
+	rev := meshrev.Revision{Products: map[string]refresh.Product{}, AccessApprovers: map[string][]string{}}
+	for _, p := range products {
+		rev.Products[p.Ref()] = p
+		rev.AccessApprovers[p.Ref()] = p.Governance.Stewards
+	}
+	rev.AccessApprovers["other/secret"] = []string{owner}
+	return e.mesh.Publish(e.t, rev)
+}
+
+// start starts a legitimate refresh, signed as serve would sign it.
+func (e *env) start(ref, suffix, who string) client.WorkflowRun {
+	e.t.Helper()
+	p := refresh.Product{}
+	domain, _, _ := strings.Cut(ref, "/")
+	p.TaskQueue = secQueue
+	if domain == "other" {
+		p.TaskQueue = otherQueue
+	}
+	run, err := e.ctl.Start(e.t.Context(), control.Refresh{Ref: ref, TaskQueue: p.TaskQueue, Principal: who, Reason: "security suite", Suffix: suffix})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return run
+}
+
+// waitStage waits until a run reaches stage.
+func (e *env) waitStage(id string, stage refresh.Stage) refresh.Status {
+	e.t.Helper()
+	var st refresh.Status
+	deadline := time.Now().Add(time.Minute)
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		var err error
+		st, err = e.ctl.Status(e.t.Context(), id, "")
+		if err == nil && st.Stage == stage {
+			return st
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("%s did not reach %s (stage %s, %v)", id, stage, st.Stage, err)
+		}
+		<-tick.C
+	}
+}
+
+// outcome waits for a run and returns its result and error.
+func outcome(ctx context.Context, run client.WorkflowRun) (refresh.Result, error) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	var res refresh.Result
+	err := run.Get(ctx, &res)
+	return res, err
+}
+
+// errType is the type of a run's non-retryable error, or "".
+func errType(err error) string {
+	if appErr, ok := errors.AsType[*temporal.ApplicationError](err); ok {
+		return appErr.Type()
+	}
+	return ""
+}
+
+// noTrace reports what a refused attack left behind: a published version or
+// staged objects of the product, or files outside the store's layout.
+func (e *env) noTrace(ref string) error {
+	ctx := e.t.Context()
+	for _, prefix := range []string{ref + "/", "_staging/" + ref + "/"} {
+		objs, err := e.store.List(ctx, prefix)
+		if err != nil && !errors.Is(err, storage.ErrNotFound) {
+			return err
+		}
+		if len(objs) > 0 {
+			return fmt.Errorf("left %d object(s) under %s, e.g. %s", len(objs), prefix, objs[0].Key)
+		}
+	}
+	for _, f := range []string{"evil.db", "_grants/other/secret/forged.json", "_grants/stolen.csv"} {
+		if _, err := os.Stat(filepath.Join(e.root, f)); err == nil {
+			return fmt.Errorf("the store holds %s", f)
+		}
+	}
+	return nil
+}
+
+// tokens authenticates bearer tokens that are principals' names, for the HTTP
+// attacks.
+type tokens map[string]string
+
+func (a tokens) Authenticate(r *http.Request) (string, error) {
+	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if p, found := a[tok]; ok && found {
+		return p, nil
+	}
+	return "", errors.New("unauthenticated")
+}
