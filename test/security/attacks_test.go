@@ -90,23 +90,23 @@ func wantUnauthorized(e *env, ref string, res refresh.Result, err error) error {
 func workflowAttacks() []attack {
 	return []attack{
 		{"forged governance: the whole product in the input, approval never", func(t *testing.T, e *env) error {
-			forged := e.product("base", "never", "SELECT id, amount FROM orders")
-			res, err := raw(e, "refresh/sec/base/forged-governance", secQueue, refresh.RefreshInput{Product: forged, Submitter: "mallory"})
-			return wantUnauthorized(e, "sec/base", res, err)
+			forged := e.product("target", "never", "SELECT id, amount FROM orders")
+			res, err := raw(e, "refresh/sec/target/forged-governance", secQueue, refresh.RefreshInput{Product: forged, Submitter: "mallory"})
+			return wantUnauthorized(e, "sec/target", res, err)
 		}},
 		{"unsigned request naming the product", func(t *testing.T, e *env) error {
-			res, err := raw(e, "refresh/sec/base/unsigned", secQueue, refresh.RefreshInput{Ref: "sec/base", Trigger: refresh.TriggerRequest, Submitter: steward})
-			return wantUnauthorized(e, "sec/base", res, err)
+			res, err := raw(e, "refresh/sec/target/unsigned", secQueue, refresh.RefreshInput{Ref: "sec/target", Trigger: refresh.TriggerRequest, Submitter: steward})
+			return wantUnauthorized(e, "sec/target", res, err)
 		}},
 		{"request signed by a key the revision does not hold", func(t *testing.T, e *env) error {
 			mallory, err := signing.NewSigner()
 			if err != nil {
 				return err
 			}
-			const id = "refresh/sec/base/foreign-key"
-			st, proof := mallory.Sign(refresh.RequestStatement(id, "sec/base", steward, "manual"), time.Now())
-			res, err := raw(e, id, secQueue, refresh.RefreshInput{Ref: "sec/base", Request: &signing.Signed{Statement: st, Proof: proof}})
-			return wantUnauthorized(e, "sec/base", res, err)
+			const id = "refresh/sec/target/foreign-key"
+			st, proof := mallory.Sign(refresh.RequestStatement(id, "sec/target", steward, "manual"), time.Now())
+			res, err := raw(e, id, secQueue, refresh.RefreshInput{Ref: "sec/target", Request: &signing.Signed{Statement: st, Proof: proof}})
+			return wantUnauthorized(e, "sec/target", res, err)
 		}},
 		{"a signed request replayed from a run's history", func(t *testing.T, e *env) error {
 			run := e.start("sec/base", "replay-source", submitter)
@@ -129,14 +129,14 @@ func workflowAttacks() []attack {
 			return nil
 		}},
 		{"a propagated run without a parent", func(t *testing.T, e *env) error {
-			res, err := raw(e, "refresh/sec/base/orphan", secQueue, refresh.RefreshInput{Ref: "sec/base", Trigger: refresh.TriggerPropagation, Submitter: "mallory"})
-			return wantUnauthorized(e, "sec/base", res, err)
+			res, err := raw(e, "refresh/sec/target/orphan", secQueue, refresh.RefreshInput{Ref: "sec/target", Trigger: refresh.TriggerPropagation, Submitter: "mallory"})
+			return wantUnauthorized(e, "sec/target", res, err)
 		}},
 		{"a run on another domain's task queue", func(t *testing.T, e *env) error {
-			const id = "refresh/sec/base/wrong-queue"
-			st, proof := e.mesh.Signer.Sign(refresh.RequestStatement(id, "sec/base", submitter, "manual"), time.Now())
-			res, err := raw(e, id, otherQueue, refresh.RefreshInput{Ref: "sec/base", Request: &signing.Signed{Statement: st, Proof: proof}})
-			return wantUnauthorized(e, "sec/base", res, err)
+			const id = "refresh/sec/target/wrong-queue"
+			st, proof := e.mesh.Signer.Sign(refresh.RequestStatement(id, "sec/target", submitter, "manual"), time.Now())
+			res, err := raw(e, id, otherQueue, refresh.RefreshInput{Ref: "sec/target", Request: &signing.Signed{Statement: st, Proof: proof}})
+			return wantUnauthorized(e, "sec/target", res, err)
 		}},
 		{"a forged scheduled run still waits for sign-off, submitted by the applier", func(t *testing.T, e *env) error {
 			run, err := e.tc.ExecuteWorkflow(t.Context(), client.StartWorkflowOptions{ID: "refresh/sec/base/forged-schedule", TaskQueue: secQueue},
@@ -262,7 +262,8 @@ func decisionAttacks() []attack {
 			return stillWaiting(e, run)
 		}},
 		{"a signed decision replayed on another run", func(t *testing.T, e *env) error {
-			first, _ := waiting(e, "replay-decision-1")
+			first := e.start("sec/approved", "replay-decision-1", submitter)
+			e.waitStage(first.GetID(), refresh.StageAwaitingApproval)
 			after, err := e.ctl.Decide(t.Context(), "", first.GetID(), refresh.Decision{Principal: steward, Approve: true, Comment: "ok"})
 			if err != nil {
 				return fmt.Errorf("the legitimate decision: %w", err)

@@ -26,8 +26,10 @@ import (
 	"go.temporal.io/sdk/temporal"
 )
 
-// The suite's mesh: domain sec (queue secQueue) owns sec/base, which needs a
-// steward's sign-off, and the products the attacks run; domain other owns
+// The suite's mesh: domain sec (queue secQueue) owns sec/base, sec/approved
+// and sec/target, which need a steward's sign-off (sec/target is never run
+// legitimately, so that any trace of it is an attack's), and the products the
+// attacks run; domain other owns
 // other/secret, restricted, which sec's team may read only with a grant.
 const (
 	secQueue   = "sec-q"
@@ -124,6 +126,8 @@ func (e *env) publish() string {
 	products := []refresh.Product{
 		e.product("base", "always", "SELECT id, amount FROM orders"),
 		e.product("self-approved", "always", "SELECT id, amount FROM orders"),
+		e.product("approved", "always", "SELECT id, amount FROM orders"),
+		e.product("target", "always", "SELECT id, amount FROM orders"), // never run legitimately
 		{Domain: "other", Name: "secret", Owner: "other-data", TaskQueue: otherQueue, Access: refresh.AccessRestricted,
 			Description: "restricted data", Inputs: []refresh.Input{{Name: "orders", URI: e.input, Format: "csv"}}, SQL: "SELECT id, amount FROM orders",
 			Contract: contractYAML, ContractFile: "secret.odcs.yaml", Governance: refresh.Governance{Approval: "never", Stewards: []string{owner}, Quorum: 1, Timeout: time.Hour}},
