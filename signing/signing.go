@@ -13,11 +13,11 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -76,16 +76,20 @@ func (p Proof) Empty() bool { return p.Signature == "" }
 // statements cannot be taken for anything else.
 const context = "meshflow-statement/v1\n"
 
-// Message returns the bytes a signature covers: the context string and the
-// statement as JSON (fields in declaration order, times in UTC RFC 3339).
+// Message returns the bytes a signature covers: the context string and each
+// field of the statement on a line of its own, as a quoted Go string (times in
+// UTC RFC 3339, to the second). It uses no reflection, so workflow code may
+// call it.
 func Message(st Statement) []byte {
-	st.Expires = st.Expires.UTC().Truncate(time.Second)
-	b, err := json.Marshal(st)
-	if err != nil {
-		// A Statement holds only strings, a bool and a time: it always encodes.
-		panic(err)
+	var b strings.Builder
+	b.WriteString(context)
+	for _, f := range []string{st.Action, st.Principal, st.Subject, st.Product, st.ManifestHash,
+		strconv.FormatBool(st.Approve), st.Comment, strconv.FormatInt(int64(st.Duration), 10),
+		st.Expires.UTC().Truncate(time.Second).Format(time.RFC3339)} {
+		b.WriteString(strconv.Quote(f))
+		b.WriteByte('\n')
 	}
-	return append([]byte(context), b...)
+	return []byte(b.String())
 }
 
 // PublicKey is an Ed25519 public key in its text form "ed25519:<base64>".
