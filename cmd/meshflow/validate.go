@@ -7,6 +7,7 @@ import (
 
 	"github.com/meshflow/meshflow/diag"
 	"github.com/meshflow/meshflow/meshcheck"
+	"github.com/meshflow/meshflow/spec"
 )
 
 func runValidate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -49,6 +50,9 @@ func runValidate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 				warns++
 			}
 		}
+		if errs == 0 {
+			writeEdges(stdout, res.Set)
+		}
 		fmt.Fprintf(stdout, "%s: %s, %s, %s\n", dir, count(len(res.Set.Products), "product"), count(errs, "error"), count(warns, "warning"))
 	}
 	if res.Diagnostics.HasErrors() {
@@ -63,4 +67,31 @@ func count(n int, noun string) string {
 		return "1 " + noun
 	}
 	return fmt.Sprintf("%d %ss", n, noun)
+}
+
+// writeEdges lists the product-to-product reads across domains and whether each
+// needs a grant: the consumer's owner team must hold one to read a restricted
+// product of another domain.
+func writeEdges(w io.Writer, set *spec.Set) {
+	if set == nil {
+		return
+	}
+	header := false
+	for _, p := range set.Order() {
+		for _, in := range p.Inputs {
+			producer := set.Product(in.Product)
+			if producer == nil || producer.Metadata.Domain == p.Metadata.Domain {
+				continue
+			}
+			if !header {
+				fmt.Fprintln(w, "cross-domain edges:")
+				header = true
+			}
+			need := "open, no grant needed"
+			if producer.AccessMode() == spec.AccessRestricted {
+				need = "restricted: " + p.Metadata.Owner + " needs a grant (its runs wait in awaiting-access and ask for one)"
+			}
+			fmt.Fprintf(w, "  %s reads %s: %s\n", p.Ref(), producer.Ref(), need)
+		}
+	}
 }

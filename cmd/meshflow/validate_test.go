@@ -68,7 +68,11 @@ func TestValidateExampleMesh(t *testing.T) {
 	if err := run(context.Background(), []string{"validate", exampleMesh}, &stdout, &stderr); err != nil {
 		t.Fatalf("validate: %v\nstdout:\n%s\nstderr:\n%s", err, stdout.String(), stderr.String())
 	}
-	if got, want := stdout.String(), exampleMesh+": 5 products, 0 errors, 0 warnings\n"; got != want {
+	want := "cross-domain edges:\n" +
+		"  finance/global-kpis reads sales-china/regional-sales: open, no grant needed\n" +
+		"  finance/global-kpis reads sales-emea/regional-sales: restricted: finance-data needs a grant (its runs wait in awaiting-access and ask for one)\n" +
+		exampleMesh + ": 5 products, 0 errors, 0 warnings\n"
+	if got := stdout.String(); got != want {
 		t.Errorf("stdout = %q, want %q", got, want)
 	}
 	if stderr.Len() > 0 {
