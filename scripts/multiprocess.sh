@@ -19,7 +19,13 @@
 #   F8  deploys over a waiting run: a worker built from the commit before
 #       ChangeManifestProvenance takes a run to approval and is replaced by the
 #       current build; the old run publishes the manifest its approver reviewed
-#       (same hash, no provenance), a new run publishes the new one.
+#       (same hash, no provenance), a new run publishes the new one;
+#   S   attacks as an outsider with raw Temporal access (test/security/attack):
+#       forged inputs, unsigned requests, forged decide updates and signals and
+#       a self-approved access request are refused; a grant file written
+#       straight into the bucket is named by the audit.
+# The mesh is applied as a mesh revision first; people act only through
+# meshflow serve, which signs what it forwards.
 # F2, F6 and F7 need hooks inside a process and are Go tests
 # (test/reliability). Everything started is stopped on exit; timings are printed
 # at the end.
@@ -195,6 +201,7 @@ mark "PostgreSQL $(basename "$(dirname "$pgbin")") on :$pgport"
 
 # --- meshflow and Temporal --------------------------------------------------
 go build -o "$work/meshflow" ./cmd/meshflow
+go build -o "$work/attack" ./test/security/attack
 mf="$work/meshflow"
 mark "meshflow built"
 # F8's old build: the last commit before ChangeManifestProvenance.
@@ -398,6 +405,28 @@ new_manifest="$(version_dir $kpis "$(latest_of $kpis)")/manifest.json"
 grep -q '"submitter": "anna.schmidt"' "$new_manifest" || { echo "F8: the new run's $new_manifest names no submitter" >&2; exit 1; }
 audit "F8"
 mark "F8: old run finished on the old path, new run on the new one"
+
+# --- S: an outsider with raw Temporal access, and a forged grant file --------
+# A forged refresh input, an unsigned request, a decide update and signal in
+# maria.rossi's name with the right manifest hash, and an access request the
+# attacker approves: each refused, the waiting run untouched. Then a grant file
+# written straight into the bucket: the audit names it, and no run trusts it.
+sec_run="$(start_run $kpis anna.schmidt)"
+wait_for "$sec_run awaiting approval" 120 bash -c "[[ \$('$mf' status ${tflags[*]} $sec_run | awk '\$1 == \"stage\" { print \$2 }') == awaiting-approval ]]"
+"$work/attack" --temporal-address "127.0.0.1:$tport" --waiting "$sec_run" --steward maria.rossi | tee "$work/attack.txt"
+[[ "$(stage_of "$sec_run")" == awaiting-approval ]] || { echo "S: $sec_run left awaiting-approval after the attacks" >&2; exit 1; }
+approve "$sec_run" >/dev/null
+wait_for "$sec_run published" 120 bash -c "[[ \$('$mf' status ${tflags[*]} $sec_run | awk '\$1 == \"stage\" { print \$2 }') == published ]]"
+forged_grant="$work/s3/meshflow/mesh/_grants/sales-emea/regional-sales/g-forged.json"
+printf '{"id":"g-forged","product":"sales-emea/regional-sales","principal":"mallory","purpose":"x","grantedBy":"anna.schmidt","grantedAt":"2026-01-01T00:00:00Z","expiresAt":"2099-01-01T00:00:00Z","workflowId":"access/sales-emea/regional-sales/mallory/x"}' >"$forged_grant"
+if "$mf" catalog audit "${store[@]}" >"$work/audit-forged.txt" 2>&1 || ! grep -q "g-forged" "$work/audit-forged.txt"; then
+	cat "$work/audit-forged.txt" >&2
+	echo "S: the audit did not name the forged grant" >&2
+	exit 1
+fi
+rm -f "$forged_grant"
+audit "S"
+mark "S: $(grep -c '^refused' "$work/attack.txt") outsider attacks refused; forged grant named by the audit"
 
 # --- F3: a manual run races scheduled runs of a backfill ---------------------
 # meshflow apply creates the mesh's schedules, paused at once (their own runs
