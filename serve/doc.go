@@ -2,8 +2,12 @@
 // ProductRefresh runs in production. Every request under /api/v1 is
 // authenticated (package auth); a decision is delivered to the run's `decide`
 // Update with the authenticated principal, never a name from the request, and the
-// run's Update validator decides whether that principal may decide. A refused
-// decision leaves no trace in the run; it is logged and counted.
+// run's Update validator decides whether that principal may decide. Every
+// action serve forwards (a decision, a refresh, an access request, decision or
+// revocation) is signed with serve's Ed25519 key (Config.Actions, a
+// control.Client with a Signer): workflows refuse unsigned actions, so nobody
+// with raw Temporal access can act in a person's name. A refused decision
+// leaves no trace in the run; it is logged and counted.
 //
 // # API
 //
@@ -25,6 +29,19 @@
 //	     workflowId, approve and manifestHash are required; unknown fields are
 //	     refused, so a body cannot name the principal. Answers
 //	     {"workflowId", "principal", "decision": "approve"|"reject", "status": <refresh.Status>}.
+//	POST /api/v1/refreshes
+//	     {"product": "<domain>/<name>", "reason": "…"} starts a refresh submitted by
+//	     the caller (who then may not approve it); answers 201
+//	     {"workflowId", "runId", "principal"}.
+//	POST /api/v1/access/requests
+//	     {"product": "<domain>/<name>", "purpose": "…", "duration": "720h"} asks, as
+//	     the caller, to read a product; answers 201 {"workflowId", "runId", "principal"}.
+//	POST /api/v1/access/decisions
+//	     {"target": "access/…" or "<domain>/<name>", "approve": true, "comment": "…"}
+//	     decides as the caller; answers the request's <access.Status>.
+//	POST /api/v1/access/revocations
+//	     {"workflowId": "access/…", "reason": "…"} ends the grant as the caller;
+//	     answers the request's <access.Status>.
 //	GET  /metrics
 //	     Prometheus metrics of the registry the server was built with (not authenticated).
 //
