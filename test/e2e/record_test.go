@@ -40,4 +40,9 @@ func (e *env) record(name, workflowID, runID string) {
 	if err := os.WriteFile(filepath.Join(dir, name+".json"), b, 0o644); err != nil {
 		e.t.Fatal(err)
 	}
+	// The run's workflow ID is not in its history, and signed requests and
+	// decisions name it: the replay test replays the run under its own ID.
+	if err := os.WriteFile(filepath.Join(dir, name+".workflow-id"), []byte(workflowID+"\n"), 0o644); err != nil {
+		e.t.Fatal(err)
+	}
 }
