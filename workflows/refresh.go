@@ -677,7 +677,8 @@ func (r *run) resolve(ctx workflow.Context) error {
 	if revision == "" {
 		revision = refresh.RevisionCurrent
 	}
-	r.status.Detail = "reading the product from mesh revision " + revision
+	// The query shows it; the search attribute follows with the first stage.
+	r.status.Stage, r.status.Detail = refresh.StageIngesting, "reading the product from mesh revision "+revision
 	var res refresh.Resolved
 	if err := workflow.ExecuteActivity(shortOptions(ctx, "Read "+ref+" from mesh revision "+revision),
 		refresh.ActivityResolve, refresh.ResolveInput{Ref: ref, Revision: revision}).Get(ctx, &res); err != nil {

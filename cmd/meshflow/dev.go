@@ -152,10 +152,10 @@ meshflow dev is running. Ctrl-C stops it.
 	fmt.Fprintf(stdout, `
 Next, in another terminal:
   go run ./cmd/meshflow status                      # every run and its stage
+  go run ./cmd/meshflow access approve sales-emea/regional-sales --as anna.schmidt   # finance's access to the EMEA sales
   go run ./cmd/meshflow approve finance/global-kpis --as maria.rossi --comment "numbers reconcile"
 %s  go run ./cmd/meshflow catalog list                # what is published
   go run ./cmd/meshflow run sales-emea/regional-sales --as anna.schmidt --wait
-  go run ./cmd/meshflow access approve sales-emea/regional-sales --as anna.schmidt   # finance's access to the EMEA product
 
 `, devAPI)
 	go watchMesh(ctx, *mesh, st, signer, stdout, stderr)
@@ -194,6 +194,10 @@ func watch(ctx context.Context, c *control.Client, since time.Time, stdout io.Wr
 				case refresh.StageAwaitingApproval:
 					if st, err := c.Status(ctx, r.WorkflowID, r.RunID); err == nil {
 						line += fmt.Sprintf(" — approve with: go run ./cmd/meshflow approve %s --as %s", r.Product, strings.Join(st.Approvers, "|"))
+					}
+				case refresh.StageAwaitingAccess:
+					if st, err := c.Status(ctx, r.WorkflowID, r.RunID); err == nil {
+						line += " — " + st.Detail + "; the producer's owner or steward grants it with: go run ./cmd/meshflow access approve <domain>/<product> --as <them>"
 					}
 				case refresh.StageFailed:
 					if st, err := c.Status(ctx, r.WorkflowID, r.RunID); err == nil {
