@@ -74,6 +74,10 @@ const DefaultDecisionTimeout = 7 * 24 * time.Hour
 // owner team's behalf.
 const DefaultGrantDuration = 90 * 24 * time.Hour
 
+// ErrRefused is the type of the error a decision gets when it arrived before
+// the request knew its approvers and was then refused.
+const ErrRefused = "AccessRefused"
+
 // ErrBadRequest is the type of the non-retryable error of a malformed request or
 // grant.
 const ErrBadRequest = "BadAccessRequest"

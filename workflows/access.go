@@ -32,6 +32,9 @@ type accessRun struct {
 	// started before mesh revisions), where they are not signed.
 	keys     []signing.PublicKey
 	revision string
+	// resolved is set once the request knows its approvers and keys: a
+	// decision that arrives earlier waits for them in its handler.
+	resolved bool
 }
 
 // AccessRequest asks the product's owner team or stewards to let the requester
@@ -78,6 +81,7 @@ func (a *accessRun) execute(ctx workflow.Context, timeout time.Duration) (access
 			return access.Result{}, err
 		}
 	}
+	a.resolved = true
 	if err := checkRequest(a.req); err != nil {
 		return access.Result{}, temporal.NewNonRetryableApplicationError(err.Error(), access.ErrBadRequest, nil)
 	}
@@ -158,15 +162,21 @@ func checkRequest(r access.Request) error {
 // validateDecision accepts one decision, while the request is pending, from an
 // approver who is not the requester. Refused updates leave no trace in history.
 func (a *accessRun) validateDecision(ctx workflow.Context, d access.Decision) error {
-	err := a.checkDecision(ctx, d)
+	if !a.resolved {
+		// The approvers and keys are not read yet: the handler checks the
+		// decision once they are.
+		return nil
+	}
+	err := a.checkDecision(ctx, d, workflow.Now(ctx))
 	if err != nil {
 		workflow.GetLogger(ctx).Warn("refused an access decision", "principal", d.Principal, "reason", err.Error())
 	}
 	return err
 }
 
-func (a *accessRun) checkDecision(ctx workflow.Context, d access.Decision) error {
-	if err := a.verify(ctx, d.Proof, access.DecisionStatement(workflow.GetInfo(ctx).WorkflowExecution.ID, a.req.Product, d.Principal, d.Approve, d.Comment, a.req.Duration)); err != nil {
+// checkDecision checks a decision that arrived at the given time.
+func (a *accessRun) checkDecision(ctx workflow.Context, d access.Decision, arrived time.Time) error {
+	if err := a.verify(d.Proof, access.DecisionStatement(workflow.GetInfo(ctx).WorkflowExecution.ID, a.req.Product, d.Principal, d.Approve, d.Comment, a.req.Duration), arrived); err != nil {
 		return fmt.Errorf("the decision of %s is refused: %w", d.Principal, err)
 	}
 	switch {
@@ -185,6 +195,16 @@ func (a *accessRun) checkDecision(ctx workflow.Context, d access.Decision) error
 // decide records the decision and answers once the request has moved on:
 // granted (with the grant), rejected, or failed.
 func (a *accessRun) decide(ctx workflow.Context, d access.Decision) (access.Status, error) {
+	if !a.resolved {
+		arrived := workflow.Now(ctx)
+		if err := workflow.Await(ctx, func() bool { return a.resolved || a.status.Stage.Final() }); err != nil {
+			return a.status, err
+		}
+		if err := a.checkDecision(ctx, d, arrived); err != nil {
+			workflow.GetLogger(ctx).Warn("refused an access decision", "principal", d.Principal, "reason", err.Error())
+			return a.status, temporal.NewApplicationError(err.Error(), access.ErrRefused)
+		}
+	}
 	a.status.Decision, a.status.DecidedAt = &d, workflow.Now(ctx)
 	if err := workflow.Await(ctx, func() bool { return a.status.Stage != access.StagePending }); err != nil {
 		return a.status, err
@@ -195,7 +215,7 @@ func (a *accessRun) decide(ctx workflow.Context, d access.Decision) (access.Stat
 // validateRevocation accepts one revocation of an approved grant, from the
 // grantee or an approver, before the grant ends.
 func (a *accessRun) validateRevocation(ctx workflow.Context, r access.Revocation) error {
-	if err := a.verify(ctx, r.Proof, access.RevokeStatement(workflow.GetInfo(ctx).WorkflowExecution.ID, a.req.Product, r.Principal, r.Reason)); err != nil {
+	if err := a.verify(r.Proof, access.RevokeStatement(workflow.GetInfo(ctx).WorkflowExecution.ID, a.req.Product, r.Principal, r.Reason), workflow.Now(ctx)); err != nil {
 		return fmt.Errorf("the revocation by %s is refused: %w", r.Principal, err)
 	}
 	switch {
@@ -334,14 +354,14 @@ func (a *accessRun) resolve(ctx workflow.Context) error {
 
 // verify checks serve's proof of an action on a request resolved from a
 // revision; requests on the legacy path take unsigned actions.
-func (a *accessRun) verify(ctx workflow.Context, proof *signing.Proof, st signing.Statement) error {
+func (a *accessRun) verify(proof *signing.Proof, st signing.Statement, at time.Time) error {
 	if a.keys == nil {
 		return nil
 	}
 	if proof == nil {
 		return signing.ErrUnsigned
 	}
-	return signing.Verify(a.keys, st, *proof, workflow.Now(ctx))
+	return signing.Verify(a.keys, st, *proof, at)
 }
 
 // SignalAccessDecided tells a refresh waiting for access that its access

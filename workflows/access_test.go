@@ -334,3 +334,29 @@ func TestAccessBadRequest(t *testing.T) {
 		}
 	}
 }
+
+// TestAccessDecisionBeforeTheApproversAreRead: a decision that arrives while
+// the request still reads its approvers from the revision waits for them, and
+// is then checked like any other: an approver's goes through, a stranger's is
+// refused.
+func TestAccessDecisionBeforeTheApproversAreRead(t *testing.T) {
+	for _, tc := range []struct {
+		who   string
+		grant bool
+	}{{"maria.rossi", true}, {"tom.baker", false}} {
+		h := newAccessHarness()
+		h.env.OnActivity(access.ActivityResolveAccess, mock.Anything, mock.Anything).Return(
+			func(_ context.Context, in access.ResolveInput) (access.Resolved, error) {
+				return access.Resolved{Revision: "rev-1", Owner: h.req.Owner, Approvers: h.req.Approvers, TaskQueue: h.req.TaskQueue,
+					Keys: []signing.PublicKey{h.signer.PublicKey()}}, nil
+			}).After(10 * time.Minute)
+		early := h.update(time.Minute, access.UpdateDecide, access.Decision{Principal: tc.who, Approve: true})
+		h.env.RegisterDelayedCallback(func() { h.env.CancelWorkflow() }, 48*time.Hour)
+		h.start(accessRequest())
+		granted := len(h.recorded) == 1
+		if early.refused != nil || granted != tc.grant || (!tc.grant && early.err == nil) {
+			t.Errorf("%s deciding before the approvers were read: refused %v, handler error %v, granted %v; want granted %v",
+				tc.who, early.refused, early.err, granted, tc.grant)
+		}
+	}
+}
