@@ -54,6 +54,10 @@ func (a *Activities) Ingest(ctx context.Context, in refresh.IngestInput) (refres
 			sources, staged.SourceVersion, err = a.productSource(ctx, input.Product)
 		} else {
 			staged.Source = input.URI
+			if a.inStore(input.URI) {
+				return res, temporal.NewNonRetryableApplicationError(fmt.Sprintf("input %s: %s lies in the mesh's own store; read another product with product: <domain>/<name>, under its access rules",
+					input.Name, input.URI), refresh.ErrUnauthorized, nil)
+			}
 			sources, err = a.uriSources(ctx, input)
 		}
 		if err != nil {
@@ -212,4 +216,20 @@ func matchesFormat(name, format string) bool {
 		return ext == ".parquet"
 	}
 	return false
+}
+
+// inStore reports whether uri names the store's own objects (published
+// products, grants, mesh revisions, other runs' staging), which inputs may not
+// read by URI.
+func (a *Activities) inStore(uri string) bool {
+	root := strings.TrimSuffix(a.Store.URI(""), "/")
+	scheme, rest, ok := strings.Cut(uri, "://")
+	if root == "" || !ok {
+		return false
+	}
+	clean := scheme + "://" + strings.TrimPrefix(path.Clean("/"+rest), "/")
+	if scheme == "file" {
+		clean = "file://" + path.Clean("/"+strings.TrimPrefix(rest, "/"))
+	}
+	return clean == root || strings.HasPrefix(clean, root+"/")
 }

@@ -265,6 +265,12 @@ func (s *Set) checkInputs(p *Product, ds *diag.List) {
 			if !strings.HasPrefix(in.URI, "file://") && !strings.HasPrefix(in.URI, "s3://") {
 				ds.Errorf(doc.PosAt("inputs", i, "uri"), "bad-uri", `write "file://<path>" (relative to the mesh folder) or "s3://<bucket>/<key or prefix>"`,
 					"input uri %q has no supported scheme", in.URI)
+			} else if rel, ok := strings.CutPrefix(in.URI, "file://"); ok && !localToMesh(rel) {
+				// A worker reads what its host holds: keys, other runs'
+				// scratch, the store. A spec reads files of its own mesh folder.
+				ds.Errorf(doc.PosAt("inputs", i, "uri"), "file-outside-mesh",
+					"keep local input files in the mesh folder and name them relative to it (file://data/…); read data elsewhere from s3://, and other products with product: <domain>/<name>",
+					"input uri %q leaves the mesh folder", in.URI)
 			}
 			if f := in.DataFormat(); f == "" {
 				ds.Errorf(doc.PosAt("inputs", i), "missing-format", "add format: csv, jsonl or parquet",
@@ -454,4 +460,14 @@ func (s *Set) People(names []string) []string {
 		add(n, 0)
 	}
 	return out
+}
+
+// localToMesh reports whether a file:// path stays inside the mesh folder: it is
+// relative and, cleaned, does not climb out with "..".
+func localToMesh(rel string) bool {
+	if rel == "" || strings.HasPrefix(rel, "/") || strings.Contains(rel, "\\") {
+		return false
+	}
+	clean := path.Clean(rel)
+	return clean != ".." && !strings.HasPrefix(clean, "../")
 }
