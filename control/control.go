@@ -58,7 +58,7 @@ func (c *Client) Start(ctx context.Context, rq Refresh) (client.WorkflowRun, err
 		return nil, fmt.Errorf("start refresh of %q: name the product as <domain>/<product>, its task queue and the principal", rq.Ref)
 	}
 	id := refresh.WorkflowID(rq.Ref, rq.Suffix)
-	stmt, proof := c.Signer.Sign(refresh.RequestStatement(id, rq.Ref, rq.Principal, rq.Reason), time.Now())
+	stmt, proof := c.Signer.Sign(refresh.RequestStatement(id, rq.Ref, rq.Principal, rq.Reason, rq.Revision), time.Now())
 	in := refresh.RefreshInput{Ref: rq.Ref, Revision: rq.Revision, Trigger: refresh.TriggerRequest,
 		Request: &signing.Signed{Statement: stmt, Proof: proof}, Submitter: rq.Principal, Reason: rq.Reason}
 	opts := client.StartWorkflowOptions{

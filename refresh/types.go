@@ -319,10 +319,10 @@ func DecisionStatement(workflowID, product, principal string, approve bool, comm
 		ManifestHash: manifestHash, Approve: approve, Comment: comment}
 }
 
-// RequestStatement is the statement a signed request to refresh product in the
-// run workflowID covers; the reason is its comment.
-func RequestStatement(workflowID, product, principal, reason string) signing.Statement {
-	return signing.Statement{Action: signing.ActionRefresh, Principal: principal, Subject: workflowID, Product: product, Comment: reason}
+// RequestStatement is the statement a signed request to refresh product from
+// revision in the run workflowID covers; the reason is its comment.
+func RequestStatement(workflowID, product, principal, reason, revision string) signing.Statement {
+	return signing.Statement{Action: signing.ActionRefresh, Principal: principal, Subject: workflowID, Product: product, Comment: reason, Revision: revision}
 }
 
 // Manifest describes one published version of a product. It is written next to the

@@ -53,7 +53,9 @@ type Statement struct {
 	// Duration is how long the access an access request asks for, or an
 	// approval grants, lasts.
 	Duration time.Duration `json:"duration,omitempty"`
-	Expires  time.Time     `json:"expires"`
+	// Revision is the mesh revision a request asks to run ("" or "current").
+	Revision string    `json:"revision,omitempty"`
+	Expires  time.Time `json:"expires"`
 }
 
 // Proof is a signature of a Statement and the key that made it.
@@ -79,12 +81,14 @@ const context = "meshflow-statement/v1\n"
 // Message returns the bytes a signature covers: the context string and each
 // field of the statement on a line of its own, as a quoted Go string (times in
 // UTC RFC 3339, to the second). It uses no reflection, so workflow code may
-// call it.
+// call it. Runs verify signatures while they replay, so the format is part of
+// their determinism: a new format needs a new context string, and the old one
+// must keep verifying for the runs that were signed with it.
 func Message(st Statement) []byte {
 	var b strings.Builder
 	b.WriteString(context)
 	for _, f := range []string{st.Action, st.Principal, st.Subject, st.Product, st.ManifestHash,
-		strconv.FormatBool(st.Approve), st.Comment, strconv.FormatInt(int64(st.Duration), 10),
+		strconv.FormatBool(st.Approve), st.Comment, strconv.FormatInt(int64(st.Duration), 10), st.Revision,
 		st.Expires.UTC().Truncate(time.Second).Format(time.RFC3339)} {
 		b.WriteString(strconv.Quote(f))
 		b.WriteByte('\n')

@@ -490,10 +490,10 @@ func (r *run) propagate(ctx workflow.Context, version string) {
 			StaticSummary:         "Refresh " + ref + " after " + r.p.Ref() + " " + version,
 			TypedSearchAttributes: temporal.NewSearchAttributes(keyDomain.ValueSet(child.Domain), keyProduct.ValueSet(child.Name), keyStage.ValueSet(string(refresh.StageIngesting))),
 		})
-		// The consumer resolves itself from the same revision (the current one
-		// after a run started before revisions); its submitter is this run's,
-		// whom it proves by being this run's child.
-		in := refresh.RefreshInput{Ref: ref, Revision: r.revision, Trigger: refresh.TriggerPropagation,
+		// The consumer resolves itself from the current revision; it passes on
+		// the request this run was started with, which proves its submitter
+		// (see resolve).
+		in := refresh.RefreshInput{Ref: ref, Trigger: refresh.TriggerPropagation, Request: r.in.Request,
 			Submitter: r.submitter, Reason: "after " + r.p.Ref() + " " + version}
 		if r.keys == nil {
 			// A run started before revisions also passes the product the old
@@ -673,9 +673,15 @@ func (r *run) resolve(ctx workflow.Context) error {
 	if _, _, ok := strings.Cut(ref, "/"); !ok {
 		return r.fail(refresh.StageIngesting, refresh.ErrUnauthorized, fmt.Sprintf("the request names no product (%q); meshflow serve starts runs", ref))
 	}
-	revision := r.in.Revision
-	if revision == "" {
-		revision = refresh.RevisionCurrent
+	if !strings.HasPrefix(info.WorkflowExecution.ID, refresh.WorkflowID(ref, "")) {
+		return r.fail(refresh.StageIngesting, refresh.ErrUnauthorized, fmt.Sprintf("a refresh of %s runs as %s…, not %s", ref, refresh.WorkflowID(ref, ""), info.WorkflowExecution.ID))
+	}
+	// Only a request signed by serve may name a revision; scheduled and
+	// propagated runs read the current one, so nobody rolls a product back to
+	// an older revision's SQL, governance or keys.
+	revision := refresh.RevisionCurrent
+	if r.in.Trigger != refresh.TriggerSchedule && r.in.Trigger != refresh.TriggerPropagation && r.in.Revision != "" {
+		revision = r.in.Revision
 	}
 	// The query shows it; the search attribute follows with the first stage.
 	r.status.Stage, r.status.Detail = refresh.StageIngesting, "reading the product from mesh revision "+revision
@@ -698,16 +704,29 @@ func (r *run) resolve(ctx workflow.Context) error {
 	case refresh.TriggerSchedule:
 		r.submitter, r.reason = res.AppliedBy, "schedule"
 	case refresh.TriggerPropagation:
-		if info.ParentWorkflowExecution == nil || r.in.Submitter == "" {
+		// The parent passes the request it was started with: a propagated run
+		// is submitted by that request's principal when the parent is the run
+		// the request was signed for, and by the applier of the mesh otherwise
+		// (a run started by a schedule, or further down the chain). Any other
+		// parent workflow can name no submitter.
+		parent := info.ParentWorkflowExecution
+		if parent == nil {
 			return r.fail(refresh.StageIngesting, refresh.ErrUnauthorized, "a propagated run must be started by the refresh of an upstream product")
 		}
-		r.submitter, r.reason = r.in.Submitter, r.in.Reason
+		r.submitter, r.reason = res.AppliedBy, r.in.Reason
+		if rq := r.in.Request; rq != nil && rq.Statement.Subject == parent.ID && rq.Statement.Principal != "" {
+			st := rq.Statement
+			upstream := refresh.RequestStatement(st.Subject, st.Product, st.Principal, st.Comment, st.Revision)
+			if signing.Verify(r.keys, upstream, rq.Proof, time.Time{}) == nil && r.readsProduct(st.Product) {
+				r.submitter = st.Principal
+			}
+		}
 	default:
 		if r.in.Request == nil {
 			return r.fail(refresh.StageIngesting, refresh.ErrUnauthorized, "the request is not signed by meshflow serve: start runs with meshflow run or POST /api/v1/refreshes")
 		}
 		st := r.in.Request.Statement
-		want := refresh.RequestStatement(info.WorkflowExecution.ID, ref, st.Principal, st.Comment)
+		want := refresh.RequestStatement(info.WorkflowExecution.ID, ref, st.Principal, st.Comment, r.in.Revision)
 		if err := signing.Verify(r.keys, want, r.in.Request.Proof, info.WorkflowStartTime); err != nil || st.Principal == "" {
 			if err == nil {
 				err = errors.New("it names no principal")
@@ -810,4 +829,14 @@ func (r *run) requestAccess(ctx workflow.Context, m refresh.MissingGrant) {
 	if err := fut.GetChildWorkflowExecution().Get(ctx, nil); err != nil {
 		workflow.GetLogger(ctx).Warn("cannot file the access request", "product", m.Product, "error", err)
 	}
+}
+
+// readsProduct reports whether the product has ref among its inputs.
+func (r *run) readsProduct(ref string) bool {
+	for _, in := range r.p.Inputs {
+		if in.Product == ref {
+			return true
+		}
+	}
+	return false
 }

@@ -192,7 +192,7 @@ func start(h *harness, p refresh.Product) { h.startWith(p, nil, "omar.haddad", "
 func (h *harness) startWith(p refresh.Product, down map[string]refresh.Product, submitter, reason string) {
 	h.resolved = refresh.Resolved{Revision: "rev-1", Product: p, Downstream: down, Keys: []signing.PublicKey{h.signer.PublicKey()}, AppliedBy: "meshflow-apply"}
 	h.env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: testWorkflowID, TaskQueue: p.TaskQueue})
-	stmt, proof := h.signer.Sign(refresh.RequestStatement(testWorkflowID, p.Ref(), submitter, reason), h.env.Now())
+	stmt, proof := h.signer.Sign(refresh.RequestStatement(testWorkflowID, p.Ref(), submitter, reason, ""), h.env.Now())
 	h.env.ExecuteWorkflow(ProductRefresh, refresh.RefreshInput{Ref: p.Ref(), Trigger: refresh.TriggerRequest,
 		Request: &signing.Signed{Statement: stmt, Proof: proof}, Submitter: submitter, Reason: reason})
 }

@@ -54,15 +54,15 @@ func TestForgedRequestsAreRefused(t *testing.T) {
 			return refresh.RefreshInput{Ref: p.Ref(), Submitter: "maria.rossi"}
 		}, "not signed by meshflow serve"},
 		{"signed by another key", func(h *harness) refresh.RefreshInput {
-			st, proof := other.Sign(refresh.RequestStatement(testWorkflowID, p.Ref(), "tom.baker", "manual"), h.env.Now())
+			st, proof := other.Sign(refresh.RequestStatement(testWorkflowID, p.Ref(), "tom.baker", "manual", ""), h.env.Now())
 			return refresh.RefreshInput{Ref: p.Ref(), Request: &signing.Signed{Statement: st, Proof: proof}}
 		}, "key the mesh revision does not hold"},
 		{"signature of another run", func(h *harness) refresh.RefreshInput {
-			st, proof := h.signer.Sign(refresh.RequestStatement("refresh/finance/global-kpis/other", p.Ref(), "tom.baker", "manual"), h.env.Now())
+			st, proof := h.signer.Sign(refresh.RequestStatement("refresh/finance/global-kpis/other", p.Ref(), "tom.baker", "manual", ""), h.env.Now())
 			return refresh.RefreshInput{Ref: p.Ref(), Request: &signing.Signed{Statement: st, Proof: proof}}
 		}, "signature does not match"},
 		{"expired signature", func(h *harness) refresh.RefreshInput {
-			st, proof := h.signer.Sign(refresh.RequestStatement(testWorkflowID, p.Ref(), "tom.baker", "manual"), h.env.Now().Add(-time.Hour))
+			st, proof := h.signer.Sign(refresh.RequestStatement(testWorkflowID, p.Ref(), "tom.baker", "manual", ""), h.env.Now().Add(-time.Hour))
 			return refresh.RefreshInput{Ref: p.Ref(), Request: &signing.Signed{Statement: st, Proof: proof}}
 		}, "expired"},
 		{"propagation without a parent", func(h *harness) refresh.RefreshInput {
@@ -80,7 +80,7 @@ func TestForgedRequestsAreRefused(t *testing.T) {
 	h := newHarness(t)
 	h.resolved = refresh.Resolved{Revision: "rev-1", Product: p, Keys: []signing.PublicKey{h.signer.PublicKey()}}
 	h.env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: testWorkflowID, TaskQueue: "meshflow-sales"})
-	st, proof := h.signer.Sign(refresh.RequestStatement(testWorkflowID, p.Ref(), "tom.baker", "manual"), h.env.Now())
+	st, proof := h.signer.Sign(refresh.RequestStatement(testWorkflowID, p.Ref(), "tom.baker", "manual", ""), h.env.Now())
 	h.env.ExecuteWorkflow(ProductRefresh, refresh.RefreshInput{Ref: p.Ref(), Request: &signing.Signed{Statement: st, Proof: proof}})
 	wantUnauthorized(t, h, "another domain's queue", `runs on "meshflow-finance"`)
 }

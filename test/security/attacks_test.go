@@ -104,7 +104,7 @@ func workflowAttacks() []attack {
 				return err
 			}
 			const id = "refresh/sec/target/foreign-key"
-			st, proof := mallory.Sign(refresh.RequestStatement(id, "sec/target", steward, "manual"), time.Now())
+			st, proof := mallory.Sign(refresh.RequestStatement(id, "sec/target", steward, "manual", ""), time.Now())
 			res, err := raw(e, id, secQueue, refresh.RefreshInput{Ref: "sec/target", Request: &signing.Signed{Statement: st, Proof: proof}})
 			return wantUnauthorized(e, "sec/target", res, err)
 		}},
@@ -134,7 +134,7 @@ func workflowAttacks() []attack {
 		}},
 		{"a run on another domain's task queue", func(t *testing.T, e *env) error {
 			const id = "refresh/sec/target/wrong-queue"
-			st, proof := e.mesh.Signer.Sign(refresh.RequestStatement(id, "sec/target", submitter, "manual"), time.Now())
+			st, proof := e.mesh.Signer.Sign(refresh.RequestStatement(id, "sec/target", submitter, "manual", ""), time.Now())
 			res, err := raw(e, id, otherQueue, refresh.RefreshInput{Ref: "sec/target", Request: &signing.Signed{Statement: st, Proof: proof}})
 			return wantUnauthorized(e, "sec/target", res, err)
 		}},
