@@ -74,6 +74,10 @@ const DefaultDecisionTimeout = 7 * 24 * time.Hour
 // owner team's behalf.
 const DefaultGrantDuration = 90 * 24 * time.Hour
 
+// MaxGrantDuration bounds every grant: access is asked for again at least
+// once a year.
+const MaxGrantDuration = 366 * 24 * time.Hour
+
 // ErrRefused is the type of the error a decision gets when it arrived before
 // the request knew its approvers and was then refused.
 const ErrRefused = "AccessRefused"

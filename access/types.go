@@ -71,6 +71,9 @@ type Resolved struct {
 	Approvers []string            `json:"approvers"`
 	TaskQueue string              `json:"taskQueue"`
 	Keys      []signing.PublicKey `json:"keys"`
+	// ConsumerOwners are the owner teams of the other domains' products that
+	// read this one: the only requesters a refresh may file a request for.
+	ConsumerOwners []string `json:"consumerOwners,omitempty"`
 }
 
 // CanApprove reports whether principal may decide on the request.

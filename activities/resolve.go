@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/meshflow/meshflow/access"
@@ -40,7 +41,13 @@ func (a *Activities) ResolveAccess(ctx context.Context, in access.ResolveInput) 
 	if err == nil {
 		p, ok := rev.Products[in.Product]
 		if ok {
-			return access.Resolved{Revision: id, Owner: p.Owner, Approvers: rev.AccessApprovers[in.Product], TaskQueue: p.TaskQueue, Keys: rev.Keys}, nil
+			res := access.Resolved{Revision: id, Owner: p.Owner, Approvers: rev.AccessApprovers[in.Product], TaskQueue: p.TaskQueue, Keys: rev.Keys}
+			for _, c := range p.Consumers {
+				if cp, ok := rev.Products[c]; ok && cp.Domain != p.Domain && !slices.Contains(res.ConsumerOwners, cp.Owner) {
+					res.ConsumerOwners = append(res.ConsumerOwners, cp.Owner)
+				}
+			}
+			return res, nil
 		}
 		err = fmt.Errorf("%w: mesh revision %s has no product %s", meshrev.ErrNoRevision, meshrev.Short(id), in.Product)
 	}

@@ -31,8 +31,8 @@ func AccessInput(set *spec.Set, ref, requester, purpose string, duration time.Du
 		return req, fmt.Errorf("requester %q: name one principal", requester)
 	case strings.TrimSpace(purpose) == "":
 		return req, errors.New("say why you need the data with a purpose")
-	case duration <= 0:
-		return req, fmt.Errorf("duration %s: want a positive duration such as 720h", duration)
+	case duration <= 0 || duration > access.MaxGrantDuration:
+		return req, fmt.Errorf("duration %s: want a positive duration of at most %s, such as 720h", duration, access.MaxGrantDuration)
 	}
 	d := set.Domain(p.Metadata.Domain)
 	if d == nil {

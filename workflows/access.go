@@ -153,6 +153,8 @@ func checkRequest(r access.Request) error {
 		return errors.New("access request names no requester")
 	case r.Duration <= 0:
 		return fmt.Errorf("access request for %s: duration %s is not positive", r.Product, r.Duration)
+	case r.Duration > access.MaxGrantDuration:
+		return fmt.Errorf("access request for %s: duration %s is longer than %s; ask again when it ends", r.Product, r.Duration, access.MaxGrantDuration)
 	case len(eligible(r)) == 0:
 		return fmt.Errorf("access request for %s: nobody but the requester may approve it", r.Product)
 	}
@@ -337,8 +339,18 @@ func (a *accessRun) resolve(ctx workflow.Context) error {
 	}
 	switch a.req.Trigger {
 	case refresh.TriggerPropagation:
-		if info.ParentWorkflowExecution == nil {
+		// Filed by a refresh for its owner team: only for the owner of a
+		// product that reads this one, for the standard duration, under the
+		// ID such a refresh gives it.
+		switch {
+		case info.ParentWorkflowExecution == nil:
 			return unauthorized("a request on a product's behalf must be started by that product's refresh")
+		case !slices.Contains(res.ConsumerOwners, a.req.Requester):
+			return unauthorized(fmt.Sprintf("%s owns no product of another domain that reads %s", a.req.Requester, a.req.Product))
+		case a.req.Duration != access.DefaultGrantDuration || a.req.DecisionTimeout != 0:
+			return unauthorized("a request filed by a refresh asks for the standard duration and deadline")
+		case !strings.HasPrefix(info.WorkflowExecution.ID, access.WorkflowID(a.req.Product, a.req.Requester, "for-")):
+			return unauthorized("a request filed by a refresh runs as " + access.WorkflowID(a.req.Product, a.req.Requester, "for-…"))
 		}
 	default:
 		if a.req.Signed == nil {

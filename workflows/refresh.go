@@ -771,28 +771,48 @@ func (r *run) awaitAccess(ctx workflow.Context) (ended *refresh.Result, err erro
 	var names []string
 	for _, m := range res.Missing {
 		names = append(names, m.Product)
-		r.requestAccess(ctx, m)
 	}
 	r.status.Deadline = deadline
 	r.setStage(ctx, refresh.StageAwaitingAccess, fmt.Sprintf("%s needs a grant to read %s; access requested, waiting until %s",
 		r.p.Owner, strings.Join(names, ", "), deadline.Format(time.RFC3339)))
+	var filed []workflow.ChildWorkflowFuture
+	for _, m := range res.Missing {
+		if f := r.requestAccess(ctx, m); f != nil {
+			filed = append(filed, f)
+		}
+	}
 	decided := workflow.GetSignalChannel(ctx, SignalAccessDecided)
+	// A request that ends (rejected, or undecided until its deadline) ends the
+	// run; a grant is seen by checking the store, never taken from a signal,
+	// which anyone may send: the signal only makes the run check at once.
+	var closed *access.Result
 	for {
-		var msg refresh.AccessDecided
 		timedOut := false
 		left := deadline.Sub(workflow.Now(ctx))
 		if left <= 0 {
 			timedOut = true
 		} else {
 			sel := workflow.NewSelector(ctx)
-			sel.AddReceive(decided, func(c workflow.ReceiveChannel, _ bool) { c.Receive(ctx, &msg) })
+			sel.AddReceive(decided, func(c workflow.ReceiveChannel, _ bool) { c.Receive(ctx, nil) })
+			for i, f := range filed {
+				if f == nil {
+					continue
+				}
+				sel.AddFuture(f, func(fu workflow.Future) {
+					var res access.Result
+					if fu.Get(ctx, &res) == nil {
+						closed = &res
+					}
+					filed[i] = nil
+				})
+			}
 			tctx, cancel := workflow.WithCancel(ctx)
 			sel.AddFuture(workflow.NewTimerWithOptions(tctx, min(left, AccessRecheck), workflow.TimerOptions{Summary: "check the grants again"}), func(workflow.Future) {})
 			sel.Select(ctx)
 			cancel()
 		}
-		if msg.Product != "" && !msg.Granted {
-			reason := fmt.Sprintf("access to %s was not granted to %s: %s", msg.Product, r.p.Owner, msg.Detail)
+		if closed != nil && closed.Stage != access.StageRevoked {
+			reason := fmt.Sprintf("access to %s was not granted to %s: the request ended %s %s", strings.Join(names, ", "), r.p.Owner, closed.Stage, closed.Reason)
 			r.setStage(ctx, refresh.StageRejected, reason)
 			return &refresh.Result{Stage: refresh.StageRejected, Reason: reason}, nil
 		}
@@ -813,7 +833,7 @@ func (r *run) awaitAccess(ctx workflow.Context) (ended *refresh.Result, err erro
 
 // requestAccess starts an AccessRequest on behalf of the product's owner team.
 // The request outlives the run: its grant serves the team's later runs too.
-func (r *run) requestAccess(ctx workflow.Context, m refresh.MissingGrant) {
+func (r *run) requestAccess(ctx workflow.Context, m refresh.MissingGrant) workflow.ChildWorkflowFuture {
 	domain, name, _ := access.SplitRef(m.Product)
 	req := access.Request{Product: m.Product, Requester: r.p.Owner, Duration: access.DefaultGrantDuration,
 		Purpose: "input of " + r.p.Ref(), Revision: r.revision, Trigger: refresh.TriggerPropagation}
@@ -828,7 +848,9 @@ func (r *run) requestAccess(ctx workflow.Context, m refresh.MissingGrant) {
 	fut := workflow.ExecuteChildWorkflow(cctx, access.WorkflowAccessRequest, req)
 	if err := fut.GetChildWorkflowExecution().Get(ctx, nil); err != nil {
 		workflow.GetLogger(ctx).Warn("cannot file the access request", "product", m.Product, "error", err)
+		return nil
 	}
+	return fut
 }
 
 // readsProduct reports whether the product has ref among its inputs.
