@@ -40,8 +40,19 @@ func VerifyGrant(ctx context.Context, st Getter, g access.Grant) error {
 	if err := signing.Verify(rev.Keys, g.Statement(), *g.Proof, timeZero); err != nil {
 		return fmt.Errorf("grant %s: %w: %w", g.ID, ErrUnproven, err)
 	}
+	// The approval covers the grant's length; its time must be when the
+	// approval was signed, so a grant cannot be moved to another time.
+	if g.GrantedAt.Before(g.Proof.Expires.Add(-signing.DefaultTTL-grantSkew)) || g.GrantedAt.After(g.Proof.Expires.Add(grantSkew)) {
+		return fmt.Errorf("grant %s: %w: granted at %s, but approved for use until %s", g.ID, ErrUnproven,
+			g.GrantedAt.UTC().Format(time.RFC3339), g.Proof.Expires.UTC().Format(time.RFC3339))
+	}
 	return nil
 }
+
+// grantSkew is how far a grant's time may lie from its approval's window: the
+// clocks of serve and of the workflow differ a little, and a decision that
+// arrives before the request knows its approvers waits a moment.
+const grantSkew = 2 * time.Minute
 
 // VerifyApprovals checks every approval of a manifest resolved from a mesh
 // revision: each carries serve's signature of exactly that decision on that

@@ -234,11 +234,12 @@ store=(--store s3://meshflow/mesh --s3-endpoint "http://127.0.0.1:$s3port" --s3-
 mark "versitygw :$s3port"
 
 # --- the mesh, with API tokens, applied as a mesh revision -------------------
-# People act only through meshflow serve: give maria.rossi (the KPIs' steward)
-# and anna.schmidt (the EMEA steward) tokens in a copy of the example mesh.
+# People act only through meshflow serve: give a steward of each domain a token
+# in a copy of the example mesh (a product's owner team and stewards may start
+# its refreshes; maria.rossi approves the KPIs that omar.haddad starts).
 cp -r examples/mesh "$work/mesh"
 declare -A tokens=()
-for who in maria.rossi anna.schmidt; do
+for who in maria.rossi omar.haddad anna.schmidt li.wei tom.baker; do
 	tokenout="$("$mf" token new --mesh "$work/mesh" "$who")"
 	tokens[$who]="$(awk '$1 ~ /^mf_/ { print $1 }' <<<"$tokenout")"
 	hash="$(awk '$1 == "tokenHash:" { print $2 }' <<<"$tokenout")"
@@ -267,8 +268,9 @@ mark "2 workers + meshflow serve :$apiport"
 # --- first refresh of the mesh ----------------------------------------------
 roots=(finance/fx-rates sales-china/regional-sales sales-emea/regional-sales supply-chain/delivery-performance)
 declare -a run_pids=()
+declare -A steward_of=([finance]=omar.haddad [sales-china]=li.wei [sales-emea]=anna.schmidt [supply-chain]=tom.baker)
 for p in "${roots[@]}"; do
-	"$mf" run "${tflags[@]}" $(as anna.schmidt) --wait "$p" >"$work/run-${p//\//_}.log" 2>&1 &
+	"$mf" run "${tflags[@]}" $(as "${steward_of[${p%%/*}]}") --wait "$p" >"$work/run-${p//\//_}.log" 2>&1 &
 	run_pids+=($!)
 done
 for pid in "${run_pids[@]}"; do wait "$pid"; done
@@ -349,7 +351,7 @@ mark "F5: Temporal restarted during the wait; approval after it published $kpis 
 
 # --- F4: the S3 server stops while an approved run publishes -----------------
 kpis_before="$(latest_of $kpis)"
-f4="$(start_run $kpis anna.schmidt)"
+f4="$(start_run $kpis omar.haddad)"
 wait_for "$f4 awaiting approval" 120 bash -c "[[ \$('$mf' status ${tflags[*]} $f4 | awk '\$1 == \"stage\" { print \$2 }') == awaiting-approval ]]"
 stop "$s3_pid"
 approve "$f4"
@@ -397,12 +399,12 @@ if grep -q '"submitter"' "$old_manifest"; then
 	echo "F8: the run started on the old build took the new path: $old_manifest names a submitter" >&2
 	exit 1
 fi
-new_run="$(start_run $kpis anna.schmidt)"
+new_run="$(start_run $kpis omar.haddad)"
 wait_for "$new_run awaiting approval" 120 bash -c "[[ \$('$mf' status ${tflags[*]} $new_run | awk '\$1 == \"stage\" { print \$2 }') == awaiting-approval ]]"
 approve "$new_run" >/dev/null
 wait_for "$new_run published" 120 bash -c "[[ \$('$mf' status ${tflags[*]} $new_run | awk '\$1 == \"stage\" { print \$2 }') == published ]]"
 new_manifest="$(version_dir $kpis "$(latest_of $kpis)")/manifest.json"
-grep -q '"submitter": "anna.schmidt"' "$new_manifest" || { echo "F8: the new run's $new_manifest names no submitter" >&2; exit 1; }
+grep -q '"submitter": "omar.haddad"' "$new_manifest" || { echo "F8: the new run's $new_manifest names no submitter" >&2; exit 1; }
 audit "F8"
 mark "F8: old run finished on the old path, new run on the new one"
 
@@ -411,7 +413,7 @@ mark "F8: old run finished on the old path, new run on the new one"
 # maria.rossi's name with the right manifest hash, and an access request the
 # attacker approves: each refused, the waiting run untouched. Then a grant file
 # written straight into the bucket: the audit names it, and no run trusts it.
-sec_run="$(start_run $kpis anna.schmidt)"
+sec_run="$(start_run $kpis omar.haddad)"
 wait_for "$sec_run awaiting approval" 120 bash -c "[[ \$('$mf' status ${tflags[*]} $sec_run | awk '\$1 == \"stage\" { print \$2 }') == awaiting-approval ]]"
 "$work/attack" --temporal-address "127.0.0.1:$tport" --waiting "$sec_run" --steward maria.rossi | tee "$work/attack.txt"
 [[ "$(stage_of "$sec_run")" == awaiting-approval ]] || { echo "S: $sec_run left awaiting-approval after the attacks" >&2; exit 1; }
@@ -444,7 +446,7 @@ half_hour=$(($(date +%s) / 1800 * 1800))
 "$mf" backfill "${tflags[@]}" "$dp" --from "$(date -u -d "@$((half_hour - 4500))" +%Y-%m-%dT%H:%M:%SZ)" \
 	--to "$(date -u -d "@$((half_hour - 300))" +%Y-%m-%dT%H:%M:%SZ)" >"$work/backfill.log" 2>&1 &
 backfill=$!
-"$mf" run "${tflags[@]}" $(as anna.schmidt) "$dp" >>"$work/backfill.log"
+"$mf" run "${tflags[@]}" $(as tom.baker) "$dp" >>"$work/backfill.log"
 wait "$backfill"
 # runs_of PRODUCT: the product's runs as `meshflow status` lists them.
 runs_of() { "$mf" status "${tflags[@]}" -n 200 | awk -v p="$1" '$1 == p'; }

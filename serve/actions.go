@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -101,6 +102,13 @@ func (s *Server) startRefresh(w http.ResponseWriter, r *http.Request, principal 
 	}
 	p := s.product(w, req.Product)
 	if p == nil {
+		return
+	}
+	// A refresh costs the owning domain compute and names its submitter: the
+	// product's owner team and stewards may start one.
+	if s.readers == nil || !slices.Contains(s.readers(p.Ref()), principal) {
+		s.log.Warn("refresh refused", "principal", principal, "product", p.Ref())
+		writeError(w, http.StatusForbidden, "refused", fmt.Sprintf("%s may not start a refresh of %s: its owner team and stewards may", principal, p.Ref()))
 		return
 	}
 	reason := strings.TrimSpace(req.Reason)

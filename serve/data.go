@@ -91,6 +91,13 @@ func (s *Server) dataObject(ctx context.Context, w http.ResponseWriter, r *http.
 			return refresh.Manifest{}, time.Time{}, false
 		}
 	}
+	// A manifest names the product's own data only: a manifest written to
+	// point at another product's objects serves nothing.
+	if !strings.HasPrefix(m.Data.Key, catalog.VersionPrefix(ref, m.Version)+"/") {
+		s.log.Warn("manifest names data outside its version", "product", ref, "version", m.Version, "key", m.Data.Key)
+		writeError(w, http.StatusBadGateway, "store", fmt.Sprintf("the manifest of %s %s names data outside its version; run meshflow catalog audit", ref, m.Version))
+		return refresh.Manifest{}, time.Time{}, false
+	}
 	return m, until, true
 }
 

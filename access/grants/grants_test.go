@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -84,6 +85,12 @@ func TestForgedGrantsAllowNothing(t *testing.T) {
 	// copy for another principal under the same request is refused too.
 	if err := meshrev.VerifyGrant(ctx, st, other); err == nil {
 		t.Errorf("a copy of a grant for another principal verifies")
+	}
+	// Nor can a grant be moved to another time with its proof.
+	moved := real
+	moved.GrantedAt, moved.ExpiresAt = moved.GrantedAt.Add(365*24*time.Hour), moved.ExpiresAt.Add(365*24*time.Hour)
+	if err := meshrev.VerifyGrant(ctx, st, moved); err == nil || !strings.Contains(err.Error(), "granted at") {
+		t.Errorf("a grant moved a year on: %v", err)
 	}
 }
 

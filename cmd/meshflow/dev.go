@@ -224,7 +224,8 @@ const devPrincipal = "meshflow-dev"
 func devSigner(dataDir string) (*signing.Signer, error) {
 	file := filepath.Join(dataDir, "serve.key")
 	if s, err := signing.LoadSigner(file); err == nil {
-		return s, nil
+		// An older file may have looser permissions: the key is serve's alone.
+		return s, os.Chmod(file, 0o600)
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return nil, err
 	}

@@ -218,6 +218,9 @@ func startDevAPI(ctx context.Context, reg *prometheus.Registry, addr, dataDir st
 	if err := os.WriteFile(sessionFile, b, 0o600); err != nil {
 		return "", fmt.Errorf("write the dev session for --as: %w", err)
 	}
+	if err := os.Chmod(sessionFile, 0o600); err != nil { // WriteFile keeps an existing file's mode
+		return "", err
+	}
 	context.AfterFunc(ctx, func() { _ = os.Remove(sessionFile) })
 	names := slices.Sorted(maps.Keys(tokens))
 	fmt.Fprintf(stdout, "\ncatalog and approvals inbox  http://%s/   (sign in with a dev token)\napprovals API                http://%s/api/v1\ndev tokens (in memory only, valid until meshflow dev stops):\n", ln.Addr(), ln.Addr())

@@ -32,7 +32,9 @@ import (
 	"github.com/meshflow/meshflow/spec"
 	"github.com/meshflow/meshflow/web"
 	"github.com/prometheus/client_golang/prometheus"
+	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/workflow"
 )
 
 // attack is one way around the trust boundary; try returns nil when the
@@ -148,6 +150,41 @@ func workflowAttacks() []attack {
 			st := e.waitStage(run.GetID(), refresh.StageAwaitingApproval)
 			if st.Submitter == "mallory" {
 				return errors.New("the run took its submitter from the input")
+			}
+			return nil
+		}},
+		{"a forged scheduled run pinned to an older revision (approval never)", func(t *testing.T, e *env) error {
+			old := e.mesh.Products(t, e.product("target", "never", "SELECT id, amount FROM orders"))
+			e.rev = e.publish() // the suite's mesh is current again
+			run, err := e.tc.ExecuteWorkflow(t.Context(), client.StartWorkflowOptions{ID: "refresh/sec/target/rollback", TaskQueue: secQueue},
+				refresh.WorkflowProductRefresh, refresh.RefreshInput{Ref: "sec/target", Trigger: refresh.TriggerSchedule, Revision: old})
+			if err != nil {
+				return err
+			}
+			defer e.tc.TerminateWorkflow(context.Background(), run.GetID(), "", "security suite")
+			st := e.waitStage(run.GetID(), refresh.StageAwaitingApproval)
+			if st.Revision != e.rev {
+				return fmt.Errorf("the run resolved revision %s, not the current %s", st.Revision, e.rev)
+			}
+			return e.noTraceOfVersions("sec/target")
+		}},
+		{"an input URI into the mesh's own store (another domain's published data)", func(t *testing.T, e *env) error {
+			res, err := outcome(t.Context(), e.start("sec/store-reader", "store", submitter))
+			if errType(err) != refresh.ErrUnauthorized {
+				return fmt.Errorf("the run ended %+v, %v; want %s", res, err, refresh.ErrUnauthorized)
+			}
+			return e.noTrace("sec/store-reader")
+		}},
+		{"a parent workflow of the attacker's naming a propagated run's submitter", func(t *testing.T, e *env) error {
+			run, err := e.tc.ExecuteWorkflow(t.Context(), client.StartWorkflowOptions{ID: "evil/parent", TaskQueue: evilQueue}, evilParent)
+			if err != nil {
+				return err
+			}
+			defer e.tc.TerminateWorkflow(context.Background(), "refresh/sec/target/evil-child", "", "security suite")
+			st := e.waitStage("refresh/sec/target/evil-child", refresh.StageAwaitingApproval)
+			_ = run
+			if st.Submitter == "mallory-chosen" {
+				return errors.New("the attacker's parent chose the submitter")
 			}
 			return nil
 		}},
@@ -482,4 +519,16 @@ func (e *env) linkAfterRevocation() error {
 		return fmt.Errorf("the link after revocation: HTTP %d, %v", code, err)
 	}
 	return nil
+}
+
+// evilQueue is the task queue of the attacker's own worker.
+const evilQueue = "evil-q"
+
+// evilParent is the attacker's workflow: it starts a "propagated" refresh of
+// sec/target and names its submitter.
+func evilParent(ctx workflow.Context) error {
+	cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{WorkflowID: "refresh/sec/target/evil-child", TaskQueue: secQueue,
+		ParentClosePolicy: enumspb.PARENT_CLOSE_POLICY_ABANDON})
+	in := refresh.RefreshInput{Ref: "sec/target", Trigger: refresh.TriggerPropagation, Submitter: "mallory-chosen", Reason: "after nothing"}
+	return workflow.ExecuteChildWorkflow(cctx, refresh.WorkflowProductRefresh, in).GetChildWorkflowExecution().Get(ctx, nil)
 }

@@ -24,6 +24,7 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
+	sdkworker "go.temporal.io/sdk/worker"
 )
 
 // The suite's mesh: domain sec (queue secQueue) owns sec/base, sec/approved
@@ -93,6 +94,13 @@ func newEnv(t *testing.T) *env {
 		}
 		t.Cleanup(w.Stop)
 	}
+	// The attacker's own worker, hosting a workflow that starts refreshes.
+	evil := sdkworker.New(tc, evilQueue, sdkworker.Options{})
+	evil.RegisterWorkflow(evilParent)
+	if err := evil.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(evil.Stop)
 	return e
 }
 
@@ -136,6 +144,9 @@ func (e *env) publish() string {
 	reader.Inputs = []refresh.Input{{Name: "orders", Product: "other/secret", Access: refresh.AccessRestricted}}
 	reader.Governance.Timeout = 10 * time.Minute
 	products = append(products, reader)
+	storeReader := e.product("store-reader", "never", "SELECT id, amount FROM orders")
+	storeReader.Inputs = []refresh.Input{{Name: "orders", URI: "file://" + e.root + "/other/secret/v1.0.0/data.parquet", Format: "parquet"}}
+	products = append(products, storeReader)
 	for name, sql := range e.sandboxEscapes() {
 		products = append(products, e.product(name, "never", sql))
 	}
