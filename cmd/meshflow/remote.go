@@ -1,12 +1,15 @@
 package main
 
 import (
+	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -68,11 +71,60 @@ func (f *actorFlags) client() (*serve.Client, error) {
 		}
 		return &serve.Client{BaseURL: sess.URL, Token: tok}, nil
 	}
-	token := tokenOrEnv(f.token)
-	if f.server == "" || token == "" {
-		return nil, errors.New("say who you are: --server <meshflow serve URL> with MESHFLOW_TOKEN (or --token), or --as <principal> against meshflow dev")
+	server, token := f.server, tokenOrEnv(f.token)
+	if server == "" || token == "" {
+		cfg, err := readClientConfig()
+		if err != nil {
+			return nil, err
+		}
+		server, token = cmp.Or(server, cfg.Server), cmp.Or(token, cfg.Token)
 	}
-	return &serve.Client{BaseURL: f.server, Token: token}, nil
+	if server == "" || token == "" {
+		return nil, errors.New("say who you are: --server <meshflow serve URL> with MESHFLOW_TOKEN (or --token, or ~/.config/meshflow/config.json with {"server": …, "token": …}), or --as <principal> against meshflow dev")
+	}
+	return &serve.Client{BaseURL: server, Token: token}, nil
+}
+
+// clientConfig is the CLI's config file: $MESHFLOW_CONFIG, else
+// $XDG_CONFIG_HOME/meshflow/config.json (~/.config/meshflow/config.json), with
+// {"server": "https://meshflow.example.com", "token": "mf_…"}. Flags and
+// MESHFLOW_SERVER/MESHFLOW_TOKEN win over it. It must be readable by its owner
+// only, since it holds a token.
+type clientConfig struct {
+	Server string `json:"server"`
+	Token  string `json:"token"`
+}
+
+func readClientConfig() (clientConfig, error) {
+	var cfg clientConfig
+	file := os.Getenv("MESHFLOW_CONFIG")
+	if file == "" {
+		dir, err := os.UserConfigDir()
+		if err != nil {
+			return cfg, nil
+		}
+		file = filepath.Join(dir, "meshflow", "config.json")
+	}
+	info, err := os.Stat(file)
+	if errors.Is(err, fs.ErrNotExist) {
+		return cfg, nil
+	}
+	if err != nil {
+		return cfg, err
+	}
+	if info.Mode().Perm()&0o077 != 0 {
+		return cfg, fmt.Errorf("%s holds a token but others may read it (mode %s): chmod 600 %s", file, info.Mode().Perm(), file)
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return cfg, err
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&cfg); err != nil {
+		return cfg, fmt.Errorf("read %s: %w (want {\"server\": \"https://…\", \"token\": \"mf_…\"})", file, err)
+	}
+	return cfg, nil
 }
 
 // decideViaServer delivers a decision through meshflow serve's API: the server
