@@ -80,7 +80,7 @@ func (f *actorFlags) client() (*serve.Client, error) {
 		server, token = cmp.Or(server, cfg.Server), cmp.Or(token, cfg.Token)
 	}
 	if server == "" || token == "" {
-		return nil, errors.New("say who you are: --server <meshflow serve URL> with MESHFLOW_TOKEN (or --token, or ~/.config/meshflow/config.json with {"server": …, "token": …}), or --as <principal> against meshflow dev")
+		return nil, errors.New("say who you are: --server <meshflow serve URL> with MESHFLOW_TOKEN (or --token, or ~/.config/meshflow/config.json with {\"server\": …, \"token\": …}), or --as <principal> against meshflow dev")
 	}
 	return &serve.Client{BaseURL: server, Token: token}, nil
 }
