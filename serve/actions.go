@@ -74,6 +74,17 @@ func (s *Server) actionRoutes() {
 
 // readBody decodes a JSON body strictly, answering 400/413 itself.
 func readBody(w http.ResponseWriter, r *http.Request, v any) bool {
+	status, code, err := decodeStrict(w, r, v)
+	if err != nil {
+		writeError(w, status, code, "read the body: "+err.Error())
+	}
+	return err == nil
+}
+
+// decodeStrict decodes one JSON object of at most MaxBodyBytes without unknown
+// fields, so that a body cannot name a principal; on failure it returns the
+// HTTP status and the error code to answer with.
+func decodeStrict(w http.ResponseWriter, r *http.Request, v any) (int, string, error) {
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
 	dec.DisallowUnknownFields()
 	err := dec.Decode(v)
@@ -81,18 +92,15 @@ func readBody(w http.ResponseWriter, r *http.Request, v any) bool {
 		err = errors.New("more than one JSON value in the body")
 	}
 	if err == nil {
-		return true
+		return 0, "", nil
 	}
 	if _, big := errors.AsType[*http.MaxBytesError](err); big {
-		writeError(w, http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("the body is larger than %d KiB", MaxBodyBytes>>10))
-		return false
+		return http.StatusRequestEntityTooLarge, "too_large", fmt.Errorf("the body is larger than %d KiB", MaxBodyBytes>>10)
 	}
 	if field, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
-		writeError(w, http.StatusBadRequest, "unknown_field", "unknown field "+field+" (the principal is who you authenticate as)")
-		return false
+		return http.StatusBadRequest, "unknown_field", fmt.Errorf("unknown field %s (the principal is who you authenticate as)", field)
 	}
-	writeError(w, http.StatusBadRequest, "bad_json", "read the body: "+err.Error())
-	return false
+	return http.StatusBadRequest, "bad_json", err
 }
 
 func (s *Server) startRefresh(w http.ResponseWriter, r *http.Request, principal string) {

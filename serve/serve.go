@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"slices"
@@ -416,22 +415,11 @@ func (s *Server) decide(w http.ResponseWriter, r *http.Request) {
 // fields, one JSON object, the required fields present.
 func readDecision(w http.ResponseWriter, r *http.Request) (decisionRequest, int, string, error) {
 	var req decisionRequest
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
-	dec.DisallowUnknownFields()
-	err := dec.Decode(&req)
-	if err == nil {
-		if dec.Decode(&struct{}{}) != io.EOF {
-			err = errors.New("more than one JSON value in the body")
+	if status, code, err := decodeStrict(w, r, &req); err != nil {
+		if code == "unknown_field" {
+			err = fmt.Errorf("%w; send workflowId, approve, comment and manifestHash", err)
 		}
-	}
-	if err != nil {
-		if _, big := errors.AsType[*http.MaxBytesError](err); big {
-			return req, http.StatusRequestEntityTooLarge, "too_large", fmt.Errorf("read the decision: the body is larger than %d KiB", MaxBodyBytes>>10)
-		}
-		if field, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
-			return req, http.StatusBadRequest, "unknown_field", fmt.Errorf("read the decision: unknown field %s; send workflowId, approve, comment and manifestHash (the principal is who you authenticate as)", field)
-		}
-		return req, http.StatusBadRequest, "bad_json", fmt.Errorf("read the decision: %v", err)
+		return req, status, code, fmt.Errorf("read the decision: %w", err)
 	}
 	var missing []string
 	if req.WorkflowID == "" {

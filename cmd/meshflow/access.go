@@ -258,17 +258,6 @@ func accessPolicy(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	return err
 }
 
-// approversBut returns who may approve a request.
-func approversBut(req access.Request) []string {
-	var out []string
-	for _, p := range req.Approvers {
-		if req.CanApprove(p) {
-			out = append(out, p)
-		}
-	}
-	return out
-}
-
 // optionalProduct returns the product argument of a command that takes at most one.
 func optionalProduct(fs *flag.FlagSet) (string, error) {
 	if fs.NArg() > 1 {
