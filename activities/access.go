@@ -4,9 +4,9 @@ import (
 	"context"
 	"errors"
 
-	"github.com/meshflow/meshflow/access"
-	"github.com/meshflow/meshflow/access/grants"
-	"github.com/meshflow/meshflow/storage"
+	"github.com/meshflow/meshflow/internal/access"
+	"github.com/meshflow/meshflow/internal/access/grants"
+	"github.com/meshflow/meshflow/internal/store/storage"
 	"go.temporal.io/sdk/temporal"
 )
 

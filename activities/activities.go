@@ -13,9 +13,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/meshflow/meshflow/metrics"
-	"github.com/meshflow/meshflow/refresh"
-	"github.com/meshflow/meshflow/storage"
+	"github.com/meshflow/meshflow/internal/metrics"
+	"github.com/meshflow/meshflow/internal/refresh"
+	"github.com/meshflow/meshflow/internal/store/storage"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 )

@@ -11,13 +11,13 @@ import (
 	"path"
 	"strings"
 
-	"github.com/meshflow/meshflow/contract"
-	"github.com/meshflow/meshflow/contractdiff"
-	"github.com/meshflow/meshflow/diag"
-	"github.com/meshflow/meshflow/policy"
-	"github.com/meshflow/meshflow/refresh"
-	"github.com/meshflow/meshflow/spec"
-	"github.com/meshflow/meshflow/storage"
+	"github.com/meshflow/meshflow/internal/contract"
+	"github.com/meshflow/meshflow/internal/contract/contractdiff"
+	"github.com/meshflow/meshflow/internal/mesh/diag"
+	"github.com/meshflow/meshflow/internal/mesh/policy"
+	"github.com/meshflow/meshflow/internal/refresh"
+	"github.com/meshflow/meshflow/internal/mesh/spec"
+	"github.com/meshflow/meshflow/internal/store/storage"
 	"go.temporal.io/sdk/temporal"
 )
 

@@ -13,10 +13,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/meshflow/meshflow/access/grants"
-	"github.com/meshflow/meshflow/catalog"
-	"github.com/meshflow/meshflow/refresh"
-	"github.com/meshflow/meshflow/storage"
+	"github.com/meshflow/meshflow/internal/access/grants"
+	"github.com/meshflow/meshflow/internal/store/catalog"
+	"github.com/meshflow/meshflow/internal/refresh"
+	"github.com/meshflow/meshflow/internal/store/storage"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 )

@@ -3,7 +3,7 @@ package activities
 import (
 	"testing"
 
-	"github.com/meshflow/meshflow/storage"
+	"github.com/meshflow/meshflow/internal/store/storage"
 )
 
 // TestInputsMayNotReadTheStore: an input URI inside the mesh's own store (other

@@ -4,7 +4,7 @@ import (
 	"context"
 	"time"
 
-	"github.com/meshflow/meshflow/refresh"
+	"github.com/meshflow/meshflow/internal/refresh"
 	"go.temporal.io/sdk/activity"
 )
 

@@ -8,7 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/meshflow/meshflow/catalog"
+	"github.com/meshflow/meshflow/internal/store/catalog"
 	"io"
 	"os"
 	"path"
@@ -16,8 +16,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/meshflow/meshflow/refresh"
-	"github.com/meshflow/meshflow/storage"
+	"github.com/meshflow/meshflow/internal/refresh"
+	"github.com/meshflow/meshflow/internal/store/storage"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 )

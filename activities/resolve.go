@@ -7,11 +7,11 @@ import (
 	"slices"
 	"time"
 
-	"github.com/meshflow/meshflow/access"
-	"github.com/meshflow/meshflow/access/grants"
+	"github.com/meshflow/meshflow/internal/access"
+	"github.com/meshflow/meshflow/internal/access/grants"
 
-	"github.com/meshflow/meshflow/meshrev"
-	"github.com/meshflow/meshflow/refresh"
+	"github.com/meshflow/meshflow/internal/mesh/meshrev"
+	"github.com/meshflow/meshflow/internal/refresh"
 	"go.temporal.io/sdk/temporal"
 )
 

@@ -8,8 +8,8 @@ import (
 	"path/filepath"
 	"sync/atomic"
 
-	"github.com/meshflow/meshflow/engine"
-	"github.com/meshflow/meshflow/refresh"
+	"github.com/meshflow/meshflow/internal/engine"
+	"github.com/meshflow/meshflow/internal/refresh"
 	"go.temporal.io/sdk/temporal"
 )
 

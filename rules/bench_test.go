@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/meshflow/meshflow/diag"
+	"github.com/meshflow/meshflow/internal/mesh/diag"
 )
 
 const benchTable = `CREATE TABLE orders AS SELECT

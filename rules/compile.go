@@ -16,8 +16,8 @@ import (
 	"cel.dev/cel-go/common/operators"
 	"cel.dev/cel-go/common/types"
 
-	"github.com/meshflow/meshflow/diag"
-	"github.com/meshflow/meshflow/yamlfile"
+	"github.com/meshflow/meshflow/internal/mesh/diag"
+	"github.com/meshflow/meshflow/internal/mesh/yamlfile"
 )
 
 // The variables of dataset rules. Each map is keyed by column name, except

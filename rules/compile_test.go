@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/meshflow/meshflow/diag"
+	"github.com/meshflow/meshflow/internal/mesh/diag"
 )
 
 var orderCols = []Column{

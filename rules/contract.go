@@ -8,8 +8,8 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/meshflow/meshflow/contract"
-	"github.com/meshflow/meshflow/diag"
+	"github.com/meshflow/meshflow/internal/contract"
+	"github.com/meshflow/meshflow/internal/mesh/diag"
 )
 
 // FromContract derives what the rules engine checks from an ODCS contract: the

@@ -15,7 +15,7 @@ import (
 	"cel.dev/cel-go/common/types"
 	"cel.dev/cel-go/common/types/ref"
 
-	"github.com/meshflow/meshflow/diag"
+	"github.com/meshflow/meshflow/internal/mesh/diag"
 )
 
 var diffCols = []Column{

@@ -12,7 +12,7 @@ import (
 
 	_ "github.com/duckdb/duckdb-go/v2"
 
-	"github.com/meshflow/meshflow/diag"
+	"github.com/meshflow/meshflow/internal/mesh/diag"
 )
 
 func openDB(t testing.TB) *sql.DB {

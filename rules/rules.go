@@ -4,7 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 
-	"github.com/meshflow/meshflow/diag"
+	"github.com/meshflow/meshflow/internal/mesh/diag"
 )
 
 // Type is the CEL-facing type of a column.

@@ -42,7 +42,7 @@ else
 	go install "go.temporal.io/sdk/contrib/tools/workflowcheck@${WORKFLOWCHECK_VERSION}"
 fi
 
-# chromium: the headless browser that web/browser_test.go drives with chromedp.
+# chromium: the headless browser that internal/http/web/browser_test.go drives with chromedp.
 # Debian's package, found at /usr/bin/chromium.
 if command -v chromium >/dev/null 2>&1; then
 	echo "chromium already installed at $(command -v chromium)"

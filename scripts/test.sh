@@ -31,8 +31,8 @@ rm -f "$security_log"
 
 echo "== fuzz (briefly)"
 fuzz() { go test -run '^$' -fuzz "^$2\$" -fuzztime "${FUZZTIME:-15s}" -fuzzminimizetime 5s "$1"; }
-fuzz ./spec FuzzParseProduct
-fuzz ./contract FuzzLoad
+fuzz ./internal/mesh/spec FuzzParseProduct
+fuzz ./internal/contract FuzzLoad
 fuzz ./rules FuzzCompile
 echo "== multi-process run and its faults (Temporal on PostgreSQL, versitygw, two workers, serve)"
 bash scripts/multiprocess.sh

@@ -7,9 +7,9 @@ package worker
 import (
 	"time"
 
-	"github.com/meshflow/meshflow/access"
+	"github.com/meshflow/meshflow/internal/access"
 	"github.com/meshflow/meshflow/activities"
-	"github.com/meshflow/meshflow/refresh"
+	"github.com/meshflow/meshflow/internal/refresh"
 	"github.com/meshflow/meshflow/workflows"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"

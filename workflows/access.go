@@ -9,9 +9,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/meshflow/meshflow/access"
-	"github.com/meshflow/meshflow/refresh"
-	"github.com/meshflow/meshflow/signing"
+	"github.com/meshflow/meshflow/internal/access"
+	"github.com/meshflow/meshflow/internal/refresh"
+	"github.com/meshflow/meshflow/internal/signing"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 )

@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/meshflow/meshflow/refresh"
-	"github.com/meshflow/meshflow/signing"
+	"github.com/meshflow/meshflow/internal/refresh"
+	"github.com/meshflow/meshflow/internal/signing"
 	"github.com/stretchr/testify/mock"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"

@@ -1,8 +1,8 @@
 package workflows
 
 import (
-	"github.com/meshflow/meshflow/access"
-	"github.com/meshflow/meshflow/refresh"
+	"github.com/meshflow/meshflow/internal/access"
+	"github.com/meshflow/meshflow/internal/refresh"
 	"go.temporal.io/sdk/workflow"
 )
 

@@ -6,9 +6,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/meshflow/meshflow/access"
-	"github.com/meshflow/meshflow/refresh"
-	"github.com/meshflow/meshflow/signing"
+	"github.com/meshflow/meshflow/internal/access"
+	"github.com/meshflow/meshflow/internal/refresh"
+	"github.com/meshflow/meshflow/internal/signing"
 	"github.com/stretchr/testify/mock"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"

@@ -10,9 +10,9 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/meshflow/meshflow/access"
-	"github.com/meshflow/meshflow/access/grants"
-	"github.com/meshflow/meshflow/serve"
+	"github.com/meshflow/meshflow/internal/access"
+	"github.com/meshflow/meshflow/internal/access/grants"
+	"github.com/meshflow/meshflow/internal/http/serve"
 )
 
 const accessUsage = `Usage: meshflow access <subcommand> [flags] [args]

@@ -7,9 +7,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/meshflow/meshflow/access"
-	"github.com/meshflow/meshflow/access/grants"
-	"github.com/meshflow/meshflow/storage"
+	"github.com/meshflow/meshflow/internal/access"
+	"github.com/meshflow/meshflow/internal/access/grants"
+	"github.com/meshflow/meshflow/internal/store/storage"
 )
 
 func TestAccessPolicyExportsActiveGrants(t *testing.T) {

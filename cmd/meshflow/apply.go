@@ -8,8 +8,8 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/meshflow/meshflow/meshrev"
-	"github.com/meshflow/meshflow/schedules"
+	"github.com/meshflow/meshflow/internal/mesh/meshrev"
+	"github.com/meshflow/meshflow/internal/temporal/schedules"
 )
 
 func runApply(ctx context.Context, args []string, stdout, stderr io.Writer) error {

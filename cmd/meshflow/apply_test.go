@@ -6,11 +6,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/meshflow/meshflow/devserver/devservertest"
-	"github.com/meshflow/meshflow/meshrev"
-	"github.com/meshflow/meshflow/refresh"
-	"github.com/meshflow/meshflow/signing"
-	"github.com/meshflow/meshflow/storage"
+	"github.com/meshflow/meshflow/internal/temporal/devserver/devservertest"
+	"github.com/meshflow/meshflow/internal/mesh/meshrev"
+	"github.com/meshflow/meshflow/internal/refresh"
+	"github.com/meshflow/meshflow/internal/signing"
+	"github.com/meshflow/meshflow/internal/store/storage"
 	enumspb "go.temporal.io/api/enums/v1"
 )
 

@@ -7,15 +7,15 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/meshflow/meshflow/spec"
-	"github.com/meshflow/meshflow/storage"
+	"github.com/meshflow/meshflow/internal/mesh/spec"
+	"github.com/meshflow/meshflow/internal/store/storage"
 	"io"
 	"strings"
 	"text/tabwriter"
 
-	"github.com/meshflow/meshflow/access/grants"
-	"github.com/meshflow/meshflow/catalog"
-	"github.com/meshflow/meshflow/meshrev"
+	"github.com/meshflow/meshflow/internal/access/grants"
+	"github.com/meshflow/meshflow/internal/store/catalog"
+	"github.com/meshflow/meshflow/internal/mesh/meshrev"
 )
 
 func runCatalog(ctx context.Context, args []string, stdout, stderr io.Writer) error {

@@ -8,9 +8,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/meshflow/meshflow/catalog"
-	"github.com/meshflow/meshflow/refresh"
-	"github.com/meshflow/meshflow/storage"
+	"github.com/meshflow/meshflow/internal/store/catalog"
+	"github.com/meshflow/meshflow/internal/refresh"
+	"github.com/meshflow/meshflow/internal/store/storage"
 )
 
 // TestCatalogAudit: the audit passes on a store whose objects match their

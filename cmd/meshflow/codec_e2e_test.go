@@ -8,8 +8,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/meshflow/meshflow/codec"
-	"github.com/meshflow/meshflow/devserver/devservertest"
+	"github.com/meshflow/meshflow/internal/temporal/codec"
+	"github.com/meshflow/meshflow/internal/temporal/devserver/devservertest"
 	commonpb "go.temporal.io/api/common/v1"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"

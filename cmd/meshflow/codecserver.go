@@ -9,7 +9,7 @@ import (
 	"os"
 	"strings"
 
-	"github.com/meshflow/meshflow/codec"
+	"github.com/meshflow/meshflow/internal/temporal/codec"
 )
 
 // runCodecServer serves the payload codec for the Temporal UI's remote codec

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/meshflow/meshflow/codec"
+	"github.com/meshflow/meshflow/internal/temporal/codec"
 	commonpb "go.temporal.io/api/common/v1"
 	"go.temporal.io/sdk/converter"
 )

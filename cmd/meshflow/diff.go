@@ -7,9 +7,9 @@ import (
 	"io"
 	"os"
 
-	"github.com/meshflow/meshflow/contract"
-	"github.com/meshflow/meshflow/contractdiff"
-	"github.com/meshflow/meshflow/diag"
+	"github.com/meshflow/meshflow/internal/contract"
+	"github.com/meshflow/meshflow/internal/contract/contractdiff"
+	"github.com/meshflow/meshflow/internal/mesh/diag"
 )
 
 // runDiff compares two ODCS contracts. It exits 0 when no change reaches the

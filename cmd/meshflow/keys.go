@@ -8,7 +8,7 @@ import (
 	"os"
 	"strings"
 
-	"github.com/meshflow/meshflow/signing"
+	"github.com/meshflow/meshflow/internal/signing"
 )
 
 // runKeys makes meshflow serve's signing key.

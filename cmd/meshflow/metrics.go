@@ -8,8 +8,8 @@ import (
 	"net"
 	"net/http"
 
-	"github.com/meshflow/meshflow/metrics"
-	"github.com/meshflow/meshflow/storage"
+	"github.com/meshflow/meshflow/internal/metrics"
+	"github.com/meshflow/meshflow/internal/store/storage"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"

@@ -14,7 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/meshflow/meshflow/serve"
+	"github.com/meshflow/meshflow/internal/http/serve"
 )
 
 // tokenOrEnv returns the --token flag, else $MESHFLOW_TOKEN. The token is not the

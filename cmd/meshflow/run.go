@@ -9,9 +9,9 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/meshflow/meshflow/control"
-	"github.com/meshflow/meshflow/refresh"
-	"github.com/meshflow/meshflow/serve"
+	"github.com/meshflow/meshflow/internal/temporal/control"
+	"github.com/meshflow/meshflow/internal/refresh"
+	"github.com/meshflow/meshflow/internal/http/serve"
 )
 
 func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {

@@ -9,7 +9,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/meshflow/meshflow/schedules"
+	"github.com/meshflow/meshflow/internal/temporal/schedules"
 )
 
 const scheduleUsage = `Usage: meshflow schedule <subcommand> [flags]

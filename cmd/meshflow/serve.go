@@ -16,13 +16,13 @@ import (
 	"strings"
 	"time"
 
-	"github.com/meshflow/meshflow/auth"
-	"github.com/meshflow/meshflow/control"
-	"github.com/meshflow/meshflow/metrics"
-	"github.com/meshflow/meshflow/serve"
-	"github.com/meshflow/meshflow/spec"
-	"github.com/meshflow/meshflow/storage"
-	"github.com/meshflow/meshflow/web"
+	"github.com/meshflow/meshflow/internal/http/auth"
+	"github.com/meshflow/meshflow/internal/temporal/control"
+	"github.com/meshflow/meshflow/internal/metrics"
+	"github.com/meshflow/meshflow/internal/http/serve"
+	"github.com/meshflow/meshflow/internal/mesh/spec"
+	"github.com/meshflow/meshflow/internal/store/storage"
+	"github.com/meshflow/meshflow/internal/http/web"
 	"github.com/prometheus/client_golang/prometheus"
 )
 

@@ -8,8 +8,8 @@ import (
 	"io"
 	"os"
 
-	"github.com/meshflow/meshflow/devserver"
-	"github.com/meshflow/meshflow/refresh"
+	"github.com/meshflow/meshflow/internal/temporal/devserver"
+	"github.com/meshflow/meshflow/internal/refresh"
 	enumspb "go.temporal.io/api/enums/v1"
 )
 

@@ -5,9 +5,9 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/meshflow/meshflow/auth"
-	"github.com/meshflow/meshflow/spec"
-	"github.com/meshflow/meshflow/yamlfile"
+	"github.com/meshflow/meshflow/internal/http/auth"
+	"github.com/meshflow/meshflow/internal/mesh/spec"
+	"github.com/meshflow/meshflow/internal/mesh/yamlfile"
 )
 
 func runToken(ctx context.Context, args []string, stdout, stderr io.Writer) error {

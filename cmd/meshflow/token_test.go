@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/meshflow/meshflow/auth"
+	"github.com/meshflow/meshflow/internal/http/auth"
 )
 
 func TestTokenNew(t *testing.T) {

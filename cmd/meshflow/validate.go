@@ -5,9 +5,9 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/meshflow/meshflow/diag"
-	"github.com/meshflow/meshflow/meshcheck"
-	"github.com/meshflow/meshflow/spec"
+	"github.com/meshflow/meshflow/internal/mesh/diag"
+	"github.com/meshflow/meshflow/internal/mesh/meshcheck"
+	"github.com/meshflow/meshflow/internal/mesh/spec"
 )
 
 func runValidate(ctx context.Context, args []string, stdout, stderr io.Writer) error {

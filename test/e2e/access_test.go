@@ -7,9 +7,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/meshflow/meshflow/access"
-	"github.com/meshflow/meshflow/access/grants"
-	"github.com/meshflow/meshflow/control"
+	"github.com/meshflow/meshflow/internal/access"
+	"github.com/meshflow/meshflow/internal/access/grants"
+	"github.com/meshflow/meshflow/internal/temporal/control"
 )
 
 // TestAccessGrantedAndRevokedEarly asks for read access on the real server: the

@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/meshflow/meshflow/catalog"
-	"github.com/meshflow/meshflow/refresh"
+	"github.com/meshflow/meshflow/internal/store/catalog"
+	"github.com/meshflow/meshflow/internal/refresh"
 	"go.temporal.io/sdk/temporal"
 )
 

@@ -12,9 +12,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/meshflow/meshflow/catalog"
-	"github.com/meshflow/meshflow/refresh"
-	"github.com/meshflow/meshflow/storage"
+	"github.com/meshflow/meshflow/internal/store/catalog"
+	"github.com/meshflow/meshflow/internal/refresh"
+	"github.com/meshflow/meshflow/internal/store/storage"
 	enumspb "go.temporal.io/api/enums/v1"
 	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/sdk/client"

@@ -7,8 +7,8 @@ import (
 	"time"
 
 	"github.com/meshflow/meshflow/activities"
-	"github.com/meshflow/meshflow/metrics"
-	"github.com/meshflow/meshflow/refresh"
+	"github.com/meshflow/meshflow/internal/metrics"
+	"github.com/meshflow/meshflow/internal/refresh"
 	"github.com/meshflow/meshflow/worker"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"

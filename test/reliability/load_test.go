@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/meshflow/meshflow/refresh"
+	"github.com/meshflow/meshflow/internal/refresh"
 )
 
 // TestLoadManyProducts refreshes MESHFLOW_LOAD tiny products at once through

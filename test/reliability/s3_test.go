@@ -18,10 +18,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/meshflow/meshflow/catalog"
-	"github.com/meshflow/meshflow/refresh"
-	"github.com/meshflow/meshflow/storage"
-	"github.com/meshflow/meshflow/storage/s3test"
+	"github.com/meshflow/meshflow/internal/store/catalog"
+	"github.com/meshflow/meshflow/internal/refresh"
+	"github.com/meshflow/meshflow/internal/store/storage"
+	"github.com/meshflow/meshflow/internal/store/storage/s3test"
 	"go.temporal.io/sdk/client"
 )
 

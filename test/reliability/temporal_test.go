@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/meshflow/meshflow/control"
-	"github.com/meshflow/meshflow/refresh"
+	"github.com/meshflow/meshflow/internal/temporal/control"
+	"github.com/meshflow/meshflow/internal/refresh"
 	"go.temporal.io/sdk/client"
 )
 

@@ -23,8 +23,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/meshflow/meshflow/access"
-	"github.com/meshflow/meshflow/refresh"
+	"github.com/meshflow/meshflow/internal/access"
+	"github.com/meshflow/meshflow/internal/refresh"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 )

@@ -1,0 +1,288 @@
+// Package engine is meshflow's transform engine: an in-process DuckDB database per
+// stage, on local scratch, that reads staged inputs (CSV, JSON lines, Parquet),
+// runs a product's SQL and writes Parquet. DuckDB errors about the data (a
+// malformed CSV row, a missing file) and about the SQL are told apart so that the
+// activities can end a run with a clear, non-retryable error.
+package engine
+
+import (
+	"bufio"
+	"context"
+	"database/sql"
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	_ "github.com/duckdb/duckdb-go/v2" // registers the "duckdb" database/sql driver
+	"github.com/meshflow/meshflow/internal/engine/sqlcheck"
+)
+
+// DB is a DuckDB database for one stage of one run.
+type DB struct {
+	*sql.DB
+}
+
+// Open starts an in-memory DuckDB whose spill files go to scratch. Threads and
+// memory are bounded so that several stages can share a worker; maxTemp > 0
+// bounds the spill files, in bytes (a query that needs more fails with an error
+// IsTempLimit recognises).
+//
+// The database is a sandbox for a product's SQL: once configured it reads and
+// writes files only in scratch and the folders in allow (a run's inputs and
+// output), with external access off otherwise (no other files, no network, no
+// extensions to install or load, no ATTACH outside) and its configuration
+// locked, so that no statement can change these settings back.
+func Open(ctx context.Context, scratch string, threads int, memoryLimit string, maxTemp int64, allow ...string) (*DB, error) {
+	if err := os.MkdirAll(scratch, 0o755); err != nil {
+		return nil, fmt.Errorf("open duckdb: %w", err)
+	}
+	db, err := sql.Open("duckdb", "")
+	if err != nil {
+		return nil, fmt.Errorf("open duckdb: %w", err)
+	}
+	db.SetMaxOpenConns(1) // one connection: views and temporary tables stay visible
+	settings := []string{
+		"SET temp_directory = " + Quote(filepath.Join(scratch, "duckdb-tmp")),
+	}
+	if threads > 0 {
+		settings = append(settings, fmt.Sprintf("SET threads = %d", threads))
+	}
+	if memoryLimit != "" {
+		settings = append(settings, "SET memory_limit = "+Quote(memoryLimit))
+	}
+	if maxTemp > 0 {
+		settings = append(settings, fmt.Sprintf("SET max_temp_directory_size = '%dKiB'", max(1, maxTemp>>10)))
+	}
+	settings = append(settings, sandbox(scratch, allow)...)
+	for _, s := range settings {
+		if _, err := db.ExecContext(ctx, s); err != nil {
+			_ = db.Close()
+			return nil, fmt.Errorf("configure duckdb (%s): %w", s, err)
+		}
+	}
+	return &DB{DB: db}, nil
+}
+
+// sandbox returns the settings that confine the SQL to scratch and allow, in the
+// order DuckDB needs: allowed_directories can only be set while external access
+// is on, and nothing can be set once the configuration is locked. They come after
+// the engine's own settings.
+func sandbox(scratch string, allow []string) []string {
+	dirs := make([]string, 0, len(allow)+1)
+	for _, d := range append([]string{scratch}, allow...) {
+		if abs, err := filepath.Abs(d); err == nil {
+			d = abs
+		}
+		dirs = append(dirs, Quote(d))
+	}
+	return []string{
+		"SET allowed_directories = [" + strings.Join(dirs, ", ") + "]",
+		"SET enable_external_access = false",
+		"SET lock_configuration = true",
+	}
+}
+
+// IsTempLimit reports whether err is DuckDB refusing to spill past
+// max_temp_directory_size.
+func IsTempLimit(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "max_temp_directory_size")
+}
+
+// Quote returns s as a SQL string literal.
+func Quote(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+
+// Ident returns s as a quoted SQL identifier.
+func Ident(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
+
+// The formats an input can have.
+const (
+	CSV     = "csv"
+	JSON    = "jsonl"
+	Parquet = "parquet"
+)
+
+// Input describes local files to expose to SQL as one table.
+type Input struct {
+	Name      string
+	Format    string
+	Files     []string
+	Delimiter string
+	// Header says whether CSV files start with a header row; nil means yes.
+	Header *bool
+}
+
+// DataError is a problem with input data (malformed rows, unreadable files).
+type DataError struct {
+	Input string
+	Err   error
+}
+
+func (e *DataError) Error() string { return fmt.Sprintf("input %s: %v", e.Input, cleanError(e.Err)) }
+func (e *DataError) Unwrap() error { return e.Err }
+
+// SQLError is a problem with a product's SQL.
+type SQLError struct{ Err error }
+
+func (e *SQLError) Error() string {
+	s := cleanError(e.Err)
+	if strings.Contains(s, "disabled by configuration") {
+		s = "the SQL runs in a sandbox and reads only its inputs, as tables by their names: " + s
+	}
+	return s
+}
+func (e *SQLError) Unwrap() error { return e.Err }
+
+// cleanError shortens DuckDB's messages to what a user needs.
+func cleanError(err error) string {
+	s := err.Error()
+	s = strings.TrimPrefix(s, "Invalid Input Error: ")
+	return strings.TrimSpace(s)
+}
+
+// LoadInput materialises an input as a table named in.Name, reading every row so
+// that malformed data is found here, with its file and line, and not later.
+func (d *DB) LoadInput(ctx context.Context, in Input) (int64, error) {
+	if len(in.Files) == 0 {
+		return 0, &DataError{Input: in.Name, Err: errors.New("no files to read")}
+	}
+	files := make([]string, len(in.Files))
+	for i, f := range in.Files {
+		files[i] = Quote(f)
+	}
+	list := "[" + strings.Join(files, ", ") + "]"
+	var src string
+	switch in.Format {
+	case CSV:
+		header := in.Header == nil || *in.Header
+		opts := fmt.Sprintf("header = %t, auto_detect = true, strict_mode = true, null_padding = false, sample_size = -1", header)
+		// An explicit delimiter keeps the sniffer from explaining a malformed row
+		// away with another dialect; the structure is checked first, so that a
+		// malformed row is reported by its line rather than as a failed sniff.
+		delim := in.Delimiter
+		if delim == "" {
+			delim = ","
+		}
+		for i, f := range in.Files {
+			if err := checkCSV(f, delim); err != nil {
+				return 0, &DataError{Input: in.Name, Err: fmt.Errorf("file %d of %d: %w", i+1, len(in.Files), err)}
+			}
+		}
+		opts += ", delim = " + Quote(delim)
+		src = fmt.Sprintf("read_csv(%s, %s)", list, opts)
+	case JSON:
+		src = fmt.Sprintf("read_json(%s, format = 'newline_delimited', sample_size = -1)", list)
+	case Parquet:
+		src = fmt.Sprintf("read_parquet(%s)", list)
+	default:
+		return 0, &DataError{Input: in.Name, Err: fmt.Errorf("unsupported format %q", in.Format)}
+	}
+	if _, err := d.ExecContext(ctx, fmt.Sprintf("CREATE OR REPLACE TABLE %s AS SELECT * FROM %s", Ident(in.Name), src)); err != nil {
+		if ctx.Err() != nil {
+			return 0, ctx.Err()
+		}
+		return 0, &DataError{Input: in.Name, Err: err}
+	}
+	return d.Count(ctx, in.Name)
+}
+
+// Count returns the number of rows of a table.
+func (d *DB) Count(ctx context.Context, table string) (int64, error) {
+	var n int64
+	if err := d.QueryRowContext(ctx, "SELECT count(*) FROM "+Ident(table)).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count %s: %w", table, err)
+	}
+	return n, nil
+}
+
+// Run creates table name from a query. The query must be exactly one SELECT or
+// WITH statement (package sqlcheck, with DuckDB's parser); anything else is an
+// *SQLError and is not run.
+func (d *DB) Run(ctx context.Context, name, query string) (int64, error) {
+	q := strings.TrimRight(strings.TrimSpace(query), ";")
+	if err := sqlcheck.Check(ctx, d.DB, q); err != nil {
+		if _, ok := errors.AsType[*sqlcheck.Error](err); ok {
+			return 0, &SQLError{Err: err}
+		}
+		return 0, err
+	}
+	if _, err := d.ExecContext(ctx, fmt.Sprintf("CREATE OR REPLACE TABLE %s AS %s", Ident(name), q)); err != nil {
+		if ctx.Err() != nil {
+			return 0, ctx.Err()
+		}
+		return 0, &SQLError{Err: err}
+	}
+	return d.Count(ctx, name)
+}
+
+// Column is a column of a table with its DuckDB type.
+type Column struct {
+	Name string
+	Type string
+}
+
+// Columns returns the columns of a table, in order.
+func (d *DB) Columns(ctx context.Context, table string) ([]Column, error) {
+	rows, err := d.QueryContext(ctx, "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = ? ORDER BY ordinal_position", table)
+	if err != nil {
+		return nil, fmt.Errorf("describe %s: %w", table, err)
+	}
+	defer rows.Close()
+	var cols []Column
+	for rows.Next() {
+		var c Column
+		if err := rows.Scan(&c.Name, &c.Type); err != nil {
+			return nil, fmt.Errorf("describe %s: %w", table, err)
+		}
+		cols = append(cols, c)
+	}
+	return cols, rows.Err()
+}
+
+// WriteParquet writes a table to a Parquet file.
+func (d *DB) WriteParquet(ctx context.Context, table, path string) error {
+	q := fmt.Sprintf("COPY %s TO %s (FORMAT parquet, COMPRESSION zstd)", Ident(table), Quote(path))
+	if _, err := d.ExecContext(ctx, q); err != nil {
+		return fmt.Errorf("write %s to parquet: %w", table, err)
+	}
+	return nil
+}
+
+// LoadParquet creates table name from a Parquet file.
+func (d *DB) LoadParquet(ctx context.Context, name, path string) error {
+	q := fmt.Sprintf("CREATE OR REPLACE TABLE %s AS SELECT * FROM read_parquet(%s)", Ident(name), Quote(path))
+	if _, err := d.ExecContext(ctx, q); err != nil {
+		return fmt.Errorf("load %s: %w", path, err)
+	}
+	return nil
+}
+
+// checkCSV reads a CSV file's structure: every record must have as many fields as
+// the first, and quotes must be balanced. The error names the line.
+func checkCSV(file, delim string) error {
+	f, err := os.Open(file)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	r := csv.NewReader(bufio.NewReaderSize(f, 1<<20))
+	r.ReuseRecord = true
+	if d := []rune(delim); len(d) == 1 {
+		r.Comma = d[0]
+	}
+	for {
+		_, err := r.Read()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if pe, ok := errors.AsType[*csv.ParseError](err); ok {
+			return fmt.Errorf("line %d: %v", pe.Line, pe.Err)
+		}
+		if err != nil {
+			return err
+		}
+	}
+}

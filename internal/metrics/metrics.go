@@ -1,0 +1,129 @@
+package metrics
+
+import (
+	"strings"
+	"time"
+
+	"github.com/meshflow/meshflow/internal/refresh"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+)
+
+// Outcomes of a run, the values of the outcome label of meshflow_refresh_runs_total.
+const (
+	OutcomePublished = string(refresh.StagePublished)
+	OutcomeRejected  = string(refresh.StageRejected)
+	OutcomeExpired   = string(refresh.StageExpired)
+	OutcomeFailed    = string(refresh.StageFailed)
+)
+
+// Kinds of rows, the values of the kind label of meshflow_refresh_rows_total.
+const (
+	RowsIn          = "in"
+	RowsOut         = "out"
+	RowsQuarantined = "quarantined"
+)
+
+// Decisions, the values of the decision label of meshflow_approval_decision_seconds.
+const (
+	DecisionApproved = "approved"
+	DecisionRejected = "rejected"
+	DecisionExpired  = "expired"
+)
+
+// Metrics are the metrics the refresh activities record. A nil *Metrics records
+// nothing, so activities built without metrics need no checks.
+type Metrics struct {
+	runs         *prometheus.CounterVec
+	stage        *prometheus.HistogramVec
+	rows         *prometheus.CounterVec
+	ruleFailing  *prometheus.GaugeVec
+	ruleFailures *prometheus.CounterVec
+	decision     *prometheus.HistogramVec
+}
+
+// New registers the refresh metrics on reg.
+func New(reg prometheus.Registerer) *Metrics {
+	f := promauto.With(reg)
+	product := []string{"domain", "product"}
+	return &Metrics{
+		runs: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "meshflow_refresh_runs_total",
+			Help: "Refresh runs that ended, by outcome (published, rejected, expired, failed).",
+		}, append(product, "outcome")),
+		stage: f.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "meshflow_refresh_stage_duration_seconds",
+			Help: "Duration of the successful attempt of each refresh stage (ingesting, transforming, validating, publishing).",
+			// 100ms to about 4.5h.
+			Buckets: prometheus.ExponentialBuckets(0.1, 3, 12),
+		}, append(product, "stage")),
+		rows: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "meshflow_refresh_rows_total",
+			Help: "Rows checked against the contract, by kind: in (the transform's output), out (passed), quarantined.",
+		}, append(product, "kind")),
+		ruleFailing: f.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "meshflow_rule_failing_rows",
+			Help: "Rows failing each quality rule in the product's last validation (0 for a rule that passed).",
+		}, append(product, "rule", "severity")),
+		ruleFailures: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "meshflow_rule_failures_total",
+			Help: "Validations in which the rule failed, warned or could not be evaluated.",
+		}, append(product, "rule", "severity")),
+		decision: f.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "meshflow_approval_decision_seconds",
+			Help: "Time from the start of the wait for approval to the decision, by decision (approved, rejected, expired).",
+			// 1 minute to about 17 days.
+			Buckets: prometheus.ExponentialBuckets(60, 3, 10),
+		}, append(product, "decision")),
+	}
+}
+
+// split returns the domain and name of "<domain>/<name>".
+func split(ref string) (domain, name string) {
+	domain, name, _ = strings.Cut(ref, "/")
+	return domain, name
+}
+
+// Stage records how long a successful stage activity took.
+func (m *Metrics) Stage(ref string, stage refresh.Stage, d time.Duration) {
+	if m == nil {
+		return
+	}
+	domain, name := split(ref)
+	m.stage.WithLabelValues(domain, name, string(stage)).Observe(d.Seconds())
+}
+
+// Validated records a validation: its rows and every rule's outcome.
+func (m *Metrics) Validated(ref string, q refresh.Quality) {
+	if m == nil {
+		return
+	}
+	domain, name := split(ref)
+	m.rows.WithLabelValues(domain, name, RowsIn).Add(float64(q.RowsIn))
+	m.rows.WithLabelValues(domain, name, RowsOut).Add(float64(q.RowsOut))
+	m.rows.WithLabelValues(domain, name, RowsQuarantined).Add(float64(q.Quarantined))
+	for _, r := range q.Rules {
+		m.ruleFailing.WithLabelValues(domain, name, r.ID, r.Severity).Set(float64(r.Failing))
+		if r.Status != "pass" {
+			m.ruleFailures.WithLabelValues(domain, name, r.ID, r.Severity).Inc()
+		}
+	}
+}
+
+// Finished records the end of a run in a final stage; other stages are ignored.
+func (m *Metrics) Finished(ref string, stage refresh.Stage) {
+	if m == nil || !stage.Final() {
+		return
+	}
+	domain, name := split(ref)
+	m.runs.WithLabelValues(domain, name, string(stage)).Inc()
+}
+
+// Decided records how long a run waited for its decision.
+func (m *Metrics) Decided(ref, decision string, waited time.Duration) {
+	if m == nil || waited < 0 {
+		return
+	}
+	domain, name := split(ref)
+	m.decision.WithLabelValues(domain, name, decision).Observe(waited.Seconds())
+}

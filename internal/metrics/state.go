@@ -1,0 +1,308 @@
+package metrics
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/meshflow/meshflow/internal/store/catalog"
+	"github.com/meshflow/meshflow/internal/contract"
+	"github.com/meshflow/meshflow/internal/temporal/control"
+	"github.com/meshflow/meshflow/internal/mesh/diag"
+	"github.com/meshflow/meshflow/internal/refresh"
+	"github.com/meshflow/meshflow/internal/store/storage"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Runs is what the state collector needs from Temporal; *control.Client has it.
+type Runs interface {
+	Runs(ctx context.Context, ref string, stage refresh.Stage, limit int) ([]control.Run, error)
+}
+
+// StateConfig configures the state collector. Store and Runs are each optional:
+// without Store there are no product series, without Runs no approval series.
+type StateConfig struct {
+	// Store is the object store the catalog is read from.
+	Store storage.Store
+	// Runs lists the runs waiting for approval.
+	Runs Runs
+	// TTL is how long a read of the catalog and of Temporal is reused by later
+	// scrapes (default 30s).
+	TTL time.Duration
+	// Timeout bounds one read (default 10s).
+	Timeout time.Duration
+	// Now is the clock (default time.Now).
+	Now    func() time.Time
+	Logger *slog.Logger
+}
+
+// State is a prometheus.Collector of the mesh's state, read at scrape time: the
+// published products' freshness against their contracts' SLAs from the catalog,
+// and the runs waiting for approval from Temporal's visibility. Both live outside
+// the process, so the series are right after a restart and the same on every
+// replica; a counter kept by the process would start again from zero.
+type State struct {
+	cfg StateConfig
+
+	mu        sync.Mutex
+	readAt    time.Time
+	products  []productState
+	pending   map[string][]time.Time // run start times by product ref
+	catalogUp float64
+	runsUp    float64
+	slas      map[string]slaCache // by contract object key and checksum
+
+	lastPublish, freshness, sla, late, pendingDesc, oldest, up *prometheus.Desc
+}
+
+type productState struct {
+	ref         string
+	publishedAt time.Time
+	sla         time.Duration // 0 when the contract has none
+}
+
+type slaCache struct {
+	sla time.Duration
+}
+
+// NewState builds the state collector; register it on the registry main serves.
+func NewState(cfg StateConfig) *State {
+	if cfg.TTL <= 0 {
+		cfg.TTL = 30 * time.Second
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 10 * time.Second
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	product := []string{"domain", "product"}
+	return &State{cfg: cfg, slas: map[string]slaCache{},
+		lastPublish: prometheus.NewDesc("meshflow_product_last_publish_timestamp_seconds",
+			"When the product's latest version was published (Unix seconds), from the catalog.", product, nil),
+		freshness: prometheus.NewDesc("meshflow_product_freshness_seconds",
+			"Seconds since the product's latest version was published, at scrape time.", product, nil),
+		sla: prometheus.NewDesc("meshflow_product_freshness_sla_seconds",
+			"The oldest the product may get: its contract's slaProperties frequency plus latency.", product, nil),
+		late: prometheus.NewDesc("meshflow_product_late",
+			"1 when the product is older than its contract's freshness SLA (frequency plus latency), else 0.", product, nil),
+		pendingDesc: prometheus.NewDesc("meshflow_approvals_pending",
+			"Runs of the product waiting for approval, from Temporal's visibility.", product, nil),
+		oldest: prometheus.NewDesc("meshflow_approval_oldest_pending_seconds",
+			"Age of the product's oldest run waiting for approval, counted from the run's start (an upper bound of its wait).", product, nil),
+		up: prometheus.NewDesc("meshflow_state_up",
+			"1 when the last read of the source (catalog, temporal) for the state metrics worked, else 0.", []string{"source"}, nil),
+	}
+}
+
+// Describe implements prometheus.Collector.
+func (s *State) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{s.lastPublish, s.freshness, s.sla, s.late, s.pendingDesc, s.oldest, s.up} {
+		ch <- d
+	}
+}
+
+// Collect implements prometheus.Collector. Freshness and lateness are computed
+// with the clock of the scrape, from a read at most TTL old.
+func (s *State) Collect(ch chan<- prometheus.Metric) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.cfg.Now()
+	if s.readAt.IsZero() || now.Sub(s.readAt) >= s.cfg.TTL {
+		s.read(now)
+	}
+	seen := map[string]bool{}
+	for _, p := range s.products {
+		seen[p.ref] = true
+		d, n := split(p.ref)
+		age := now.Sub(p.publishedAt).Seconds()
+		ch <- prometheus.MustNewConstMetric(s.lastPublish, prometheus.GaugeValue, float64(p.publishedAt.UnixMilli())/1000, d, n)
+		ch <- prometheus.MustNewConstMetric(s.freshness, prometheus.GaugeValue, age, d, n)
+		if p.sla > 0 {
+			late := 0.0
+			if age > p.sla.Seconds() {
+				late = 1
+			}
+			ch <- prometheus.MustNewConstMetric(s.sla, prometheus.GaugeValue, p.sla.Seconds(), d, n)
+			ch <- prometheus.MustNewConstMetric(s.late, prometheus.GaugeValue, late, d, n)
+		}
+		if s.cfg.Runs != nil && s.runsUp == 1 && len(s.pending[p.ref]) == 0 {
+			ch <- prometheus.MustNewConstMetric(s.pendingDesc, prometheus.GaugeValue, 0, d, n)
+		}
+	}
+	for ref, starts := range s.pending {
+		d, n := split(ref)
+		oldest := starts[0]
+		for _, t := range starts[1:] {
+			if t.Before(oldest) {
+				oldest = t
+			}
+		}
+		ch <- prometheus.MustNewConstMetric(s.pendingDesc, prometheus.GaugeValue, float64(len(starts)), d, n)
+		ch <- prometheus.MustNewConstMetric(s.oldest, prometheus.GaugeValue, now.Sub(oldest).Seconds(), d, n)
+	}
+	if s.cfg.Store != nil {
+		ch <- prometheus.MustNewConstMetric(s.up, prometheus.GaugeValue, s.catalogUp, "catalog")
+	}
+	if s.cfg.Runs != nil {
+		ch <- prometheus.MustNewConstMetric(s.up, prometheus.GaugeValue, s.runsUp, "temporal")
+	}
+}
+
+// read refreshes the cache; on an error a source keeps its last good values
+// and its up series says 0.
+func (s *State) read(now time.Time) {
+	s.readAt = now
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.Timeout)
+	defer cancel()
+	if s.cfg.Store != nil {
+		products, err := s.readCatalog(ctx)
+		if err != nil {
+			s.catalogUp = 0
+			s.cfg.Logger.Warn("metrics: cannot read the catalog", "error", err)
+		} else {
+			s.catalogUp, s.products = 1, products
+		}
+	}
+	if s.cfg.Runs != nil {
+		pending, err := s.readPending(ctx)
+		if err != nil {
+			s.runsUp = 0
+			s.cfg.Logger.Warn("metrics: cannot list the runs waiting for approval", "error", err)
+		} else {
+			s.runsUp, s.pending = 1, pending
+		}
+	}
+}
+
+func (s *State) readCatalog(ctx context.Context) ([]productState, error) {
+	entries, err := catalog.List(ctx, s.cfg.Store)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]productState, 0, len(entries))
+	for _, e := range entries {
+		p := productState{ref: e.Ref, publishedAt: e.Latest.PublishedAt}
+		if c := e.Latest.Contract; c != nil {
+			p.sla = s.contractSLA(ctx, *c)
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+// contractSLA reads a published contract's freshness SLA; published contracts
+// never change, so it is read once per object.
+func (s *State) contractSLA(ctx context.Context, ref refresh.ObjectRef) time.Duration {
+	key := ref.Key + "@" + ref.SHA256
+	if c, ok := s.slas[key]; ok {
+		return c.sla
+	}
+	var sla time.Duration
+	var body []byte
+	r, _, err := s.cfg.Store.Get(ctx, ref.Key)
+	if err == nil {
+		body, err = io.ReadAll(r)
+		if cerr := r.Close(); err == nil {
+			err = cerr
+		}
+	}
+	if err != nil {
+		s.cfg.Logger.Warn("metrics: cannot read a published contract", "key", ref.Key, "error", err)
+		return 0 // not cached: read again next time
+	}
+	var ds diag.List
+	if c, ok := contract.Load(ref.Key, body, &ds); ok && c != nil {
+		sla, err = FreshnessSLA(c.SLAProperties)
+		if err != nil {
+			s.cfg.Logger.Warn("metrics: contract has an SLA meshflow cannot read", "key", ref.Key, "error", err)
+		}
+	}
+	s.slas[key] = slaCache{sla: sla}
+	return sla
+}
+
+func (s *State) readPending(ctx context.Context) (map[string][]time.Time, error) {
+	runs, err := s.cfg.Runs.Runs(ctx, "", refresh.StageAwaitingApproval, 1000)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string][]time.Time{}
+	for _, r := range runs {
+		if r.Status == "Running" && r.Product != "" {
+			out[r.Product] = append(out[r.Product], r.Start)
+		}
+	}
+	return out, nil
+}
+
+// FreshnessSLA returns the oldest a product may get under its contract's
+// slaProperties: frequency (how often it is refreshed) plus latency (how long a
+// refresh may take), whichever are given; 0 when neither is.
+func FreshnessSLA(props []contract.SLAProperty) (time.Duration, error) {
+	var total time.Duration
+	for _, p := range props {
+		switch strings.ToLower(p.Property) {
+		case "frequency", "latency":
+			d, err := slaDuration(p.Value, p.Unit)
+			if err != nil {
+				return 0, fmt.Errorf("slaProperties %s: %w", p.Property, err)
+			}
+			total += d
+		}
+	}
+	return total, nil
+}
+
+// slaDuration converts an ODCS SLA value and unit ("d", "h", "m", "s", their
+// long forms, and "w", "y") into a duration.
+func slaDuration(v any, unit string) (time.Duration, error) {
+	var n float64
+	switch x := v.(type) {
+	case int:
+		n = float64(x)
+	case int64:
+		n = float64(x)
+	case uint64:
+		n = float64(x)
+	case float64:
+		n = x
+	case string:
+		f, err := strconv.ParseFloat(x, 64)
+		if err != nil {
+			return 0, fmt.Errorf("value %q is not a number", x)
+		}
+		n = f
+	default:
+		return 0, fmt.Errorf("value %v is not a number", v)
+	}
+	var u time.Duration
+	switch strings.ToLower(unit) {
+	case "s", "sec", "second", "seconds":
+		u = time.Second
+	case "m", "min", "minute", "minutes":
+		u = time.Minute
+	case "h", "hr", "hour", "hours":
+		u = time.Hour
+	case "d", "day", "days":
+		u = 24 * time.Hour
+	case "w", "week", "weeks":
+		u = 7 * 24 * time.Hour
+	case "y", "yr", "year", "years":
+		u = 365 * 24 * time.Hour
+	default:
+		return 0, fmt.Errorf("unit %q is not one of s, m, h, d, w, y", unit)
+	}
+	if n < 0 {
+		return 0, fmt.Errorf("value %v is negative", v)
+	}
+	return time.Duration(n * float64(u)), nil
+}

@@ -1,0 +1,492 @@
+package refresh
+
+import (
+	"strings"
+	"time"
+
+	"github.com/meshflow/meshflow/internal/signing"
+)
+
+// Product is a data product as the workflow needs it: everything from its spec and
+// contract that a run uses, resolved by whoever starts the run and recorded in the
+// run's history, so that a run is reproducible and does not read the mesh folder.
+type Product struct {
+	Domain      string   `json:"domain"`
+	Name        string   `json:"name"`
+	Owner       string   `json:"owner"`
+	Description string   `json:"description,omitempty"`
+	Tags        []string `json:"tags,omitempty"`
+	TaskQueue   string   `json:"taskQueue"`
+	// Access is AccessOpen or AccessRestricted: whether products of other
+	// domains need a grant to read this one.
+	Access string  `json:"access,omitempty"`
+	Inputs []Input `json:"inputs"`
+	SQL    string  `json:"sql"`
+	// Contract is the ODCS contract as YAML text.
+	Contract string `json:"contract"`
+	// ContractFile names the file the contract came from, for error messages.
+	ContractFile string     `json:"contractFile,omitempty"`
+	Governance   Governance `json:"governance"`
+	// Consumers are the products that read this one ("<domain>/<name>").
+	Consumers []string `json:"consumers,omitempty"`
+}
+
+// Ref returns "<domain>/<name>".
+func (p Product) Ref() string { return p.Domain + "/" + p.Name }
+
+// Input is one input of a product: a URI (file:// with an absolute path, or s3://)
+// or another product.
+type Input struct {
+	Name      string `json:"name"`
+	URI       string `json:"uri,omitempty"`
+	Format    string `json:"format,omitempty"`
+	Product   string `json:"product,omitempty"`
+	Delimiter string `json:"delimiter,omitempty"`
+	Header    *bool  `json:"header,omitempty"`
+	// Access is the access mode of the input product (AccessOpen or
+	// AccessRestricted), as the mesh revision defines it.
+	Access string `json:"access,omitempty"`
+}
+
+// NeedsGrant reports whether a product of domain needs a grant to read the
+// input: it is another domain's product that is not open.
+func (in Input) NeedsGrant(domain string) bool {
+	if in.Product == "" || in.Access == AccessOpen {
+		return false
+	}
+	producer, _, _ := strings.Cut(in.Product, "/")
+	return producer != domain
+}
+
+// Governance is the approval policy of a product.
+type Governance struct {
+	Approval   string        `json:"approval"`
+	Stewards   []string      `json:"stewards"`
+	Quorum     int           `json:"quorum"`
+	Timeout    time.Duration `json:"timeout"`
+	EscalateTo []string      `json:"escalateTo,omitempty"`
+	// EscalateAfter is when the escalateTo principals are called in (and may
+	// decide for the stewards); zero means half the timeout.
+	EscalateAfter time.Duration `json:"escalateAfter,omitempty"`
+}
+
+// RefreshInput starts a ProductRefresh run. It names the product and the mesh
+// revision only: the run resolves the spec, contract, governance, policies and
+// consumers from the revision, so nothing a caller writes here changes who must
+// approve. Who asked is proven by Request, a statement signed by meshflow serve;
+// a scheduled run's submitter is the principal that applied the mesh, and a
+// propagated run's is its parent's.
+type RefreshInput struct {
+	// Ref is the product, "<domain>/<name>".
+	Ref string `json:"ref,omitempty"`
+	// Revision is the mesh revision to resolve the product from; "" or
+	// RevisionCurrent means the revision current when the run starts.
+	Revision string `json:"revision,omitempty"`
+	// Trigger says how the run started: TriggerRequest (a person, through
+	// meshflow serve), TriggerSchedule or TriggerPropagation.
+	Trigger string `json:"trigger,omitempty"`
+	// Request is serve's signed statement of who asked for the run (trigger
+	// TriggerRequest): action refresh, the product, the workflow ID.
+	Request *signing.Signed `json:"request,omitempty"`
+	// Submitter is the principal who asked for the run; it may not approve it.
+	// Runs resolved from a revision take it from Request, the revision or the
+	// parent run, never from this field alone.
+	Submitter string `json:"submitter"`
+	// Reason says why the run started ("manual", "schedule", "after sales-china/regional-sales v1.2.0").
+	Reason string `json:"reason,omitempty"`
+
+	// Product, Downstream and Policies carried the whole product in the input
+	// before mesh revisions. Runs started on current code ignore them; they are
+	// kept so that runs started before can replay and finish.
+	Product    Product            `json:"product"`
+	Downstream map[string]Product `json:"downstream,omitempty"`
+	Policies   []Policy           `json:"policies,omitempty"`
+}
+
+// The triggers of a refresh.
+const (
+	TriggerRequest     = "request"
+	TriggerSchedule    = "schedule"
+	TriggerPropagation = "propagation"
+)
+
+// RevisionCurrent names the revision the mesh's current pointer names.
+const RevisionCurrent = "current"
+
+// ResolveInput asks for a product as a mesh revision defines it.
+type ResolveInput struct {
+	Ref      string `json:"ref"`
+	Revision string `json:"revision"`
+}
+
+// Resolved is a product as the mesh revision defines it, with everything a run
+// needs from the revision. The run records it in its history.
+type Resolved struct {
+	// Revision is the revision's ID (the SHA-256 of its content).
+	Revision   string             `json:"revision"`
+	Product    Product            `json:"product"`
+	Downstream map[string]Product `json:"downstream,omitempty"`
+	Policies   []Policy           `json:"policies,omitempty"`
+	// Keys are the public keys whose signatures the run accepts.
+	Keys []signing.PublicKey `json:"keys"`
+	// AppliedBy is the principal that applied the revision: the submitter of
+	// scheduled runs.
+	AppliedBy string `json:"appliedBy"`
+}
+
+// Policy is a mesh-wide policy as a run receives it: a CEL rule over the product,
+// its contract and its quality report.
+type Policy struct {
+	ID       string `json:"id"`
+	Message  string `json:"message"`
+	Severity string `json:"severity,omitempty"`
+	Rule     string `json:"rule"`
+}
+
+// PolicyResult is one policy's outcome for a run.
+type PolicyResult struct {
+	ID       string `json:"id"`
+	Severity string `json:"severity"`
+	Message  string `json:"message"`
+	Holds    bool   `json:"holds"`
+	Error    string `json:"error,omitempty"`
+}
+
+// Blocks reports whether the result stops publication.
+func (p PolicyResult) Blocks() bool { return !p.Holds && p.Severity != "warning" }
+
+// ContractChange is one difference between the last published contract and the
+// candidate's.
+type ContractChange struct {
+	Severity string `json:"severity"` // breaking, non-breaking or info
+	Kind     string `json:"kind"`
+	Path     string `json:"path"`
+	Message  string `json:"message"`
+}
+
+// GovernInput asks to check a candidate against the mesh's policies and to compare
+// its contract with the last published one.
+type GovernInput struct {
+	Product  Product   `json:"product"`
+	RunID    string    `json:"runId"`
+	Policies []Policy  `json:"policies"`
+	Quality  Quality   `json:"quality"`
+	Previous *Manifest `json:"previous,omitempty"`
+}
+
+// GovernResult holds the policies' outcomes and the contract's changes.
+type GovernResult struct {
+	Policies []PolicyResult   `json:"policies"`
+	Changes  []ContractChange `json:"changes"`
+	Breaking bool             `json:"breaking"`
+	// Contract is the candidate contract, staged for publication.
+	Contract        ObjectRef `json:"contract"`
+	ContractVersion string    `json:"contractVersion,omitempty"`
+}
+
+// ApprovalGroup is one group whose sign-off a run needs: the product's stewards,
+// or the representatives of one consuming product.
+type ApprovalGroup struct {
+	Name      string   `json:"name"`
+	Members   []string `json:"members"`
+	Quorum    int      `json:"quorum"`
+	Approvals int      `json:"approvals"`
+	Satisfied bool     `json:"satisfied"`
+}
+
+// Refusal is a decision the run did not accept, and why.
+type Refusal struct {
+	Approval
+	Reason string `json:"reason"`
+}
+
+// ObjectRef points at an object in the store.
+type ObjectRef struct {
+	Key    string `json:"key"`
+	Size   int64  `json:"size"`
+	SHA256 string `json:"sha256"`
+}
+
+// StagedInput is an input snapshotted into run-scoped staging.
+type StagedInput struct {
+	Name   string `json:"name"`
+	Format string `json:"format"`
+	Source string `json:"source"`
+	// SourceVersion is the version read when the input is a product.
+	SourceVersion string      `json:"sourceVersion,omitempty"`
+	Objects       []ObjectRef `json:"objects"`
+}
+
+// IngestInput asks to snapshot a product's inputs.
+type IngestInput struct {
+	Product Product `json:"product"`
+	RunID   string  `json:"runId"`
+}
+
+// IngestResult lists the staged inputs.
+type IngestResult struct {
+	Inputs []StagedInput `json:"inputs"`
+	Bytes  int64         `json:"bytes"`
+}
+
+// TransformInput asks to run the product's SQL over the staged inputs.
+type TransformInput struct {
+	Product Product       `json:"product"`
+	RunID   string        `json:"runId"`
+	Inputs  []StagedInput `json:"inputs"`
+}
+
+// Column is a column of a dataset, with its DuckDB type.
+type Column struct {
+	Name string `json:"name"`
+	Type string `json:"type"`
+}
+
+// TransformResult describes the candidate dataset.
+type TransformResult struct {
+	Candidate ObjectRef `json:"candidate"`
+	Rows      int64     `json:"rows"`
+	Columns   []Column  `json:"columns"`
+}
+
+// ValidateInput asks to check the candidate against the contract.
+type ValidateInput struct {
+	Product   Product   `json:"product"`
+	RunID     string    `json:"runId"`
+	Candidate ObjectRef `json:"candidate"`
+}
+
+// RuleSummary is one rule's outcome.
+type RuleSummary struct {
+	ID       string  `json:"id"`
+	Severity string  `json:"severity"`
+	Status   string  `json:"status"` // pass, warn, fail or error
+	Failing  int64   `json:"failing"`
+	Fraction float64 `json:"fraction"`
+	Message  string  `json:"message,omitempty"`
+}
+
+// Quality summarises a validation: rows in = rows out + rows quarantined.
+type Quality struct {
+	RowsIn      int64         `json:"rowsIn"`
+	RowsOut     int64         `json:"rowsOut"`
+	Quarantined int64         `json:"quarantined"`
+	Rules       []RuleSummary `json:"rules"`
+	Blocked     bool          `json:"blocked"`
+	Warnings    int           `json:"warnings"`
+}
+
+// ValidateResult holds the checked output and the evidence.
+type ValidateResult struct {
+	Quality Quality   `json:"quality"`
+	Data    ObjectRef `json:"data"`
+	// Report is the full quality report (JSON), with failing-row samples.
+	Report     ObjectRef  `json:"report"`
+	Quarantine *ObjectRef `json:"quarantine,omitempty"`
+	Columns    []Column   `json:"columns"`
+	// ContractColumns are the contract's columns with their logical types, the
+	// schema compared against the last published version.
+	ContractColumns []Column `json:"contractColumns"`
+}
+
+// LatestInput asks for the product's latest published manifest.
+type LatestInput struct {
+	Ref string `json:"ref"`
+}
+
+// LatestResult is the latest manifest, or Found false.
+type LatestResult struct {
+	Found    bool     `json:"found"`
+	Manifest Manifest `json:"manifest"`
+}
+
+// Approval is one recorded decision.
+type Approval struct {
+	Principal    string    `json:"principal"`
+	Decision     string    `json:"decision"` // approve or reject
+	Comment      string    `json:"comment,omitempty"`
+	ManifestHash string    `json:"manifestHash"`
+	At           time.Time `json:"at"`
+	// Proof is serve's signature of the decision; DecisionStatement rebuilds
+	// what it covers. Decisions of runs started before signed decisions have none.
+	Proof *signing.Proof `json:"proof,omitempty"`
+}
+
+// DecisionStatement is the statement a signed decision on the run workflowID of
+// product covers.
+func DecisionStatement(workflowID, product, principal string, approve bool, comment, manifestHash string) signing.Statement {
+	return signing.Statement{Action: signing.ActionDecide, Principal: principal, Subject: workflowID, Product: product,
+		ManifestHash: manifestHash, Approve: approve, Comment: comment}
+}
+
+// RequestStatement is the statement a signed request to refresh product from
+// revision in the run workflowID covers; the reason is its comment.
+func RequestStatement(workflowID, product, principal, reason, revision string) signing.Statement {
+	return signing.Statement{Action: signing.ActionRefresh, Principal: principal, Subject: workflowID, Product: product, Comment: reason, Revision: revision}
+}
+
+// Manifest describes one published version of a product. It is written next to the
+// data, and the product's latest pointer names it.
+type Manifest struct {
+	Product string `json:"product"`
+	Version string `json:"version"`
+	// Previous is the version latest.json named when this one was published
+	// ("" for the first): a manifest whose Previous is v proves that v was
+	// committed.
+	Previous   string `json:"previous,omitempty"`
+	RunID      string `json:"runId"`
+	WorkflowID string `json:"workflowId"`
+	// Submitter and Reason say who asked for the run and why ("manual",
+	// "schedule", "after finance/fx-rates 1.3.0"). Runs started before meshflow
+	// recorded them publish without.
+	Submitter string `json:"submitter,omitempty"`
+	Reason    string `json:"reason,omitempty"`
+	// MeshRevision is the mesh revision the run resolved its spec, contract and
+	// governance from, and whose keys verify its approvals' proofs.
+	MeshRevision string        `json:"meshRevision,omitempty"`
+	PublishedAt  time.Time     `json:"publishedAt"`
+	Inputs       []StagedInput `json:"inputs"`
+	Columns      []Column      `json:"columns"`
+	// ContractColumns are the contract's columns (logical types), for change checks.
+	ContractColumns []Column   `json:"contractColumns"`
+	ContractVersion string     `json:"contractVersion,omitempty"`
+	Quality         Quality    `json:"quality"`
+	Approvals       []Approval `json:"approvals"`
+	Data            ObjectRef  `json:"data"`
+	Report          ObjectRef  `json:"report"`
+	Quarantine      *ObjectRef `json:"quarantine,omitempty"`
+	// Breaking is true when the contract changed in a way that breaks consumers.
+	Breaking bool `json:"breaking"`
+	// Contract is the published contract (ODCS YAML) of this version.
+	Contract *ObjectRef       `json:"contract,omitempty"`
+	Changes  []ContractChange `json:"changes,omitempty"`
+	Policies []PolicyResult   `json:"policies,omitempty"`
+}
+
+// PublishInput asks to publish the staged, checked output.
+type PublishInput struct {
+	Manifest Manifest `json:"manifest"`
+	// Previous is the version the run compared against ("" for the first).
+	Previous string `json:"previous"`
+	// Bump is "major" for breaking changes and "minor" otherwise.
+	Bump string `json:"bump"`
+}
+
+// PublishResult says what was published.
+type PublishResult struct {
+	Version     string `json:"version"`
+	ManifestKey string `json:"manifestKey"`
+	// Reused is true when a retry found this run's own earlier publication.
+	Reused bool `json:"reused"`
+}
+
+// InputsPublishedInput asks whether every product input of a product has a
+// published version.
+type InputsPublishedInput struct {
+	Product Product `json:"product"`
+}
+
+// InputsPublishedResult lists the inputs that are not published yet, and the
+// latest version of those that are.
+type InputsPublishedResult struct {
+	Missing  []string          `json:"missing"`
+	Versions map[string]string `json:"versions"`
+}
+
+// CleanupInput asks to delete a run's staging objects. The run calls it once, at
+// its end, so it also carries how the run ended, for metrics.
+type CleanupInput struct {
+	Ref   string `json:"ref"`
+	RunID string `json:"runId"`
+	// Stage is the run's final stage ("" from runs started before it existed).
+	Stage Stage `json:"stage,omitempty"`
+	// Approval says how the wait for approval ended, when the run waited.
+	Approval *ApprovalOutcome `json:"approval,omitempty"`
+}
+
+// ApprovalOutcome is how a run's wait for approval ended.
+type ApprovalOutcome struct {
+	// Decision is approved, rejected or expired.
+	Decision string `json:"decision"`
+	// Since is when the wait started, At when it ended.
+	Since time.Time `json:"since"`
+	At    time.Time `json:"at"`
+}
+
+// Decision is the argument of the decide update.
+type Decision struct {
+	Principal string `json:"principal"`
+	// Approve is true to approve, false to reject.
+	Approve bool   `json:"approve"`
+	Comment string `json:"comment,omitempty"`
+	// ManifestHash, when set, must equal the hash under review.
+	ManifestHash string `json:"manifestHash,omitempty"`
+	// Proof is meshflow serve's signature of the decision
+	// (DecisionStatement): runs resolved from a mesh revision refuse decisions
+	// without a valid one.
+	Proof *signing.Proof `json:"proof,omitempty"`
+}
+
+// Status answers the status query.
+type Status struct {
+	Product   string    `json:"product"`
+	Stage     Stage     `json:"stage"`
+	Detail    string    `json:"detail,omitempty"`
+	Submitter string    `json:"submitter"`
+	StartedAt time.Time `json:"startedAt"`
+	// Revision is the mesh revision the run resolved its product from.
+	Revision     string        `json:"revision,omitempty"`
+	Inputs       int           `json:"inputs"`
+	RowsIn       int64         `json:"rowsIn"`
+	RowsOut      int64         `json:"rowsOut"`
+	Quarantined  int64         `json:"quarantined"`
+	Warnings     int           `json:"warnings"`
+	Version      string        `json:"version,omitempty"`
+	Breaking     bool          `json:"breaking"`
+	ManifestHash string        `json:"manifestHash,omitempty"`
+	Approvers    []string      `json:"approvers,omitempty"`
+	Approvals    []Approval    `json:"approvals,omitempty"`
+	Deadline     time.Time     `json:"deadline,omitzero"`
+	Error        string        `json:"error,omitempty"`
+	Rules        []RuleSummary `json:"rules,omitempty"`
+	// Groups are the approval groups of a run that needs sign-off.
+	Groups    []ApprovalGroup  `json:"groups,omitempty"`
+	Changes   []ContractChange `json:"changes,omitempty"`
+	Policies  []PolicyResult   `json:"policies,omitempty"`
+	Escalated bool             `json:"escalated,omitempty"`
+	Refused   []Refusal        `json:"refused,omitempty"`
+}
+
+// Result is what a finished run returns.
+type Result struct {
+	Stage   Stage  `json:"stage"`
+	Version string `json:"version,omitempty"`
+	Reason  string `json:"reason,omitempty"`
+}
+
+// AccessGrantedInput asks whether the owner team of a product holds a grant for
+// each restricted product of another domain that it reads.
+type AccessGrantedInput struct {
+	Product  Product `json:"product"`
+	Revision string  `json:"revision"`
+}
+
+// MissingGrant is a product input the consumer's owner team holds no grant for.
+type MissingGrant struct {
+	Product string `json:"product"`
+	// TaskQueue is the producer domain's queue, where its access requests run.
+	TaskQueue string `json:"taskQueue"`
+}
+
+// AccessGrantedResult lists the inputs that need a grant first.
+type AccessGrantedResult struct {
+	Missing []MissingGrant `json:"missing,omitempty"`
+}
+
+// AccessDecided is the signal an access request filed by a refresh sends back
+// when it is granted or ends without a grant.
+type AccessDecided struct {
+	Product string `json:"product"`
+	Granted bool   `json:"granted"`
+	Detail  string `json:"detail,omitempty"`
+}
