@@ -15,8 +15,8 @@ import (
 	"github.com/meshflow/meshflow/internal/contract/contractdiff"
 	"github.com/meshflow/meshflow/internal/mesh/diag"
 	"github.com/meshflow/meshflow/internal/mesh/policy"
-	"github.com/meshflow/meshflow/internal/refresh"
 	"github.com/meshflow/meshflow/internal/mesh/spec"
+	"github.com/meshflow/meshflow/internal/refresh"
 	"github.com/meshflow/meshflow/internal/store/storage"
 	"go.temporal.io/sdk/temporal"
 )

@@ -12,8 +12,8 @@ import (
 	"strings"
 
 	"github.com/meshflow/meshflow/internal/contract"
-	"github.com/meshflow/meshflow/internal/mesh/diag"
 	"github.com/meshflow/meshflow/internal/engine"
+	"github.com/meshflow/meshflow/internal/mesh/diag"
 	"github.com/meshflow/meshflow/internal/refresh"
 	"github.com/meshflow/meshflow/rules"
 	"go.temporal.io/sdk/activity"

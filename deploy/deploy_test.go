@@ -10,11 +10,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/meshflow/meshflow/internal/temporal/control"
-	"github.com/meshflow/meshflow/internal/temporal/devserver/devservertest"
 	"github.com/meshflow/meshflow/internal/metrics"
 	"github.com/meshflow/meshflow/internal/refresh"
 	"github.com/meshflow/meshflow/internal/store/storage"
+	"github.com/meshflow/meshflow/internal/temporal/control"
+	"github.com/meshflow/meshflow/internal/temporal/devserver/devservertest"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"go.temporal.io/sdk/activity"

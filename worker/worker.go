@@ -7,8 +7,8 @@ package worker
 import (
 	"time"
 
-	"github.com/meshflow/meshflow/internal/access"
 	"github.com/meshflow/meshflow/activities"
+	"github.com/meshflow/meshflow/internal/access"
 	"github.com/meshflow/meshflow/internal/refresh"
 	"github.com/meshflow/meshflow/workflows"
 	"go.temporal.io/sdk/activity"

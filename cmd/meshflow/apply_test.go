@@ -6,11 +6,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/meshflow/meshflow/internal/temporal/devserver/devservertest"
 	"github.com/meshflow/meshflow/internal/mesh/meshrev"
 	"github.com/meshflow/meshflow/internal/refresh"
 	"github.com/meshflow/meshflow/internal/signing"
 	"github.com/meshflow/meshflow/internal/store/storage"
+	"github.com/meshflow/meshflow/internal/temporal/devserver/devservertest"
 	enumspb "go.temporal.io/api/enums/v1"
 )
 

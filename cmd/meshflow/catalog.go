@@ -14,8 +14,8 @@ import (
 	"text/tabwriter"
 
 	"github.com/meshflow/meshflow/internal/access/grants"
-	"github.com/meshflow/meshflow/internal/store/catalog"
 	"github.com/meshflow/meshflow/internal/mesh/meshrev"
+	"github.com/meshflow/meshflow/internal/store/catalog"
 )
 
 func runCatalog(ctx context.Context, args []string, stdout, stderr io.Writer) error {

@@ -14,11 +14,11 @@ import (
 	"strings"
 
 	"github.com/meshflow/meshflow/activities"
-	"github.com/meshflow/meshflow/internal/temporal/codec"
-	"github.com/meshflow/meshflow/internal/temporal/control"
 	"github.com/meshflow/meshflow/internal/mesh/diag"
 	"github.com/meshflow/meshflow/internal/mesh/meshcheck"
 	"github.com/meshflow/meshflow/internal/store/storage"
+	"github.com/meshflow/meshflow/internal/temporal/codec"
+	"github.com/meshflow/meshflow/internal/temporal/control"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
 	sdklog "go.temporal.io/sdk/log"

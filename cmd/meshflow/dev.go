@@ -14,13 +14,13 @@ import (
 	"strings"
 	"time"
 
-	"github.com/meshflow/meshflow/internal/temporal/control"
-	"github.com/meshflow/meshflow/internal/temporal/devserver"
 	"github.com/meshflow/meshflow/internal/mesh/meshrev"
+	"github.com/meshflow/meshflow/internal/mesh/spec"
 	"github.com/meshflow/meshflow/internal/refresh"
 	"github.com/meshflow/meshflow/internal/signing"
-	"github.com/meshflow/meshflow/internal/mesh/spec"
 	"github.com/meshflow/meshflow/internal/store/storage"
+	"github.com/meshflow/meshflow/internal/temporal/control"
+	"github.com/meshflow/meshflow/internal/temporal/devserver"
 	"github.com/meshflow/meshflow/worker"
 	enumspb "go.temporal.io/api/enums/v1"
 )

@@ -9,9 +9,9 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/meshflow/meshflow/internal/temporal/control"
-	"github.com/meshflow/meshflow/internal/refresh"
 	"github.com/meshflow/meshflow/internal/http/serve"
+	"github.com/meshflow/meshflow/internal/refresh"
+	"github.com/meshflow/meshflow/internal/temporal/control"
 )
 
 func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {

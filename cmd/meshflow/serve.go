@@ -17,12 +17,12 @@ import (
 	"time"
 
 	"github.com/meshflow/meshflow/internal/http/auth"
-	"github.com/meshflow/meshflow/internal/temporal/control"
-	"github.com/meshflow/meshflow/internal/metrics"
 	"github.com/meshflow/meshflow/internal/http/serve"
-	"github.com/meshflow/meshflow/internal/mesh/spec"
-	"github.com/meshflow/meshflow/internal/store/storage"
 	"github.com/meshflow/meshflow/internal/http/web"
+	"github.com/meshflow/meshflow/internal/mesh/spec"
+	"github.com/meshflow/meshflow/internal/metrics"
+	"github.com/meshflow/meshflow/internal/store/storage"
+	"github.com/meshflow/meshflow/internal/temporal/control"
 	"github.com/prometheus/client_golang/prometheus"
 )
 

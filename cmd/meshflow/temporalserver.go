@@ -8,8 +8,8 @@ import (
 	"io"
 	"os"
 
-	"github.com/meshflow/meshflow/internal/temporal/devserver"
 	"github.com/meshflow/meshflow/internal/refresh"
+	"github.com/meshflow/meshflow/internal/temporal/devserver"
 	enumspb "go.temporal.io/api/enums/v1"
 )
 

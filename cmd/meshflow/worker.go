@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"github.com/meshflow/meshflow/activities"
-	"github.com/meshflow/meshflow/internal/temporal/control"
 	"github.com/meshflow/meshflow/internal/mesh/spec"
+	"github.com/meshflow/meshflow/internal/temporal/control"
 	"github.com/meshflow/meshflow/worker"
 	"go.temporal.io/sdk/client"
 	sdkworker "go.temporal.io/sdk/worker"

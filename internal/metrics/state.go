@@ -10,12 +10,12 @@ import (
 	"sync"
 	"time"
 
-	"github.com/meshflow/meshflow/internal/store/catalog"
 	"github.com/meshflow/meshflow/internal/contract"
-	"github.com/meshflow/meshflow/internal/temporal/control"
 	"github.com/meshflow/meshflow/internal/mesh/diag"
 	"github.com/meshflow/meshflow/internal/refresh"
+	"github.com/meshflow/meshflow/internal/store/catalog"
 	"github.com/meshflow/meshflow/internal/store/storage"
+	"github.com/meshflow/meshflow/internal/temporal/control"
 	"github.com/prometheus/client_golang/prometheus"
 )
 

@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/meshflow/meshflow/internal/store/catalog"
 	"github.com/meshflow/meshflow/internal/refresh"
+	"github.com/meshflow/meshflow/internal/store/catalog"
 	"go.temporal.io/sdk/temporal"
 )
 

@@ -9,10 +9,10 @@ import (
 
 	"github.com/meshflow/meshflow/internal/access"
 	"github.com/meshflow/meshflow/internal/access/grants"
-	"github.com/meshflow/meshflow/internal/store/catalog"
-	"github.com/meshflow/meshflow/internal/temporal/control"
 	"github.com/meshflow/meshflow/internal/refresh"
+	"github.com/meshflow/meshflow/internal/store/catalog"
 	"github.com/meshflow/meshflow/internal/store/storage"
+	"github.com/meshflow/meshflow/internal/temporal/control"
 )
 
 // TestExampleMeshPublishes refreshes the whole example mesh: the four products

@@ -14,8 +14,8 @@ import (
 	"time"
 
 	"github.com/meshflow/meshflow/activities"
-	"github.com/meshflow/meshflow/internal/store/catalog"
 	"github.com/meshflow/meshflow/internal/refresh"
+	"github.com/meshflow/meshflow/internal/store/catalog"
 	"github.com/meshflow/meshflow/internal/store/storage"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"

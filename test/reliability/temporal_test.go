@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/meshflow/meshflow/internal/temporal/control"
 	"github.com/meshflow/meshflow/internal/refresh"
+	"github.com/meshflow/meshflow/internal/temporal/control"
 	"go.temporal.io/sdk/client"
 )
 

@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"github.com/meshflow/meshflow/internal/access"
-	"github.com/meshflow/meshflow/internal/temporal/control"
 	"github.com/meshflow/meshflow/internal/mesh/spec"
+	"github.com/meshflow/meshflow/internal/temporal/control"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 )

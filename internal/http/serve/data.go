@@ -17,8 +17,8 @@ import (
 	"time"
 
 	"github.com/meshflow/meshflow/internal/access/grants"
-	"github.com/meshflow/meshflow/internal/store/catalog"
 	"github.com/meshflow/meshflow/internal/refresh"
+	"github.com/meshflow/meshflow/internal/store/catalog"
 	"github.com/meshflow/meshflow/internal/store/storage"
 )
 

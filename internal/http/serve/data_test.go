@@ -15,10 +15,10 @@ import (
 
 	"github.com/meshflow/meshflow/internal/access"
 	"github.com/meshflow/meshflow/internal/http/auth"
-	"github.com/meshflow/meshflow/internal/temporal/control"
-	"github.com/meshflow/meshflow/internal/refresh"
 	"github.com/meshflow/meshflow/internal/mesh/spec"
+	"github.com/meshflow/meshflow/internal/refresh"
 	"github.com/meshflow/meshflow/internal/store/storage"
+	"github.com/meshflow/meshflow/internal/temporal/control"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )

@@ -14,8 +14,8 @@ import (
 	"github.com/meshflow/meshflow/internal/access/grants"
 	"github.com/meshflow/meshflow/internal/http/auth"
 	"github.com/meshflow/meshflow/internal/mesh/meshrev"
-	"github.com/meshflow/meshflow/internal/signing"
 	"github.com/meshflow/meshflow/internal/mesh/spec"
+	"github.com/meshflow/meshflow/internal/signing"
 	"github.com/meshflow/meshflow/internal/store/storage"
 	"github.com/prometheus/client_golang/prometheus"
 )

@@ -14,10 +14,10 @@ import (
 	"time"
 
 	"github.com/meshflow/meshflow/internal/http/auth"
-	"github.com/meshflow/meshflow/internal/temporal/control"
-	"github.com/meshflow/meshflow/internal/refresh"
 	"github.com/meshflow/meshflow/internal/mesh/spec"
+	"github.com/meshflow/meshflow/internal/refresh"
 	"github.com/meshflow/meshflow/internal/store/storage"
+	"github.com/meshflow/meshflow/internal/temporal/control"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 	"github.com/prometheus/client_golang/prometheus/promhttp"

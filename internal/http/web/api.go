@@ -6,8 +6,8 @@ import (
 	"net/http"
 	"slices"
 
-	"github.com/meshflow/meshflow/internal/store/catalog"
 	"github.com/meshflow/meshflow/internal/refresh"
+	"github.com/meshflow/meshflow/internal/store/catalog"
 )
 
 // The catalog's JSON API, next to the pages that show the same data:

@@ -12,8 +12,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/meshflow/meshflow/internal/temporal/control"
 	"github.com/meshflow/meshflow/internal/refresh"
+	"github.com/meshflow/meshflow/internal/temporal/control"
 	"go.temporal.io/api/serviceerror"
 )
 

@@ -14,9 +14,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/meshflow/meshflow/internal/temporal/control"
 	"github.com/meshflow/meshflow/internal/mesh/spec"
 	"github.com/meshflow/meshflow/internal/store/storage"
+	"github.com/meshflow/meshflow/internal/temporal/control"
 )
 
 //go:embed templates/*.html

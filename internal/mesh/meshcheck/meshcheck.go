@@ -12,8 +12,8 @@ import (
 
 	"github.com/meshflow/meshflow/internal/mesh/diag"
 	"github.com/meshflow/meshflow/internal/mesh/policy"
-	"github.com/meshflow/meshflow/rules"
 	"github.com/meshflow/meshflow/internal/mesh/spec"
+	"github.com/meshflow/meshflow/rules"
 )
 
 // Result is a validated mesh.

@@ -5,8 +5,8 @@ import (
 	"errors"
 	"strings"
 
-	"github.com/meshflow/meshflow/internal/mesh/diag"
 	"github.com/meshflow/meshflow/internal/engine/sqlcheck"
+	"github.com/meshflow/meshflow/internal/mesh/diag"
 	"github.com/meshflow/meshflow/internal/mesh/spec"
 )
 

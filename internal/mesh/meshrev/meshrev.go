@@ -26,9 +26,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/meshflow/meshflow/internal/mesh/spec"
 	"github.com/meshflow/meshflow/internal/refresh"
 	"github.com/meshflow/meshflow/internal/signing"
-	"github.com/meshflow/meshflow/internal/mesh/spec"
 	"github.com/meshflow/meshflow/internal/store/storage"
 	"go.yaml.in/yaml/v3"
 )

@@ -9,9 +9,9 @@ import (
 	"time"
 
 	"github.com/meshflow/meshflow/internal/access"
+	"github.com/meshflow/meshflow/internal/mesh/spec"
 	"github.com/meshflow/meshflow/internal/refresh"
 	"github.com/meshflow/meshflow/internal/signing"
-	"github.com/meshflow/meshflow/internal/mesh/spec"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"

@@ -10,8 +10,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/meshflow/meshflow/internal/refresh"
 	"github.com/meshflow/meshflow/internal/mesh/spec"
+	"github.com/meshflow/meshflow/internal/refresh"
 	commonpb "go.temporal.io/api/common/v1"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"

@@ -9,10 +9,10 @@ import (
 	"time"
 	_ "time/tzdata" // the schedules name IANA zones
 
-	"github.com/meshflow/meshflow/internal/temporal/devserver/devservertest"
-	"github.com/meshflow/meshflow/internal/refresh"
-	"github.com/meshflow/meshflow/internal/temporal/schedules"
 	"github.com/meshflow/meshflow/internal/mesh/spec"
+	"github.com/meshflow/meshflow/internal/refresh"
+	"github.com/meshflow/meshflow/internal/temporal/devserver/devservertest"
+	"github.com/meshflow/meshflow/internal/temporal/schedules"
 	"github.com/robfig/cron/v3"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/workflowservice/v1"
