@@ -205,17 +205,8 @@ func fileSources(input refresh.Input, p string) ([]source, error) {
 }
 
 // matchesFormat reports whether a file name has an extension of the format.
-func matchesFormat(name, format string) bool {
-	ext := strings.ToLower(path.Ext(strings.TrimSuffix(name, ".gz")))
-	switch format {
-	case "csv":
-		return ext == ".csv" || ext == ".tsv" || ext == ".txt"
-	case "jsonl":
-		return ext == ".jsonl" || ext == ".ndjson" || ext == ".json"
-	case "parquet":
-		return ext == ".parquet"
-	}
-	return false
+func matchesFormat(name string, format refresh.Format) bool {
+	return refresh.FormatOfName(name) == format
 }
 
 // inStore reports whether uri names the store's own objects (published

@@ -157,7 +157,7 @@ const maxStaleClaims = 10
 // attempt is taken as is; a claim of another run younger than StaleClaimAfter
 // ends the run with VersionTaken; an older one is stepped over to the next
 // version with the same bump. It returns the claimed manifest.
-func (a *Activities) claim(ctx context.Context, m refresh.Manifest, previous, version, bump string) (refresh.Manifest, error) {
+func (a *Activities) claim(ctx context.Context, m refresh.Manifest, previous, version string, bump refresh.Bump) (refresh.Manifest, error) {
 	staleAfter := a.StaleClaimAfter
 	if staleAfter <= 0 {
 		staleAfter = DefaultStaleClaimAfter
@@ -319,7 +319,7 @@ func (a *Activities) CleanupStaging(ctx context.Context, in refresh.CleanupInput
 
 // NextVersion returns the semantic version after prev: 1.0.0 first, then the
 // minor number goes up, or the major number for a breaking change.
-func NextVersion(prev, bump string) (string, error) {
+func NextVersion(prev string, bump refresh.Bump) (string, error) {
 	if prev == "" {
 		return "1.0.0", nil
 	}
@@ -332,7 +332,7 @@ func NextVersion(prev, bump string) (string, error) {
 	if err1 != nil || err2 != nil {
 		return "", fmt.Errorf("published version %q is not MAJOR.MINOR.PATCH", prev)
 	}
-	if bump == "major" {
+	if bump == refresh.BumpMajor {
 		return fmt.Sprintf("%d.0.0", major+1), nil
 	}
 	return fmt.Sprintf("%d.%d.0", major, minor+1), nil

@@ -3,6 +3,7 @@ package workflows
 import (
 	"time"
 
+	"github.com/meshflow/meshflow/internal/refresh"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 )
@@ -36,7 +37,7 @@ func publishOptions(ctx workflow.Context, summary string) workflow.Context {
 			InitialInterval:        time.Second,
 			BackoffCoefficient:     2,
 			MaximumInterval:        time.Minute,
-			NonRetryableErrorTypes: []string{"VersionTaken"},
+			NonRetryableErrorTypes: []string{refresh.ErrVersionTaken},
 		},
 	})
 }

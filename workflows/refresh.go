@@ -178,9 +178,9 @@ func (r *run) execute(ctx workflow.Context) (refresh.Result, error) {
 	manifest.Approvals = r.status.Approvals
 
 	r.setStage(ctx, refresh.StagePublishing, "publishing a new version")
-	bump := "minor"
+	bump := refresh.BumpMinor
 	if gov.Breaking {
-		bump = "major"
+		bump = refresh.BumpMajor
 	}
 	prevVersion := ""
 	if latest.Found {
@@ -267,7 +267,7 @@ func (r *run) awaitApproval(ctx workflow.Context) error {
 	g := r.p.Governance
 	timeout := g.Timeout
 	if timeout <= 0 {
-		timeout = 48 * time.Hour
+		timeout = refresh.DefaultApprovalTimeout
 	}
 	escalateAfter := g.EscalateAfter
 	if escalateAfter <= 0 || escalateAfter >= timeout {
@@ -397,12 +397,8 @@ func (r *run) checkDecision(ctx workflow.Context, d refresh.Decision) error {
 // decide records a decision. A rejection by any group member ends the wait; the
 // run is approved when every group has its quorum.
 func (r *run) decide(ctx workflow.Context, d refresh.Decision) (refresh.Status, error) {
-	verdict := "reject"
-	if d.Approve {
-		verdict = "approve"
-	}
 	r.status.Approvals = append(r.status.Approvals, refresh.Approval{
-		Principal: d.Principal, Decision: verdict, Comment: d.Comment, ManifestHash: d.ManifestHash, At: workflow.Now(ctx), Proof: d.Proof,
+		Principal: d.Principal, Decision: refresh.VerdictOf(d.Approve), Comment: d.Comment, ManifestHash: d.ManifestHash, At: workflow.Now(ctx), Proof: d.Proof,
 	})
 	if !d.Approve {
 		r.decided, r.approved = true, false
@@ -433,12 +429,8 @@ func (r *run) receiveSignals(ctx workflow.Context) {
 		var d refresh.Decision
 		ch.Receive(ctx, &d)
 		if err := r.validateDecision(ctx, d); err != nil {
-			verdict := "reject"
-			if d.Approve {
-				verdict = "approve"
-			}
 			r.status.Refused = append(r.status.Refused, refresh.Refusal{Approval: refresh.Approval{
-				Principal: d.Principal, Decision: verdict, Comment: d.Comment, ManifestHash: d.ManifestHash, At: workflow.Now(ctx),
+				Principal: d.Principal, Decision: refresh.VerdictOf(d.Approve), Comment: d.Comment, ManifestHash: d.ManifestHash, At: workflow.Now(ctx),
 			}, Reason: err.Error()})
 			workflow.GetLogger(ctx).Warn("refused a decision sent as a signal", "principal", d.Principal, "reason", err.Error())
 			continue
@@ -611,9 +603,9 @@ func Route(p refresh.Product, downstream map[string]refresh.Product, hasPrevious
 			}
 			groups = append(groups, refresh.ApprovalGroup{Name: "consumer " + ref, Members: slices.Clone(c.Governance.Stewards), Quorum: 1})
 		}
-	case g.Approval == "always":
+	case g.Approval == refresh.ApprovalAlways:
 		groups = append(groups, stewards)
-	case g.Approval == "on-breaking-change" && !green:
+	case g.Approval == refresh.ApprovalOnBreakingChange && !green:
 		groups = append(groups, stewards)
 	}
 	return groups
@@ -765,7 +757,7 @@ func (r *run) awaitAccess(ctx workflow.Context) (ended *refresh.Result, err erro
 	}
 	timeout := r.p.Governance.Timeout
 	if timeout <= 0 {
-		timeout = 48 * time.Hour
+		timeout = refresh.DefaultApprovalTimeout
 	}
 	deadline := workflow.Now(ctx).Add(timeout)
 	var names []string

@@ -18,7 +18,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 )
 
-func product(approval string) refresh.Product {
+func product(approval refresh.ApprovalMode) refresh.Product {
 	return refresh.Product{
 		Domain: "finance", Name: "global-kpis", Owner: "finance-data", TaskQueue: "meshflow-finance",
 		Inputs:     []refresh.Input{{Name: "fx", Product: "finance/fx-rates"}},

@@ -19,6 +19,7 @@ import (
 
 	_ "github.com/duckdb/duckdb-go/v2" // registers the "duckdb" database/sql driver
 	"github.com/meshflow/meshflow/internal/engine/sqlcheck"
+	"github.com/meshflow/meshflow/internal/refresh"
 )
 
 // DB is a DuckDB database for one stage of one run.
@@ -98,17 +99,10 @@ func Quote(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'
 // Ident returns s as a quoted SQL identifier.
 func Ident(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
 
-// The formats an input can have.
-const (
-	CSV     = "csv"
-	JSON    = "jsonl"
-	Parquet = "parquet"
-)
-
 // Input describes local files to expose to SQL as one table.
 type Input struct {
 	Name      string
-	Format    string
+	Format    refresh.Format
 	Files     []string
 	Delimiter string
 	// Header says whether CSV files start with a header row; nil means yes.
@@ -156,7 +150,7 @@ func (d *DB) LoadInput(ctx context.Context, in Input) (int64, error) {
 	list := "[" + strings.Join(files, ", ") + "]"
 	var src string
 	switch in.Format {
-	case CSV:
+	case refresh.FormatCSV:
 		header := in.Header == nil || *in.Header
 		opts := fmt.Sprintf("header = %t, auto_detect = true, strict_mode = true, null_padding = false, sample_size = -1", header)
 		// An explicit delimiter keeps the sniffer from explaining a malformed row
@@ -173,9 +167,9 @@ func (d *DB) LoadInput(ctx context.Context, in Input) (int64, error) {
 		}
 		opts += ", delim = " + Quote(delim)
 		src = fmt.Sprintf("read_csv(%s, %s)", list, opts)
-	case JSON:
+	case refresh.FormatJSON:
 		src = fmt.Sprintf("read_json(%s, format = 'newline_delimited', sample_size = -1)", list)
-	case Parquet:
+	case refresh.FormatParquet:
 		src = fmt.Sprintf("read_parquet(%s)", list)
 	default:
 		return 0, &DataError{Input: in.Name, Err: fmt.Errorf("unsupported format %q", in.Format)}

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/meshflow/meshflow/internal/refresh"
 )
 
 // sandboxRun lays out a worker's scratch as the activities do: a run folder with
@@ -69,9 +71,9 @@ func newSandboxRun(t *testing.T) *sandboxRun {
 	t.Cleanup(func() { _ = db.Close() })
 	r.db = db
 	for _, in := range []Input{
-		{Name: "orders", Format: CSV, Files: []string{orders}},
-		{Name: "cities", Format: JSON, Files: []string{cities}},
-		{Name: "rates", Format: Parquet, Files: []string{filepath.Join(r.run, "inputs", "rates", "0000.parquet")}},
+		{Name: "orders", Format: refresh.FormatCSV, Files: []string{orders}},
+		{Name: "cities", Format: refresh.FormatJSON, Files: []string{cities}},
+		{Name: "rates", Format: refresh.FormatParquet, Files: []string{filepath.Join(r.run, "inputs", "rates", "0000.parquet")}},
 	} {
 		if _, err := db.LoadInput(t.Context(), in); err != nil {
 			t.Fatalf("load %s inside the sandbox: %v", in.Name, err)

@@ -237,7 +237,7 @@ func (s *State) readPending(ctx context.Context) (map[string][]time.Time, error)
 	}
 	out := map[string][]time.Time{}
 	for _, r := range runs {
-		if r.Status == "Running" && r.Product != "" {
+		if r.Status == control.StatusRunning && r.Product != "" {
 			out[r.Product] = append(out[r.Product], r.Start)
 		}
 	}

@@ -1,5 +1,11 @@
 package refresh
 
+import (
+	"path"
+	"strings"
+	"time"
+)
+
 // Workflow names.
 const (
 	// WorkflowProductRefresh refreshes one data product from ingest to publication.
@@ -96,3 +102,67 @@ const (
 
 // WorkflowID returns the ID of a refresh run of a product: refresh/<domain>/<product>/<suffix>.
 func WorkflowID(ref, suffix string) string { return "refresh/" + ref + "/" + suffix }
+
+// ApprovalMode says when a new version of a product needs its stewards' sign-off.
+type ApprovalMode string
+
+// The approval modes of a product.
+const (
+	ApprovalNever            ApprovalMode = "never"              // versions are approved automatically
+	ApprovalAlways           ApprovalMode = "always"             // every version needs the stewards
+	ApprovalOnBreakingChange ApprovalMode = "on-breaking-change" // breaking or failing versions need them
+)
+
+// DefaultApprovalTimeout is how long a run waits for sign-off when its
+// governance names no timeout.
+const DefaultApprovalTimeout = 48 * time.Hour
+
+// Verdict is a steward's decision on a run or an access request.
+type Verdict string
+
+// The verdicts.
+const (
+	Approve Verdict = "approve"
+	Reject  Verdict = "reject"
+)
+
+// VerdictOf returns Approve for true and Reject for false.
+func VerdictOf(approve bool) Verdict {
+	if approve {
+		return Approve
+	}
+	return Reject
+}
+
+// Bump says which part of the semantic version a new version raises.
+type Bump string
+
+// The bumps: major for a breaking change, minor otherwise.
+const (
+	BumpMajor Bump = "major"
+	BumpMinor Bump = "minor"
+)
+
+// Format is the format of a product's input.
+type Format string
+
+// The input formats meshflow reads.
+const (
+	FormatCSV     Format = "csv"
+	FormatJSON    Format = "jsonl" // newline-delimited JSON
+	FormatParquet Format = "parquet"
+)
+
+// FormatOfName returns the format that a file name's extension says, "" when it
+// says none; a trailing .gz is ignored.
+func FormatOfName(name string) Format {
+	switch strings.ToLower(path.Ext(strings.TrimSuffix(name, ".gz"))) {
+	case ".csv", ".tsv", ".txt":
+		return FormatCSV
+	case ".jsonl", ".ndjson", ".json":
+		return FormatJSON
+	case ".parquet":
+		return FormatParquet
+	}
+	return ""
+}

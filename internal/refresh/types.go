@@ -39,7 +39,7 @@ func (p Product) Ref() string { return p.Domain + "/" + p.Name }
 type Input struct {
 	Name      string `json:"name"`
 	URI       string `json:"uri,omitempty"`
-	Format    string `json:"format,omitempty"`
+	Format    Format `json:"format,omitempty"`
 	Product   string `json:"product,omitempty"`
 	Delimiter string `json:"delimiter,omitempty"`
 	Header    *bool  `json:"header,omitempty"`
@@ -60,7 +60,7 @@ func (in Input) NeedsGrant(domain string) bool {
 
 // Governance is the approval policy of a product.
 type Governance struct {
-	Approval   string        `json:"approval"`
+	Approval   ApprovalMode  `json:"approval"`
 	Stewards   []string      `json:"stewards"`
 	Quorum     int           `json:"quorum"`
 	Timeout    time.Duration `json:"timeout"`
@@ -210,7 +210,7 @@ type ObjectRef struct {
 // StagedInput is an input snapshotted into run-scoped staging.
 type StagedInput struct {
 	Name   string `json:"name"`
-	Format string `json:"format"`
+	Format Format `json:"format"`
 	Source string `json:"source"`
 	// SourceVersion is the version read when the input is a product.
 	SourceVersion string      `json:"sourceVersion,omitempty"`
@@ -303,7 +303,7 @@ type LatestResult struct {
 // Approval is one recorded decision.
 type Approval struct {
 	Principal    string    `json:"principal"`
-	Decision     string    `json:"decision"` // approve or reject
+	Decision     Verdict   `json:"decision"`
 	Comment      string    `json:"comment,omitempty"`
 	ManifestHash string    `json:"manifestHash"`
 	At           time.Time `json:"at"`
@@ -368,8 +368,8 @@ type PublishInput struct {
 	Manifest Manifest `json:"manifest"`
 	// Previous is the version the run compared against ("" for the first).
 	Previous string `json:"previous"`
-	// Bump is "major" for breaking changes and "minor" otherwise.
-	Bump string `json:"bump"`
+	// Bump is major for breaking changes and minor otherwise.
+	Bump Bump `json:"bump"`
 }
 
 // PublishResult says what was published.

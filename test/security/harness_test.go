@@ -105,7 +105,7 @@ func newEnv(t *testing.T) *env {
 }
 
 // product is a product of domain sec that reads the orders with sql.
-func (e *env) product(name, approval, sql string) refresh.Product {
+func (e *env) product(name string, approval refresh.ApprovalMode, sql string) refresh.Product {
 	return refresh.Product{Domain: "sec", Name: name, Owner: secTeam, TaskQueue: secQueue, Access: refresh.AccessOpen,
 		Description: "security suite", Inputs: []refresh.Input{{Name: "orders", URI: e.input, Format: "csv"}}, SQL: sql,
 		Contract: contractYAML, ContractFile: name + ".odcs.yaml",

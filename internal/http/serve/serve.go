@@ -251,7 +251,7 @@ func (s *Server) approvals(w http.ResponseWriter, r *http.Request, principal str
 	}
 	out := []statusJSON{}
 	for _, run := range runs {
-		if run.Status != "Running" {
+		if run.Status != control.StatusRunning {
 			continue
 		}
 		st, err := s.runs.Status(r.Context(), run.WorkflowID, run.RunID)

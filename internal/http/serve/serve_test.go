@@ -89,7 +89,7 @@ func kpis() refresh.Product {
 	return refresh.Product{
 		Domain: "finance", Name: "global-kpis", Owner: "finance-data", TaskQueue: queue,
 		Inputs: []refresh.Input{{Name: "fx", URI: "file:///fx.csv", Format: "csv"}}, SQL: "SELECT 1",
-		Governance: refresh.Governance{Approval: spec.ApproveAlways, Stewards: []string{"maria.rossi", "omar.haddad"}, Quorum: 2, Timeout: time.Hour},
+		Governance: refresh.Governance{Approval: refresh.ApprovalAlways, Stewards: []string{"maria.rossi", "omar.haddad"}, Quorum: 2, Timeout: time.Hour},
 	}
 }
 

@@ -237,7 +237,7 @@ func (s *server) product(ctx context.Context, e catalog.Entry, signedIn bool) pr
 			versions[in.Name] = in.SourceVersion
 		}
 		for _, in := range sp.Inputs {
-			inputs = append(inputs, lineageInput{Name: in.Name, Ref: in.Product, URI: in.URI, Format: in.DataFormat(), Version: versions[in.Name]})
+			inputs = append(inputs, lineageInput{Name: in.Name, Ref: in.Product, URI: in.URI, Format: string(in.DataFormat()), Version: versions[in.Name]})
 		}
 		for _, cp := range set.Consumers(e.Ref) {
 			consumers = append(consumers, cp.Ref())
@@ -245,7 +245,7 @@ func (s *server) product(ctx context.Context, e catalog.Entry, signedIn bool) pr
 	} else {
 		// Without the mesh, lineage comes from what the latest version read.
 		for _, in := range m.Inputs {
-			li := lineageInput{Name: in.Name, Format: in.Format, Version: in.SourceVersion}
+			li := lineageInput{Name: in.Name, Format: string(in.Format), Version: in.SourceVersion}
 			if in.SourceVersion != "" {
 				li.Ref = in.Source
 			} else {

@@ -210,7 +210,7 @@ func (s *server) inboxPage(w http.ResponseWriter, r *http.Request) {
 	}
 	d := inboxData{Principal: who}
 	for _, run := range runs {
-		if run.Status != "Running" {
+		if run.Status != control.StatusRunning {
 			continue
 		}
 		st, err := s.deps.Control.Status(ctx, run.WorkflowID, run.RunID)

@@ -143,10 +143,10 @@ func product(set *spec.Set, p *spec.Product) (refresh.Product, error) {
 	out.Governance = refresh.Governance{Approval: g.Approval, Stewards: set.People(set.Stewards(p)), Quorum: g.Quorum,
 		Timeout: g.Timeout, EscalateTo: set.People(g.EscalateTo), EscalateAfter: g.EscalateAfter}
 	if out.Governance.Approval == "" {
-		out.Governance.Approval = spec.ApproveNever
+		out.Governance.Approval = refresh.ApprovalNever
 	}
 	if out.Governance.Timeout == 0 {
-		out.Governance.Timeout = spec.DefaultApprovalTimeout
+		out.Governance.Timeout = refresh.DefaultApprovalTimeout
 	}
 	for _, c := range set.Consumers(p.Ref()) {
 		out.Consumers = append(out.Consumers, c.Ref())

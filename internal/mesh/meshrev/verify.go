@@ -86,7 +86,7 @@ func VerifyApprovals(ctx context.Context, st Getter, m refresh.Manifest) []error
 			errs = append(errs, fmt.Errorf("the %s of %s: %w: no signature", a.Decision, a.Principal, ErrUnproven))
 			continue
 		}
-		st := refresh.DecisionStatement(m.WorkflowID, m.Product, a.Principal, a.Decision == "approve", a.Comment, a.ManifestHash)
+		st := refresh.DecisionStatement(m.WorkflowID, m.Product, a.Principal, a.Decision == refresh.Approve, a.Comment, a.ManifestHash)
 		if err := signing.Verify(rev.Keys, st, *a.Proof, timeZero); err != nil {
 			errs = append(errs, fmt.Errorf("the %s of %s: %w: %w", a.Decision, a.Principal, ErrUnproven, err))
 		}

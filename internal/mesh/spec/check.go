@@ -9,12 +9,9 @@ import (
 
 	"github.com/meshflow/meshflow/internal/mesh/diag"
 	"github.com/meshflow/meshflow/internal/mesh/yamlfile"
+	"github.com/meshflow/meshflow/internal/refresh"
 	"github.com/robfig/cron/v3"
 )
-
-// DefaultApprovalTimeout is how long a run waits for sign-off when the spec does not
-// say.
-const DefaultApprovalTimeout = 48 * time.Hour
 
 // check makes the checks that need more than one file: names, references between
 // documents, and cycles.
@@ -196,7 +193,7 @@ func (s *Set) checkProduct(p *Product, ds *diag.List) {
 			"unknown access mode %q", p.Access)
 	}
 	switch p.Output.Format {
-	case "", FormatParquet:
+	case "", refresh.FormatParquet:
 	default:
 		ds.Errorf(doc.PosAt("output", "format"), "bad-value", "write format: parquet", "output format %q is not supported", p.Output.Format)
 	}
@@ -275,7 +272,7 @@ func (s *Set) checkInputs(p *Product, ds *diag.List) {
 			if f := in.DataFormat(); f == "" {
 				ds.Errorf(doc.PosAt("inputs", i), "missing-format", "add format: csv, jsonl or parquet",
 					"cannot tell the format of input %q from its uri", in.Name)
-			} else if !slices.Contains([]string{FormatCSV, FormatJSON, FormatParquet}, f) {
+			} else if !slices.Contains([]refresh.Format{refresh.FormatCSV, refresh.FormatJSON, refresh.FormatParquet}, f) {
 				ds.Errorf(doc.PosAt("inputs", i, "format"), "bad-value", "write csv, jsonl or parquet", "input format %q is not supported", in.Format)
 			}
 		}
@@ -284,29 +281,21 @@ func (s *Set) checkInputs(p *Product, ds *diag.List) {
 
 // DataFormat returns the input's format, from its format key or else its URI's
 // extension ("" when neither says).
-func (in Input) DataFormat() string {
+func (in Input) DataFormat() refresh.Format {
 	if in.Format != "" {
 		if in.Format == "json" || in.Format == "ndjson" {
-			return FormatJSON
+			return refresh.FormatJSON
 		}
 		return in.Format
 	}
-	switch ext := path.Ext(strings.TrimSuffix(in.URI, ".gz")); ext {
-	case ".csv", ".tsv":
-		return FormatCSV
-	case ".jsonl", ".ndjson", ".json":
-		return FormatJSON
-	case ".parquet":
-		return FormatParquet
-	}
-	return ""
+	return refresh.FormatOfName(in.URI)
 }
 
 func (s *Set) checkGovernance(p *Product, ds *diag.List) {
 	doc := p.Doc
 	g := p.Governance
 	switch g.Approval {
-	case "", ApproveNever, ApproveAlways, ApproveOnBreakingChange:
+	case "", refresh.ApprovalNever, refresh.ApprovalAlways, refresh.ApprovalOnBreakingChange:
 	default:
 		ds.Errorf(doc.PosAt("governance", "approval"), "bad-value", "write never, always or on-breaking-change", "unknown approval mode %q", g.Approval)
 	}
@@ -323,7 +312,7 @@ func (s *Set) checkGovernance(p *Product, ds *diag.List) {
 		}
 	}
 	stewards := s.Stewards(p)
-	if g.Approval == ApproveAlways || g.Approval == ApproveOnBreakingChange {
+	if g.Approval == refresh.ApprovalAlways || g.Approval == refresh.ApprovalOnBreakingChange {
 		if len(stewards) == 0 {
 			ds.Errorf(doc.PosAt("governance", "approval"), "no-stewards", "list stewards under governance, or under the domain in mesh.yaml",
 				"approval %q needs at least one steward", g.Approval)

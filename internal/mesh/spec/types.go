@@ -6,6 +6,7 @@ import (
 
 	"github.com/meshflow/meshflow/internal/contract"
 	"github.com/meshflow/meshflow/internal/mesh/yamlfile"
+	"github.com/meshflow/meshflow/internal/refresh"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -182,20 +183,13 @@ type ProductMetadata struct {
 // Ref returns the product's mesh-wide name, "<domain>/<name>".
 func (p *Product) Ref() string { return p.Metadata.Domain + "/" + p.Metadata.Name }
 
-// The input formats meshflow reads.
-const (
-	FormatCSV     = "csv"
-	FormatJSON    = "jsonl"
-	FormatParquet = "parquet"
-)
-
 // Input is one dataset a product reads: an object or prefix in storage, or another
 // data product (a mesh edge).
 type Input struct {
 	// Name is the table name the transform SQL uses for this input.
-	Name   string `yaml:"name" required:"true"`
-	URI    string `yaml:"uri"`
-	Format string `yaml:"format"`
+	Name   string         `yaml:"name" required:"true"`
+	URI    string         `yaml:"uri"`
+	Format refresh.Format `yaml:"format"`
 	// Product names another product as "<domain>/<product>"; its latest published
 	// version is read.
 	Product string `yaml:"product"`
@@ -209,26 +203,19 @@ type Transform struct {
 	SQL string `yaml:"sql" required:"true"`
 }
 
-// The approval modes of a product.
-const (
-	ApproveNever            = "never"
-	ApproveAlways           = "always"
-	ApproveOnBreakingChange = "on-breaking-change"
-)
-
 // Governance says who must sign off a new version and when.
 type Governance struct {
-	Approval      string        `yaml:"approval"` // never (default), always, on-breaking-change
-	Stewards      []string      `yaml:"stewards"`
-	Quorum        int           `yaml:"quorum"`
-	Timeout       time.Duration `yaml:"timeout"`
-	EscalateTo    []string      `yaml:"escalateTo"`
-	EscalateAfter time.Duration `yaml:"escalateAfter"`
+	Approval      refresh.ApprovalMode `yaml:"approval"` // never (default), always, on-breaking-change
+	Stewards      []string             `yaml:"stewards"`
+	Quorum        int                  `yaml:"quorum"`
+	Timeout       time.Duration        `yaml:"timeout"`
+	EscalateTo    []string             `yaml:"escalateTo"`
+	EscalateAfter time.Duration        `yaml:"escalateAfter"`
 }
 
 // Output says how and where the product is published.
 type Output struct {
-	Format   string `yaml:"format"` // parquet (default)
+	Format   refresh.Format `yaml:"format"` // parquet (default)
 	Location string `yaml:"location"`
 }
 

@@ -227,7 +227,7 @@ func (a *Audit) checkApprovals(m refresh.Manifest) {
 	var who []string
 	for _, ap := range m.Approvals {
 		switch {
-		case ap.Decision != "approve":
+		case ap.Decision != refresh.Approve:
 			a.problem("version %s records a %q decision by %s", m.Version, ap.Decision, ap.Principal)
 		case ap.ManifestHash == "" || ap.At.IsZero():
 			a.problem("version %s records an approval by %s without the manifest it reviewed or its time", m.Version, ap.Principal)

@@ -148,7 +148,7 @@ func (c *Client) PendingAccess(ctx context.Context, ref string) ([]AccessRun, er
 	}
 	var out []AccessRun
 	for _, r := range runs {
-		if r.Status == "Running" {
+		if r.Status == StatusRunning {
 			out = append(out, r)
 		}
 	}

@@ -148,6 +148,9 @@ func (c *Client) Runs(ctx context.Context, ref string, stage refresh.Stage, limi
 
 func quote(s string) string { return strings.ReplaceAll(s, "'", "") }
 
+// StatusRunning is the execution status of a run that has not closed.
+const StatusRunning = "Running"
+
 func statusName(s string) string {
 	s = strings.TrimPrefix(s, "WORKFLOW_EXECUTION_STATUS_")
 	if s == "" {
@@ -167,7 +170,7 @@ func (c *Client) Pending(ctx context.Context, ref string) ([]Run, error) {
 	}
 	var out []Run
 	for _, r := range runs {
-		if r.Status == "Running" {
+		if r.Status == StatusRunning {
 			out = append(out, r)
 		}
 	}
