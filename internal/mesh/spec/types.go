@@ -216,7 +216,7 @@ type Governance struct {
 // Output says how and where the product is published.
 type Output struct {
 	Format   refresh.Format `yaml:"format"` // parquet (default)
-	Location string `yaml:"location"`
+	Location string         `yaml:"location"`
 }
 
 // Schedule is a product's refresh schedule, made into a Temporal Schedule by
