@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"path"
 	"path/filepath"
 	"sync"
 	"time"
@@ -37,7 +36,7 @@ type Activities struct {
 	// outcomes; nil records nothing.
 	Metrics *metrics.Metrics
 	// StaleClaimAfter is how old another run's unfinished claim on the next
-	// version must be before Publish steps over it (0: DefaultStaleClaimAfter).
+	// version must be before Publish steps over it (0: layout.DefaultStaleClaimAfter).
 	// A claim gets that old when its run was terminated or lost in the middle of
 	// Publish; younger claims belong to racing runs, which end with VersionTaken.
 	StaleClaimAfter time.Duration
@@ -48,9 +47,6 @@ type Activities struct {
 	// disk under the other runs.
 	ScratchPerRun int64
 }
-
-// Staging returns the staging prefix of a run.
-func Staging(ref, runID string) string { return path.Join("_staging", ref, runID) }
 
 func (a *Activities) scratchDir(runID string, parts ...string) string {
 	return filepath.Join(append([]string{a.Scratch, runID}, parts...)...)

@@ -7,8 +7,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
-	"path"
 	"strings"
 
 	"github.com/meshflow/meshflow/internal/contract"
@@ -17,6 +15,8 @@ import (
 	"github.com/meshflow/meshflow/internal/mesh/policy"
 	"github.com/meshflow/meshflow/internal/mesh/spec"
 	"github.com/meshflow/meshflow/internal/refresh"
+	"github.com/meshflow/meshflow/internal/store/catalog"
+	"github.com/meshflow/meshflow/internal/store/layout"
 	"github.com/meshflow/meshflow/internal/store/storage"
 	"go.temporal.io/sdk/temporal"
 )
@@ -52,7 +52,7 @@ func (a *Activities) Govern(ctx context.Context, in refresh.GovernInput) (refres
 	}
 
 	if prev := in.Previous; prev != nil && prev.Contract != nil {
-		old, err := a.loadContract(ctx, *prev.Contract)
+		old, err := catalog.Contract(ctx, a.Store, *prev)
 		if err != nil {
 			return res, err
 		}
@@ -63,7 +63,7 @@ func (a *Activities) Govern(ctx context.Context, in refresh.GovernInput) (refres
 		}
 	}
 
-	key := path.Join(Staging(p.Ref(), in.RunID), "contract.odcs.yaml")
+	key := layout.StagedKey(p.Ref(), in.RunID, layout.Contract)
 	obj, err := a.Store.Put(ctx, key, strings.NewReader(p.Contract), storage.PutOptions{ContentType: "application/yaml"})
 	if err != nil {
 		return res, fmt.Errorf("stage contract: %w", err)
@@ -77,24 +77,6 @@ func contractName(p refresh.Product) string {
 		return p.ContractFile
 	}
 	return p.Ref() + ".odcs.yaml"
-}
-
-// loadContract reads a published contract.
-func (a *Activities) loadContract(ctx context.Context, ref refresh.ObjectRef) (*contract.Contract, error) {
-	r, _, err := a.Store.Get(ctx, ref.Key)
-	if err != nil {
-		return nil, fmt.Errorf("read published contract %s: %w", ref.Key, err)
-	}
-	defer r.Close()
-	b, err := io.ReadAll(r)
-	if err != nil {
-		return nil, fmt.Errorf("read published contract %s: %w", ref.Key, err)
-	}
-	c, _ := contract.Load(ref.Key, b, &diag.List{})
-	if c == nil {
-		return nil, fmt.Errorf("published contract %s does not parse", ref.Key)
-	}
-	return c, nil
 }
 
 // asMap turns a value into generic JSON values, as CEL policies see it.

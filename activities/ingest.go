@@ -16,6 +16,7 @@ import (
 	"github.com/meshflow/meshflow/internal/access/grants"
 	"github.com/meshflow/meshflow/internal/refresh"
 	"github.com/meshflow/meshflow/internal/store/catalog"
+	"github.com/meshflow/meshflow/internal/store/layout"
 	"github.com/meshflow/meshflow/internal/store/storage"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
@@ -65,7 +66,7 @@ func (a *Activities) Ingest(ctx context.Context, in refresh.IngestInput) (refres
 		}
 		for n, src := range sources {
 			ext := staged.Format
-			key := path.Join(Staging(p.Ref(), in.RunID), "inputs", input.Name, fmt.Sprintf("%04d.%s", n, ext))
+			key := layout.StagedInputKey(p.Ref(), in.RunID, input.Name, n, string(ext))
 			file := a.scratchDir(in.RunID, "inputs", input.Name, fmt.Sprintf("%04d.%s", n, ext))
 			r, err := src.open(ctx)
 			if err != nil {
@@ -105,7 +106,7 @@ func (a *Activities) Ingest(ctx context.Context, in refresh.IngestInput) (refres
 
 // productSource returns the data of a product's latest published version.
 func (a *Activities) productSource(ctx context.Context, ref string) ([]source, string, error) {
-	_, m, _, found, err := catalog.ReadLatest(ctx, a.Store, ref)
+	head, found, err := catalog.ReadLatest(ctx, a.Store, ref)
 	if err != nil {
 		return nil, "", fmt.Errorf("read latest version of %s: %w", ref, err)
 	}
@@ -113,11 +114,11 @@ func (a *Activities) productSource(ctx context.Context, ref string) ([]source, s
 		return nil, "", temporal.NewNonRetryableApplicationError(
 			fmt.Sprintf("input product %s has no published version yet; refresh it first", ref), refresh.ErrNotPublished, nil)
 	}
-	key := m.Data.Key
+	key := head.Manifest.Data.Key
 	return []source{{name: a.Store.URI(key), open: func(ctx context.Context) (io.ReadCloser, error) {
 		r, _, err := a.Store.Get(ctx, key)
 		return r, err
-	}}}, m.Version, nil
+	}}}, head.Manifest.Version, nil
 }
 
 // uriSources lists the objects of a file:// or s3:// input: the object itself, or

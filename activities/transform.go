@@ -4,12 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path"
 	"path/filepath"
 	"sync/atomic"
 
 	"github.com/meshflow/meshflow/internal/engine"
 	"github.com/meshflow/meshflow/internal/refresh"
+	"github.com/meshflow/meshflow/internal/store/layout"
 	"go.temporal.io/sdk/temporal"
 )
 
@@ -83,7 +83,7 @@ func (a *Activities) transform(ctx context.Context, in refresh.TransformInput) (
 	if err := a.checkScratch(in.Product.Ref(), in.RunID, fmt.Sprintf("the transform's output of %d rows", rows)); err != nil {
 		return res, err
 	}
-	obj, err := a.upload(ctx, file, path.Join(Staging(in.Product.Ref(), in.RunID), "candidate.parquet"))
+	obj, err := a.upload(ctx, file, layout.StagedKey(in.Product.Ref(), in.RunID, layout.Candidate))
 	if err != nil {
 		return res, err
 	}

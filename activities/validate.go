@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"path"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -15,6 +14,7 @@ import (
 	"github.com/meshflow/meshflow/internal/engine"
 	"github.com/meshflow/meshflow/internal/mesh/diag"
 	"github.com/meshflow/meshflow/internal/refresh"
+	"github.com/meshflow/meshflow/internal/store/layout"
 	"github.com/meshflow/meshflow/rules"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
@@ -71,17 +71,17 @@ func (a *Activities) validate(ctx context.Context, in refresh.ValidateInput) (re
 	}
 	activity.RecordHeartbeat(ctx, "evaluating rules")
 	dir := a.scratchDir(in.RunID)
-	passing, quarantine := filepath.Join(dir, "data.parquet"), filepath.Join(dir, "quarantine.parquet")
+	passing, quarantine := filepath.Join(dir, layout.Data), filepath.Join(dir, layout.Quarantine)
 	rep, err := set.Evaluate(ctx, db.DB, "checked", rules.EvalOptions{PassingPath: passing, QuarantinePath: quarantine})
 	if err != nil {
 		return res, fmt.Errorf("evaluate rules: %w", err)
 	}
-	staging := Staging(p.Ref(), in.RunID)
-	if res.Data, err = a.upload(ctx, passing, path.Join(staging, "data.parquet")); err != nil {
+	ref := p.Ref()
+	if res.Data, err = a.upload(ctx, passing, layout.StagedKey(ref, in.RunID, layout.Data)); err != nil {
 		return res, err
 	}
 	if rep.Quarantined > 0 {
-		q, err := a.upload(ctx, quarantine, path.Join(staging, "quarantine.parquet"))
+		q, err := a.upload(ctx, quarantine, layout.StagedKey(ref, in.RunID, layout.Quarantine))
 		if err != nil {
 			return res, err
 		}
@@ -91,11 +91,11 @@ func (a *Activities) validate(ctx context.Context, in refresh.ValidateInput) (re
 	if err != nil {
 		return res, fmt.Errorf("encode quality report: %w", err)
 	}
-	reportFile := filepath.Join(dir, "quality.json")
+	reportFile := filepath.Join(dir, layout.Report)
 	if err := os.WriteFile(reportFile, report, 0o644); err != nil {
 		return res, err
 	}
-	if res.Report, err = a.upload(ctx, reportFile, path.Join(staging, "quality.json")); err != nil {
+	if res.Report, err = a.upload(ctx, reportFile, layout.StagedKey(ref, in.RunID, layout.Report)); err != nil {
 		return res, err
 	}
 	if cols, err := db.Columns(ctx, "checked"); err == nil {

@@ -11,10 +11,13 @@ import (
 	"time"
 
 	"github.com/meshflow/meshflow/internal/metrics"
+	"github.com/meshflow/meshflow/internal/metrics/meshstate"
 	"github.com/meshflow/meshflow/internal/refresh"
+	"github.com/meshflow/meshflow/internal/store/publish/publishtest"
 	"github.com/meshflow/meshflow/internal/store/storage"
 	"github.com/meshflow/meshflow/internal/temporal/control"
 	"github.com/meshflow/meshflow/internal/temporal/devserver/devservertest"
+	"github.com/meshflow/meshflow/internal/temporal/sdkmetrics"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"go.temporal.io/sdk/activity"
@@ -184,14 +187,14 @@ func exported(t *testing.T) map[string]dto.MetricType {
 	m.Validated(ref, refresh.Quality{RowsIn: 2, RowsOut: 1, Quarantined: 1,
 		Rules: []refresh.RuleSummary{{ID: "r", Severity: "error", Status: "fail", Failing: 1}}})
 	m.Finished(ref, refresh.StagePublished)
-	m.Decided(ref, metrics.DecisionApproved, time.Minute)
+	m.Decided(ref, refresh.WaitApproved, time.Minute)
 
 	st, err := storage.OpenLocal(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
 	publish(t, st, ref, time.Now().Add(-time.Hour))
-	reg.MustRegister(metrics.NewState(metrics.StateConfig{Store: st,
+	reg.MustRegister(meshstate.New(meshstate.Config{Store: st,
 		Runs: pendingRuns{{Product: ref, Status: "Running", Start: time.Now()}}}))
 
 	sdkMetrics(t, reg)
@@ -218,24 +221,9 @@ func (p pendingRuns) Runs(context.Context, string, refresh.Stage, int) ([]contro
 
 func publish(t *testing.T, st storage.Store, ref string, at time.Time) {
 	t.Helper()
-	put := func(key, body string) {
-		if _, err := st.Put(t.Context(), key, strings.NewReader(body), storage.PutOptions{}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	contractKey := ref + "/v1.0.0/contract.odcs.yaml"
-	put(contractKey, "apiVersion: v3.1.0\nkind: DataContract\nid: orders\nname: orders\nversion: 1.0.0\nstatus: active\n"+
-		"slaProperties:\n  - property: frequency\n    value: 1\n    unit: d\n")
-	mb, err := json.Marshal(refresh.Manifest{Product: ref, Version: "1.0.0", PublishedAt: at, Contract: &refresh.ObjectRef{Key: contractKey}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	put(ref+"/v1.0.0/manifest.json", string(mb))
-	lb, err := json.Marshal(map[string]any{"version": "1.0.0", "manifestKey": ref + "/v1.0.0/manifest.json", "publishedAt": at})
-	if err != nil {
-		t.Fatal(err)
-	}
-	put(ref+"/latest.json", string(lb))
+	publishtest.Publish(t, st, publishtest.Version{Ref: ref, At: at,
+		Contract: "apiVersion: v3.1.0\nkind: DataContract\nid: orders\nname: orders\nversion: 1.0.0\nstatus: active\n" +
+			"slaProperties:\n  - property: frequency\n    value: 1\n    unit: d\n"})
 }
 
 // sdkMetrics runs a workflow with an activity on a worker whose client reports
@@ -243,7 +231,7 @@ func publish(t *testing.T, st storage.Store, ref string, at time.Time) {
 func sdkMetrics(t *testing.T, reg prometheus.Registerer) {
 	t.Helper()
 	srv, _ := devservertest.Start(t, nil)
-	handler, closer := metrics.NewSDKHandler(reg, nil)
+	handler, closer := sdkmetrics.NewHandler(reg, nil)
 	c, err := client.Dial(client.Options{HostPort: srv.FrontendAddress(), Namespace: srv.Namespace(), MetricsHandler: handler})
 	if err != nil {
 		t.Fatal(err)

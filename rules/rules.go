@@ -60,6 +60,23 @@ func (k Kind) String() string {
 // MarshalJSON encodes the kind by name.
 func (k Kind) MarshalJSON() ([]byte, error) { return json.Marshal(k.String()) }
 
+// UnmarshalJSON decodes a kind written by MarshalJSON.
+func (k *Kind) UnmarshalJSON(b []byte) error {
+	var name string
+	if err := json.Unmarshal(b, &name); err != nil {
+		return err
+	}
+	switch name {
+	case "row":
+		*k = Row
+	case "dataset":
+		*k = Dataset
+	default:
+		return fmt.Errorf("rule kind %q is not row or dataset", name)
+	}
+	return nil
+}
+
 // Severity says what a failing rule does to publication.
 type Severity int
 
@@ -80,6 +97,23 @@ func (s Severity) String() string {
 
 // MarshalJSON encodes the severity by name.
 func (s Severity) MarshalJSON() ([]byte, error) { return json.Marshal(s.String()) }
+
+// UnmarshalJSON decodes a severity written by MarshalJSON.
+func (s *Severity) UnmarshalJSON(b []byte) error {
+	var name string
+	if err := json.Unmarshal(b, &name); err != nil {
+		return err
+	}
+	switch name {
+	case "error":
+		*s = Error
+	case "warning":
+		*s = Warning
+	default:
+		return fmt.Errorf("rule severity %q is not error or warning", name)
+	}
+	return nil
+}
 
 // Threshold is how many failing rows a row rule tolerates: at most Max rows, or at
 // most Max percent of the rows when Percent is set.

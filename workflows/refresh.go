@@ -524,13 +524,13 @@ func (r *run) approvalOutcome() *refresh.ApprovalOutcome {
 	case r.awaitingSince.IsZero():
 		return nil
 	case r.decided && len(r.status.Approvals) > 0:
-		decision := "rejected"
+		decision := refresh.WaitRejected
 		if r.approved {
-			decision = "approved"
+			decision = refresh.WaitApproved
 		}
 		return &refresh.ApprovalOutcome{Decision: decision, Since: r.awaitingSince, At: r.status.Approvals[len(r.status.Approvals)-1].At}
 	case r.status.Stage == refresh.StageExpired:
-		return &refresh.ApprovalOutcome{Decision: "expired", Since: r.awaitingSince, At: r.status.Deadline}
+		return &refresh.ApprovalOutcome{Decision: refresh.WaitExpired, Since: r.awaitingSince, At: r.status.Deadline}
 	}
 	return nil
 }

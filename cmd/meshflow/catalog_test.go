@@ -3,13 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
-	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/meshflow/meshflow/internal/refresh"
-	"github.com/meshflow/meshflow/internal/store/catalog"
+	"github.com/meshflow/meshflow/internal/store/publish/publishtest"
 	"github.com/meshflow/meshflow/internal/store/storage"
 )
 
@@ -23,31 +20,8 @@ func TestCatalogAudit(t *testing.T) {
 	}
 	ctx := context.Background()
 	ref := "sales/orders"
-	vp := catalog.VersionPrefix(ref, "1.0.0")
-	m := refresh.Manifest{Product: ref, Version: "1.0.0", RunID: "r1"}
-	for name, dst := range map[string]*refresh.ObjectRef{"data.parquet": &m.Data, "quality.json": &m.Report} {
-		obj, err := st.Put(ctx, filepath.ToSlash(filepath.Join(vp, name)), strings.NewReader("content of "+name), storage.PutOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		*dst = refresh.ObjectRef{Key: obj.Key, SHA256: obj.SHA256, Size: obj.Size}
-	}
-	c, err := st.Put(ctx, vp+"/contract.odcs.yaml", strings.NewReader("apiVersion: v3.1.0\n"), storage.PutOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	m.Contract = &refresh.ObjectRef{Key: c.Key, SHA256: c.SHA256, Size: c.Size}
-	putJSON := func(key string, v any) {
-		var b bytes.Buffer
-		if err := json.NewEncoder(&b).Encode(v); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := st.Put(ctx, key, &b, storage.PutOptions{}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	putJSON(vp+"/manifest.json", m)
-	putJSON(catalog.LatestKey(ref), catalog.Latest{Version: "1.0.0", ManifestKey: vp + "/manifest.json", RunID: "r1"})
+	data := "content of data.parquet"
+	m := publishtest.Publish(t, st, publishtest.Version{Ref: ref, Data: []byte(data), Contract: "apiVersion: v3.1.0\n"})
 
 	var out, errOut bytes.Buffer
 	if err := run(ctx, []string{"catalog", "audit", "--store", dir}, &out, &errOut); err != nil {
@@ -57,7 +31,7 @@ func TestCatalogAudit(t *testing.T) {
 		t.Fatalf("audit output:\n%s", out.String())
 	}
 
-	if _, err := st.Put(ctx, vp+"/data.parquet", strings.NewReader("content of data.parqueT"), storage.PutOptions{}); err != nil {
+	if _, err := st.Put(ctx, m.Data.Key, strings.NewReader("content of data.parqueT"), storage.PutOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	out.Reset()

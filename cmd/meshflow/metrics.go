@@ -9,7 +9,9 @@ import (
 	"net/http"
 
 	"github.com/meshflow/meshflow/internal/metrics"
+	"github.com/meshflow/meshflow/internal/metrics/meshstate"
 	"github.com/meshflow/meshflow/internal/store/storage"
+	"github.com/meshflow/meshflow/internal/temporal/sdkmetrics"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -27,11 +29,11 @@ func newRegistry() *prometheus.Registry {
 // Temporal SDK's metrics (through the handler it sets on conn, so dial it after),
 // the refresh metrics, returned for the activities, and the mesh's state read
 // from st and from Temporal. close flushes the SDK's buffered metrics.
-func workerMetrics(reg *prometheus.Registry, conn *connFlags, logger *slog.Logger) (m *metrics.Metrics, withState func(st storage.Store, runs metrics.Runs), close func()) {
-	handler, closer := metrics.NewSDKHandler(reg, logger)
+func workerMetrics(reg *prometheus.Registry, conn *connFlags, logger *slog.Logger) (m *metrics.Metrics, withState func(st storage.Store, runs meshstate.Runs), close func()) {
+	handler, closer := sdkmetrics.NewHandler(reg, logger)
 	conn.metrics = handler
-	withState = func(st storage.Store, runs metrics.Runs) {
-		reg.MustRegister(metrics.NewState(metrics.StateConfig{Store: st, Runs: runs, Logger: logger}))
+	withState = func(st storage.Store, runs meshstate.Runs) {
+		reg.MustRegister(meshstate.New(meshstate.Config{Store: st, Runs: runs, Logger: logger}))
 	}
 	return metrics.New(reg), withState, func() { _ = closer.Close() }
 }

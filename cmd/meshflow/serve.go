@@ -20,7 +20,7 @@ import (
 	"github.com/meshflow/meshflow/internal/http/serve"
 	"github.com/meshflow/meshflow/internal/http/web"
 	"github.com/meshflow/meshflow/internal/mesh/spec"
-	"github.com/meshflow/meshflow/internal/metrics"
+	"github.com/meshflow/meshflow/internal/metrics/meshstate"
 	"github.com/meshflow/meshflow/internal/store/storage"
 	"github.com/meshflow/meshflow/internal/temporal/control"
 	"github.com/prometheus/client_golang/prometheus"
@@ -77,7 +77,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	reg := newRegistry()
-	reg.MustRegister(metrics.NewState(metrics.StateConfig{Store: st, Runs: c, Logger: logger}))
+	reg.MustRegister(meshstate.New(meshstate.Config{Store: st, Runs: c, Logger: logger}))
 	api, err := newHandler(reg, c, authn, logger, st, res.Set, *temporalUI, *publicURL)
 	if err != nil {
 		return err

@@ -1,9 +1,10 @@
-// Package metrics defines meshflow's Prometheus metrics: what the refresh
-// activities record (stage durations, rows, rule failures, outcomes, time to
-// decision), a collector that reads the mesh's state at scrape time (freshness
-// and lateness of published products against their contracts' slaProperties,
-// approvals waiting in Temporal), and the bridge that puts the Temporal SDK's own
-// metrics into the same registry.
+// Package metrics defines the Prometheus metrics the refresh activities record:
+// stage durations, rows, rule failures, outcomes and time to decision. Two
+// neighbours complete the set: package meshstate, a collector that reads the
+// mesh's state at scrape time (freshness and lateness of published products
+// against their contracts' slaProperties, approvals waiting in Temporal), and
+// package sdkmetrics, the bridge that puts the Temporal SDK's own metrics into the
+// same registry. They are apart so that the activities link no Temporal client.
 //
 // Everything registers on the prometheus.Registerer it is given; main builds one
 // registry and serves it on /metrics. Workflow code records nothing: the
@@ -24,5 +25,5 @@
 //	meshflow_product_freshness_sla_seconds{domain,product}         gauge: the contract's frequency + latency
 //	meshflow_product_late{domain,product}                          gauge: 1 when freshness exceeds the SLA, else 0
 //	meshflow_state_up{source}                                      gauge: 1 when the last read of the catalog or of Temporal worked
-//	temporal_*                                                     the Temporal SDK's metrics (NewSDKHandler)
+//	temporal_*                                                     the Temporal SDK's metrics (package sdkmetrics)
 package metrics

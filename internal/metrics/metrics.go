@@ -9,26 +9,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promauto"
 )
 
-// Outcomes of a run, the values of the outcome label of meshflow_refresh_runs_total.
-const (
-	OutcomePublished = string(refresh.StagePublished)
-	OutcomeRejected  = string(refresh.StageRejected)
-	OutcomeExpired   = string(refresh.StageExpired)
-	OutcomeFailed    = string(refresh.StageFailed)
-)
-
 // Kinds of rows, the values of the kind label of meshflow_refresh_rows_total.
 const (
 	RowsIn          = "in"
 	RowsOut         = "out"
 	RowsQuarantined = "quarantined"
-)
-
-// Decisions, the values of the decision label of meshflow_approval_decision_seconds.
-const (
-	DecisionApproved = "approved"
-	DecisionRejected = "rejected"
-	DecisionExpired  = "expired"
 )
 
 // Metrics are the metrics the refresh activities record. A nil *Metrics records
@@ -120,10 +105,10 @@ func (m *Metrics) Finished(ref string, stage refresh.Stage) {
 }
 
 // Decided records how long a run waited for its decision.
-func (m *Metrics) Decided(ref, decision string, waited time.Duration) {
+func (m *Metrics) Decided(ref string, decision refresh.WaitOutcome, waited time.Duration) {
 	if m == nil || waited < 0 {
 		return
 	}
 	domain, name := split(ref)
-	m.decision.WithLabelValues(domain, name, decision).Observe(waited.Seconds())
+	m.decision.WithLabelValues(domain, name, string(decision)).Observe(waited.Seconds())
 }

@@ -134,6 +134,16 @@ func VerdictOf(approve bool) Verdict {
 	return Reject
 }
 
+// WaitOutcome says how a run's wait for approval ended.
+type WaitOutcome string
+
+// The outcomes of a wait for approval.
+const (
+	WaitApproved WaitOutcome = "approved"
+	WaitRejected WaitOutcome = "rejected"
+	WaitExpired  WaitOutcome = "expired"
+)
+
 // Bump says which part of the semantic version a new version raises.
 type Bump string
 

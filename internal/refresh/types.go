@@ -330,7 +330,7 @@ func RequestStatement(workflowID, product, principal, reason, revision string) s
 type Manifest struct {
 	Product string `json:"product"`
 	Version string `json:"version"`
-	// Previous is the version latest.json named when this one was published
+	// Previous is the version the latest pointer named when this one was published
 	// ("" for the first): a manifest whose Previous is v proves that v was
 	// committed.
 	Previous   string `json:"previous,omitempty"`
@@ -406,8 +406,7 @@ type CleanupInput struct {
 
 // ApprovalOutcome is how a run's wait for approval ended.
 type ApprovalOutcome struct {
-	// Decision is approved, rejected or expired.
-	Decision string `json:"decision"`
+	Decision WaitOutcome `json:"decision"`
 	// Since is when the wait started, At when it ended.
 	Since time.Time `json:"since"`
 	At    time.Time `json:"at"`

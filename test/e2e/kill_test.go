@@ -14,6 +14,7 @@ import (
 
 	"github.com/meshflow/meshflow/internal/refresh"
 	"github.com/meshflow/meshflow/internal/store/catalog"
+	"github.com/meshflow/meshflow/internal/store/layout"
 	"github.com/meshflow/meshflow/internal/store/storage"
 	enumspb "go.temporal.io/api/enums/v1"
 	historypb "go.temporal.io/api/history/v1"
@@ -128,7 +129,7 @@ func TestWorkerKilledMidTransform(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, o := range objs {
-		if o.Key != catalog.LatestKey(p.Ref()) && !strings.HasPrefix(o.Key, catalog.VersionPrefix(p.Ref(), "1.0.0")+"/") {
+		if o.Key != layout.LatestKey(p.Ref()) && !strings.HasPrefix(o.Key, layout.VersionPrefix(p.Ref(), "1.0.0")+"/") {
 			t.Errorf("object %s belongs to no published version", o.Key)
 		}
 	}

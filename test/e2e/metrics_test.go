@@ -8,6 +8,7 @@ import (
 
 	"github.com/meshflow/meshflow/activities"
 	"github.com/meshflow/meshflow/internal/metrics"
+	"github.com/meshflow/meshflow/internal/metrics/meshstate"
 	"github.com/meshflow/meshflow/internal/refresh"
 	"github.com/meshflow/meshflow/worker"
 	"github.com/prometheus/client_golang/prometheus"
@@ -19,7 +20,7 @@ import (
 func TestRefreshMetrics(t *testing.T) {
 	e := newEnv(t, localStore(t))
 	reg := prometheus.NewPedanticRegistry()
-	reg.MustRegister(metrics.NewState(metrics.StateConfig{Store: e.store, Runs: e.ctl, TTL: time.Nanosecond}))
+	reg.MustRegister(meshstate.New(meshstate.Config{Store: e.store, Runs: e.ctl, TTL: time.Nanosecond}))
 	acts := &activities.Activities{Store: e.store, Scratch: t.TempDir(), Threads: 2,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Metrics: metrics.New(reg)}
 	for _, q := range e.queues() {
@@ -82,7 +83,7 @@ func TestRefreshMetrics(t *testing.T) {
 			t.Errorf("stage %s: %d observations, want 1", stage, n)
 		}
 	}
-	if v := find("meshflow_refresh_runs_total", product("outcome", metrics.OutcomePublished)).GetCounter().GetValue(); v != 1 {
+	if v := find("meshflow_refresh_runs_total", product("outcome", string(refresh.StagePublished))).GetCounter().GetValue(); v != 1 {
 		t.Errorf("published runs = %v, want 1", v)
 	}
 	published := find("meshflow_product_last_publish_timestamp_seconds", product()).GetGauge().GetValue()

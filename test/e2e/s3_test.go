@@ -14,6 +14,7 @@ import (
 
 	"github.com/meshflow/meshflow/internal/refresh"
 	"github.com/meshflow/meshflow/internal/store/catalog"
+	"github.com/meshflow/meshflow/internal/store/layout"
 	"github.com/meshflow/meshflow/internal/store/storage"
 	"github.com/meshflow/meshflow/internal/store/storage/s3test"
 )
@@ -88,8 +89,8 @@ func TestPublishesToS3(t *testing.T) {
 
 	// latest.json is in the products bucket, under the store's prefix, and names
 	// the manifest of 1.0.0.
-	var latest catalog.Latest
-	if _, err := catalog.ReadJSON(ctx, store, catalog.LatestKey(ref), &latest); err != nil {
+	var latest layout.Latest
+	if _, err := catalog.ReadJSON(ctx, store, layout.LatestKey(ref), &latest); err != nil {
 		t.Fatalf("read latest.json back from S3: %v", err)
 	}
 	if latest.Version != "1.0.0" || latest.ManifestKey != ref+"/v1.0.0/manifest.json" || latest.RunID != run.GetRunID() {
@@ -99,8 +100,8 @@ func TestPublishesToS3(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := products.Head(ctx, "mesh/"+catalog.LatestKey(ref)); err != nil {
-		t.Fatalf("latest.json is not at mesh/%s in the bucket: %v", catalog.LatestKey(ref), err)
+	if _, err := products.Head(ctx, "mesh/"+layout.LatestKey(ref)); err != nil {
+		t.Fatalf("latest.json is not at mesh/%s in the bucket: %v", layout.LatestKey(ref), err)
 	}
 	var m refresh.Manifest
 	if _, err := catalog.ReadJSON(ctx, store, latest.ManifestKey, &m); err != nil {

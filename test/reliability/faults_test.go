@@ -13,9 +13,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/meshflow/meshflow/activities"
 	"github.com/meshflow/meshflow/internal/refresh"
 	"github.com/meshflow/meshflow/internal/store/catalog"
+	"github.com/meshflow/meshflow/internal/store/layout"
 	"github.com/meshflow/meshflow/internal/store/storage"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
@@ -240,7 +240,7 @@ func TestLostReportWhileAnotherRunPublishes(t *testing.T) {
 // Publish, after it claimed 1.1.0 and before it could move latest.json (its
 // worker's Puts of latest.json fail). Readers never see 1.1.0. While the claim
 // is young a new run ends with VersionTaken, as a racing run would; once the
-// claim is older than activities.DefaultStaleClaimAfter (the test ages it in
+// claim is older than layout.DefaultStaleClaimAfter (the test ages it in
 // the store), the next run steps over it and publishes 1.2.0 on top of 1.0.0,
 // and the product is not blocked for later runs.
 func TestTerminatedRunsClaimIsSteppedOver(t *testing.T) {
@@ -249,7 +249,7 @@ func TestTerminatedRunsClaimIsSteppedOver(t *testing.T) {
 	p := tinyProduct(t, t.TempDir(), "rel", "claim", queue)
 	var refuseLatest atomic.Bool
 	e.startWorker(queue, workerOpts{store: hookStore{Store: e.store, beforePut: func(key string) error {
-		if key == catalog.LatestKey(p.Ref()) && refuseLatest.Load() {
+		if key == layout.LatestKey(p.Ref()) && refuseLatest.Load() {
 			return errors.New("injected: cannot write latest.json")
 		}
 		return nil
@@ -261,7 +261,7 @@ func TestTerminatedRunsClaimIsSteppedOver(t *testing.T) {
 	}
 
 	refuseLatest.Store(true)
-	claimKey := catalog.VersionPrefix(p.Ref(), "1.1.0") + "/manifest.json"
+	claimKey := layout.VersionPrefix(p.Ref(), "1.1.0") + "/manifest.json"
 	stuck := e.start(p, "stuck", "ana")
 	waitFor(t, time.Minute, "the stuck run's second Publish attempt", func() bool {
 		n, _ := e.publishAttempt(stuck)
@@ -285,7 +285,7 @@ func TestTerminatedRunsClaimIsSteppedOver(t *testing.T) {
 	if _, err := catalog.ReadJSON(t.Context(), e.store, claimKey, &claim); err != nil {
 		t.Fatal(err)
 	}
-	claim.PublishedAt = claim.PublishedAt.Add(-activities.DefaultStaleClaimAfter - time.Minute)
+	claim.PublishedAt = claim.PublishedAt.Add(-layout.DefaultStaleClaimAfter - time.Minute)
 	b, _ := json.Marshal(claim)
 	if _, err := e.store.Put(t.Context(), claimKey, bytes.NewReader(b), storage.PutOptions{}); err != nil {
 		t.Fatal(err)

@@ -18,6 +18,7 @@ import (
 	"github.com/meshflow/meshflow/internal/mesh/meshrev/meshrevtest"
 	"github.com/meshflow/meshflow/internal/refresh"
 	"github.com/meshflow/meshflow/internal/store/catalog"
+	"github.com/meshflow/meshflow/internal/store/layout"
 	"github.com/meshflow/meshflow/internal/store/storage"
 	"github.com/meshflow/meshflow/internal/temporal/control"
 	"github.com/meshflow/meshflow/internal/temporal/devserver/devservertest"
@@ -285,11 +286,11 @@ func watchLatest(t *testing.T, st storage.Store, ref string) (seen func() []stri
 		tick := time.NewTicker(10 * time.Millisecond)
 		defer tick.Stop()
 		for {
-			var l catalog.Latest
-			if _, err := catalog.ReadJSON(ctx, st, catalog.LatestKey(ref), &l); err == nil {
+			var l layout.Latest
+			if _, err := catalog.ReadJSON(ctx, st, layout.LatestKey(ref), &l); err == nil {
 				mu.Lock()
 				if n := len(versions); n == 0 || versions[n-1] != l.Version {
-					if n > 0 && catalog.CompareVersions(l.Version, versions[n-1]) < 0 {
+					if n > 0 && layout.CompareVersions(l.Version, versions[n-1]) < 0 {
 						problems = append(problems, fmt.Sprintf("latest.json moved back from %s to %s", versions[n-1], l.Version))
 					}
 					if _, err := st.Head(ctx, l.ManifestKey); err != nil && !errors.Is(err, storage.ErrNotFound) {

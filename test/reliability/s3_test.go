@@ -19,7 +19,7 @@ import (
 	"time"
 
 	"github.com/meshflow/meshflow/internal/refresh"
-	"github.com/meshflow/meshflow/internal/store/catalog"
+	"github.com/meshflow/meshflow/internal/store/layout"
 	"github.com/meshflow/meshflow/internal/store/storage"
 	"github.com/meshflow/meshflow/internal/store/storage/s3test"
 	"go.temporal.io/sdk/client"
@@ -80,7 +80,7 @@ func TestS3StoppedDuringPublish(t *testing.T) {
 	var armed atomic.Bool
 	var once sync.Once
 	stopped := make(chan struct{})
-	dataKey := catalog.VersionPrefix(p.Ref(), "1.1.0") + "/data.parquet"
+	dataKey := layout.VersionPrefix(p.Ref(), "1.1.0") + "/data.parquet"
 	e.startWorker(queue, workerOpts{store: hookStore{Store: e.store, beforePut: func(key string) error {
 		if key == dataKey && armed.Load() {
 			once.Do(func() {
@@ -122,7 +122,7 @@ func TestS3StoppedDuringPublish(t *testing.T) {
 	if err != nil {
 		t.Fatalf("latest.json while S3 is down: %v", err)
 	}
-	var l catalog.Latest
+	var l layout.Latest
 	if err := json.Unmarshal(b, &l); err != nil || l.Version != "1.0.0" {
 		t.Errorf("latest.json while S3 is down: %s (%v); want version 1.0.0", b, err)
 	}

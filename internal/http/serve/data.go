@@ -19,6 +19,7 @@ import (
 	"github.com/meshflow/meshflow/internal/access/grants"
 	"github.com/meshflow/meshflow/internal/refresh"
 	"github.com/meshflow/meshflow/internal/store/catalog"
+	"github.com/meshflow/meshflow/internal/store/layout"
 	"github.com/meshflow/meshflow/internal/store/storage"
 )
 
@@ -70,7 +71,7 @@ func (s *Server) dataObject(ctx context.Context, w http.ResponseWriter, r *http.
 		writeError(w, http.StatusForbidden, "no_grant", fmt.Sprintf("%s has no access to %s; ask for it with `meshflow access request %s --purpose …`", principal, ref, ref))
 		return refresh.Manifest{}, time.Time{}, false
 	}
-	_, latest, _, found, err := catalog.ReadLatest(ctx, s.store, ref)
+	head, found, err := catalog.ReadLatest(ctx, s.store, ref)
 	switch {
 	case err != nil:
 		writeError(w, http.StatusBadGateway, "store", "cannot read the catalog: "+err.Error())
@@ -79,12 +80,12 @@ func (s *Server) dataObject(ctx context.Context, w http.ResponseWriter, r *http.
 		writeError(w, http.StatusNotFound, "unknown_product", ref+" has no published version")
 		return refresh.Manifest{}, time.Time{}, false
 	}
-	m := latest
-	if v := r.URL.Query().Get("version"); v != "" && v != latest.Version {
+	m := head.Manifest
+	if v := r.URL.Query().Get("version"); v != "" && v != m.Version {
 		// Only committed versions (in latest's chain), never a lost claim.
 		entry, err := catalog.Show(ctx, s.store, ref)
 		if err == nil && slices.Contains(entry.Versions, v) {
-			_, err = catalog.ReadJSON(ctx, s.store, path.Join(catalog.VersionPrefix(ref, v), "manifest.json"), &m)
+			m, err = catalog.ReadManifest(ctx, s.store, ref, v)
 		}
 		if err != nil || !slices.Contains(entry.Versions, v) || m.Version != v {
 			writeError(w, http.StatusNotFound, "unknown_version", fmt.Sprintf("%s has no published version %q", ref, v))
@@ -93,7 +94,7 @@ func (s *Server) dataObject(ctx context.Context, w http.ResponseWriter, r *http.
 	}
 	// A manifest names the product's own data only: a manifest written to
 	// point at another product's objects serves nothing.
-	if !strings.HasPrefix(m.Data.Key, catalog.VersionPrefix(ref, m.Version)+"/") {
+	if !strings.HasPrefix(m.Data.Key, layout.VersionPrefix(ref, m.Version)+"/") {
 		s.log.Warn("manifest names data outside its version", "product", ref, "version", m.Version, "key", m.Data.Key)
 		writeError(w, http.StatusBadGateway, "store", fmt.Sprintf("the manifest of %s %s names data outside its version; run meshflow catalog audit", ref, m.Version))
 		return refresh.Manifest{}, time.Time{}, false

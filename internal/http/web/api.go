@@ -86,7 +86,7 @@ func (s *server) productAPI(w http.ResponseWriter, r *http.Request) {
 	}
 	e, err := catalog.Show(r.Context(), s.deps.Store, ref)
 	if err != nil {
-		_, _, _, found, lerr := catalog.ReadLatest(r.Context(), s.deps.Store, ref)
+		_, found, lerr := catalog.ReadLatest(r.Context(), s.deps.Store, ref)
 		if lerr == nil && !found {
 			writeAPI(w, http.StatusNotFound, apiErr{Error: ref + " has no published version", Code: "unknown_product"})
 			return

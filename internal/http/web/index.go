@@ -2,7 +2,7 @@ package web
 
 import (
 	"context"
-	"io"
+	"log/slog"
 	"math/bits"
 	"slices"
 	"strings"
@@ -11,9 +11,7 @@ import (
 	"unicode"
 
 	"github.com/meshflow/meshflow/internal/contract"
-	"github.com/meshflow/meshflow/internal/mesh/diag"
 	"github.com/meshflow/meshflow/internal/mesh/spec"
-	"github.com/meshflow/meshflow/internal/refresh"
 	"github.com/meshflow/meshflow/internal/store/catalog"
 	"github.com/meshflow/meshflow/internal/store/storage"
 )
@@ -212,6 +210,7 @@ type indexer struct {
 	mesh  *spec.Set
 	ttl   time.Duration
 	now   func() time.Time
+	log   *slog.Logger
 
 	mu       sync.Mutex
 	cur      *Index
@@ -273,19 +272,19 @@ func (x *indexer) build(ctx context.Context) (*Index, error) {
 		for _, c := range m.Columns {
 			it.Columns = append(it.Columns, c.Name)
 		}
-		if c := readContract(ctx, x.store, m.Contract); c != nil {
+		c, err := catalog.Contract(ctx, x.store, m)
+		if err != nil {
+			x.log.Warn("web: read the published contract", "product", e.Ref, "version", m.Version, "error", err)
+		}
+		if c != nil {
 			it.Description = c.Description.Purpose
 			it.Tags = slices.Clone(c.Tags)
-			for _, o := range c.Schema {
-				walkProps(o.Properties, func(p *contract.Property) {
-					if p.GlossaryTerm != "" && !slices.Contains(it.Terms, p.GlossaryTerm) {
-						it.Terms = append(it.Terms, p.GlossaryTerm)
-					}
-					if p.Classification != "" && !slices.Contains(it.Classifications, p.Classification) {
-						it.Classifications = append(it.Classifications, p.Classification)
-					}
-				})
-			}
+			it.Terms = c.GlossaryTerms()
+			c.WalkProperties(func(p *contract.Property) {
+				if p.Classification != "" && !slices.Contains(it.Classifications, p.Classification) {
+					it.Classifications = append(it.Classifications, p.Classification)
+				}
+			})
 		}
 		if x.mesh != nil {
 			if p := x.mesh.Product(e.Ref); p != nil {
@@ -316,37 +315,4 @@ func canonicalTerm(set *spec.Set) func(string) string {
 		}
 		return s
 	}
-}
-
-func walkProps(ps []*contract.Property, f func(*contract.Property)) {
-	for _, p := range ps {
-		f(p)
-		walkProps(p.Properties, f)
-		if p.Items != nil {
-			walkProps([]*contract.Property{p.Items}, f)
-		}
-	}
-}
-
-// maxContractBytes bounds the contract read for one page.
-const maxContractBytes = 4 << 20
-
-// readContract reads and parses a published contract; nil when there is none or
-// it cannot be read.
-func readContract(ctx context.Context, st storage.Store, ref *refresh.ObjectRef) *contract.Contract {
-	if ref == nil || ref.Key == "" {
-		return nil
-	}
-	key := ref.Key
-	r, _, err := st.Get(ctx, key)
-	if err != nil {
-		return nil
-	}
-	defer r.Close()
-	b, err := io.ReadAll(io.LimitReader(r, maxContractBytes))
-	if err != nil {
-		return nil
-	}
-	c, _ := contract.Load(key, b, &diag.List{})
-	return c
 }

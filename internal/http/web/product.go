@@ -15,6 +15,7 @@ import (
 	"github.com/meshflow/meshflow/internal/mesh/spec"
 	"github.com/meshflow/meshflow/internal/refresh"
 	"github.com/meshflow/meshflow/internal/store/catalog"
+	"github.com/meshflow/meshflow/internal/store/layout"
 	"github.com/meshflow/meshflow/internal/store/storage"
 )
 
@@ -104,6 +105,8 @@ type freshness struct {
 	Expected string
 	// State is "fresh", "late" or "" (no SLA to compare with).
 	State string
+	// Note says why the SLA could not be compared with.
+	Note string
 }
 
 type versionRow struct {
@@ -141,7 +144,7 @@ func (s *server) productPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	_, _, _, found, err := catalog.ReadLatest(ctx, s.deps.Store, ref)
+	_, found, err := catalog.ReadLatest(ctx, s.deps.Store, ref)
 	if err != nil {
 		s.failErr(w, r, http.StatusBadGateway, "The catalog could not be read", err)
 		return
@@ -176,7 +179,10 @@ func (s *server) product(ctx context.Context, e catalog.Entry, signedIn bool) pr
 	if set != nil {
 		sp = set.Product(e.Ref)
 	}
-	c := readContract(ctx, s.deps.Store, m.Contract)
+	c, err := catalog.Contract(ctx, s.deps.Store, m)
+	if err != nil {
+		s.log.Warn("web: read the published contract", "product", e.Ref, "version", m.Version, "error", err)
+	}
 	if c != nil {
 		d.Purpose, d.Usage, d.Limitations = c.Description.Purpose, c.Description.Usage, c.Description.Limitations
 		d.Tags = slices.Clone(c.Tags)
@@ -184,7 +190,7 @@ func (s *server) product(ctx context.Context, e catalog.Entry, signedIn bool) pr
 			d.ContractVersion = c.Version
 		}
 		for _, o := range c.Schema {
-			walkProps(o.Properties, func(p *contract.Property) {
+			o.WalkProperties(func(p *contract.Property) {
 				row := columnRow{Object: o.Name, Name: p.Name, LogicalType: p.LogicalType, PhysicalType: p.PhysicalType,
 					Description: p.Description, Required: p.Required, PrimaryKey: p.PrimaryKey, Unique: p.Unique,
 					Classification: p.Classification, Term: p.GlossaryTerm, Rules: len(p.Quality)}
@@ -275,7 +281,8 @@ func (s *server) product(ctx context.Context, e catalog.Entry, signedIn bool) pr
 	for _, v := range vs {
 		vm := m
 		if v != m.Version {
-			if _, err := catalog.ReadJSON(ctx, s.deps.Store, catalog.VersionPrefix(e.Ref, v)+"/manifest.json", &vm); err != nil {
+			var err error
+			if vm, err = catalog.ReadManifest(ctx, s.deps.Store, e.Ref, v); err != nil {
 				if !errors.Is(err, storage.ErrNotFound) {
 					s.log.Warn("web: read manifest", "product", e.Ref, "version", v, "error", err)
 				}
@@ -308,7 +315,7 @@ func (s *server) product(ctx context.Context, e catalog.Entry, signedIn bool) pr
 	uri := s.deps.Store.URI(m.Data.Key)
 	d.Read.URI = uri
 	d.Read.DuckDB = fmt.Sprintf("SELECT * FROM read_parquet('%s');", strings.ReplaceAll(uri, "'", "''"))
-	d.Read.Access += fmt.Sprintf(" The path above is version %s and never changes; the latest version is always named by %s.", m.Version, s.deps.Store.URI(catalog.LatestKey(e.Ref)))
+	d.Read.Access += fmt.Sprintf(" The path above is version %s and never changes; the latest version is always named by %s.", m.Version, s.deps.Store.URI(layout.LatestKey(e.Ref)))
 	if m.Contract != nil {
 		d.Read.Contract = s.deps.Store.URI(m.Contract.Key)
 	}
@@ -350,64 +357,19 @@ func slaValue(v any) string {
 	return fmt.Sprint(v)
 }
 
-// freshOf compares the age of the latest version with the contract's SLA:
-// frequency (how often it is refreshed) plus latency (how late it may be).
+// freshOf compares the age of the latest version with the contract's
+// freshness SLA, as package catalog reads it.
 func freshOf(published time.Time, c *contract.Contract) freshness {
 	f := freshness{Age: ago(published)}
-	if c == nil {
-		return f
-	}
-	var expect time.Duration
-	for _, p := range c.SLAProperties {
-		switch strings.ToLower(p.Property) {
-		case "frequency", "latency", "freshness":
-			if d, ok := slaDuration(p.Value, p.Unit); ok {
-				expect += d
-			}
-		}
-	}
-	if expect <= 0 {
-		return f
-	}
-	f.Expected = roughDuration(expect)
-	if time.Since(published) <= expect {
-		f.State = "fresh"
-	} else {
-		f.State = "late"
+	cf := catalog.FreshnessOf(c, published, time.Now())
+	switch {
+	case cf.Err != nil:
+		f.Note = "the contract's SLA cannot be read: " + cf.Err.Error()
+	case cf.Expected <= 0:
+	case cf.Late:
+		f.Expected, f.State = roughDuration(cf.Expected), "late"
+	default:
+		f.Expected, f.State = roughDuration(cf.Expected), "fresh"
 	}
 	return f
-}
-
-// slaDuration reads an ODCS SLA value with its unit (d, day, h, hour, m, min…).
-func slaDuration(v any, unit string) (time.Duration, bool) {
-	var n float64
-	switch x := v.(type) {
-	case float64:
-		n = x
-	case int:
-		n = float64(x)
-	case string:
-		var err error
-		if n, err = strconv.ParseFloat(x, 64); err != nil {
-			return 0, false
-		}
-	default:
-		return 0, false
-	}
-	var u time.Duration
-	switch strings.ToLower(strings.TrimSuffix(unit, "s")) {
-	case "d", "day":
-		u = 24 * time.Hour
-	case "h", "hr", "hour":
-		u = time.Hour
-	case "m", "min", "minute":
-		u = time.Minute
-	case "", "sec", "second":
-		u = time.Second
-	case "w", "week":
-		u = 7 * 24 * time.Hour
-	default:
-		return 0, false
-	}
-	return time.Duration(n * float64(u)), true
 }

@@ -5,14 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
-	"path"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/meshflow/meshflow/internal/refresh"
+	"github.com/meshflow/meshflow/internal/store/catalog"
 	"github.com/meshflow/meshflow/internal/temporal/control"
 	"go.temporal.io/api/serviceerror"
 )
@@ -110,26 +109,18 @@ type pendingRun struct {
 	Voted      bool
 }
 
-// qualityReport is the part of the staged quality.json (rules.Report) the
-// inbox shows. It is decoded here so that the web pages do not link the engine.
+// qualityReport is the part of a run's staged quality report (rules.Report)
+// that the inbox shows.
 type qualityReport struct {
-	Rows        int64        `json:"rows"`
-	Passing     int64        `json:"passing"`
-	Quarantined int64        `json:"quarantined"`
-	Rules       []reportRule `json:"rules"`
+	Rows, Passing, Quarantined int64
+	Rules                      []reportRule
 }
 
 type reportRule struct {
-	ID              string           `json:"id"`
-	Column          string           `json:"column"`
-	Kind            string           `json:"kind"`
-	Severity        string           `json:"severity"`
-	Checked         int64            `json:"checked"`
-	Failing         int64            `json:"failing"`
-	FailingFraction float64          `json:"failing_fraction"`
-	Status          string           `json:"status"`
-	Message         string           `json:"message"`
-	Samples         []map[string]any `json:"samples"`
+	ID, Column, Kind, Severity, Status, Message string
+	Checked, Failing                            int64
+	FailingFraction                             float64
+	Samples                                     []map[string]any
 }
 
 // SampleColumns returns the columns of the samples, in a stable order.
@@ -162,27 +153,19 @@ func (r reportRule) Cell(sample map[string]any, col string) string {
 	return string(b)
 }
 
-// maxReportBytes bounds the quality report read for the inbox.
-const maxReportBytes = 8 << 20
-
-// stagedReport reads a run's quality report from staging:
-// _staging/<domain>/<product>/<runID>/quality.json (see package activities).
+// stagedReport reads the quality report a run staged for review, as the inbox
+// shows it.
 func (s *server) stagedReport(ctx context.Context, ref, runID string) (*qualityReport, error) {
-	key := path.Join("_staging", ref, runID, "quality.json")
-	rd, _, err := s.deps.Store.Get(ctx, key)
+	rep, err := catalog.StagedReport(ctx, s.deps.Store, ref, runID)
 	if err != nil {
 		return nil, err
 	}
-	defer rd.Close()
-	b, err := io.ReadAll(io.LimitReader(rd, maxReportBytes))
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", key, err)
+	out := &qualityReport{Rows: rep.Rows, Passing: rep.Passing, Quarantined: rep.Quarantined}
+	for _, r := range rep.Rules {
+		out.Rules = append(out.Rules, reportRule{ID: r.ID, Column: r.Column, Kind: r.Kind.String(), Severity: r.Severity.String(),
+			Checked: r.Checked, Failing: r.Failing, FailingFraction: r.FailingFraction, Status: string(r.Status), Message: r.Message, Samples: r.Samples})
 	}
-	var rep qualityReport
-	if err := json.Unmarshal(b, &rep); err != nil {
-		return nil, fmt.Errorf("decode %s: %w", key, err)
-	}
-	return &rep, nil
+	return out, nil
 }
 
 type inboxData struct {

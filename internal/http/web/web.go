@@ -103,7 +103,7 @@ func New(deps Deps) http.Handler {
 	if ttl <= 0 {
 		ttl = 15 * time.Second
 	}
-	s.index = &indexer{store: deps.Store, mesh: deps.Mesh, ttl: ttl, now: time.Now}
+	s.index = &indexer{store: deps.Store, mesh: deps.Mesh, ttl: ttl, now: time.Now, log: s.log}
 	var domains []string
 	if deps.Mesh != nil && deps.Mesh.Mesh != nil {
 		for _, d := range deps.Mesh.Mesh.Domains {

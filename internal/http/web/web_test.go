@@ -1,8 +1,6 @@
 package web
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -16,7 +14,7 @@ import (
 	"time"
 
 	"github.com/meshflow/meshflow/internal/refresh"
-	"github.com/meshflow/meshflow/internal/store/catalog"
+	"github.com/meshflow/meshflow/internal/store/publish/publishtest"
 	"github.com/meshflow/meshflow/internal/store/storage"
 )
 
@@ -53,37 +51,25 @@ slaProperties:
   - {property: frequency, value: 1, unit: d}
 `
 
-// publish writes a product's versions into st as the publish activity does.
+// publish publishes a product's versions into st through the real publisher;
+// a version whose major number goes up is published as a breaking change.
 func publish(t testing.TB, st storage.Store, ref, tag, class, term string, versions ...string) {
 	t.Helper()
-	ctx := t.Context()
 	domain, name, _ := strings.Cut(ref, "/")
-	put := func(key string, b []byte) refresh.ObjectRef {
-		o, err := st.Put(ctx, key, bytes.NewReader(b), storage.PutOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return refresh.ObjectRef{Key: key, Size: o.Size, SHA256: o.SHA256}
-	}
 	for i, v := range versions {
-		previous := ""
-		if i > 0 {
-			previous = versions[i-1]
-		}
-		vp := catalog.VersionPrefix(ref, v)
-		c := put(vp+"/contract.odcs.yaml", fmt.Appendf(nil, testContract, name, domain, tag, class, term))
-		m := refresh.Manifest{Product: ref, Version: v, Previous: previous, RunID: "run-" + v, WorkflowID: refresh.WorkflowID(ref, v),
-			PublishedAt: time.Now().Add(-time.Duration(len(versions)-i) * time.Hour), Contract: &c,
+		breaking := i > 0 && strings.Split(v, ".")[0] != strings.Split(versions[i-1], ".")[0]
+		m := refresh.Manifest{WorkflowID: refresh.WorkflowID(ref, v),
 			Columns: []refresh.Column{{Name: "day", Type: "DATE"}, {Name: "amount", Type: "DOUBLE"}},
 			Quality: refresh.Quality{RowsIn: int64(100 + i), RowsOut: int64(90 + i), Quarantined: 10, Rules: []refresh.RuleSummary{
 				{ID: "amount_0", Severity: "error", Status: "fail", Failing: 10, Fraction: .1},
 				{ID: "amount_1", Severity: "warning", Status: "warn", Failing: 3, Fraction: .03}}},
-			Data:      refresh.ObjectRef{Key: vp + "/data.parquet"},
-			Approvals: []refresh.Approval{{Principal: "maria.rossi", Decision: "approve", Comment: "<b>looks right</b>", At: time.Now()}}}
-		b, _ := json.Marshal(m)
-		mk := put(vp+"/manifest.json", b)
-		l, _ := json.Marshal(catalog.Latest{Version: v, ManifestKey: mk.Key, RunID: m.RunID, PublishedAt: m.PublishedAt})
-		put(catalog.LatestKey(ref), l)
+			Approvals: []refresh.Approval{{Principal: "maria.rossi", Decision: refresh.Approve, Comment: "<b>looks right</b>", At: time.Now()}}}
+		got := publishtest.Publish(t, st, publishtest.Version{Ref: ref, RunID: "run-" + v, Breaking: breaking, Manifest: m,
+			At:       time.Now().Add(-time.Duration(len(versions)-i) * time.Hour),
+			Contract: fmt.Sprintf(testContract, name, domain, tag, class, term)})
+		if got.Version != v {
+			t.Fatalf("published %s %s, want %s", ref, got.Version, v)
+		}
 	}
 }
 

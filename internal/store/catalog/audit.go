@@ -14,6 +14,7 @@ import (
 
 	"github.com/meshflow/meshflow/internal/mesh/meshrev"
 	"github.com/meshflow/meshflow/internal/refresh"
+	"github.com/meshflow/meshflow/internal/store/layout"
 	"github.com/meshflow/meshflow/internal/store/storage"
 )
 
@@ -21,10 +22,10 @@ import (
 type Audit struct {
 	Ref string `json:"product"`
 	// Versions are the committed versions, oldest first: the chain from
-	// latest.json back through each manifest's previous version.
+	// the latest pointer back through each manifest's previous version.
 	Versions []string `json:"versions"`
 	// Unreachable are version folders in no chain: claims of runs that lost the
-	// race for latest.json, or stopped before moving it. Readers never see them.
+	// race for the latest pointer, or stopped before moving it. Readers never see them.
 	Unreachable []string `json:"unreachable,omitempty"`
 	// Staging counts the product's objects under _staging/: runs in progress,
 	// or left by runs that ended without their cleanup.
@@ -51,7 +52,7 @@ func AuditAll(ctx context.Context, st storage.Store) ([]Audit, error) {
 	var refs []string
 	for _, o := range objs {
 		parts := strings.SplitN(o.Key, "/", 3)
-		if len(parts) < 3 || parts[0] == "_staging" || strings.HasPrefix(parts[0], "_") {
+		if len(parts) < 3 || strings.HasPrefix(parts[0], "_") {
 			continue
 		}
 		if ref := parts[0] + "/" + parts[1]; !slices.Contains(refs, ref) {
@@ -74,7 +75,7 @@ func AuditAll(ctx context.Context, st storage.Store) ([]Audit, error) {
 // of publication: every committed version has a manifest naming it, its objects
 // hold exactly the bytes (SHA-256 and size) the manifest records and nothing
 // else; no run published twice; versions and publication times only move
-// forward along the chain; latest.json names the newest committed version and
+// forward along the chain; the latest pointer names the newest committed version and
 // its run; recorded approvals are approvals of one reviewed manifest, each
 // proven by meshflow serve's signature with a key of the mesh revision the
 // version was built from (meshrev.VerifyApprovals). It reads
@@ -91,7 +92,7 @@ func AuditProduct(ctx context.Context, st storage.Store, ref string) (Audit, err
 	folders := map[string][]string{} // version -> object names
 	hasLatest := false
 	for _, o := range objs {
-		if o.Key == LatestKey(ref) {
+		if o.Key == layout.LatestKey(ref) {
 			hasLatest = true
 			continue
 		}
@@ -102,7 +103,7 @@ func AuditProduct(ctx context.Context, st storage.Store, ref string) (Audit, err
 		}
 		folders[v] = append(folders[v], name)
 	}
-	if staging, err := st.List(ctx, path.Join("_staging", ref)+"/"); err != nil && !errors.Is(err, storage.ErrNotFound) {
+	if staging, err := st.List(ctx, layout.ProductStagingPrefix(ref)); err != nil && !errors.Is(err, storage.ErrNotFound) {
 		return a, fmt.Errorf("list staging of %s: %w", ref, err)
 	} else {
 		a.Staging = len(staging)
@@ -112,16 +113,16 @@ func AuditProduct(ctx context.Context, st storage.Store, ref string) (Audit, err
 		for v := range folders {
 			a.Unreachable = append(a.Unreachable, v)
 		}
-		slices.SortFunc(a.Unreachable, CompareVersions)
+		slices.SortFunc(a.Unreachable, layout.CompareVersions)
 		return a, nil
 	}
-	var l Latest
-	if _, err := ReadJSON(ctx, st, LatestKey(ref), &l); err != nil {
+	var l layout.Latest
+	if _, err := ReadJSON(ctx, st, layout.LatestKey(ref), &l); err != nil {
 		a.problem("%v", err)
 		return a, nil
 	}
-	if want := path.Join(VersionPrefix(ref, l.Version), "manifest.json"); l.ManifestKey != want {
-		a.problem("latest.json names manifest %s for version %s, want %s", l.ManifestKey, l.Version, want)
+	if want := layout.ManifestKey(ref, l.Version); l.ManifestKey != want {
+		a.problem("the latest pointer names manifest %s for version %s, want %s", l.ManifestKey, l.Version, want)
 	}
 
 	// Walk the chain from latest back to the first version.
@@ -132,12 +133,12 @@ func AuditProduct(ctx context.Context, st storage.Store, ref string) (Audit, err
 			break
 		}
 		names, ok := folders[v]
-		if !ok || !slices.Contains(names, "manifest.json") {
-			a.problem("version %s is in the chain from latest.json but has no manifest", v)
+		if !ok || !slices.Contains(names, layout.Manifest) {
+			a.problem("version %s is in the chain from the latest pointer but has no manifest", v)
 			break
 		}
 		var m refresh.Manifest
-		if _, err := ReadJSON(ctx, st, path.Join(VersionPrefix(ref, v), "manifest.json"), &m); err != nil {
+		if _, err := ReadJSON(ctx, st, layout.ManifestKey(ref, v), &m); err != nil {
 			a.problem("%v", err)
 			break
 		}
@@ -157,7 +158,7 @@ func AuditProduct(ctx context.Context, st storage.Store, ref string) (Audit, err
 		for _, err := range meshrev.VerifyApprovals(ctx, st, m) {
 			a.problem("version %s: %v", m.Version, err)
 		}
-		if m.Previous != "" && CompareVersions(m.Previous, v) >= 0 {
+		if m.Previous != "" && layout.CompareVersions(m.Previous, v) >= 0 {
 			a.problem("version %s follows version %s: versions must only move forward", v, m.Previous)
 			break
 		}
@@ -171,28 +172,23 @@ func AuditProduct(ctx context.Context, st storage.Store, ref string) (Audit, err
 		}
 	}
 	if top, ok := a.Manifests[l.Version]; ok && top.RunID != l.RunID {
-		a.problem("latest.json names run %s, the manifest of version %s run %s", l.RunID, l.Version, top.RunID)
+		a.problem("the latest pointer names run %s, the manifest of version %s run %s", l.RunID, l.Version, top.RunID)
 	}
 	for v := range folders {
 		if _, ok := a.Manifests[v]; !ok {
 			a.Unreachable = append(a.Unreachable, v)
 		}
 	}
-	slices.SortFunc(a.Unreachable, CompareVersions)
+	slices.SortFunc(a.Unreachable, layout.CompareVersions)
 	return a, nil
 }
 
 // checkObjects compares a committed version's objects with its manifest.
 func (a *Audit) checkObjects(ctx context.Context, st storage.Store, m refresh.Manifest, names []string) error {
-	vp := VersionPrefix(a.Ref, m.Version)
-	refs := map[string]refresh.ObjectRef{"data.parquet": m.Data, "quality.json": m.Report}
-	if m.Contract != nil {
-		refs["contract.odcs.yaml"] = *m.Contract
-	} else {
+	vp := layout.VersionPrefix(a.Ref, m.Version)
+	refs := layout.Objects(m)
+	if m.Contract == nil {
 		a.problem("version %s has no contract", m.Version)
-	}
-	if m.Quarantine != nil {
-		refs["quarantine.parquet"] = *m.Quarantine
 	}
 	for _, name := range slices.Sorted(maps.Keys(refs)) {
 		r := refs[name]
@@ -214,7 +210,7 @@ func (a *Audit) checkObjects(ctx context.Context, st storage.Store, m refresh.Ma
 		}
 	}
 	for _, name := range names {
-		if _, ok := refs[name]; !ok && name != "manifest.json" {
+		if _, ok := refs[name]; !ok && name != layout.Manifest {
 			a.problem("version %s holds %s, which its manifest does not name", m.Version, name)
 		}
 	}
@@ -257,7 +253,7 @@ func digest(ctx context.Context, st storage.Store, key string) (string, int64, e
 
 // versionObject splits "<ref>/v<version>/<name>".
 func versionObject(ref, key string) (version, name string, ok bool) {
-	rest, ok := strings.CutPrefix(key, ref+"/v")
+	rest, ok := strings.CutPrefix(key, layout.VersionsPrefix(ref))
 	if !ok {
 		return "", "", false
 	}

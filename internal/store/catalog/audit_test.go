@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/meshflow/meshflow/internal/refresh"
+	"github.com/meshflow/meshflow/internal/store/layout"
 	"github.com/meshflow/meshflow/internal/store/storage"
 )
 
@@ -33,7 +34,7 @@ func auditFixture(t *testing.T) storage.Store {
 	}
 	at := time.Date(2026, 11, 1, 8, 0, 0, 0, time.UTC)
 	for i, v := range []struct{ version, previous string }{{"1.0.0", ""}, {"1.1.0", "1.0.0"}, {"2.0.0", "1.1.0"}, {"1.2.0", "1.1.0"}} {
-		vp := VersionPrefix(ref, v.version)
+		vp := layout.VersionPrefix(ref, v.version)
 		c := obj(path.Join(vp, "contract.odcs.yaml"), "apiVersion: v3.1.0\n")
 		m := refresh.Manifest{Product: ref, Version: v.version, Previous: v.previous, RunID: "run-" + v.version,
 			PublishedAt: at.Add(time.Duration(i) * time.Hour),
@@ -41,13 +42,13 @@ func auditFixture(t *testing.T) storage.Store {
 			Report:      obj(path.Join(vp, "quality.json"), "{}"), Contract: &c}
 		if v.version == "2.0.0" {
 			m.Approvals = []refresh.Approval{
-				{Principal: "ana", Decision: "approve", ManifestHash: "abc", At: m.PublishedAt},
-				{Principal: "li", Decision: "approve", ManifestHash: "abc", At: m.PublishedAt},
+				{Principal: "ana", Decision: refresh.Approve, ManifestHash: "abc", At: m.PublishedAt},
+				{Principal: "li", Decision: refresh.Approve, ManifestHash: "abc", At: m.PublishedAt},
 			}
 		}
 		put(t, st, path.Join(vp, "manifest.json"), m)
 	}
-	put(t, st, LatestKey(ref), Latest{Version: "2.0.0", ManifestKey: VersionPrefix(ref, "2.0.0") + "/manifest.json", RunID: "run-2.0.0"})
+	put(t, st, layout.LatestKey(ref), layout.Latest{Version: "2.0.0", ManifestKey: layout.VersionPrefix(ref, "2.0.0") + "/manifest.json", RunID: "run-2.0.0"})
 	return st
 }
 
@@ -73,7 +74,7 @@ func TestAuditOfAConsistentStore(t *testing.T) {
 // expects the audit to name it.
 func TestAuditFindsEachBrokenGuarantee(t *testing.T) {
 	ref := "sales/orders"
-	v := func(version, name string) string { return path.Join(VersionPrefix(ref, version), name) }
+	v := func(version, name string) string { return path.Join(layout.VersionPrefix(ref, version), name) }
 	write := func(t *testing.T, st storage.Store, key, content string) {
 		if _, err := st.Put(t.Context(), key, strings.NewReader(content), storage.PutOptions{}); err != nil {
 			t.Fatal(err)
@@ -108,11 +109,11 @@ func TestAuditFindsEachBrokenGuarantee(t *testing.T) {
 			edit(t, st, "2.0.0", func(m *refresh.Manifest) { m.PublishedAt = time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC) })
 		}, "sales/orders: version 2.0.0 was published at 2020-01-01 00:00:00 +0000 UTC, before version 1.1.0"},
 		{"latest names another run", func(t *testing.T, st storage.Store) {
-			put(t, st, LatestKey(ref), Latest{Version: "2.0.0", ManifestKey: v("2.0.0", "manifest.json"), RunID: "run-x"})
-		}, "sales/orders: latest.json names run run-x, the manifest of version 2.0.0 run run-2.0.0"},
+			put(t, st, layout.LatestKey(ref), layout.Latest{Version: "2.0.0", ManifestKey: v("2.0.0", "manifest.json"), RunID: "run-x"})
+		}, "sales/orders: the latest pointer names run run-x, the manifest of version 2.0.0 run run-2.0.0"},
 		{"latest names a missing version", func(t *testing.T, st storage.Store) {
-			put(t, st, LatestKey(ref), Latest{Version: "3.0.0", ManifestKey: v("3.0.0", "manifest.json"), RunID: "run-3.0.0"})
-		}, "sales/orders: version 3.0.0 is in the chain from latest.json but has no manifest"},
+			put(t, st, layout.LatestKey(ref), layout.Latest{Version: "3.0.0", ManifestKey: v("3.0.0", "manifest.json"), RunID: "run-3.0.0"})
+		}, "sales/orders: version 3.0.0 is in the chain from the latest pointer but has no manifest"},
 		{"a rejection recorded as approval", func(t *testing.T, st storage.Store) {
 			edit(t, st, "2.0.0", func(m *refresh.Manifest) { m.Approvals[1].Decision = "reject" })
 		}, `sales/orders: version 2.0.0 records a "reject" decision by li`},

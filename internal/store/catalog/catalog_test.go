@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/meshflow/meshflow/internal/refresh"
+	"github.com/meshflow/meshflow/internal/store/layout"
 	"github.com/meshflow/meshflow/internal/store/storage"
 )
 
@@ -32,10 +33,10 @@ func TestShowListsOnlyCommittedVersions(t *testing.T) {
 		{Product: ref, Version: "2.0.0", Previous: "1.0.0"}, // claimed, lost to 1.1.0
 		{Product: ref, Version: "1.2.0", Previous: "1.1.0"},
 	} {
-		put(t, st, VersionPrefix(ref, m.Version)+"/manifest.json", m)
+		put(t, st, layout.VersionPrefix(ref, m.Version)+"/manifest.json", m)
 	}
-	put(t, st, LatestKey(ref), Latest{Version: "1.2.0", ManifestKey: VersionPrefix(ref, "1.2.0") + "/manifest.json"})
-	put(t, st, "_staging/sales/orders/run1/latest.json", Latest{})
+	put(t, st, layout.LatestKey(ref), layout.Latest{Version: "1.2.0", ManifestKey: layout.VersionPrefix(ref, "1.2.0") + "/manifest.json"})
+	put(t, st, "_staging/sales/orders/run1/latest.json", layout.Latest{})
 
 	e, err := Show(t.Context(), st, ref)
 	if err != nil {

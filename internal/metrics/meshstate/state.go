@@ -1,17 +1,17 @@
-package metrics
+// Package meshstate is a Prometheus collector of the mesh's state, read at
+// scrape time: the freshness and lateness of published products against their
+// contracts' SLAs (from the catalog), and the runs waiting for approval (from
+// Temporal's visibility). It is apart from package metrics so that the
+// activities, which record metrics, do not link the Temporal client.
+package meshstate
 
 import (
 	"context"
-	"fmt"
-	"io"
 	"log/slog"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/meshflow/meshflow/internal/contract"
-	"github.com/meshflow/meshflow/internal/mesh/diag"
 	"github.com/meshflow/meshflow/internal/refresh"
 	"github.com/meshflow/meshflow/internal/store/catalog"
 	"github.com/meshflow/meshflow/internal/store/storage"
@@ -24,9 +24,9 @@ type Runs interface {
 	Runs(ctx context.Context, ref string, stage refresh.Stage, limit int) ([]control.Run, error)
 }
 
-// StateConfig configures the state collector. Store and Runs are each optional:
+// Config configures the state collector. Store and Runs are each optional:
 // without Store there are no product series, without Runs no approval series.
-type StateConfig struct {
+type Config struct {
 	// Store is the object store the catalog is read from.
 	Store storage.Store
 	// Runs lists the runs waiting for approval.
@@ -47,7 +47,7 @@ type StateConfig struct {
 // the process, so the series are right after a restart and the same on every
 // replica; a counter kept by the process would start again from zero.
 type State struct {
-	cfg StateConfig
+	cfg Config
 
 	mu        sync.Mutex
 	readAt    time.Time
@@ -55,7 +55,6 @@ type State struct {
 	pending   map[string][]time.Time // run start times by product ref
 	catalogUp float64
 	runsUp    float64
-	slas      map[string]slaCache // by contract object key and checksum
 
 	lastPublish, freshness, sla, late, pendingDesc, oldest, up *prometheus.Desc
 }
@@ -66,12 +65,8 @@ type productState struct {
 	sla         time.Duration // 0 when the contract has none
 }
 
-type slaCache struct {
-	sla time.Duration
-}
-
-// NewState builds the state collector; register it on the registry main serves.
-func NewState(cfg StateConfig) *State {
+// New builds the state collector; register it on the registry main serves.
+func New(cfg Config) *State {
 	if cfg.TTL <= 0 {
 		cfg.TTL = 30 * time.Second
 	}
@@ -85,7 +80,7 @@ func NewState(cfg StateConfig) *State {
 		cfg.Logger = slog.Default()
 	}
 	product := []string{"domain", "product"}
-	return &State{cfg: cfg, slas: map[string]slaCache{},
+	return &State{cfg: cfg,
 		lastPublish: prometheus.NewDesc("meshflow_product_last_publish_timestamp_seconds",
 			"When the product's latest version was published (Unix seconds), from the catalog.", product, nil),
 		freshness: prometheus.NewDesc("meshflow_product_freshness_seconds",
@@ -122,7 +117,7 @@ func (s *State) Collect(ch chan<- prometheus.Metric) {
 	seen := map[string]bool{}
 	for _, p := range s.products {
 		seen[p.ref] = true
-		d, n := split(p.ref)
+		d, n, _ := strings.Cut(p.ref, "/")
 		age := now.Sub(p.publishedAt).Seconds()
 		ch <- prometheus.MustNewConstMetric(s.lastPublish, prometheus.GaugeValue, float64(p.publishedAt.UnixMilli())/1000, d, n)
 		ch <- prometheus.MustNewConstMetric(s.freshness, prometheus.GaugeValue, age, d, n)
@@ -139,7 +134,7 @@ func (s *State) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 	for ref, starts := range s.pending {
-		d, n := split(ref)
+		d, n, _ := strings.Cut(ref, "/")
 		oldest := starts[0]
 		for _, t := range starts[1:] {
 			if t.Before(oldest) {
@@ -191,43 +186,25 @@ func (s *State) readCatalog(ctx context.Context) ([]productState, error) {
 	out := make([]productState, 0, len(entries))
 	for _, e := range entries {
 		p := productState{ref: e.Ref, publishedAt: e.Latest.PublishedAt}
-		if c := e.Latest.Contract; c != nil {
-			p.sla = s.contractSLA(ctx, *c)
-		}
+		p.sla = s.contractSLA(ctx, e.Latest)
 		out = append(out, p)
 	}
 	return out, nil
 }
 
-// contractSLA reads a published contract's freshness SLA; published contracts
-// never change, so it is read once per object.
-func (s *State) contractSLA(ctx context.Context, ref refresh.ObjectRef) time.Duration {
-	key := ref.Key + "@" + ref.SHA256
-	if c, ok := s.slas[key]; ok {
-		return c.sla
-	}
-	var sla time.Duration
-	var body []byte
-	r, _, err := s.cfg.Store.Get(ctx, ref.Key)
-	if err == nil {
-		body, err = io.ReadAll(r)
-		if cerr := r.Close(); err == nil {
-			err = cerr
-		}
-	}
+// contractSLA reads a published version's freshness SLA; 0 when it has none or
+// meshflow cannot read it (logged).
+func (s *State) contractSLA(ctx context.Context, m refresh.Manifest) time.Duration {
+	c, err := catalog.Contract(ctx, s.cfg.Store, m)
 	if err != nil {
-		s.cfg.Logger.Warn("metrics: cannot read a published contract", "key", ref.Key, "error", err)
-		return 0 // not cached: read again next time
+		s.cfg.Logger.Warn("metrics: cannot read a published contract", "product", m.Product, "version", m.Version, "error", err)
+		return 0
 	}
-	var ds diag.List
-	if c, ok := contract.Load(ref.Key, body, &ds); ok && c != nil {
-		sla, err = FreshnessSLA(c.SLAProperties)
-		if err != nil {
-			s.cfg.Logger.Warn("metrics: contract has an SLA meshflow cannot read", "key", ref.Key, "error", err)
-		}
+	f := catalog.FreshnessOf(c, m.PublishedAt, s.cfg.Now())
+	if f.Err != nil {
+		s.cfg.Logger.Warn("metrics: contract has an SLA meshflow cannot read", "product", m.Product, "version", m.Version, "error", f.Err)
 	}
-	s.slas[key] = slaCache{sla: sla}
-	return sla
+	return f.Expected
 }
 
 func (s *State) readPending(ctx context.Context) (map[string][]time.Time, error) {
@@ -242,67 +219,4 @@ func (s *State) readPending(ctx context.Context) (map[string][]time.Time, error)
 		}
 	}
 	return out, nil
-}
-
-// FreshnessSLA returns the oldest a product may get under its contract's
-// slaProperties: frequency (how often it is refreshed) plus latency (how long a
-// refresh may take), whichever are given; 0 when neither is.
-func FreshnessSLA(props []contract.SLAProperty) (time.Duration, error) {
-	var total time.Duration
-	for _, p := range props {
-		switch strings.ToLower(p.Property) {
-		case "frequency", "latency":
-			d, err := slaDuration(p.Value, p.Unit)
-			if err != nil {
-				return 0, fmt.Errorf("slaProperties %s: %w", p.Property, err)
-			}
-			total += d
-		}
-	}
-	return total, nil
-}
-
-// slaDuration converts an ODCS SLA value and unit ("d", "h", "m", "s", their
-// long forms, and "w", "y") into a duration.
-func slaDuration(v any, unit string) (time.Duration, error) {
-	var n float64
-	switch x := v.(type) {
-	case int:
-		n = float64(x)
-	case int64:
-		n = float64(x)
-	case uint64:
-		n = float64(x)
-	case float64:
-		n = x
-	case string:
-		f, err := strconv.ParseFloat(x, 64)
-		if err != nil {
-			return 0, fmt.Errorf("value %q is not a number", x)
-		}
-		n = f
-	default:
-		return 0, fmt.Errorf("value %v is not a number", v)
-	}
-	var u time.Duration
-	switch strings.ToLower(unit) {
-	case "s", "sec", "second", "seconds":
-		u = time.Second
-	case "m", "min", "minute", "minutes":
-		u = time.Minute
-	case "h", "hr", "hour", "hours":
-		u = time.Hour
-	case "d", "day", "days":
-		u = 24 * time.Hour
-	case "w", "week", "weeks":
-		u = 7 * 24 * time.Hour
-	case "y", "yr", "year", "years":
-		u = 365 * 24 * time.Hour
-	default:
-		return 0, fmt.Errorf("unit %q is not one of s, m, h, d, w, y", unit)
-	}
-	if n < 0 {
-		return 0, fmt.Errorf("value %v is negative", v)
-	}
-	return time.Duration(n * float64(u)), nil
 }

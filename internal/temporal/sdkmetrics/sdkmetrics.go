@@ -1,4 +1,7 @@
-package metrics
+// Package sdkmetrics bridges the Temporal SDK's own metrics (requests, polls,
+// activity and workflow task latencies) into meshflow's Prometheus registry, so
+// that workers and serve expose them on the same /metrics as meshflow's.
+package sdkmetrics
 
 import (
 	"io"
@@ -12,16 +15,16 @@ import (
 	sdktally "go.temporal.io/sdk/contrib/tally"
 )
 
-// SDKReportInterval is how often the Temporal SDK's buffered counters reach the
+// ReportInterval is how often the Temporal SDK's buffered counters reach the
 // registry.
-const SDKReportInterval = time.Second
+const ReportInterval = time.Second
 
-// NewSDKHandler bridges the Temporal SDK's metrics into reg: pass the handler as
+// NewHandler bridges the Temporal SDK's metrics into reg: pass the handler as
 // client.Options.MetricsHandler. Names follow Prometheus conventions
 // (temporal_request_total, temporal_activity_execution_latency_seconds…); timers
 // are histograms, so dashboards can take quantiles across workers. Close flushes
 // what is buffered and stops the reporting loop.
-func NewSDKHandler(reg prometheus.Registerer, logger *slog.Logger) (client.MetricsHandler, io.Closer) {
+func NewHandler(reg prometheus.Registerer, logger *slog.Logger) (client.MetricsHandler, io.Closer) {
 	if logger == nil {
 		logger = slog.Default()
 	}
@@ -39,6 +42,6 @@ func NewSDKHandler(reg prometheus.Registerer, logger *slog.Logger) (client.Metri
 		Separator:              tallyprom.DefaultSeparator,
 		SanitizeOptions:        &tallyprom.DefaultSanitizerOpts,
 		OmitCardinalityMetrics: true,
-	}, SDKReportInterval)
+	}, ReportInterval)
 	return sdktally.NewMetricsHandler(sdktally.NewPrometheusNamingScope(scope)), closer
 }

@@ -1,0 +1,184 @@
+// Package layout owns the shape of meshflow's published store: the keys of a
+// product's latest pointer, its versions and their objects, and of a run's
+// staging; how versions are ordered and which comes next; and the rules of the
+// claims by which a run reserves a version before committing it.
+//
+// The store looks like this:
+//
+//	<domain>/<product>/v<version>/manifest.json                   a version's manifest (its claim, then its record)
+//	<domain>/<product>/v<version>/data.parquet                    the checked rows
+//	<domain>/<product>/v<version>/quarantine.parquet              the rows that failed row rules, when any did
+//	<domain>/<product>/v<version>/quality.json                    the quality report
+//	<domain>/<product>/v<version>/contract.odcs.yaml              the contract the version was checked against
+//	<domain>/<product>/latest.json                                the commit point: names the newest version
+//	_staging/<domain>/<product>/<run>/inputs/<input>/<n>.<ext>    snapshots of a run's inputs
+//	_staging/<domain>/<product>/<run>/candidate.parquet           the transform's output
+//	_staging/<domain>/<product>/<run>/{data,quarantine}.parquet   the checked output, split
+//	_staging/<domain>/<product>/<run>/quality.json                the quality report
+//	_staging/<domain>/<product>/<run>/contract.odcs.yaml          the contract, staged for publication
+//
+// Readers only follow the latest pointer to a manifest and from it along each
+// manifest's previous version, so nothing under _staging and no version that
+// the pointer never named is visible to them.
+//
+// Package layout imports no storage code, so that workflows may use its types and
+// functions; package catalog reads the store and package publish writes it.
+package layout
+
+import (
+	"fmt"
+	"path"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/meshflow/meshflow/internal/refresh"
+)
+
+// The names of the objects of a version, and of a run's staging.
+const (
+	Manifest   = "manifest.json"
+	Data       = "data.parquet"
+	Quarantine = "quarantine.parquet"
+	Report     = "quality.json"
+	Contract   = "contract.odcs.yaml"
+	// Candidate is the transform's output before the checks split it.
+	Candidate = "candidate.parquet"
+)
+
+// StagingRoot is the first segment of every staging key.
+const StagingRoot = "_staging"
+
+// latestName is the name of a product's latest pointer.
+const latestName = "latest.json"
+
+// Latest is the content of a product's latest pointer.
+type Latest struct {
+	Version     string    `json:"version"`
+	ManifestKey string    `json:"manifestKey"`
+	RunID       string    `json:"runId"`
+	PublishedAt time.Time `json:"publishedAt"`
+}
+
+// LatestKey returns the key of a product's latest pointer.
+func LatestKey(ref string) string { return ref + "/" + latestName }
+
+// ProductOfLatestKey returns the product whose latest pointer key is; ok is
+// false when key is not one ("<domain>/<product>/latest.json").
+func ProductOfLatestKey(key string) (ref string, ok bool) {
+	ref, ok = strings.CutSuffix(key, "/"+latestName)
+	if !ok || strings.HasPrefix(ref, "_") || strings.Count(ref, "/") != 1 {
+		return "", false
+	}
+	return ref, true
+}
+
+// VersionPrefix returns the folder of a published version, without a trailing
+// slash.
+func VersionPrefix(ref, version string) string { return ref + "/v" + version }
+
+// VersionsPrefix returns the prefix under which all of a product's versions lie.
+func VersionsPrefix(ref string) string { return ref + "/v" }
+
+// ManifestKey returns the key of a version's manifest.
+func ManifestKey(ref, version string) string {
+	return path.Join(VersionPrefix(ref, version), Manifest)
+}
+
+// StagingPrefix returns the folder of a run's staging, without a trailing slash.
+func StagingPrefix(ref, runID string) string { return path.Join(StagingRoot, ref, runID) }
+
+// ProductStagingPrefix returns the prefix of every run's staging of a product,
+// with a trailing slash.
+func ProductStagingPrefix(ref string) string { return path.Join(StagingRoot, ref) + "/" }
+
+// StagedKey returns the key of the object name in a run's staging.
+func StagedKey(ref, runID, name string) string { return path.Join(StagingPrefix(ref, runID), name) }
+
+// StagedInputKey returns the key of the n-th object snapshotted for an input.
+func StagedInputKey(ref, runID, input string, n int, ext string) string {
+	return path.Join(StagingPrefix(ref, runID), "inputs", input, fmt.Sprintf("%04d.%s", n, ext))
+}
+
+// Objects returns a manifest's objects by their name in the version's folder.
+func Objects(m refresh.Manifest) map[string]refresh.ObjectRef {
+	objs := map[string]refresh.ObjectRef{Data: m.Data, Report: m.Report}
+	if m.Contract != nil {
+		objs[Contract] = *m.Contract
+	}
+	if m.Quarantine != nil {
+		objs[Quarantine] = *m.Quarantine
+	}
+	return objs
+}
+
+// InVersion returns the manifest as version of its product: its version set and
+// its objects' keys inside the version's folder.
+func InVersion(m refresh.Manifest, version string) refresh.Manifest {
+	vp := VersionPrefix(m.Product, version)
+	m.Version = version
+	m.Data.Key, m.Report.Key = path.Join(vp, Data), path.Join(vp, Report)
+	if m.Contract != nil {
+		c := *m.Contract
+		c.Key = path.Join(vp, Contract)
+		m.Contract = &c
+	}
+	if m.Quarantine != nil {
+		q := *m.Quarantine
+		q.Key = path.Join(vp, Quarantine)
+		m.Quarantine = &q
+	}
+	return m
+}
+
+// CompareVersions orders MAJOR.MINOR.PATCH versions numerically.
+func CompareVersions(a, b string) int {
+	pa, pb := strings.Split(a, "."), strings.Split(b, ".")
+	for i := 0; i < len(pa) && i < len(pb); i++ {
+		x, _ := strconv.Atoi(pa[i])
+		y, _ := strconv.Atoi(pb[i])
+		if x != y {
+			return x - y
+		}
+	}
+	return len(pa) - len(pb)
+}
+
+// NextVersion returns the semantic version after prev: 1.0.0 first, then the
+// minor number goes up, or the major number for a breaking change.
+func NextVersion(prev string, bump refresh.Bump) (string, error) {
+	if prev == "" {
+		return "1.0.0", nil
+	}
+	parts := strings.Split(prev, ".")
+	if len(parts) != 3 {
+		return "", fmt.Errorf("published version %q is not MAJOR.MINOR.PATCH", prev)
+	}
+	major, err1 := strconv.Atoi(parts[0])
+	minor, err2 := strconv.Atoi(parts[1])
+	if err1 != nil || err2 != nil {
+		return "", fmt.Errorf("published version %q is not MAJOR.MINOR.PATCH", prev)
+	}
+	if bump == refresh.BumpMajor {
+		return fmt.Sprintf("%d.0.0", major+1), nil
+	}
+	return fmt.Sprintf("%d.%d.0", major, minor+1), nil
+}
+
+// DefaultStaleClaimAfter is how old another run's claim on a version must be
+// before a publishing run steps over it to the version after. A claim gets that
+// old when its run was terminated or lost in the middle of publishing; younger
+// claims belong to racing runs.
+const DefaultStaleClaimAfter = time.Hour
+
+// MaxStaleClaims bounds how many stale claims one publication steps over.
+const MaxStaleClaims = 10
+
+// ClaimIsStale reports whether a claim made at claimedAt is older than after
+// (DefaultStaleClaimAfter when after is not positive) at now.
+func ClaimIsStale(claimedAt, now time.Time, after time.Duration) bool {
+	if after <= 0 {
+		after = DefaultStaleClaimAfter
+	}
+	return now.Sub(claimedAt) >= after
+}
