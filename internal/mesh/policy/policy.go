@@ -96,9 +96,22 @@ func Compile(m *spec.Mesh, ds *diag.List) *Set {
 			continue
 		}
 		set.Policies = append(set.Policies, &Policy{Policy: p, Pos: m.Doc.Pos(node), prog: prog,
-			needsQuality: strings.Contains(p.Rule, "quality")})
+			needsQuality: readsQuality(ast)})
 	}
 	return set
+}
+
+// readsQuality reports whether a checked expression refers to the variable
+// quality. The word alone does not: contract.schema.exists(o, has(o.quality))
+// reads the contract, and validate checks it like a run does. A comprehension
+// variable named quality counts too, which errs on the side of a run.
+func readsQuality(ast *cel.Ast) bool {
+	for _, ref := range ast.NativeRep().ReferenceMap() {
+		if ref.Name == "quality" {
+			return true
+		}
+	}
+	return false
 }
 
 // Result is the outcome of one policy for one product.

@@ -60,6 +60,7 @@ func TestEvaluate(t *testing.T) {
 	m := mesh(t, `  - {id: described, message: has a description, rule: 'product.description != ""'}
   - {id: tagged, message: has tags, severity: warning, rule: 'size(product.tags) > 0'}
   - {id: checked, message: has no failing rules, rule: 'quality.blocked == false'}
+  - {id: contract-quality, message: reads the contract only, rule: 'contract.all(k, k != "quality")'}
 `)
 	ds := &diag.List{}
 	set := Compile(m, ds)
@@ -68,14 +69,15 @@ func TestEvaluate(t *testing.T) {
 	}
 	p := refresh.Product{Name: "x", Domain: "d", Owner: "o"}
 	res := set.Evaluate(context.Background(), p, nil, nil)
-	if len(res) != 2 {
-		t.Fatalf("outside a run, the quality policy must be skipped: %+v", res)
+	// The rule that only mentions the word quality is evaluated outside a run.
+	if len(res) != 3 || res[2].ID != "contract-quality" || !res[2].Holds {
+		t.Fatalf("outside a run, only the policy reading quality must be skipped: %+v", res)
 	}
 	if res[0].Holds || !res[0].Blocks() || res[1].Holds || res[1].Blocks() {
 		t.Errorf("got %+v", res)
 	}
 	res = set.Evaluate(context.Background(), p, nil, map[string]any{"blocked": false})
-	if len(res) != 3 || !res[2].Holds {
+	if len(res) != 4 || !res[2].Holds {
 		t.Errorf("got %+v", res)
 	}
 	// A policy that reads a missing field fails closed.
