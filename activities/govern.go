@@ -47,7 +47,7 @@ func (a *Activities) Govern(ctx context.Context, in refresh.GovernInput) (refres
 	if err != nil {
 		return res, err
 	}
-	for _, r := range set.EvaluateVars(ctx, ProductVars(p), cur.Raw, quality) {
+	for _, r := range set.Evaluate(ctx, p, cur, quality) {
 		res.Policies = append(res.Policies, refresh.PolicyResult{ID: r.ID, Severity: r.Severity, Message: r.Message, Holds: r.Holds, Error: r.Error})
 	}
 
@@ -88,24 +88,6 @@ func asMap(v any) (map[string]any, error) {
 	var m map[string]any
 	err = json.NewDecoder(bytes.NewReader(b)).Decode(&m)
 	return m, err
-}
-
-// ProductVars is what a policy sees as `product` during a run; it matches
-// policy.ProductVars for a product of a loaded mesh.
-func ProductVars(p refresh.Product) map[string]any {
-	tags := append([]string{}, p.Tags...)
-	inputs := []string{}
-	for _, in := range p.Inputs {
-		if in.Product != "" {
-			inputs = append(inputs, in.Product)
-		} else {
-			inputs = append(inputs, in.URI)
-		}
-	}
-	return map[string]any{
-		"name": p.Name, "domain": p.Domain, "owner": p.Owner, "description": p.Description, "tags": tags,
-		"inputs": inputs, "approval": p.Governance.Approval, "stewards": append([]string{}, p.Governance.Stewards...),
-	}
 }
 
 func sha256Hex(b []byte) string {

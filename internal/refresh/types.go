@@ -37,8 +37,12 @@ func (p Product) Ref() string { return p.Domain + "/" + p.Name }
 // Input is one input of a product: a URI (file:// with an absolute path, or s3://)
 // or another product.
 type Input struct {
-	Name      string `json:"name"`
-	URI       string `json:"uri,omitempty"`
+	Name string `json:"name"`
+	URI  string `json:"uri,omitempty"`
+	// SpecURI is the URI as the product spec writes it: a file:// URI stays
+	// relative to the mesh folder. Policies see it (package policy), so that they
+	// see the same inputs wherever the mesh was applied.
+	SpecURI   string `json:"specUri,omitempty"`
 	Format    Format `json:"format,omitempty"`
 	Product   string `json:"product,omitempty"`
 	Delimiter string `json:"delimiter,omitempty"`
@@ -60,11 +64,16 @@ func (in Input) NeedsGrant(domain string) bool {
 
 // Governance is the approval policy of a product.
 type Governance struct {
-	Approval   ApprovalMode  `json:"approval"`
-	Stewards   []string      `json:"stewards"`
-	Quorum     int           `json:"quorum"`
-	Timeout    time.Duration `json:"timeout"`
-	EscalateTo []string      `json:"escalateTo,omitempty"`
+	Approval ApprovalMode `json:"approval"`
+	// Stewards are the people who approve: StewardPrincipals with every team
+	// expanded into its members.
+	Stewards []string `json:"stewards"`
+	// StewardPrincipals are the principals the spec names as stewards (the
+	// product's, or else its domain's), people and teams as written.
+	StewardPrincipals []string      `json:"stewardPrincipals,omitempty"`
+	Quorum            int           `json:"quorum"`
+	Timeout           time.Duration `json:"timeout"`
+	EscalateTo        []string      `json:"escalateTo,omitempty"`
 	// EscalateAfter is when the escalateTo principals are called in (and may
 	// decide for the stewards); zero means half the timeout.
 	EscalateAfter time.Duration `json:"escalateAfter,omitempty"`

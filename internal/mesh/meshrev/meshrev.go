@@ -88,7 +88,7 @@ func Build(set *spec.Set, appliedBy string, keys []signing.PublicKey) (Revision,
 		}
 	}
 	for _, p := range set.Products {
-		rp, err := product(set, p)
+		rp, err := Product(set, p)
 		if err != nil {
 			return rev, err
 		}
@@ -98,8 +98,13 @@ func Build(set *spec.Set, appliedBy string, keys []signing.PublicKey) (Revision,
 	return rev, nil
 }
 
-// product converts a product of a loaded mesh into what a run needs.
-func product(set *spec.Set, p *spec.Product) (refresh.Product, error) {
+// Product resolves a product of a loaded mesh into what a run needs, as the
+// revision carries it: file:// inputs absolute against the mesh folder (with
+// the URI as written kept in SpecURI), the contract as YAML text, stewards and
+// escalation expanded into people and governance defaults filled in. meshcheck
+// resolves products with it too, so that policies see at validate time what
+// they see in a run.
+func Product(set *spec.Set, p *spec.Product) (refresh.Product, error) {
 	out := refresh.Product{
 		Domain: p.Metadata.Domain, Name: p.Metadata.Name, Owner: p.Metadata.Owner,
 		Description: p.Metadata.Description, Tags: p.Metadata.Tags, SQL: p.Transform.SQL,
@@ -120,7 +125,7 @@ func product(set *spec.Set, p *spec.Product) (refresh.Product, error) {
 			ri.Access = producer.AccessMode()
 		}
 		if in.URI != "" {
-			ri.URI = in.URI
+			ri.URI, ri.SpecURI = in.URI, in.URI
 			if rel, ok := strings.CutPrefix(in.URI, "file://"); ok && !strings.HasPrefix(rel, "/") {
 				ri.URI = "file://" + filepath.ToSlash(filepath.Join(meshDir, filepath.FromSlash(rel)))
 			}
@@ -140,7 +145,8 @@ func product(set *spec.Set, p *spec.Product) (refresh.Product, error) {
 		out.Contract = string(p.Contract.Doc.Source)
 	}
 	g := p.Governance
-	out.Governance = refresh.Governance{Approval: g.Approval, Stewards: set.People(set.Stewards(p)), Quorum: g.Quorum,
+	out.Governance = refresh.Governance{Approval: g.Approval, Stewards: set.People(set.Stewards(p)),
+		StewardPrincipals: slices.Clone(set.Stewards(p)), Quorum: g.Quorum,
 		Timeout: g.Timeout, EscalateTo: set.People(g.EscalateTo), EscalateAfter: g.EscalateAfter}
 	if out.Governance.Approval == "" {
 		out.Governance.Approval = refresh.ApprovalNever

@@ -1,20 +1,16 @@
-// Package policy compiles and evaluates the mesh-wide policies of mesh.yaml: CEL
-// expressions over a product's metadata (`product`), its output contract
-// (`contract`, the ODCS document as written) and, during a run, its quality report
-// (`quality`). A policy holds when its expression is true; an error-severity policy
-// that does not hold blocks publication.
 package policy
 
 import (
 	"context"
 	"fmt"
-	"slices"
 	"strings"
 
 	"cel.dev/cel-go/cel"
+	"github.com/meshflow/meshflow/internal/contract"
 	"github.com/meshflow/meshflow/internal/mesh/diag"
 	"github.com/meshflow/meshflow/internal/mesh/spec"
 	"github.com/meshflow/meshflow/internal/mesh/yamlfile"
+	"github.com/meshflow/meshflow/internal/refresh"
 )
 
 // CostLimit bounds the work of one policy evaluation, in CEL cost units.
@@ -100,9 +96,22 @@ func Compile(m *spec.Mesh, ds *diag.List) *Set {
 			continue
 		}
 		set.Policies = append(set.Policies, &Policy{Policy: p, Pos: m.Doc.Pos(node), prog: prog,
-			needsQuality: strings.Contains(p.Rule, "quality")})
+			needsQuality: readsQuality(ast)})
 	}
 	return set
+}
+
+// readsQuality reports whether a checked expression refers to the variable
+// quality. The word alone does not: contract.schema.exists(o, has(o.quality))
+// reads the contract, and validate checks it like a run does. A comprehension
+// variable named quality counts too, which errs on the side of a run.
+func readsQuality(ast *cel.Ast) bool {
+	for _, ref := range ast.NativeRep().ReferenceMap() {
+		if ref.Name == "quality" {
+			return true
+		}
+	}
+	return false
 }
 
 // Result is the outcome of one policy for one product.
@@ -119,27 +128,15 @@ type Result struct {
 // Blocks reports whether this result stops publication.
 func (r Result) Blocks() bool { return !r.Holds && r.Severity != "warning" }
 
-// Evaluate checks every policy against a product of a loaded mesh. quality is the
-// run's quality report as generic values; pass nil outside a run, and the policies
-// that read it are skipped. A policy that cannot be evaluated fails closed.
-func (s *Set) Evaluate(ctx context.Context, p *spec.Product, quality map[string]any) []Result {
-	var contract map[string]any
-	if p.Contract != nil {
-		contract = p.Contract.Raw
-	}
-	return s.EvaluateVars(ctx, ProductVars(p), contract, quality)
-}
-
-// EvaluateVars checks every policy against the given variables: product (see
-// ProductVars), contract (the ODCS document as generic values) and quality.
-func (s *Set) EvaluateVars(ctx context.Context, product, contract, quality map[string]any) []Result {
-	vars := map[string]any{"product": product, "contract": contract, "quality": quality}
-	if contract == nil {
-		vars["contract"] = map[string]any{}
-	}
-	if quality == nil {
-		vars["quality"] = map[string]any{}
-	}
+// Evaluate checks every policy against a product as a run sees it: p is the
+// product resolved from a mesh revision (meshrev.Product), c its contract as
+// contract.Load reads p.Contract, and quality the run's quality report as
+// generic values (refresh.Quality as JSON). Outside a run quality is nil, and
+// the policies that read it are skipped. A policy that cannot be evaluated
+// fails closed. `meshflow validate` and the Govern activity both call it, with
+// the same facts (see Facts).
+func (s *Set) Evaluate(ctx context.Context, p refresh.Product, c *contract.Contract, quality map[string]any) []Result {
+	vars := Facts(p, c, quality)
 	var out []Result
 	for _, pol := range s.Policies {
 		if quality == nil && pol.needsQuality {
@@ -166,26 +163,41 @@ func (s *Set) EvaluateVars(ctx context.Context, product, contract, quality map[s
 	return out
 }
 
-// ProductVars is what a policy sees as `product`.
-func ProductVars(p *spec.Product) map[string]any {
-	tags := slices.Clone(p.Metadata.Tags)
-	if tags == nil {
-		tags = []string{}
-	}
-	var inputs []string
+// Facts returns the variables a policy sees, `product`, `contract` and
+// `quality`, for a product as a run sees it; the package documentation
+// describes each. It is the only place that builds them.
+func Facts(p refresh.Product, c *contract.Contract, quality map[string]any) map[string]any {
+	inputs := []string{}
 	for _, in := range p.Inputs {
-		if in.Product != "" {
+		switch {
+		case in.Product != "":
 			inputs = append(inputs, in.Product)
-		} else {
+		case in.SpecURI != "":
+			inputs = append(inputs, in.SpecURI)
+		default:
+			// A revision applied before SpecURI existed carries only the
+			// resolved URI.
 			inputs = append(inputs, in.URI)
 		}
 	}
-	if inputs == nil {
-		inputs = []string{}
+	product := map[string]any{
+		"name": p.Name, "domain": p.Domain, "owner": p.Owner, "description": p.Description,
+		"tags": nonNil(p.Tags), "inputs": inputs, "access": p.Access,
+		"approval": string(p.Governance.Approval), "stewards": nonNil(p.Governance.Stewards),
+		"stewardPrincipals": nonNil(p.Governance.StewardPrincipals),
 	}
-	return map[string]any{
-		"name": p.Metadata.Name, "domain": p.Metadata.Domain, "owner": p.Metadata.Owner,
-		"description": p.Metadata.Description, "tags": tags, "inputs": inputs,
-		"approval": p.Governance.Approval, "stewards": append([]string{}, p.Governance.Stewards...),
+	contractVars := map[string]any{}
+	if c != nil && c.Raw != nil {
+		contractVars = c.Raw
 	}
+	if quality == nil {
+		quality = map[string]any{}
+	}
+	return map[string]any{"product": product, "contract": contractVars, "quality": quality}
+}
+
+// nonNil returns a copy of list that is never nil, so that a policy sees an
+// empty list rather than null.
+func nonNil(list []string) []string {
+	return append([]string{}, list...)
 }

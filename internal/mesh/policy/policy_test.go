@@ -9,6 +9,7 @@ import (
 	"github.com/meshflow/meshflow/internal/mesh/diag"
 	"github.com/meshflow/meshflow/internal/mesh/spec"
 	"github.com/meshflow/meshflow/internal/mesh/yamlfile"
+	"github.com/meshflow/meshflow/internal/refresh"
 )
 
 func mesh(t *testing.T, policies string) *spec.Mesh {
@@ -59,26 +60,28 @@ func TestEvaluate(t *testing.T) {
 	m := mesh(t, `  - {id: described, message: has a description, rule: 'product.description != ""'}
   - {id: tagged, message: has tags, severity: warning, rule: 'size(product.tags) > 0'}
   - {id: checked, message: has no failing rules, rule: 'quality.blocked == false'}
+  - {id: contract-quality, message: reads the contract only, rule: 'contract.all(k, k != "quality")'}
 `)
 	ds := &diag.List{}
 	set := Compile(m, ds)
 	if ds.HasErrors() {
 		t.Fatal(ds.Err())
 	}
-	p := &spec.Product{Metadata: spec.ProductMetadata{Name: "x", Domain: "d", Owner: "o"}}
-	res := set.Evaluate(context.Background(), p, nil)
-	if len(res) != 2 {
-		t.Fatalf("outside a run, the quality policy must be skipped: %+v", res)
+	p := refresh.Product{Name: "x", Domain: "d", Owner: "o"}
+	res := set.Evaluate(context.Background(), p, nil, nil)
+	// The rule that only mentions the word quality is evaluated outside a run.
+	if len(res) != 3 || res[2].ID != "contract-quality" || !res[2].Holds {
+		t.Fatalf("outside a run, only the policy reading quality must be skipped: %+v", res)
 	}
 	if res[0].Holds || !res[0].Blocks() || res[1].Holds || res[1].Blocks() {
 		t.Errorf("got %+v", res)
 	}
-	res = set.Evaluate(context.Background(), p, map[string]any{"blocked": false})
-	if len(res) != 3 || !res[2].Holds {
+	res = set.Evaluate(context.Background(), p, nil, map[string]any{"blocked": false})
+	if len(res) != 4 || !res[2].Holds {
 		t.Errorf("got %+v", res)
 	}
 	// A policy that reads a missing field fails closed.
-	res = set.Evaluate(context.Background(), p, map[string]any{})
+	res = set.Evaluate(context.Background(), p, nil, map[string]any{})
 	if res[2].Holds || res[2].Error == "" {
 		t.Errorf("missing quality field must fail closed: %+v", res[2])
 	}

@@ -1,0 +1,43 @@
+// Package policy compiles and evaluates the mesh-wide policies of mesh.yaml: CEL
+// expressions that are true when a product complies. An error-severity policy
+// that does not hold fails `meshflow validate` and, in a run, blocks
+// publication; a warning-severity one is reported only.
+//
+// # Facts
+//
+// A policy sees the same facts at validate time and in a run, because both build
+// them with Facts from the same resolved product: the refresh.Product that
+// meshrev.Product makes of a product spec, which `meshflow apply` stores in the
+// mesh revision and a run reads back from it. meshcheck resolves every product
+// that way before it evaluates the policies, instead of reading the raw spec.
+//
+// `product` is the product's metadata and governance:
+//
+//   - name, domain: the product's name and its domain, as the spec writes them.
+//   - owner: the principal named in metadata.owner (usually a team), as written.
+//   - description: metadata.description ("" when missing).
+//   - tags: metadata.tags (an empty list when missing).
+//   - inputs: one string per input, in the spec's order: the product reference
+//     ("<domain>/<name>") of an input that reads another product, otherwise the
+//     URI as the spec writes it. A file:// URI stays relative to the mesh folder
+//     ("file://data/fx.csv"), although a run reads it from an absolute path, so
+//     that a policy does not depend on where the mesh was applied.
+//   - access: "open" or "restricted" (the default), whether products of other
+//     domains need a grant to read this one.
+//   - approval: the approval mode, "never" (the default), "always" or
+//     "on-breaking-change".
+//   - stewards: the people who approve publication: the product's stewards, or
+//     else its domain's, with every team expanded into its members (as in
+//     "maria.rossi" in product.stewards). This is who a run asks to sign off.
+//   - stewardPrincipals: the same stewards as written, before teams are
+//     expanded (as in "governance-board" in product.stewardPrincipals).
+//
+// `contract` is the product's ODCS contract as written, as generic values (the
+// document's keys: apiVersion, version, status, schema, ...). `quality` is the
+// run's quality report (refresh.Quality as JSON: rowsIn, rowsOut, quarantined,
+// rules, blocked, warnings); it exists only in a run, so outside one the
+// policies whose rule mentions quality are skipped.
+//
+// Every evaluation is bounded by CostLimit and fails closed: a policy that
+// cannot be evaluated does not hold.
+package policy
