@@ -51,7 +51,7 @@ func (a *Activities) Ingest(ctx context.Context, in refresh.IngestInput) (refres
 		}
 		if input.Product != "" {
 			staged.Source = "product " + input.Product
-			staged.Format = "parquet"
+			staged.Format = refresh.FormatParquet
 			sources, staged.SourceVersion, err = a.productSource(ctx, input.Product)
 		} else {
 			staged.Source = input.URI

@@ -18,4 +18,10 @@
 // The JSON Schema in schema/odcs-json-schema-v3.1.0.json is embedded unchanged from
 // https://github.com/bitol-io/open-data-contract-standard; it is licensed under the
 // Apache License 2.0, whose text is in schema/LICENSE.
+//
+// The package is internal: its API follows what meshflow needs (positioned
+// diagnostics of package diag, the rules' view of quality) and changes with it.
+// Other projects that need ODCS read the same official schema; the subpackage
+// contractdiff, which classifies changes between two contracts, is internal for the
+// same reason.
 package contract

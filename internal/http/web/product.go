@@ -306,7 +306,7 @@ func (s *server) product(ctx context.Context, e catalog.Entry, signedIn bool) pr
 	d.Chart = layoutChart(points)
 	d.LatestRunURL = s.runURL(m.WorkflowID, m.RunID)
 
-	d.Read = readInfo{Format: "parquet", Access: fmt.Sprintf("Reading needs a grant from the owner or a steward: meshflow access request %s --as <you> --purpose \"…\".", e.Ref)}
+	d.Read = readInfo{Format: string(refresh.FormatParquet), Access: fmt.Sprintf("Reading needs a grant from the owner or a steward: meshflow access request %s --as <you> --purpose \"…\".", e.Ref)}
 	if !signedIn {
 		d.Read.Hidden = true
 		d.RunsNote = "Sign in to see where the data is stored and the runs of this product."
