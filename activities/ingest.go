@@ -65,8 +65,10 @@ func (a *Activities) Ingest(ctx context.Context, in refresh.IngestInput) (refres
 			return res, err
 		}
 		for n, src := range sources {
-			ext := staged.Format
-			key := layout.StagedInputKey(p.Ref(), in.RunID, input.Name, n, string(ext))
+			// The snapshot keeps the source's compression suffix, by which the
+			// engine knows to decompress it.
+			ext := string(staged.Format) + strings.ToLower(refresh.CompressionOfName(src.name))
+			key := layout.StagedInputKey(p.Ref(), in.RunID, input.Name, n, ext)
 			file := a.scratchDir(in.RunID, "inputs", input.Name, fmt.Sprintf("%04d.%s", n, ext))
 			r, err := src.open(ctx)
 			if err != nil {

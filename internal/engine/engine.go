@@ -7,6 +7,7 @@ package engine
 
 import (
 	"bufio"
+	"compress/gzip"
 	"context"
 	"database/sql"
 	"encoding/csv"
@@ -18,6 +19,7 @@ import (
 	"strings"
 
 	_ "github.com/duckdb/duckdb-go/v2" // registers the "duckdb" database/sql driver
+	"github.com/klauspost/compress/zstd"
 	"github.com/meshflow/meshflow/internal/engine/sqlcheck"
 	"github.com/meshflow/meshflow/internal/refresh"
 )
@@ -168,7 +170,29 @@ func (d *DB) LoadInput(ctx context.Context, in Input) (int64, error) {
 		opts += ", delim = " + Quote(delim)
 		src = fmt.Sprintf("read_csv(%s, %s)", list, opts)
 	case refresh.FormatJSON:
-		src = fmt.Sprintf("read_json(%s, format = 'newline_delimited', sample_size = -1)", list)
+		// A file is either one JSON array of records or newline-delimited
+		// records; each is read in its own form, and the forms are unioned by
+		// column name.
+		var arrays, lines []string
+		for i, f := range in.Files {
+			isArray, err := jsonIsArray(f)
+			if err != nil {
+				return 0, &DataError{Input: in.Name, Err: fmt.Errorf("file %d of %d: %w", i+1, len(in.Files), err)}
+			}
+			if isArray {
+				arrays = append(arrays, Quote(f))
+			} else {
+				lines = append(lines, Quote(f))
+			}
+		}
+		var parts []string
+		if len(arrays) > 0 {
+			parts = append(parts, fmt.Sprintf("SELECT * FROM read_json([%s], format = 'array', sample_size = -1)", strings.Join(arrays, ", ")))
+		}
+		if len(lines) > 0 {
+			parts = append(parts, fmt.Sprintf("SELECT * FROM read_json([%s], format = 'newline_delimited', sample_size = -1)", strings.Join(lines, ", ")))
+		}
+		src = "(" + strings.Join(parts, " UNION ALL BY NAME ") + ")"
 	case refresh.FormatParquet:
 		src = fmt.Sprintf("read_parquet(%s)", list)
 	default:
@@ -257,7 +281,7 @@ func (d *DB) LoadParquet(ctx context.Context, name, path string) error {
 // checkCSV reads a CSV file's structure: every record must have as many fields as
 // the first, and quotes must be balanced. The error names the line.
 func checkCSV(file, delim string) error {
-	f, err := os.Open(file)
+	f, err := openDecompressed(file)
 	if err != nil {
 		return err
 	}
@@ -278,5 +302,67 @@ func checkCSV(file, delim string) error {
 		if err != nil {
 			return err
 		}
+	}
+}
+
+// openDecompressed opens a file, decompressing it when its name ends in .gz
+// (gzip) or .zst (zstd), as DuckDB's readers do.
+func openDecompressed(file string) (io.ReadCloser, error) {
+	f, err := os.Open(file)
+	if err != nil {
+		return nil, err
+	}
+	switch strings.ToLower(filepath.Ext(file)) {
+	case ".gz":
+		z, err := gzip.NewReader(f)
+		if err != nil {
+			f.Close()
+			return nil, fmt.Errorf("not gzip data: %w", err)
+		}
+		return readCloser{Reader: z, close: func() error { z.Close(); return f.Close() }}, nil
+	case ".zst":
+		z, err := zstd.NewReader(f)
+		if err != nil {
+			f.Close()
+			return nil, fmt.Errorf("not zstd data: %w", err)
+		}
+		return readCloser{Reader: z, close: func() error { z.Close(); return f.Close() }}, nil
+	}
+	return f, nil
+}
+
+type readCloser struct {
+	io.Reader
+	close func() error
+}
+
+func (r readCloser) Close() error { return r.close() }
+
+// jsonIsArray reports whether a JSON file holds one array (its first
+// non-space byte is '['), rather than newline-delimited records.
+func jsonIsArray(file string) (bool, error) {
+	f, err := openDecompressed(file)
+	if err != nil {
+		return false, err
+	}
+	defer f.Close()
+	br := bufio.NewReader(f)
+	for {
+		b, err := br.ReadByte()
+		if errors.Is(err, io.EOF) {
+			return false, nil
+		}
+		if err != nil {
+			return false, err
+		}
+		switch b {
+		case ' ', '\t', '\r', '\n':
+			continue
+		case 0xEF: // a UTF-8 byte order mark
+			continue
+		case 0xBB, 0xBF:
+			continue
+		}
+		return b == '[', nil
 	}
 }

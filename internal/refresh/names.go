@@ -163,10 +163,21 @@ const (
 	FormatParquet Format = "parquet"
 )
 
+// CompressionOfName returns the compression suffix of a file name, ".gz" (gzip)
+// or ".zst" (zstd), as the name writes it; "" for an uncompressed name.
+func CompressionOfName(name string) string {
+	switch ext := path.Ext(name); strings.ToLower(ext) {
+	case ".gz", ".zst":
+		return ext
+	}
+	return ""
+}
+
 // FormatOfName returns the format that a file name's extension says, "" when it
-// says none; a trailing .gz is ignored.
+// says none; a compression suffix (.gz, .zst) is looked through.
 func FormatOfName(name string) Format {
-	switch strings.ToLower(path.Ext(strings.TrimSuffix(name, ".gz"))) {
+	name = strings.TrimSuffix(name, CompressionOfName(name))
+	switch strings.ToLower(path.Ext(name)) {
 	case ".csv", ".tsv", ".txt":
 		return FormatCSV
 	case ".jsonl", ".ndjson", ".json":

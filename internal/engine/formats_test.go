@@ -1,0 +1,129 @@
+package engine
+
+import (
+	"bytes"
+	"compress/gzip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/klauspost/compress/zstd"
+
+	"github.com/meshflow/meshflow/internal/refresh"
+)
+
+// formatsDB opens a sandboxed engine whose run folder is dir.
+func formatsDB(t *testing.T, dir string) *DB {
+	t.Helper()
+	db, err := Open(t.Context(), filepath.Join(dir, "transform"), 1, "256MB", 64<<20, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+func writeFile(t *testing.T, dir, name string, body []byte) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, body, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func gzipped(t *testing.T, s string) []byte {
+	var b bytes.Buffer
+	z := gzip.NewWriter(&b)
+	z.Write([]byte(s))
+	if err := z.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+func zstded(t *testing.T, s string) []byte {
+	var b bytes.Buffer
+	z, err := zstd.NewWriter(&b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	z.Write([]byte(s))
+	if err := z.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+// TestJSONArraysAndLines: a .json file holding one array of records reads like
+// newline-delimited JSON, alone or next to one, and nulls stay nulls.
+func TestJSONArraysAndLines(t *testing.T) {
+	dir := t.TempDir()
+	db := formatsDB(t, dir)
+	array := writeFile(t, dir, "0000.jsonl", []byte("\ufeff  [\n {\"id\": 1, \"city\": \"Berlin\"},\n {\"id\": 2, \"city\": null}\n]\n"))
+	lines := writeFile(t, dir, "0001.jsonl", []byte(`{"id": 3, "city": "Rome", "extra": true}`+"\n"))
+	n, err := db.LoadInput(t.Context(), Input{Name: "a", Format: refresh.FormatJSON, Files: []string{array}})
+	if err != nil || n != 2 {
+		t.Fatalf("array: %d rows, %v; want 2", n, err)
+	}
+	n, err = db.LoadInput(t.Context(), Input{Name: "mixed", Format: refresh.FormatJSON, Files: []string{array, lines}})
+	if err != nil || n != 3 {
+		t.Fatalf("array and lines: %d rows, %v; want 3", n, err)
+	}
+	var nulls int
+	if err := db.QueryRowContext(t.Context(), `SELECT count(*) FROM mixed WHERE city IS NULL`).Scan(&nulls); err != nil || nulls != 1 {
+		t.Fatalf("null cities %d, %v; want 1", nulls, err)
+	}
+	bad := writeFile(t, dir, "0002.jsonl", []byte(`[{"id": 1}, {"id": `))
+	if _, err := db.LoadInput(t.Context(), Input{Name: "bad", Format: refresh.FormatJSON, Files: []string{bad}}); err == nil {
+		t.Fatal("a truncated JSON array loaded")
+	}
+}
+
+// TestCompressedInputs: gzip and zstd CSV and JSON lines read as their plain
+// forms, and a malformed compressed CSV is reported by its line.
+func TestCompressedInputs(t *testing.T) {
+	dir := t.TempDir()
+	db := formatsDB(t, dir)
+	csvText := "id,city\n1,Berlin\n2,Paris\n3,Rome\n"
+	jsonText := `{"id":1}` + "\n" + `{"id":2}` + "\n"
+	for _, tc := range []struct {
+		name   string
+		format refresh.Format
+		body   []byte
+		rows   int64
+	}{
+		{"0000.csv.gz", refresh.FormatCSV, gzipped(t, csvText), 3},
+		{"0001.csv.zst", refresh.FormatCSV, zstded(t, csvText), 3},
+		{"0002.jsonl.gz", refresh.FormatJSON, gzipped(t, jsonText), 2},
+		{"0003.jsonl.zst", refresh.FormatJSON, zstded(t, jsonText), 2},
+		{"0004.jsonl.gz", refresh.FormatJSON, gzipped(t, `[{"id":1},{"id":2},{"id":3}]`), 3},
+	} {
+		f := writeFile(t, dir, tc.name, tc.body)
+		n, err := db.LoadInput(t.Context(), Input{Name: "t", Format: tc.format, Files: []string{f}})
+		if err != nil || n != tc.rows {
+			t.Errorf("%s: %d rows, %v; want %d", tc.name, n, err, tc.rows)
+		}
+	}
+	bad := writeFile(t, dir, "0005.csv.gz", gzipped(t, "id,city\n1,Berlin\n2,\"Paris\n"))
+	_, err := db.LoadInput(t.Context(), Input{Name: "bad", Format: refresh.FormatCSV, Files: []string{bad}})
+	if err == nil || !strings.Contains(err.Error(), "line 3") {
+		t.Fatalf("a malformed gzip CSV: %v; want its line named", err)
+	}
+	notGzip := writeFile(t, dir, "0006.csv.gz", []byte("id\n1\n"))
+	if _, err := db.LoadInput(t.Context(), Input{Name: "bad", Format: refresh.FormatCSV, Files: []string{notGzip}}); err == nil || !strings.Contains(err.Error(), "gzip") {
+		t.Fatalf("plain text named .gz: %v; want a gzip error", err)
+	}
+}
+
+func TestFormatOfNameLooksThroughCompression(t *testing.T) {
+	for name, want := range map[string]refresh.Format{
+		"a.csv": refresh.FormatCSV, "a.CSV.GZ": refresh.FormatCSV, "a.json.zst": refresh.FormatJSON,
+		"a.parquet": refresh.FormatParquet, "a.gz": "", "a.txt.zst": refresh.FormatCSV,
+	} {
+		if got := refresh.FormatOfName(name); got != want {
+			t.Errorf("FormatOfName(%q) = %q, want %q", name, got, want)
+		}
+	}
+}
