@@ -22,8 +22,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// Runs is what the API needs from Temporal; *control.Client has it. Decisions
-// go through Config.Decisions, which Runs is the default of.
+// Runs is what the API needs from Temporal; *control.Client has it. Decide is
+// used only to build the decision path when Config.Decisions is nil.
 type Runs interface {
 	Runs(ctx context.Context, ref string, stage refresh.Stage, limit int) ([]control.Run, error)
 	Status(ctx context.Context, workflowID, runID string) (refresh.Status, error)
@@ -156,10 +156,10 @@ func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
 	writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("no API endpoint %s; see /api/v1/approvals, /api/v1/runs and /api/v1/decisions", p))
 }
 
-// writeJSON answers v as JSON (api.WriteJSON).
+// writeJSON is api.WriteJSON under the name the data endpoints use.
 func writeJSON(w http.ResponseWriter, status int, v any) { api.WriteJSON(w, status, v) }
 
-// writeError answers an error in the API's one error format (api.Fail).
+// writeError is api.Fail under the name the data endpoints use.
 func writeError(w http.ResponseWriter, status int, code, msg string) { api.Fail(w, status, code, msg) }
 
 // authenticate names the caller, or answers 401 (503 when the identity provider

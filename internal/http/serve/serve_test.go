@@ -401,12 +401,12 @@ meshflow_approvals_decided_total{decision="reject"} 1
 		}
 		_, err = c.Run(t.Context(), "refresh/finance/global-kpis/nope")
 		if e, ok := errors.AsType[*api.Error](err); !ok || e.Status != 404 || e.Code != "unknown_run" {
-			t.Errorf("unknown run: %v, want an APIError 404 unknown_run", err)
+			t.Errorf("unknown run: %v, want an *api.Error 404 unknown_run", err)
 		}
 		c.Token = forged
 		_, err = c.Approvals(t.Context(), "")
 		if e, ok := errors.AsType[*api.Error](err); !ok || e.Status != 401 || !strings.Contains(e.Message, "unknown token") {
-			t.Errorf("forged token: %v, want an APIError 401 unknown token", err)
+			t.Errorf("forged token: %v, want an *api.Error 401 unknown token", err)
 		}
 	})
 }
