@@ -193,7 +193,7 @@ func decide(ctx context.Context, verb string, approve bool, args []string, stdou
 	conn.register(fs)
 	var actor actorFlags
 	actor.register(fs, "the steward deciding")
-	comment := fs.String("comment", "", "why")
+	comment := fs.String("comment", "", "why (a rejection needs one: it tells the owners what to fix)")
 	runID := fs.String("run", "", "workflow ID of the run, when several wait")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: meshflow %s [flags] <domain>/<product>\n\nDelivers your decision, through meshflow serve, to the run of the product that waits for approval.\n", verb)
