@@ -12,7 +12,7 @@ import (
 
 	"github.com/meshflow/meshflow/internal/access"
 	"github.com/meshflow/meshflow/internal/access/grants"
-	"github.com/meshflow/meshflow/internal/http/serve"
+	"github.com/meshflow/meshflow/internal/http/api"
 )
 
 const accessUsage = `Usage: meshflow access <subcommand> [flags] [args]
@@ -72,11 +72,11 @@ func accessRequest(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if err != nil {
 		return err
 	}
-	api, err := actor.client()
+	srv, err := actor.client()
 	if err != nil {
 		return err
 	}
-	started, err := api.RequestAccess(ctx, serve.AccessRequestBody{Product: ref, Purpose: *purpose, Duration: dur.String()})
+	started, err := srv.RequestAccess(ctx, api.AccessRequestBody{Product: ref, Purpose: *purpose, Duration: dur.String()})
 	if err != nil {
 		return fmt.Errorf("request access to %s: %w", ref, err)
 	}
@@ -97,11 +97,11 @@ func accessDecide(ctx context.Context, verb string, approve bool, args []string,
 	if err != nil {
 		return err
 	}
-	api, err := actor.client()
+	srv, err := actor.client()
 	if err != nil {
 		return err
 	}
-	st, err := api.DecideAccess(ctx, serve.AccessDecisionBody{Target: target, Approve: &approve, Comment: *comment})
+	st, err := srv.DecideAccess(ctx, api.AccessDecisionBody{Target: target, Approve: &approve, Comment: *comment})
 	if err != nil {
 		return fmt.Errorf("%s access %s: %w", verb, target, err)
 	}
@@ -190,7 +190,7 @@ func accessRevoke(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if err != nil {
 		return err
 	}
-	api, err := actor.client()
+	srv, err := actor.client()
 	if err != nil {
 		return err
 	}
@@ -206,7 +206,7 @@ func accessRevoke(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		}
 		id = g.WorkflowID
 	}
-	st, err := api.RevokeAccess(ctx, serve.RevocationBody{WorkflowID: id, Reason: *reason})
+	st, err := srv.RevokeAccess(ctx, api.RevocationBody{WorkflowID: id, Reason: *reason})
 	if err != nil {
 		return fmt.Errorf("revoke %s: %w", id, err)
 	}

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/meshflow/meshflow/internal/http/api"
 	"github.com/meshflow/meshflow/internal/http/serve"
 )
 
@@ -131,7 +132,7 @@ func readClientConfig() (clientConfig, error) {
 // names the principal from the token, and the run's validator decides whether
 // that principal may decide.
 func decideViaServer(ctx context.Context, c *serve.Client, verb string, approve bool, ref, workflowID, comment string, stdout io.Writer) error {
-	var target serve.Pending
+	var target api.RunStatus
 	if workflowID != "" {
 		run, err := c.Run(ctx, workflowID)
 		if err != nil {
@@ -159,7 +160,7 @@ func decideViaServer(ctx context.Context, c *serve.Client, verb string, approve 
 	if target.Status.Product != "" && target.Status.Product != ref {
 		return fmt.Errorf("run %s refreshes %s, not %s", target.WorkflowID, target.Status.Product, ref)
 	}
-	d, err := c.Decide(ctx, serve.DecisionRequest{WorkflowID: target.WorkflowID, Approve: approve, Comment: comment, ManifestHash: target.Status.ManifestHash})
+	d, err := c.Decide(ctx, api.DecisionRequest{WorkflowID: target.WorkflowID, Approve: &approve, Comment: comment, ManifestHash: target.Status.ManifestHash})
 	if err != nil {
 		return fmt.Errorf("%s %s: %w", verb, target.WorkflowID, err)
 	}

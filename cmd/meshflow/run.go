@@ -9,7 +9,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/meshflow/meshflow/internal/http/serve"
+	"github.com/meshflow/meshflow/internal/http/api"
 	"github.com/meshflow/meshflow/internal/refresh"
 	"github.com/meshflow/meshflow/internal/temporal/control"
 )
@@ -33,11 +33,11 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
-	api, err := actor.client()
+	srv, err := actor.client()
 	if err != nil {
 		return err
 	}
-	started, err := api.StartRefresh(ctx, serve.RefreshRequest{Product: ref, Reason: *reason})
+	started, err := srv.StartRefresh(ctx, api.RefreshRequest{Product: ref, Reason: *reason})
 	if err != nil {
 		return fmt.Errorf("start a refresh of %s: %w", ref, err)
 	}
@@ -193,7 +193,7 @@ func decide(ctx context.Context, verb string, approve bool, args []string, stdou
 	conn.register(fs)
 	var actor actorFlags
 	actor.register(fs, "the steward deciding")
-	comment := fs.String("comment", "", "why")
+	comment := fs.String("comment", "", "why (a rejection needs one: it tells the owners what to fix)")
 	runID := fs.String("run", "", "workflow ID of the run, when several wait")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: meshflow %s [flags] <domain>/<product>\n\nDelivers your decision, through meshflow serve, to the run of the product that waits for approval.\n", verb)
@@ -206,9 +206,9 @@ func decide(ctx context.Context, verb string, approve bool, args []string, stdou
 	if err != nil {
 		return err
 	}
-	api, err := actor.client()
+	srv, err := actor.client()
 	if err != nil {
 		return err
 	}
-	return decideViaServer(ctx, api, verb, approve, ref, *runID, *comment, stdout)
+	return decideViaServer(ctx, srv, verb, approve, ref, *runID, *comment, stdout)
 }

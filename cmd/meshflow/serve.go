@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/meshflow/meshflow/internal/http/api"
 	"github.com/meshflow/meshflow/internal/http/auth"
 	"github.com/meshflow/meshflow/internal/http/serve"
 	"github.com/meshflow/meshflow/internal/http/web"
@@ -78,7 +79,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	reg := newRegistry()
 	reg.MustRegister(meshstate.New(meshstate.Config{Store: st, Runs: c, Logger: logger}))
-	api, err := newHandler(reg, c, authn, logger, st, res.Set, *temporalUI, *publicURL)
+	h, err := newHandler(reg, c, authn, logger, st, res.Set, *temporalUI, *publicURL)
 	if err != nil {
 		return err
 	}
@@ -90,7 +91,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if host, _, err := net.SplitHostPort(ln.Addr().String()); err == nil && !net.ParseIP(host).IsLoopback() {
 		fmt.Fprintln(stderr, "meshflow serve: listening beyond this machine without TLS: put a TLS-terminating proxy in front, bearer tokens must not cross networks in clear text")
 	}
-	return serveAPI(ctx, ln, api)
+	return serveAPI(ctx, ln, h)
 }
 
 // newHandler builds everything meshflow serves over HTTP, registering its metrics
@@ -98,14 +99,18 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 // product pages, runs, approvals inbox) at "/". Data is served from st to a
 // product's owners and stewards (from the mesh) and to holders of an access grant.
 func newHandler(reg *prometheus.Registry, c *control.Client, authn auth.Authenticator, logger *slog.Logger, st storage.Store, set *spec.Set, temporalUI, publicURL string) (http.Handler, error) {
-	api, err := serve.New(serve.Config{Runs: c, Auth: authn, Registry: reg, Logger: logger, Store: st, Readers: readers(set), Actions: c, Mesh: set})
+	// One decision path for the API and the inbox: one set of rules, each
+	// decision counted once.
+	decisions := api.NewDecisions(c, reg, logger)
+	srv, err := serve.New(serve.Config{Runs: c, Auth: authn, Registry: reg, Logger: logger, Store: st, Readers: readers(set), Actions: c, Mesh: set,
+		Decisions: decisions})
 	if err != nil {
 		return nil, err
 	}
 	mux := http.NewServeMux()
-	mux.Handle("/api/", api)
-	mux.Handle("/metrics", api)
-	pages := web.New(web.Deps{Store: st, Mesh: set, Control: c, Auth: authn, TemporalUI: temporalUI, Logger: logger, PublicURL: publicURL})
+	mux.Handle("/api/", srv)
+	mux.Handle("/metrics", srv)
+	pages := web.New(web.Deps{Store: st, Mesh: set, Control: c, Decisions: decisions, Auth: authn, TemporalUI: temporalUI, Logger: logger, PublicURL: publicURL})
 	mux.Handle("/", pages)
 	mux.Handle("GET /api/v1/products", pages) // the catalog's JSON API lives with its pages
 	mux.Handle("GET /api/v1/products/{domain}/{name}", pages)
@@ -196,7 +201,7 @@ func startDevAPI(ctx context.Context, reg *prometheus.Registry, addr, dataDir st
 	if err != nil {
 		return "", err
 	}
-	api, err := newHandler(reg, c, authn, logger, st, set, temporalUI, "")
+	h, err := newHandler(reg, c, authn, logger, st, set, temporalUI, "")
 	if err != nil {
 		return "", err
 	}
@@ -205,7 +210,7 @@ func startDevAPI(ctx context.Context, reg *prometheus.Registry, addr, dataDir st
 		return "", fmt.Errorf("listen on %s for the approvals API (change --api, or --api= to skip it): %w", addr, err)
 	}
 	go func() {
-		if err := serveAPI(ctx, ln, api); err != nil {
+		if err := serveAPI(ctx, ln, h); err != nil {
 			fmt.Fprintln(stderr, "meshflow dev: approvals API:", err)
 		}
 	}()

@@ -11,10 +11,12 @@ import (
 	"strings"
 
 	"github.com/meshflow/meshflow/internal/access"
-	"github.com/meshflow/meshflow/internal/refresh"
+	"github.com/meshflow/meshflow/internal/http/api"
 )
 
-// Client calls the API of a meshflow serve; the command line uses it.
+// Client calls the API of a meshflow serve; the command line uses it. It sends
+// and reads the server's own wire types (package api), and returns an error
+// answer as an *api.Error.
 type Client struct {
 	// BaseURL is where meshflow serve listens, e.g. "https://meshflow.example.com".
 	BaseURL string
@@ -24,92 +26,56 @@ type Client struct {
 	HTTP *http.Client
 }
 
-// APIError is an error answered by the API.
-type APIError struct {
-	StatusCode int
-	Code       string
-	Message    string
-}
-
-func (e *APIError) Error() string {
-	return fmt.Sprintf("%s (HTTP %d, %s)", e.Message, e.StatusCode, e.Code)
-}
-
-// Pending is a run waiting for the caller's approval.
-type Pending struct {
-	WorkflowID string         `json:"workflowId"`
-	RunID      string         `json:"runId,omitempty"`
-	Status     refresh.Status `json:"status"`
-}
-
-// DecisionRequest is the body of POST /api/v1/decisions.
-type DecisionRequest struct {
-	WorkflowID   string `json:"workflowId"`
-	Approve      bool   `json:"approve"`
-	Comment      string `json:"comment,omitempty"`
-	ManifestHash string `json:"manifestHash"`
-}
-
-// Decided is the answer to an accepted decision.
-type Decided struct {
-	WorkflowID string         `json:"workflowId"`
-	Principal  string         `json:"principal"`
-	Decision   string         `json:"decision"`
-	Status     refresh.Status `json:"status"`
-}
-
 // Approvals lists the runs of a product ("" for every product) that wait for the
 // caller's approval.
-func (c *Client) Approvals(ctx context.Context, ref string) ([]Pending, error) {
+func (c *Client) Approvals(ctx context.Context, ref string) ([]api.RunStatus, error) {
 	path := "/api/v1/approvals"
 	if ref != "" {
 		path += "?product=" + url.QueryEscape(ref)
 	}
-	var out struct {
-		Approvals []Pending `json:"approvals"`
-	}
+	var out api.Approvals
 	err := c.do(ctx, http.MethodGet, path, nil, &out)
 	return out.Approvals, err
 }
 
 // Run returns the status of a run.
-func (c *Client) Run(ctx context.Context, workflowID string) (Pending, error) {
-	var out Pending
+func (c *Client) Run(ctx context.Context, workflowID string) (api.RunStatus, error) {
+	var out api.RunStatus
 	err := c.do(ctx, http.MethodGet, "/api/v1/runs/"+workflowID, nil, &out)
 	return out, err
 }
 
 // Decide sends a decision; the server sets the principal to whoever the token
 // names.
-func (c *Client) Decide(ctx context.Context, d DecisionRequest) (Decided, error) {
-	var out Decided
+func (c *Client) Decide(ctx context.Context, d api.DecisionRequest) (api.Decided, error) {
+	var out api.Decided
 	err := c.do(ctx, http.MethodPost, "/api/v1/decisions", d, &out)
 	return out, err
 }
 
 // StartRefresh starts a refresh of a product in the caller's name.
-func (c *Client) StartRefresh(ctx context.Context, req RefreshRequest) (Started, error) {
-	var out Started
+func (c *Client) StartRefresh(ctx context.Context, req api.RefreshRequest) (api.Started, error) {
+	var out api.Started
 	err := c.do(ctx, http.MethodPost, "/api/v1/refreshes", req, &out)
 	return out, err
 }
 
 // RequestAccess asks, in the caller's name, to read a product.
-func (c *Client) RequestAccess(ctx context.Context, req AccessRequestBody) (Started, error) {
-	var out Started
+func (c *Client) RequestAccess(ctx context.Context, req api.AccessRequestBody) (api.Started, error) {
+	var out api.Started
 	err := c.do(ctx, http.MethodPost, "/api/v1/access/requests", req, &out)
 	return out, err
 }
 
 // DecideAccess approves or rejects an access request in the caller's name.
-func (c *Client) DecideAccess(ctx context.Context, req AccessDecisionBody) (access.Status, error) {
+func (c *Client) DecideAccess(ctx context.Context, req api.AccessDecisionBody) (access.Status, error) {
 	var out access.Status
 	err := c.do(ctx, http.MethodPost, "/api/v1/access/decisions", req, &out)
 	return out, err
 }
 
 // RevokeAccess ends a grant in the caller's name.
-func (c *Client) RevokeAccess(ctx context.Context, req RevocationBody) (access.Status, error) {
+func (c *Client) RevokeAccess(ctx context.Context, req api.RevocationBody) (access.Status, error) {
 	var out access.Status
 	err := c.do(ctx, http.MethodPost, "/api/v1/access/revocations", req, &out)
 	return out, err
@@ -149,11 +115,12 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any) err
 		return fmt.Errorf("read answer of %s %s: %w", method, path, err)
 	}
 	if resp.StatusCode/100 != 2 {
-		var e apiError
-		if json.Unmarshal(b, &e) != nil || e.Error == "" {
-			e = apiError{Error: strings.TrimSpace(string(b)), Code: "http"}
+		e := &api.Error{}
+		if json.Unmarshal(b, e) != nil || e.Message == "" {
+			e = &api.Error{Message: strings.TrimSpace(string(b)), Code: "http"}
 		}
-		return &APIError{StatusCode: resp.StatusCode, Code: e.Code, Message: e.Error}
+		e.Status = resp.StatusCode
+		return e
 	}
 	if err := json.Unmarshal(b, out); err != nil {
 		return fmt.Errorf("read answer of %s %s: %w", method, path, err)

@@ -9,6 +9,12 @@
 // with raw Temporal access can act in a person's name. A refused decision
 // leaves no trace in the run; it is logged and counted.
 //
+// The wire types, the error format, the mapping of Temporal errors to statuses
+// and the rules of a decision are package api's: serve reads requests and
+// hands decisions to api.Decisions, the path the web inbox takes too, so a
+// decision is judged and counted the same way from either. The Go client
+// (Client) sends and reads the same api types.
+//
 // # API
 //
 // Every request under /api/v1 carries "Authorization: Bearer <token>": a token
@@ -26,8 +32,10 @@
 //	     {"workflowId", "status": <refresh.Status>}
 //	POST /api/v1/decisions
 //	     {"workflowId": "refresh/…", "approve": true, "comment": "…", "manifestHash": "…"}
-//	     workflowId, approve and manifestHash are required; unknown fields are
-//	     refused, so a body cannot name the principal. Answers
+//	     (api.DecisionRequest). workflowId, approve and manifestHash are required;
+//	     a rejection needs a comment; a comment is at most 2000 bytes of text
+//	     (api.MaxComment). Unknown fields are refused, so a body cannot name the
+//	     principal. Answers api.Decided:
 //	     {"workflowId", "principal", "decision": "approve"|"reject", "status": <refresh.Status>}.
 //	POST /api/v1/refreshes
 //	     {"product": "<domain>/<name>", "reason": "…"} starts a refresh submitted by
@@ -45,26 +53,35 @@
 //	GET  /metrics
 //	     Prometheus metrics of the registry the server was built with (not authenticated).
 //
-// Errors are {"error": "<what went wrong, in words>", "code": "<stable code>"}:
+// Errors are {"error": "<what went wrong, in words>", "code": "<stable code>"}
+// (api.Error); the Go client returns them as *api.Error:
 //
-//	400 bad_json, unknown_field, missing_field, bad_request
+//	400 bad_json, unknown_field, missing_field, bad_request, comment_required (a
+//	    rejection without a comment), bad_comment (over 2000 bytes, or not text)
 //	401 unauthenticated (missing header, malformed, unknown, forged or expired token, unknown principal)
-//	403 refused (the run's validator refused the decision: not an approver, the submitter,
-//	    a repeat vote, another manifest hash)
-//	404 unknown_run, not_found
+//	403 refused (the workflow's rules do not let the caller act: not an approver, the
+//	    submitter of the run, a member of a group that has its quorum; or not allowed
+//	    to start a refresh); no_grant, bad_link (a download without a grant, a
+//	    forged or expired download link)
+//	404 unknown_run, not_found, unknown_product, unknown_version
 //	405 method_not_allowed
-//	409 not_waiting (the run is not waiting for approval, or was decided meanwhile)
+//	409 not_waiting (the run is not waiting for approval, or was decided meanwhile),
+//	    manifest_mismatch (the run reviews another manifest than the one decided on),
+//	    repeat_vote (the caller has decided on the run already)
 //	413 too_large (body over 64 KiB)
-//	502 temporal (Temporal could not be reached or answered with an error)
+//	500 no_signer (serve holds no signing key)
+//	502 temporal (Temporal could not be reached or answered with an error), store
 //	503 auth_unavailable (the identity provider's keys could not be fetched)
 //
 // # Metrics
 //
-//	meshflow_approvals_decided_total{decision="approve"|"reject"}
+//	meshflow_approvals_decided_total{decision="approve"|"reject"}  accepted
+//	    decisions, from the API and the web inbox, each counted once
 //	meshflow_approvals_refused_total{reason}  decisions refused, by reason: the
 //	    authentication reason (missing_header, malformed_token, unknown_token,
 //	    bad_signature, expired, …), bad_json, unknown_field, missing_field,
-//	    too_large, unknown_run, not_waiting, not_approver, submitter, repeat_vote,
+//	    too_large, bad_request, comment_required, bad_comment, csrf (inbox),
+//	    unknown_run, not_waiting, not_approver, submitter, repeat_vote,
 //	    manifest_mismatch, refused
 //	meshflow_api_auth_failures_total{reason}  failed authentications on any endpoint
 package serve

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/meshflow/meshflow/internal/http/api"
 	"github.com/meshflow/meshflow/internal/http/auth"
 	"github.com/meshflow/meshflow/internal/mesh/spec"
 	"github.com/meshflow/meshflow/internal/refresh"
@@ -124,8 +125,8 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-// api is a test client of the server.
-type api struct {
+// testAPI is a test client of the server.
+type testAPI struct {
 	t      *testing.T
 	url    string
 	tokens map[string]string
@@ -133,7 +134,7 @@ type api struct {
 
 // do sends a request as a principal ("" sends no token; a value starting with
 // "Bearer " or "raw:" is sent as the header) and decodes the JSON answer.
-func (a *api) do(method, path, as string, body io.Reader) (int, map[string]any) {
+func (a *testAPI) do(method, path, as string, body io.Reader) (int, map[string]any) {
 	a.t.Helper()
 	req, err := http.NewRequestWithContext(a.t.Context(), method, a.url+path, body)
 	if err != nil {
@@ -165,7 +166,7 @@ func (a *api) do(method, path, as string, body io.Reader) (int, map[string]any) 
 	return resp.StatusCode, out
 }
 
-func (a *api) decide(as string, body any) (int, map[string]any) {
+func (a *testAPI) decide(as string, body any) (int, map[string]any) {
 	a.t.Helper()
 	b, err := json.Marshal(body)
 	if err != nil {
@@ -174,7 +175,7 @@ func (a *api) decide(as string, body any) (int, map[string]any) {
 	return a.do("POST", "/api/v1/decisions", as, bytes.NewReader(b))
 }
 
-func newAPI(t *testing.T, runs Runs) (*api, *Server, *prometheus.Registry) {
+func newAPI(t *testing.T, runs Runs) (*testAPI, *Server, *prometheus.Registry) {
 	t.Helper()
 	tokens := map[string]string{}
 	var principals []spec.Principal
@@ -197,12 +198,12 @@ func newAPI(t *testing.T, runs Runs) (*api, *Server, *prometheus.Registry) {
 	}
 	hs := httptest.NewServer(s)
 	t.Cleanup(hs.Close)
-	return &api{t: t, url: hs.URL, tokens: tokens}, s, reg
+	return &testAPI{t: t, url: hs.URL, tokens: tokens}, s, reg
 }
 
 func TestAPI(t *testing.T) {
 	ctl := startTemporal(t)
-	a, s, reg := newAPI(t, ctl)
+	a, _, reg := newAPI(t, ctl)
 	run, st := startRun(t, ctl, "api-test")
 	id := run.GetID()
 	if st.ManifestHash == "" || st.Submitter != "chen.jie" {
@@ -242,11 +243,17 @@ func TestAPI(t *testing.T) {
 				404, "unknown_run", "unknown_run", "is not a refresh run"},
 			{"the submitter", "chen.jie", jsonBody(t, approve(st.ManifestHash)), 403, "refused", "submitter", "chen.jie submitted this run and cannot approve it"},
 			{"another product's steward", "li.wei", jsonBody(t, approve(st.ManifestHash)), 403, "refused", "not_approver", "li.wei may not decide on finance/global-kpis"},
-			{"another manifest", "maria.rossi", jsonBody(t, approve("0000")), 403, "refused", "manifest_mismatch", `the decision is for manifest "0000"`},
+			{"another manifest", "maria.rossi", jsonBody(t, approve("0000")), 409, "manifest_mismatch", "manifest_mismatch", `the decision is for manifest "0000"`},
+			{"a rejection without a comment", "maria.rossi", jsonBody(t, map[string]any{"workflowId": id, "approve": false, "comment": "  ", "manifestHash": st.ManifestHash}),
+				400, "comment_required", "comment_required", "a rejection needs a comment"},
+			{"a comment over the limit", "maria.rossi", jsonBody(t, map[string]any{"workflowId": id, "approve": true, "comment": strings.Repeat("x", api.MaxComment+1), "manifestHash": st.ManifestHash}),
+				400, "bad_comment", "bad_comment", "at most 2000 bytes"},
+			{"a comment with control characters", "maria.rossi", jsonBody(t, map[string]any{"workflowId": id, "approve": true, "comment": "ok\x1b[2J", "manifestHash": st.ManifestHash}),
+				400, "bad_comment", "bad_comment", "must be text"},
 		}
 		for _, tc := range cases {
 			t.Run(tc.name, func(t *testing.T) {
-				before := testutil.ToFloat64(s.metrics.refused.WithLabelValues(tc.reason))
+				before := refused(t, reg, tc.reason)
 				status, out := a.do("POST", "/api/v1/decisions", tc.as, tc.body)
 				if status != tc.status || out["code"] != tc.code {
 					t.Fatalf("got %d %v, want %d code %s", status, out, tc.status, tc.code)
@@ -254,7 +261,7 @@ func TestAPI(t *testing.T) {
 				if msg, _ := out["error"].(string); !strings.Contains(msg, tc.msg) {
 					t.Errorf("error %q does not say %q", msg, tc.msg)
 				}
-				if after := testutil.ToFloat64(s.metrics.refused.WithLabelValues(tc.reason)); after != before+1 {
+				if after := refused(t, reg, tc.reason); after != before+1 {
 					t.Errorf("meshflow_approvals_refused_total{reason=%q} went from %v to %v, want +1", tc.reason, before, after)
 				}
 			})
@@ -266,7 +273,7 @@ func TestAPI(t *testing.T) {
 		if now.Stage != refresh.StageAwaitingApproval || len(now.Approvals) != 0 || len(now.Refused) != 0 {
 			t.Errorf("after refused decisions the run has stage %s, approvals %v, refused %v; want it untouched", now.Stage, now.Approvals, now.Refused)
 		}
-		if n := testutil.CollectAndCount(s.metrics.decided); n != 0 {
+		if n, err := testutil.GatherAndCount(reg, "meshflow_approvals_decided_total"); err != nil || n != 0 {
 			t.Errorf("%d decided series after refusals only, want 0", n)
 		}
 	})
@@ -314,12 +321,12 @@ func TestAPI(t *testing.T) {
 		if status != 200 || out["principal"] != "maria.rossi" || out["decision"] != "approve" {
 			t.Fatalf("maria approves: %d %v", status, out)
 		}
-		// A repeat vote is refused by the validator.
-		before := testutil.ToFloat64(s.metrics.refused.WithLabelValues("repeat_vote"))
-		if status, out := a.decide("maria.rossi", approve(st.ManifestHash)); status != 403 || !strings.Contains(out["error"].(string), "already decided") {
-			t.Errorf("maria again: %d %v, want 403 already decided", status, out)
+		// A repeat vote is refused by the validator: the run has her vote.
+		before := refused(t, reg, "repeat_vote")
+		if status, out := a.decide("maria.rossi", approve(st.ManifestHash)); status != 409 || out["code"] != "repeat_vote" || !strings.Contains(out["error"].(string), "already decided") {
+			t.Errorf("maria again: %d %v, want 409 repeat_vote already decided", status, out)
 		}
-		if after := testutil.ToFloat64(s.metrics.refused.WithLabelValues("repeat_vote")); after != before+1 {
+		if after := refused(t, reg, "repeat_vote"); after != before+1 {
 			t.Errorf("repeat_vote refusals went from %v to %v", before, after)
 		}
 		status, out = a.decide("omar.haddad", map[string]any{"workflowId": id, "approve": false, "comment": "numbers are off", "manifestHash": st.ManifestHash})
@@ -347,7 +354,7 @@ func TestAPI(t *testing.T) {
 
 	t.Run("metrics", func(t *testing.T) {
 		want := `
-# HELP meshflow_approvals_decided_total Decisions delivered through the API and accepted by the run, by decision (approve, reject).
+# HELP meshflow_approvals_decided_total Decisions delivered through the API or the web inbox and accepted by the run, by decision (approve, reject).
 # TYPE meshflow_approvals_decided_total counter
 meshflow_approvals_decided_total{decision="approve"} 1
 meshflow_approvals_decided_total{decision="reject"} 1
@@ -375,7 +382,7 @@ meshflow_approvals_decided_total{decision="reject"} 1
 	t.Run("client", func(t *testing.T) {
 		second, _ := startRun(t, ctl, "api-client")
 		c := &Client{BaseURL: a.url + "/", Token: a.tokens["omar.haddad"]}
-		var pending []Pending
+		var pending []api.RunStatus
 		waitFor(t, "the second run to be listed", func() bool {
 			pending, err = c.Approvals(t.Context(), "finance/global-kpis")
 			return err == nil && len(pending) == 1
@@ -387,20 +394,43 @@ meshflow_approvals_decided_total{decision="reject"} 1
 		if err != nil || got.Status.ManifestHash != pending[0].Status.ManifestHash {
 			t.Fatalf("Run: %+v, %v", got, err)
 		}
-		d, err := c.Decide(t.Context(), DecisionRequest{WorkflowID: second.GetID(), Approve: true, ManifestHash: got.Status.ManifestHash})
-		if err != nil || d.Principal != "omar.haddad" || d.Decision != "approve" || len(d.Status.Approvals) != 1 {
+		yes := true
+		d, err := c.Decide(t.Context(), api.DecisionRequest{WorkflowID: second.GetID(), Approve: &yes, ManifestHash: got.Status.ManifestHash})
+		if err != nil || d.Principal != "omar.haddad" || d.Decision != refresh.Approve || len(d.Status.Approvals) != 1 {
 			t.Fatalf("Decide: %+v, %v", d, err)
 		}
 		_, err = c.Run(t.Context(), "refresh/finance/global-kpis/nope")
-		if e, ok := errors.AsType[*APIError](err); !ok || e.StatusCode != 404 || e.Code != "unknown_run" {
-			t.Errorf("unknown run: %v, want an APIError 404 unknown_run", err)
+		if e, ok := errors.AsType[*api.Error](err); !ok || e.Status != 404 || e.Code != "unknown_run" {
+			t.Errorf("unknown run: %v, want an *api.Error 404 unknown_run", err)
 		}
 		c.Token = forged
 		_, err = c.Approvals(t.Context(), "")
-		if e, ok := errors.AsType[*APIError](err); !ok || e.StatusCode != 401 || !strings.Contains(e.Message, "unknown token") {
-			t.Errorf("forged token: %v, want an APIError 401 unknown token", err)
+		if e, ok := errors.AsType[*api.Error](err); !ok || e.Status != 401 || !strings.Contains(e.Message, "unknown token") {
+			t.Errorf("forged token: %v, want an *api.Error 401 unknown token", err)
 		}
 	})
+}
+
+// refused reads meshflow_approvals_refused_total{reason} from reg.
+func refused(t *testing.T, reg prometheus.Gatherer, reason string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "meshflow_approvals_refused_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "reason" && l.GetValue() == reason {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return 0
 }
 
 func jsonBody(t *testing.T, v any) io.Reader {

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"slices"
 
+	"github.com/meshflow/meshflow/internal/http/api"
 	"github.com/meshflow/meshflow/internal/refresh"
 	"github.com/meshflow/meshflow/internal/store/catalog"
 )
@@ -33,41 +34,29 @@ type productJSON struct {
 	Terms    []string         `json:"terms"`
 }
 
-type apiErr struct {
-	Error string `json:"error"`
-	Code  string `json:"code"`
-}
-
-func writeAPI(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
-}
-
 func (s *server) productsAPI(w http.ResponseWriter, r *http.Request) {
 	v, err := query(r, "q", "domain", "tag", "owner", "term", "class", "limit")
 	if err != nil {
-		writeAPI(w, http.StatusBadRequest, apiErr{Error: err.Error(), Code: "bad_request"})
+		api.Fail(w, http.StatusBadRequest, api.CodeBadRequest, err.Error())
 		return
 	}
 	limit := maxResults
 	if l := v["limit"]; l != "" {
 		var n int
 		if err := json.Unmarshal([]byte(l), &n); err != nil || n < 1 || n > 1000 {
-			writeAPI(w, http.StatusBadRequest, apiErr{Error: "limit must be a whole number from 1 to 1000", Code: "bad_request"})
+			api.Fail(w, http.StatusBadRequest, api.CodeBadRequest, "limit must be a whole number from 1 to 1000")
 			return
 		}
 		limit = n
 	}
 	if s.deps.Store == nil {
-		writeAPI(w, http.StatusServiceUnavailable, apiErr{Error: "this server has no object store configured", Code: "no_catalog"})
+		api.Fail(w, http.StatusServiceUnavailable, "no_catalog", "this server has no object store configured")
 		return
 	}
 	ix, err := s.index.get(r.Context())
 	if err != nil {
 		s.log.Error("web: read the catalog", "path", r.URL.Path, "error", err)
-		writeAPI(w, http.StatusBadGateway, apiErr{Error: "the catalog could not be read: " + s.detail(r, err), Code: "store"})
+		api.Fail(w, http.StatusBadGateway, "store", "the catalog could not be read: "+s.detail(r, err))
 		return
 	}
 	q := Query{Q: v["q"], Domain: v["domain"], Tag: v["tag"], Owner: v["owner"], Term: v["term"], Class: v["class"]}
@@ -75,25 +64,25 @@ func (s *server) productsAPI(w http.ResponseWriter, r *http.Request) {
 	if items == nil {
 		items = []Item{}
 	}
-	writeAPI(w, http.StatusOK, productsJSON{Total: total, Products: items})
+	api.WriteJSON(w, http.StatusOK, productsJSON{Total: total, Products: items})
 }
 
 func (s *server) productAPI(w http.ResponseWriter, r *http.Request) {
 	ref := r.PathValue("domain") + "/" + r.PathValue("name")
 	if s.deps.Store == nil {
-		writeAPI(w, http.StatusServiceUnavailable, apiErr{Error: "this server has no object store configured", Code: "no_catalog"})
+		api.Fail(w, http.StatusServiceUnavailable, "no_catalog", "this server has no object store configured")
 		return
 	}
 	e, err := catalog.Show(r.Context(), s.deps.Store, ref)
 	if err != nil {
 		_, found, lerr := catalog.ReadLatest(r.Context(), s.deps.Store, ref)
 		if lerr == nil && !found {
-			writeAPI(w, http.StatusNotFound, apiErr{Error: ref + " has no published version", Code: "unknown_product"})
+			api.Fail(w, http.StatusNotFound, "unknown_product", ref+" has no published version")
 			return
 		}
 		err = errors.Join(err, lerr)
 		s.log.Error("web: read the catalog", "path", r.URL.Path, "error", err)
-		writeAPI(w, http.StatusBadGateway, apiErr{Error: "the catalog could not be read: " + s.detail(r, err), Code: "store"})
+		api.Fail(w, http.StatusBadGateway, "store", "the catalog could not be read: "+s.detail(r, err))
 		return
 	}
 	terms, err := catalog.Terms(r.Context(), s.deps.Store, e.Latest)
@@ -112,5 +101,5 @@ func (s *server) productAPI(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	writeAPI(w, http.StatusOK, productJSON{Product: e.Ref, Latest: latest, Versions: e.Versions, Terms: terms})
+	api.WriteJSON(w, http.StatusOK, productJSON{Product: e.Ref, Latest: latest, Versions: e.Versions, Terms: terms})
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/meshflow/meshflow/activities"
 	"github.com/meshflow/meshflow/internal/access"
+	"github.com/meshflow/meshflow/internal/http/api"
 	"github.com/meshflow/meshflow/internal/http/web"
 	"github.com/meshflow/meshflow/internal/mesh/meshcheck"
 	"github.com/meshflow/meshflow/internal/mesh/meshrev/meshrevtest"
@@ -30,6 +31,8 @@ import (
 	"github.com/meshflow/meshflow/internal/temporal/control"
 	"github.com/meshflow/meshflow/internal/temporal/devserver/devservertest"
 	"github.com/meshflow/meshflow/worker"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	enumspb "go.temporal.io/api/enums/v1"
 )
 
@@ -194,7 +197,8 @@ func TestBrowser(t *testing.T) {
 	})
 
 	const ui = "http://temporal-ui.test"
-	h := web.New(web.Deps{Store: st, Mesh: set, Control: ctl, Auth: tokenAuth{"tok-maria": "maria.rossi", "tok-li": "li.wei"},
+	reg := prometheus.NewRegistry()
+	h := web.New(web.Deps{Store: st, Mesh: set, Control: ctl, Decisions: api.NewDecisions(ctl, reg, quiet), Auth: tokenAuth{"tok-maria": "maria.rossi", "tok-li": "li.wei"},
 		TemporalUI: ui, Logger: quiet, IndexTTL: time.Second})
 	hs := httptest.NewServer(h)
 	t.Cleanup(hs.Close)
@@ -227,6 +231,15 @@ func TestBrowser(t *testing.T) {
 	)
 	if decided := read(t, bctx, "the decision page", innerText("#decided")); !strings.Contains(decided, "finance/global-kpis") {
 		t.Errorf("after approving: %q", decided)
+	}
+	// The inbox's decision went the API's path: counted once, like the API's.
+	want := `
+# HELP meshflow_approvals_decided_total Decisions delivered through the API or the web inbox and accepted by the run, by decision (approve, reject).
+# TYPE meshflow_approvals_decided_total counter
+meshflow_approvals_decided_total{decision="approve"} 1
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "meshflow_approvals_decided_total"); err != nil {
+		t.Error(err)
 	}
 	waitFor(t, 2*time.Minute, "finance/global-kpis 1.0.0 to be published", func() bool {
 		e, err := catalog.Show(t.Context(), st, "finance/global-kpis")

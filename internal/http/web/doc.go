@@ -13,7 +13,8 @@
 //
 // `meshflow serve` mounts the pages at "/", next to the JSON API under /api/v1:
 //
-//	mux.Handle("/", web.New(web.Deps{Store: st, Mesh: set, Control: c, Auth: authn, TemporalUI: ui, Logger: logger}))
+//	decisions := api.NewDecisions(c, reg, logger) // shared with serve.Config.Decisions
+//	mux.Handle("/", web.New(web.Deps{Store: st, Mesh: set, Control: c, Decisions: decisions, Auth: authn, TemporalUI: ui, Logger: logger}))
 //
 // `meshflow dev` serves them the same way on its --api address (127.0.0.1:8080
 // by default), where its dev tokens sign in.
@@ -50,4 +51,14 @@
 // from another site (Origin, Sec-Fetch-Site) are refused. The sign-in's next
 // page is a path of this site, else "/". The principal of a decision is always
 // the authenticated one.
+//
+// # Decisions and JSON
+//
+// The inbox lists runs with control.ReadInbox, the query GET /api/v1/approvals
+// uses, and POST /inbox/decide hands the form to api.Decisions, the one
+// decision path of the API: a rejection needs a comment, a comment is at most
+// api.MaxComment bytes, and a refused decision gets the status POST
+// /api/v1/decisions would answer (400, 404, 409, 403, 502), shown on an error
+// page with the same words. The catalog's JSON endpoints answer errors in the
+// API's format (api.Error).
 package web

@@ -3,17 +3,16 @@ package web
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/meshflow/meshflow/internal/http/api"
 	"github.com/meshflow/meshflow/internal/refresh"
 	"github.com/meshflow/meshflow/internal/store/catalog"
 	"github.com/meshflow/meshflow/internal/temporal/control"
-	"go.temporal.io/api/serviceerror"
 )
 
 // maxRuns bounds the runs of one page.
@@ -172,6 +171,8 @@ type inboxData struct {
 	Principal string
 	Pending   []pendingRun
 	Others    int
+	// MaxComment bounds the comment of a decision (api.MaxComment).
+	MaxComment int
 }
 
 func (s *server) inboxPage(w http.ResponseWriter, r *http.Request) {
@@ -186,32 +187,18 @@ func (s *server) inboxPage(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 15*time.Second)
 	defer cancel()
-	runs, err := s.deps.Control.Runs(ctx, "", refresh.StageAwaitingApproval, 100)
+	in, err := control.ReadInbox(ctx, s.deps.Control, "", who)
 	if err != nil {
 		s.failErr(w, r, http.StatusBadGateway, "Temporal could not list the runs", err)
 		return
 	}
-	d := inboxData{Principal: who}
-	for _, run := range runs {
-		if run.Status != control.StatusRunning {
-			continue
-		}
-		st, err := s.deps.Control.Status(ctx, run.WorkflowID, run.RunID)
-		if err != nil {
-			s.log.Warn("web: status", "workflow", run.WorkflowID, "error", err)
-			continue
-		}
-		if st.Stage != refresh.StageAwaitingApproval || !slices.Contains(st.Approvers, who) {
-			d.Others++
-			continue
-		}
-		p := pendingRun{Run: s.runRow(run), Status: st}
-		for _, a := range st.Approvals {
-			if a.Principal == who {
-				p.Voted = true
-			}
-		}
-		if p.Report, err = s.stagedReport(ctx, st.Product, run.RunID); err != nil {
+	for _, err := range in.Unread {
+		s.log.Warn("web: status", "error", err)
+	}
+	d := inboxData{Principal: who, Others: in.Others, MaxComment: api.MaxComment}
+	for _, run := range in.Waiting {
+		p := pendingRun{Run: s.runRow(run.Run), Status: run.Status, Voted: run.Voted}
+		if p.Report, err = s.stagedReport(ctx, run.Status.Product, run.Run.RunID); err != nil {
 			p.ReportNote = "The full quality report could not be read: " + err.Error()
 		}
 		d.Pending = append(d.Pending, p)
@@ -250,11 +237,12 @@ type decidedData struct {
 	URL        string
 }
 
-// maxComment bounds a decision's comment.
-const maxComment = 2000
-
+// decide reads the inbox's form and hands it to the one decision path
+// (api.Decisions), which the API uses too: the same decision gets the same
+// status here and from POST /api/v1/decisions.
 func (s *server) decide(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+	by := api.Caller{Remote: r.RemoteAddr, Via: "inbox"}
+	r.Body = http.MaxBytesReader(w, r.Body, api.MaxBodyBytes)
 	if err := r.ParseForm(); err != nil {
 		s.fail(w, r, http.StatusBadRequest, "Malformed form", err.Error())
 		return
@@ -264,54 +252,50 @@ func (s *server) decide(w http.ResponseWriter, r *http.Request) {
 		s.askSignin(w, r, err)
 		return
 	}
+	by.Principal = who
 	if err := s.checkForm(r); err != nil {
+		if s.deps.Decisions != nil {
+			s.deps.Decisions.Refuse(by, "csrf", &api.Error{Status: http.StatusForbidden, Code: api.CodeRefused, Message: err.Error()})
+		}
 		s.fail(w, r, http.StatusForbidden, "Refused", err.Error())
 		return
 	}
-	if s.deps.Control == nil {
+	if s.deps.Decisions == nil {
 		s.fail(w, r, http.StatusServiceUnavailable, "No Temporal", "This server is not connected to Temporal.")
 		return
 	}
-	id := r.PostFormValue("workflow")
-	hash := r.PostFormValue("manifest")
-	comment := strings.TrimSpace(r.PostFormValue("comment"))
-	var approve bool
-	switch r.PostFormValue("decision") {
-	case "approve":
-		approve = true
-	case "reject":
-	default:
-		s.fail(w, r, http.StatusBadRequest, "Malformed form", "Choose approve or reject.")
-		return
-	}
-	if !strings.HasPrefix(id, "refresh/") || len(id) > 300 || !validText(id) || hash == "" || len(hash) > 200 {
-		s.fail(w, r, http.StatusBadRequest, "Malformed form", "The form names no run waiting for approval.")
-		return
-	}
-	if len(comment) > maxComment || !validText(strings.NewReplacer("\n", " ", "\r", " ").Replace(comment)) {
-		s.fail(w, r, http.StatusBadRequest, "Malformed form", fmt.Sprintf("The comment must be text of at most %d bytes.", maxComment))
-		return
-	}
-	if !approve && comment == "" {
-		s.fail(w, r, http.StatusBadRequest, "Say why", "A rejection needs a comment that tells the owners what to fix.")
-		return
+	req := api.DecisionRequest{WorkflowID: r.PostFormValue("workflow"), Comment: r.PostFormValue("comment"), ManifestHash: r.PostFormValue("manifest")}
+	switch refresh.Verdict(r.PostFormValue("decision")) {
+	case refresh.Approve:
+		req.Approve = new(true)
+	case refresh.Reject:
+		req.Approve = new(false)
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
 	defer cancel()
-	st, err := s.deps.Control.Decide(ctx, "", id, refresh.Decision{Principal: who, Approve: approve, Comment: comment, ManifestHash: hash})
-	if err != nil {
-		status := http.StatusForbidden
-		var nf *serviceerror.NotFound
-		if errors.As(err, &nf) {
-			status = http.StatusNotFound
-		}
-		s.log.Info("web: decision refused", "principal", who, "workflow", id, "approve", approve, "error", err)
-		s.fail(w, r, status, "The run refused the decision", err.Error())
+	res, e := s.deps.Decisions.Decide(ctx, by, req)
+	if e != nil {
+		s.fail(w, r, e.Status, decisionHeading(e), e.Message)
 		return
 	}
-	s.log.Info("web: decision", "principal", who, "workflow", id, "approve", approve)
-	d := decidedData{Approve: approve, WorkflowID: id, Product: st.Product, Status: st, URL: s.runURL(id, "")}
+	d := decidedData{Approve: res.Decision == refresh.Approve, WorkflowID: res.WorkflowID, Product: res.Status.Product, Status: res.Status,
+		URL: s.runURL(res.WorkflowID, "")}
 	s.render(w, r, http.StatusOK, "decided", page{Title: "Decision recorded", Nav: "inbox", Principal: who, Data: d})
+}
+
+// decisionHeading is the heading of the page of a refused decision.
+func decisionHeading(e *api.Error) string {
+	switch {
+	case e.Code == api.CodeCommentRequired:
+		return "Say why"
+	case e.Status == http.StatusBadRequest:
+		return "Malformed form"
+	case e.Status == http.StatusNotFound:
+		return "No such run"
+	case e.Status >= http.StatusInternalServerError:
+		return "The decision could not be delivered"
+	}
+	return "The run refused the decision"
 }
 
 type signinData struct {

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/meshflow/meshflow/internal/http/api"
 	"github.com/meshflow/meshflow/internal/mesh/spec"
 	"github.com/meshflow/meshflow/internal/store/storage"
 	"github.com/meshflow/meshflow/internal/temporal/control"
@@ -36,8 +37,13 @@ type Deps struct {
 	Store storage.Store
 	// Mesh is the loaded mesh, for owners, stewards, glossary and lineage; may be nil.
 	Mesh *spec.Set
-	// Control reads runs and delivers decisions; nil hides runs and the inbox.
+	// Control reads runs; nil hides runs and the inbox.
 	Control *control.Client
+	// Decisions delivers the inbox's decisions by the rules of the API (package
+	// api); meshflow serve passes the one its API uses, so that a decision is
+	// decided and counted the same way from either. Nil: the inbox shows runs
+	// but answers decisions 503.
+	Decisions *api.Decisions
 	// Auth checks the bearer token a person signs in with; nil disables sign-in.
 	Auth Authenticator
 	// TemporalUI is the base URL of the Temporal Web UI for links to runs
@@ -162,7 +168,7 @@ func (s *server) gate(rt route) http.Handler {
 		if !rt.public {
 			if who, err := s.principal(r); who == "" {
 				if strings.HasPrefix(r.URL.Path, "/api/") {
-					writeAPI(w, http.StatusUnauthorized, apiErr{Error: "sign in first", Code: "unauthenticated"})
+					api.Fail(w, http.StatusUnauthorized, api.CodeUnauthenticated, "sign in first")
 					return
 				}
 				s.askSignin(w, r, err)
@@ -294,14 +300,8 @@ func query(r *http.Request, names ...string) (map[string]string, error) {
 	return out, nil
 }
 
-func validText(s string) bool {
-	for _, r := range s {
-		if r == '\uFFFD' || (r < 0x20 && r != '\t') || r == 0x7f {
-			return false
-		}
-	}
-	return true
-}
+// validText is api.ValidText: one line of text without control characters.
+func validText(s string) bool { return api.ValidText(s) }
 
 // parseRef checks a "<domain>/<name>" reference.
 func parseRef(ref string) (string, error) {

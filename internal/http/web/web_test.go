@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/meshflow/meshflow/internal/http/api"
 	"github.com/meshflow/meshflow/internal/refresh"
 	"github.com/meshflow/meshflow/internal/store/publish/publishtest"
 	"github.com/meshflow/meshflow/internal/store/storage"
@@ -270,7 +271,7 @@ func TestSigninAndCSRF(t *testing.T) {
 // contract changes, as the inbox page does for a run read from Temporal.
 func TestInboxEvidence(t *testing.T) {
 	s := New(Deps{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}).(*server)
-	d := inboxData{Principal: "maria.rossi", Pending: []pendingRun{{
+	d := inboxData{Principal: "maria.rossi", MaxComment: api.MaxComment, Pending: []pendingRun{{
 		Run: runRow{WorkflowID: "refresh/finance/kpis/x", Product: "finance/kpis"},
 		Status: refresh.Status{Product: "finance/kpis", Stage: refresh.StageAwaitingApproval, Submitter: "chen.jie", ManifestHash: "abc123",
 			Changes: []refresh.ContractChange{{Severity: "breaking", Kind: "column-removed", Path: "schema.t.amount", Message: "column amount was removed"}},
@@ -282,7 +283,7 @@ func TestInboxEvidence(t *testing.T) {
 	s.render(w, httptest.NewRequest(http.MethodGet, "/inbox", nil), http.StatusOK, "inbox", page{Title: "Inbox", Principal: "maria.rossi", Data: d})
 	body := w.Body.String()
 	for _, want := range []string{"Failing rows of <code>email_1</code>", "<th>email</th><th>n</th>", "&lt;script&gt;x&lt;/script&gt;", "NULL",
-		"column amount was removed", `name="workflow" value="refresh/finance/kpis/x"`, `name="manifest" value="abc123"`, "Submitted by <strong>chen.jie</strong>"} {
+		"column amount was removed", `name="workflow" value="refresh/finance/kpis/x"`, `name="manifest" value="abc123"`, `maxlength="2000"`, "Submitted by <strong>chen.jie</strong>"} {
 		if !strings.Contains(body, want) {
 			t.Errorf("inbox lacks %q:\n%s", want, body)
 		}

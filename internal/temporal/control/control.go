@@ -1,7 +1,8 @@
 // Package control is what clients of meshflow do with Temporal: turn a product of
 // the mesh into a refresh run's input, start runs, read their status, find the runs
-// waiting for a steward, and deliver decisions. The command line uses it, and so
-// will `meshflow serve`.
+// waiting for a steward (ReadInbox, the one inbox query), and deliver decisions.
+// `meshflow serve` acts through it with its signing key; the command line reads
+// runs through it.
 package control
 
 import (
@@ -162,19 +163,10 @@ func statusName(s string) string {
 // ErrNothingPending says that no run of a product waits for approval.
 var ErrNothingPending = errors.New("no run is waiting for approval")
 
-// Pending returns the runs of a product that wait for approval.
+// Pending returns the runs of a product that wait for approval, whoever their
+// approvers are; ReadInbox returns those of one principal.
 func (c *Client) Pending(ctx context.Context, ref string) ([]Run, error) {
-	runs, err := c.Runs(ctx, ref, refresh.StageAwaitingApproval, 20)
-	if err != nil {
-		return nil, err
-	}
-	var out []Run
-	for _, r := range runs {
-		if r.Status == StatusRunning {
-			out = append(out, r)
-		}
-	}
-	return out, nil
+	return pending(ctx, c, ref, 20)
 }
 
 // Decide delivers a decision on the run of a product that waits for approval (or

@@ -1,0 +1,96 @@
+package api
+
+import (
+	"time"
+
+	"github.com/meshflow/meshflow/internal/refresh"
+)
+
+// RunStatus is a run with its status: an entry of GET /api/v1/approvals and the
+// answer of GET /api/v1/runs/<workflowId>.
+type RunStatus struct {
+	WorkflowID string         `json:"workflowId"`
+	RunID      string         `json:"runId,omitempty"`
+	Status     refresh.Status `json:"status"`
+}
+
+// Approvals is the answer of GET /api/v1/approvals.
+type Approvals struct {
+	Approvals []RunStatus `json:"approvals"`
+}
+
+// Run is a run in a list. It has the fields of control.Run, so one converts to
+// the other.
+type Run struct {
+	WorkflowID string        `json:"workflowId"`
+	RunID      string        `json:"runId"`
+	Product    string        `json:"product"`
+	Stage      refresh.Stage `json:"stage"`
+	Version    string        `json:"version,omitempty"`
+	Status     string        `json:"status"`
+	Start      time.Time     `json:"start"`
+	Close      time.Time     `json:"close,omitzero"`
+}
+
+// Runs is the answer of GET /api/v1/runs.
+type Runs struct {
+	Runs []Run `json:"runs"`
+}
+
+// DecisionRequest is the body of POST /api/v1/decisions, and what the web
+// inbox's form is read into. It has no principal: the principal is who
+// authenticated.
+type DecisionRequest struct {
+	WorkflowID string `json:"workflowId"`
+	// Approve is required; a pointer, so that a missing field is not a rejection.
+	Approve *bool  `json:"approve"`
+	Comment string `json:"comment,omitempty"`
+	// ManifestHash is the hash of the manifest the principal reviewed, from GET
+	// /api/v1/runs/<workflowId>.
+	ManifestHash string `json:"manifestHash"`
+}
+
+// Decided is the answer to an accepted decision.
+type Decided struct {
+	WorkflowID string          `json:"workflowId"`
+	Principal  string          `json:"principal"`
+	Decision   refresh.Verdict `json:"decision"`
+	Status     refresh.Status  `json:"status"`
+}
+
+// RefreshRequest is the body of POST /api/v1/refreshes.
+type RefreshRequest struct {
+	Product string `json:"product"`
+	// Reason says why; default "manual".
+	Reason string `json:"reason,omitempty"`
+}
+
+// Started is the answer to a started workflow.
+type Started struct {
+	WorkflowID string `json:"workflowId"`
+	RunID      string `json:"runId"`
+	Principal  string `json:"principal"`
+}
+
+// AccessRequestBody is the body of POST /api/v1/access/requests.
+type AccessRequestBody struct {
+	Product string `json:"product"`
+	Purpose string `json:"purpose"`
+	// Duration is how long the grant should last, e.g. "720h".
+	Duration string `json:"duration"`
+}
+
+// AccessDecisionBody is the body of POST /api/v1/access/decisions. Target is
+// the access request's workflow ID, or a product when one request of it is
+// pending.
+type AccessDecisionBody struct {
+	Target  string `json:"target"`
+	Approve *bool  `json:"approve"`
+	Comment string `json:"comment,omitempty"`
+}
+
+// RevocationBody is the body of POST /api/v1/access/revocations.
+type RevocationBody struct {
+	WorkflowID string `json:"workflowId"`
+	Reason     string `json:"reason,omitempty"`
+}
