@@ -56,7 +56,7 @@ func (s *Server) startRefresh(w http.ResponseWriter, r *http.Request, principal 
 	// product's owner team and stewards may start one.
 	if s.readers == nil || !slices.Contains(s.readers(p.Ref()), principal) {
 		s.log.Warn("refresh refused", "principal", principal, "product", p.Ref())
-		writeError(w, http.StatusForbidden, api.CodeRefused, fmt.Sprintf("%s may not start a refresh of %s: its owner team and stewards may", principal, p.Ref()))
+		api.Fail(w, http.StatusForbidden, api.CodeRefused, fmt.Sprintf("%s may not start a refresh of %s: its owner team and stewards may", principal, p.Ref()))
 		return
 	}
 	reason := strings.TrimSpace(req.Reason)
@@ -64,7 +64,7 @@ func (s *Server) startRefresh(w http.ResponseWriter, r *http.Request, principal 
 		reason = "manual"
 	}
 	if len(reason) > 500 {
-		writeError(w, http.StatusBadRequest, api.CodeBadRequest, "the reason is longer than 500 characters")
+		api.Fail(w, http.StatusBadRequest, api.CodeBadRequest, "the reason is longer than 500 characters")
 		return
 	}
 	run, err := s.actions.Start(r.Context(), control.Refresh{Ref: p.Ref(), TaskQueue: s.mesh.Domain(p.Metadata.Domain).Queue(),
@@ -74,7 +74,7 @@ func (s *Server) startRefresh(w http.ResponseWriter, r *http.Request, principal 
 		return
 	}
 	s.log.Info("refresh started", "principal", principal, "workflow_id", run.GetID(), "reason", reason)
-	writeJSON(w, http.StatusCreated, api.Started{WorkflowID: run.GetID(), RunID: run.GetRunID(), Principal: principal})
+	api.WriteJSON(w, http.StatusCreated, api.Started{WorkflowID: run.GetID(), RunID: run.GetRunID(), Principal: principal})
 }
 
 func (s *Server) requestAccess(w http.ResponseWriter, r *http.Request, principal string) {
@@ -87,12 +87,12 @@ func (s *Server) requestAccess(w http.ResponseWriter, r *http.Request, principal
 	}
 	d, err := time.ParseDuration(req.Duration)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, api.CodeBadRequest, fmt.Sprintf("duration %q: write a duration such as 720h", req.Duration))
+		api.Fail(w, http.StatusBadRequest, api.CodeBadRequest, fmt.Sprintf("duration %q: write a duration such as 720h", req.Duration))
 		return
 	}
 	in, err := control.AccessInput(s.mesh, req.Product, principal, req.Purpose, d)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, api.CodeBadRequest, err.Error())
+		api.Fail(w, http.StatusBadRequest, api.CodeBadRequest, err.Error())
 		return
 	}
 	run, err := s.actions.RequestAccess(r.Context(), in, s.now().UTC().Format("20060102T150405.000"))
@@ -101,7 +101,7 @@ func (s *Server) requestAccess(w http.ResponseWriter, r *http.Request, principal
 		return
 	}
 	s.log.Info("access requested", "principal", principal, "workflow_id", run.GetID(), "product", req.Product)
-	writeJSON(w, http.StatusCreated, api.Started{WorkflowID: run.GetID(), RunID: run.GetRunID(), Principal: principal})
+	api.WriteJSON(w, http.StatusCreated, api.Started{WorkflowID: run.GetID(), RunID: run.GetRunID(), Principal: principal})
 }
 
 func (s *Server) decideAccess(w http.ResponseWriter, r *http.Request, principal string) {
@@ -110,14 +110,14 @@ func (s *Server) decideAccess(w http.ResponseWriter, r *http.Request, principal 
 		return
 	}
 	if req.Target == "" || req.Approve == nil {
-		writeError(w, http.StatusBadRequest, api.CodeMissingField, "send target (an access request's workflow ID, or its product) and approve")
+		api.Fail(w, http.StatusBadRequest, api.CodeMissingField, "send target (an access request's workflow ID, or its product) and approve")
 		return
 	}
 	st, err := s.actions.DecideAccess(r.Context(), req.Target, access.Decision{Principal: principal, Approve: *req.Approve, Comment: req.Comment})
 	if s.accessRefused(w, principal, "decide on access "+req.Target, err) {
 		return
 	}
-	writeJSON(w, http.StatusOK, st)
+	api.WriteJSON(w, http.StatusOK, st)
 }
 
 func (s *Server) revokeAccess(w http.ResponseWriter, r *http.Request, principal string) {
@@ -126,14 +126,14 @@ func (s *Server) revokeAccess(w http.ResponseWriter, r *http.Request, principal 
 		return
 	}
 	if !strings.HasPrefix(req.WorkflowID, "access/") {
-		writeError(w, http.StatusBadRequest, api.CodeMissingField, "send workflowId, the ID of the access request that granted the access (access/<domain>/<product>/…)")
+		api.Fail(w, http.StatusBadRequest, api.CodeMissingField, "send workflowId, the ID of the access request that granted the access (access/<domain>/<product>/…)")
 		return
 	}
 	st, err := s.actions.RevokeAccess(r.Context(), req.WorkflowID, access.Revocation{Principal: principal, Reason: req.Reason})
 	if s.accessRefused(w, principal, "revoke "+req.WorkflowID, err) {
 		return
 	}
-	writeJSON(w, http.StatusOK, st)
+	api.WriteJSON(w, http.StatusOK, st)
 }
 
 // accessRefused answers an access action's error by the API's one mapping
@@ -158,7 +158,7 @@ func (s *Server) product(w http.ResponseWriter, ref string) *spec.Product {
 		p = s.mesh.Product(ref)
 	}
 	if p == nil || s.mesh.Domain(p.Metadata.Domain) == nil {
-		writeError(w, http.StatusNotFound, "unknown_product", fmt.Sprintf("no product %q in the mesh (write <domain>/<name>)", ref))
+		api.Fail(w, http.StatusNotFound, "unknown_product", fmt.Sprintf("no product %q in the mesh (write <domain>/<name>)", ref))
 		return nil
 	}
 	return p

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/meshflow/meshflow/internal/access/grants"
+	"github.com/meshflow/meshflow/internal/http/api"
 	"github.com/meshflow/meshflow/internal/refresh"
 	"github.com/meshflow/meshflow/internal/store/catalog"
 	"github.com/meshflow/meshflow/internal/store/layout"
@@ -57,27 +58,27 @@ func (s *Server) mayRead(ctx context.Context, principal, ref string) (until time
 func (s *Server) dataObject(ctx context.Context, w http.ResponseWriter, r *http.Request, principal string) (refresh.Manifest, time.Time, bool) {
 	ref := r.PathValue("domain") + "/" + r.PathValue("name")
 	if s.store == nil {
-		writeError(w, http.StatusNotFound, "not_found", "this server does not serve data (no object store configured)")
+		api.Fail(w, http.StatusNotFound, "not_found", "this server does not serve data (no object store configured)")
 		return refresh.Manifest{}, time.Time{}, false
 	}
 	until, ok, err := s.mayRead(ctx, principal, ref)
 	if err != nil {
-		writeError(w, http.StatusBadGateway, "store", "cannot check access: "+err.Error())
+		api.Fail(w, http.StatusBadGateway, "store", "cannot check access: "+err.Error())
 		return refresh.Manifest{}, time.Time{}, false
 	}
 	if !ok {
 		s.metrics.dataRefused.Inc()
 		s.log.Warn("data access refused", "principal", principal, "product", ref)
-		writeError(w, http.StatusForbidden, "no_grant", fmt.Sprintf("%s has no access to %s; ask for it with `meshflow access request %s --purpose …`", principal, ref, ref))
+		api.Fail(w, http.StatusForbidden, "no_grant", fmt.Sprintf("%s has no access to %s; ask for it with `meshflow access request %s --purpose …`", principal, ref, ref))
 		return refresh.Manifest{}, time.Time{}, false
 	}
 	head, found, err := catalog.ReadLatest(ctx, s.store, ref)
 	switch {
 	case err != nil:
-		writeError(w, http.StatusBadGateway, "store", "cannot read the catalog: "+err.Error())
+		api.Fail(w, http.StatusBadGateway, "store", "cannot read the catalog: "+err.Error())
 		return refresh.Manifest{}, time.Time{}, false
 	case !found:
-		writeError(w, http.StatusNotFound, "unknown_product", ref+" has no published version")
+		api.Fail(w, http.StatusNotFound, "unknown_product", ref+" has no published version")
 		return refresh.Manifest{}, time.Time{}, false
 	}
 	m := head.Manifest
@@ -88,7 +89,7 @@ func (s *Server) dataObject(ctx context.Context, w http.ResponseWriter, r *http.
 			m, err = catalog.ReadManifest(ctx, s.store, ref, v)
 		}
 		if err != nil || !slices.Contains(entry.Versions, v) || m.Version != v {
-			writeError(w, http.StatusNotFound, "unknown_version", fmt.Sprintf("%s has no published version %q", ref, v))
+			api.Fail(w, http.StatusNotFound, "unknown_version", fmt.Sprintf("%s has no published version %q", ref, v))
 			return refresh.Manifest{}, time.Time{}, false
 		}
 	}
@@ -96,7 +97,7 @@ func (s *Server) dataObject(ctx context.Context, w http.ResponseWriter, r *http.
 	// point at another product's objects serves nothing.
 	if !strings.HasPrefix(m.Data.Key, layout.VersionPrefix(ref, m.Version)+"/") {
 		s.log.Warn("manifest names data outside its version", "product", ref, "version", m.Version, "key", m.Data.Key)
-		writeError(w, http.StatusBadGateway, "store", fmt.Sprintf("the manifest of %s %s names data outside its version; run meshflow catalog audit", ref, m.Version))
+		api.Fail(w, http.StatusBadGateway, "store", fmt.Sprintf("the manifest of %s %s names data outside its version; run meshflow catalog audit", ref, m.Version))
 		return refresh.Manifest{}, time.Time{}, false
 	}
 	return m, until, true
@@ -114,7 +115,7 @@ func (s *Server) download(w http.ResponseWriter, r *http.Request, principal stri
 func (s *Server) stream(w http.ResponseWriter, r *http.Request, obj refresh.ObjectRef) {
 	rc, _, err := s.store.Get(r.Context(), obj.Key)
 	if err != nil {
-		writeError(w, http.StatusBadGateway, "store", "cannot read the data: "+err.Error())
+		api.Fail(w, http.StatusBadGateway, "store", "cannot read the data: "+err.Error())
 		return
 	}
 	defer rc.Close()
@@ -158,7 +159,7 @@ func (s *Server) link(w http.ResponseWriter, r *http.Request, principal string) 
 	if presign {
 		u, err := p.PresignGet(r.Context(), m.Data.Key, ttl)
 		if err != nil {
-			writeError(w, http.StatusBadGateway, "store", err.Error())
+			api.Fail(w, http.StatusBadGateway, "store", err.Error())
 			return
 		}
 		out.URL = u
@@ -166,7 +167,7 @@ func (s *Server) link(w http.ResponseWriter, r *http.Request, principal string) 
 		ref := r.PathValue("domain") + "/" + r.PathValue("name")
 		out.URL = "/api/v1/links/" + s.signLink(m.Data, principal, ref, out.ExpiresAt)
 	}
-	writeJSON(w, http.StatusOK, out)
+	api.WriteJSON(w, http.StatusOK, out)
 }
 
 // signLink encodes key, size, checksum, expiry, the principal and the product
@@ -218,24 +219,24 @@ func (s *Server) verifyLink(token string) (signedLink, error) {
 // it was made for may still read the product.
 func (s *Server) followLink(w http.ResponseWriter, r *http.Request) {
 	if s.store == nil {
-		writeError(w, http.StatusNotFound, "not_found", "this server does not serve data")
+		api.Fail(w, http.StatusNotFound, "not_found", "this server does not serve data")
 		return
 	}
 	l, err := s.verifyLink(r.PathValue("token"))
 	if err != nil {
 		s.metrics.dataRefused.Inc()
-		writeError(w, http.StatusForbidden, "bad_link", err.Error())
+		api.Fail(w, http.StatusForbidden, "bad_link", err.Error())
 		return
 	}
 	_, ok, err := s.mayRead(r.Context(), l.principal, l.ref)
 	if err != nil {
-		writeError(w, http.StatusBadGateway, "store", "cannot check access: "+err.Error())
+		api.Fail(w, http.StatusBadGateway, "store", "cannot check access: "+err.Error())
 		return
 	}
 	if !ok {
 		s.metrics.dataRefused.Inc()
 		s.log.Warn("download link refused: no access any more", "principal", l.principal, "product", l.ref)
-		writeError(w, http.StatusForbidden, "no_grant", fmt.Sprintf("the link was made for %s, who has no access to %s any more", l.principal, l.ref))
+		api.Fail(w, http.StatusForbidden, "no_grant", fmt.Sprintf("the link was made for %s, who has no access to %s any more", l.principal, l.ref))
 		return
 	}
 	s.stream(w, r, l.obj)

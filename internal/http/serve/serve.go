@@ -150,17 +150,11 @@ func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
 	}
 	if allow != "" {
 		w.Header().Set("Allow", allow)
-		writeError(w, http.StatusMethodNotAllowed, "method_not_allowed", fmt.Sprintf("%s is not allowed on %s; use %s", r.Method, p, allow))
+		api.Fail(w, http.StatusMethodNotAllowed, "method_not_allowed", fmt.Sprintf("%s is not allowed on %s; use %s", r.Method, p, allow))
 		return
 	}
-	writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("no API endpoint %s; see /api/v1/approvals, /api/v1/runs and /api/v1/decisions", p))
+	api.Fail(w, http.StatusNotFound, "not_found", fmt.Sprintf("no API endpoint %s; see /api/v1/approvals, /api/v1/runs and /api/v1/decisions", p))
 }
-
-// writeJSON is api.WriteJSON under the name the data endpoints use.
-func writeJSON(w http.ResponseWriter, status int, v any) { api.WriteJSON(w, status, v) }
-
-// writeError is api.Fail under the name the data endpoints use.
-func writeError(w http.ResponseWriter, status int, code, msg string) { api.Fail(w, status, code, msg) }
 
 // authenticate names the caller, or answers 401 (503 when the identity provider
 // is unreachable) and returns "".
@@ -173,11 +167,11 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (string, s
 	s.metrics.authFailure.WithLabelValues(reason).Inc()
 	s.log.Warn("API request not authenticated", "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr, "reason", reason, "error", err)
 	if errors.Is(err, auth.ErrKeysUnavailable) {
-		writeError(w, http.StatusServiceUnavailable, "auth_unavailable", "cannot check the token now: "+err.Error())
+		api.Fail(w, http.StatusServiceUnavailable, "auth_unavailable", "cannot check the token now: "+err.Error())
 		return "", reason
 	}
 	w.Header().Set("WWW-Authenticate", `Bearer realm="meshflow"`)
-	writeError(w, http.StatusUnauthorized, api.CodeUnauthenticated, "not authenticated: "+err.Error())
+	api.Fail(w, http.StatusUnauthorized, api.CodeUnauthenticated, "not authenticated: "+err.Error())
 	return "", reason
 }
 
@@ -197,7 +191,7 @@ func productParam(w http.ResponseWriter, r *http.Request) (string, bool) {
 	}
 	domain, name, found := strings.Cut(ref, "/")
 	if !found || domain == "" || name == "" || strings.Contains(name, "/") || strings.ContainsAny(ref, "'\"\\ ") {
-		writeError(w, http.StatusBadRequest, "bad_request", fmt.Sprintf("product %q: write <domain>/<name>", ref))
+		api.Fail(w, http.StatusBadRequest, "bad_request", fmt.Sprintf("product %q: write <domain>/<name>", ref))
 		return "", false
 	}
 	return ref, true
@@ -220,7 +214,7 @@ func (s *Server) approvals(w http.ResponseWriter, r *http.Request, principal str
 	for _, p := range in.Waiting {
 		out.Approvals = append(out.Approvals, api.RunStatus{WorkflowID: p.Run.WorkflowID, RunID: p.Run.RunID, Status: p.Status})
 	}
-	writeJSON(w, http.StatusOK, out)
+	api.WriteJSON(w, http.StatusOK, out)
 }
 
 func (s *Server) listRuns(w http.ResponseWriter, r *http.Request, _ string) {
@@ -232,7 +226,7 @@ func (s *Server) listRuns(w http.ResponseWriter, r *http.Request, _ string) {
 	if v := r.URL.Query().Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > 100 {
-			writeError(w, http.StatusBadRequest, api.CodeBadRequest, fmt.Sprintf("limit %q: write a whole number from 1 to 100", v))
+			api.Fail(w, http.StatusBadRequest, api.CodeBadRequest, fmt.Sprintf("limit %q: write a whole number from 1 to 100", v))
 			return
 		}
 		limit = n
@@ -246,7 +240,7 @@ func (s *Server) listRuns(w http.ResponseWriter, r *http.Request, _ string) {
 	for _, run := range runs {
 		out.Runs = append(out.Runs, api.Run(run))
 	}
-	writeJSON(w, http.StatusOK, out)
+	api.WriteJSON(w, http.StatusOK, out)
 }
 
 func (s *Server) run(w http.ResponseWriter, r *http.Request, _ string) {
@@ -256,7 +250,7 @@ func (s *Server) run(w http.ResponseWriter, r *http.Request, _ string) {
 		s.answerError(w, "read status of "+id, e)
 		return
 	}
-	writeJSON(w, http.StatusOK, api.RunStatus{WorkflowID: id, Status: st})
+	api.WriteJSON(w, http.StatusOK, api.RunStatus{WorkflowID: id, Status: st})
 }
 
 // controlError answers the error of a control call by the API's one mapping
@@ -297,5 +291,5 @@ func (s *Server) decide(w http.ResponseWriter, r *http.Request) {
 		api.WriteError(w, e)
 		return
 	}
-	writeJSON(w, http.StatusOK, d)
+	api.WriteJSON(w, http.StatusOK, d)
 }

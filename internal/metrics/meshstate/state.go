@@ -20,9 +20,7 @@ import (
 )
 
 // Runs is what the state collector needs from Temporal; *control.Client has it.
-type Runs interface {
-	Runs(ctx context.Context, ref string, stage refresh.Stage, limit int) ([]control.Run, error)
-}
+type Runs = control.RunLister
 
 // Config configures the state collector. Store and Runs are each optional:
 // without Store there are no product series, without Runs no approval series.
@@ -208,13 +206,13 @@ func (s *State) contractSLA(ctx context.Context, m refresh.Manifest) time.Durati
 }
 
 func (s *State) readPending(ctx context.Context) (map[string][]time.Time, error) {
-	runs, err := s.cfg.Runs.Runs(ctx, "", refresh.StageAwaitingApproval, 1000)
+	runs, err := control.AwaitingApproval(ctx, s.cfg.Runs, "", 1000)
 	if err != nil {
 		return nil, err
 	}
 	out := map[string][]time.Time{}
 	for _, r := range runs {
-		if r.Status == control.StatusRunning && r.Product != "" {
+		if r.Product != "" {
 			out[r.Product] = append(out[r.Product], r.Start)
 		}
 	}

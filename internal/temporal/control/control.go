@@ -166,7 +166,7 @@ var ErrNothingPending = errors.New("no run is waiting for approval")
 // Pending returns the runs of a product that wait for approval, whoever their
 // approvers are; ReadInbox returns those of one principal.
 func (c *Client) Pending(ctx context.Context, ref string) ([]Run, error) {
-	return pending(ctx, c, ref, 20)
+	return AwaitingApproval(ctx, c, ref, 20)
 }
 
 // Decide delivers a decision on the run of a product that waits for approval (or

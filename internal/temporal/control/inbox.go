@@ -14,7 +14,7 @@ const inboxLimit = 100
 // query needs nothing more, so the HTTP packages can hand it their own
 // narrower interfaces.
 type RunReader interface {
-	Runs(ctx context.Context, ref string, stage refresh.Stage, limit int) ([]Run, error)
+	RunLister
 	Status(ctx context.Context, workflowID, runID string) (refresh.Status, error)
 }
 
@@ -46,7 +46,7 @@ type Inbox struct {
 // reported in Unread; only a failed listing is an error.
 func ReadInbox(ctx context.Context, rr RunReader, ref, principal string) (Inbox, error) {
 	var in Inbox
-	runs, err := pending(ctx, rr, ref, inboxLimit)
+	runs, err := AwaitingApproval(ctx, rr, ref, inboxLimit)
 	if err != nil {
 		return in, err
 	}
@@ -64,9 +64,15 @@ func ReadInbox(ctx context.Context, rr RunReader, ref, principal string) (Inbox,
 	return in, nil
 }
 
-// pending lists the runs of a product that are running and, by visibility,
-// wait for approval.
-func pending(ctx context.Context, rr RunReader, ref string, limit int) ([]Run, error) {
+// RunLister lists refresh runs by product and stage; *Client has it.
+type RunLister interface {
+	Runs(ctx context.Context, ref string, stage refresh.Stage, limit int) ([]Run, error)
+}
+
+// AwaitingApproval lists the runs of a product (of every product when ref is
+// empty) that are running and, by visibility, wait for approval: the one query
+// behind the inbox, the approvals API and the pending-approval metrics.
+func AwaitingApproval(ctx context.Context, rr RunLister, ref string, limit int) ([]Run, error) {
 	runs, err := rr.Runs(ctx, ref, refresh.StageAwaitingApproval, limit)
 	if err != nil {
 		return nil, err
