@@ -66,7 +66,7 @@ func accessRequest(ctx context.Context, args []string, stdout, stderr io.Writer)
 	purpose := fs.String("purpose", "", "why you need the data (shown to the approvers)")
 	dur := fs.Duration("for", 720*time.Hour, "how long the grant lasts once approved")
 	if err := parse(fs, args); err != nil {
-		return exitError{2}
+		return flagError(err)
 	}
 	ref, err := oneArg(fs, "product as <domain>/<product>")
 	if err != nil {
@@ -91,7 +91,7 @@ func accessDecide(ctx context.Context, verb string, approve bool, args []string,
 	actor.register(fs, "the approver deciding (a member of the owner team or a steward)")
 	comment := fs.String("comment", "", "why")
 	if err := parse(fs, args); err != nil {
-		return exitError{2}
+		return flagError(err)
 	}
 	target, err := oneArg(fs, "access request as a workflow ID or <domain>/<product>")
 	if err != nil {
@@ -119,7 +119,7 @@ func accessList(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	var sf storeFlags
 	sf.register(fs)
 	if err := parse(fs, args); err != nil {
-		return exitError{2}
+		return flagError(err)
 	}
 	ref, err := optionalProduct(fs)
 	if err != nil {
@@ -184,7 +184,7 @@ func accessRevoke(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	actor.register(fs, "who revokes (the grantee, an owner team member or a steward)")
 	reason := fs.String("reason", "", "why")
 	if err := parse(fs, args); err != nil {
-		return exitError{2}
+		return flagError(err)
 	}
 	target, err := oneArg(fs, "grant ID or workflow ID")
 	if err != nil {
@@ -223,7 +223,7 @@ func accessPolicy(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	arnTemplate := fs.String("principal-arn-template", envOr("MESHFLOW_PRINCIPAL_ARN_TEMPLATE", ""),
 		`IAM ARN of a principal, with {principal} for its name, e.g. "arn:aws:iam::123456789012:role/{principal}"`)
 	if err := parse(fs, args); err != nil {
-		return exitError{2}
+		return flagError(err)
 	}
 	ref, err := optionalProduct(fs)
 	if err != nil {

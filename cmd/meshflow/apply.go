@@ -36,7 +36,7 @@ unchanged mesh changes nothing. Schedules not created by meshflow are left alone
 		fs.PrintDefaults()
 	}
 	if err := parse(fs, args); err != nil {
-		return exitError{2}
+		return flagError(err)
 	}
 	dir := defaultMesh()
 	switch fs.NArg() {

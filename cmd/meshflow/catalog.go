@@ -19,9 +19,14 @@ import (
 )
 
 func runCatalog(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	const usage = "Usage: meshflow catalog list [--store …] | meshflow catalog show [--store …] [--json] <domain>/<product>\n" +
+		"       meshflow catalog audit [--store …] [--json] [<domain>/<product> …]"
+	if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
+		fmt.Fprintln(stdout, usage)
+		return nil
+	}
 	if len(args) == 0 || (args[0] != "list" && args[0] != "show" && args[0] != "audit") {
-		fmt.Fprintln(stderr, "Usage: meshflow catalog list [--store …] | meshflow catalog show [--store …] [--json] <domain>/<product>\n"+
-			"       meshflow catalog audit [--store …] [--json] [<domain>/<product> …]")
+		fmt.Fprintln(stderr, usage)
 		return exitError{2}
 	}
 	sub := args[0]
@@ -32,7 +37,7 @@ func runCatalog(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	term := fs.String("term", "", "list only products with a column linked to this glossary term (or one of its synonyms)")
 	mesh := fs.String("mesh", defaultMesh(), "mesh folder, for the glossary's synonyms")
 	if err := parse(fs, args[1:]); err != nil {
-		return exitError{2}
+		return flagError(err)
 	}
 	st, err := sf.open(ctx)
 	if err != nil {

@@ -25,7 +25,7 @@ func runCodecServer(ctx context.Context, args []string, stdout, stderr io.Writer
 		fs.PrintDefaults()
 	}
 	if err := parse(fs, args); err != nil {
-		return exitError{2}
+		return flagError(err)
 	}
 	if fs.NArg() != 0 {
 		return fmt.Errorf("meshflow codec-server takes no arguments (got %s)", strings.Join(fs.Args(), " "))

@@ -41,7 +41,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		fs.PrintDefaults()
 	}
 	if err := parse(fs, args); err != nil {
-		return exitError{2}
+		return flagError(err)
 	}
 	res, err := loadMesh(ctx, *mesh, stderr)
 	if err != nil {

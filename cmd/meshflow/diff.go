@@ -28,7 +28,7 @@ one does, and 2 on wrong arguments or a contract that cannot be read.`)
 		fs.PrintDefaults()
 	}
 	if err := parse(fs, args); err != nil {
-		return exitError{2}
+		return flagError(err)
 	}
 	usageErr := func(format string, a ...any) error {
 		fmt.Fprintf(stderr, "meshflow diff: "+format+"\n", a...)

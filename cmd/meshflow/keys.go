@@ -25,7 +25,7 @@ requests, approvals, access decisions). Give the private key file to serve
 		fs.PrintDefaults()
 	}
 	if err := parse(fs, args); err != nil {
-		return exitError{2}
+		return flagError(err)
 	}
 	if fs.NArg() != 1 || fs.Arg(0) != "new" || *out == "" {
 		fs.Usage()

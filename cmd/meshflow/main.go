@@ -75,7 +75,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	for _, c := range commands() {
 		if c.name == args[0] {
-			return c.run(ctx, args[1:], stdout, stderr)
+			err := c.run(ctx, args[1:], stdout, stderr)
+			if errors.Is(err, flag.ErrHelp) {
+				return nil // -h and --help printed the command's usage: not a failure
+			}
+			return err
 		}
 	}
 	usage(stderr)
@@ -106,6 +110,16 @@ func parse(fs *flag.FlagSet, args []string) error {
 		args = fs.Args()[1:]
 	}
 	return fs.Parse(append([]string{"--"}, positional...))
+}
+
+// flagError is what a command returns when its flags do not parse: exit status 2
+// for a bad flag (the flag package has printed what is wrong and the usage), and
+// flag.ErrHelp for -h and --help, which run turns into exit status 0.
+func flagError(err error) error {
+	if errors.Is(err, flag.ErrHelp) {
+		return flag.ErrHelp
+	}
+	return exitError{2}
 }
 
 // newFlags returns a flag set that reports its errors instead of exiting.

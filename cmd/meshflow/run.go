@@ -27,7 +27,7 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		fs.PrintDefaults()
 	}
 	if err := parse(fs, args); err != nil {
-		return exitError{2}
+		return flagError(err)
 	}
 	ref, err := oneArg(fs, "product as <domain>/<product>")
 	if err != nil {
@@ -99,7 +99,7 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		fs.PrintDefaults()
 	}
 	if err := parse(fs, args); err != nil {
-		return exitError{2}
+		return flagError(err)
 	}
 	c, closeFn, err := conn.control(newLogger(stderr, false))
 	if err != nil {
@@ -200,7 +200,7 @@ func decide(ctx context.Context, verb string, approve bool, args []string, stdou
 		fs.PrintDefaults()
 	}
 	if err := parse(fs, args); err != nil {
-		return exitError{2}
+		return flagError(err)
 	}
 	ref, err := oneArg(fs, "product as <domain>/<product>")
 	if err != nil {

@@ -47,7 +47,7 @@ func schedulePause(ctx context.Context, verb string, args []string, stdout, stde
 		fs.PrintDefaults()
 	}
 	if err := parse(fs, args); err != nil {
-		return exitError{2}
+		return flagError(err)
 	}
 	ref, err := oneArg(fs, "product as <domain>/<product>")
 	if err != nil {
@@ -81,7 +81,7 @@ func scheduleList(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		fs.PrintDefaults()
 	}
 	if err := parse(fs, args); err != nil {
-		return exitError{2}
+		return flagError(err)
 	}
 	if fs.NArg() != 0 {
 		return fmt.Errorf("schedule list takes no arguments, got %d", fs.NArg())
@@ -147,7 +147,7 @@ Days are read in the schedule's time zone; --to names the last day included.`)
 		fs.PrintDefaults()
 	}
 	if err := parse(fs, args); err != nil {
-		return exitError{2}
+		return flagError(err)
 	}
 	ref, err := oneArg(fs, "product as <domain>/<product>")
 	if err != nil {

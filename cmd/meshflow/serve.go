@@ -49,7 +49,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fs.PrintDefaults()
 	}
 	if err := parse(fs, args); err != nil {
-		return exitError{2}
+		return flagError(err)
 	}
 	if fs.NArg() != 0 {
 		return fmt.Errorf("meshflow serve takes no arguments (got %s)", strings.Join(fs.Args(), " "))

@@ -34,7 +34,7 @@ func runTemporalServer(ctx context.Context, args []string, stdout, stderr io.Wri
 		fs.PrintDefaults()
 	}
 	if err := parse(fs, args); err != nil {
-		return exitError{2}
+		return flagError(err)
 	}
 	password := ""
 	if *pgPasswordEnv != "" {

@@ -18,7 +18,7 @@ func runToken(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fs.PrintDefaults()
 	}
 	if err := parse(fs, args); err != nil {
-		return exitError{2}
+		return flagError(err)
 	}
 	if fs.NArg() != 2 || fs.Arg(0) != "new" {
 		fs.Usage()

@@ -18,7 +18,7 @@ func runValidate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		fs.PrintDefaults()
 	}
 	if err := parse(fs, args); err != nil {
-		return exitError{2}
+		return flagError(err)
 	}
 	if *format != "text" && *format != "json" {
 		return fmt.Errorf("--format must be text or json, not %q", *format)

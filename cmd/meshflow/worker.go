@@ -37,7 +37,7 @@ func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	metricsAddr := fs.String("metrics-listen", envOr("MESHFLOW_METRICS_LISTEN", "127.0.0.1:9090"), "address to serve Prometheus /metrics on; empty to not serve them")
 	verbose := fs.Bool("v", false, "log activity")
 	if err := parse(fs, args); err != nil {
-		return exitError{2}
+		return flagError(err)
 	}
 	logger := newLogger(stderr, *verbose)
 	if wo.MaxConcurrentActivities < 1 || wo.MaxConcurrentSessions < 1 || wo.StopTimeout < 0 {
