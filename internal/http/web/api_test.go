@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"unicode"
 )
 
 func TestCatalogJSONAPI(t *testing.T) {
@@ -35,6 +36,16 @@ func TestCatalogJSONAPI(t *testing.T) {
 		p.Latest.Version != "2.0.0" || !slices.Contains(p.Terms, "net-revenue") {
 		t.Fatalf("product: %d %s", status, body)
 	}
+	for _, path := range []string{"/api/v1/products", "/api/v1/products/finance/kpis"} {
+		_, body := get(path)
+		var v any
+		if err := json.Unmarshal([]byte(body), &v); err != nil {
+			t.Fatal(err)
+		}
+		if bad := nonCamelKeys(v, ""); len(bad) > 0 {
+			t.Errorf("%s answers keys that are not camelCase: %v", path, bad)
+		}
+	}
 	for _, c := range []struct {
 		path   string
 		status int
@@ -50,4 +61,24 @@ func TestCatalogJSONAPI(t *testing.T) {
 			t.Errorf("%s: got %d %s, want %d %s", c.path, status, body, c.status, c.code)
 		}
 	}
+}
+
+// nonCamelKeys returns the paths of the object keys in v that are not
+// camelCase (a lower-case first letter, no underscores or spaces).
+func nonCamelKeys(v any, at string) []string {
+	var bad []string
+	switch x := v.(type) {
+	case map[string]any:
+		for k, e := range x {
+			if k == "" || !unicode.IsLower(rune(k[0])) || strings.ContainsAny(k, "_ -") {
+				bad = append(bad, at+"."+k)
+			}
+			bad = append(bad, nonCamelKeys(e, at+"."+k)...)
+		}
+	case []any:
+		for _, e := range x {
+			bad = append(bad, nonCamelKeys(e, at+"[]")...)
+		}
+	}
+	return bad
 }

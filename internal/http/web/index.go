@@ -18,19 +18,21 @@ import (
 
 // Item is one published product as the catalog index holds it.
 type Item struct {
-	Ref, Domain, Name string
-	Description       string
-	Owner             string
-	Tags              []string
-	Columns           []string
+	Ref         string   `json:"product"`
+	Domain      string   `json:"domain"`
+	Name        string   `json:"name"`
+	Description string   `json:"description"`
+	Owner       string   `json:"owner"`
+	Tags        []string `json:"tags"`
+	Columns     []string `json:"columns"`
 	// Terms are the glossary terms the columns link to, as the contract names them.
-	Terms           []string
-	Classifications []string
-	Version         string
-	PublishedAt     time.Time
-	RowsOut         int64
-	Quarantined     int64
-	Warnings        int
+	Terms           []string  `json:"terms"`
+	Classifications []string  `json:"classifications"`
+	Version         string    `json:"version"`
+	PublishedAt     time.Time `json:"publishedAt"`
+	RowsOut         int64     `json:"rowsOut"`
+	Quarantined     int64     `json:"quarantined"`
+	Warnings        int       `json:"warnings"`
 }
 
 // Query is a catalog search: words that must all appear (as parts of words) in a
