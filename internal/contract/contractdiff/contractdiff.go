@@ -163,9 +163,24 @@ func (d *differ) contract(old, new *contract.Contract) {
 	d.objects(old.Schema, new.Schema)
 }
 
-// sla reports changed service levels, matched by property name: informational.
+// sla reports changed service levels: informational. A service level is matched
+// by its id when it has one, else by its property with its element and driver,
+// since several entries may share a property (timeOfAvailability for two
+// elements, or for two drivers).
 func (d *differ) sla(old, new []contract.SLAProperty) {
-	key := func(s contract.SLAProperty) string { return cmp.Or(s.Property, s.ID) }
+	key := func(s contract.SLAProperty) string {
+		if s.ID != "" {
+			return s.ID
+		}
+		k := s.Property
+		if s.Element != "" {
+			k += "[" + s.Element + "]"
+		}
+		if s.Driver != "" {
+			k += "(" + s.Driver + ")"
+		}
+		return k
+	}
 	render := func(s contract.SLAProperty) string {
 		v := fmt.Sprint(s.Value)
 		if s.Unit != "" {

@@ -328,3 +328,23 @@ func TestExamples(t *testing.T) {
 		}
 	}
 }
+
+// TestSLAEntriesSharingAProperty: several slaProperties entries with the same
+// property, told apart by element and driver, compare with themselves as equal,
+// and a change to one of them is reported on that one.
+func TestSLAEntriesSharingAProperty(t *testing.T) {
+	sla := func(second string) string {
+		return "version: 1.0.0\nstatus: active\nslaProperties:\n" +
+			"  - {property: timeOfAvailability, value: '09:00-08:00', element: tab1.txn_ref_dt, driver: regulatory}\n" +
+			"  - {property: timeOfAvailability, value: '" + second + "', element: tab1.txn_ref_dt, driver: analytics}\n" +
+			"  - {property: latency, value: 4, unit: d, element: tab1.txn_ref_dt}\n"
+	}
+	same := Compare(loadWith(t, sla("08:00-20:00"), orders), loadWith(t, sla("08:00-20:00"), orders))
+	if len(same.Changes) != 0 {
+		t.Fatalf("a contract compared with itself: %s", lines(same))
+	}
+	changed := Compare(loadWith(t, sla("08:00-20:00"), orders), loadWith(t, sla("07:00-20:00"), orders))
+	if got, want := lines(changed), "info sla-changed slaProperties.timeOfAvailability[tab1.txn_ref_dt](analytics)\n"; got != want {
+		t.Fatalf("changes:\n%s\nwant:\n%s", got, want)
+	}
+}
