@@ -43,7 +43,7 @@ func FromContract(c *contract.Contract, ds *diag.List) ([]Column, []Rule) {
 				Pos: c.Doc.PosAt(append(slices.Clone(p.Path), "required")...)})
 		}
 		if p.Unique || p.PrimaryKey {
-			b.add(Rule{ID: p.Name + "_unique", Expr: "duplicate_count." + ident(p.Name) + " == 0", Severity: Error,
+			b.add(Rule{ID: p.Name + "_unique", Expr: aggregate(varDuplicateCount, p.Name) + " == 0", Severity: Error,
 				Pos: c.Doc.PosAt(append(slices.Clone(p.Path), "unique")...)})
 		}
 		for i, q := range p.Quality {
@@ -117,6 +117,16 @@ func (b *builder) column(name string) (Column, bool) {
 }
 
 // ident returns how a CEL expression names a column.
+// aggregate returns the CEL expression of one column's value in an aggregate
+// map ("duplicate_count.id", or duplicate_count["order id"] for a name that is
+// not an identifier).
+func aggregate(m, column string) string {
+	if isIdent(column) {
+		return m + "." + column
+	}
+	return m + "[" + strconv.Quote(column) + "]"
+}
+
 func ident(name string) string {
 	if isIdent(name) {
 		return name
@@ -185,7 +195,7 @@ func (b *builder) library(q *contract.Quality, column, id string, sev Severity, 
 				"duplicateValues over %d columns is not evaluated by meshflow", len(cols))
 			return
 		}
-		value := "duplicate_count." + ident(cols[0])
+		value := aggregate(varDuplicateCount, cols[0])
 		if percent {
 			value = fmt.Sprintf("(row_count == 0 ? 0.0 : double(%s) * 100.0 / double(row_count))", value)
 		}

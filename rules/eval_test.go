@@ -12,6 +12,7 @@ import (
 
 	_ "github.com/duckdb/duckdb-go/v2"
 
+	"github.com/meshflow/meshflow/internal/contract"
 	"github.com/meshflow/meshflow/internal/mesh/diag"
 )
 
@@ -227,5 +228,76 @@ func TestViewWithCELRule(t *testing.T) {
 	var id int64
 	if err := db.QueryRow("SELECT id FROM read_parquet('" + q + "')").Scan(&id); err != nil || id != 4 {
 		t.Errorf("quarantined row %d, %v; want 4", id, err)
+	}
+}
+
+// TestFailedDatasetRuleSaysWhatItFound: a failing duplicate check names how many
+// duplicates it found, on a column whose name has a space too.
+func TestFailedDatasetRuleSaysWhatItFound(t *testing.T) {
+	db := openDB(t)
+	exec(t, db, `CREATE TABLE t (id INTEGER, "order id" INTEGER)`, `INSERT INTO t VALUES (1, 7), (1, 7), (1, 8), (2, NULL)`)
+	cols := []Column{{Name: "id", Type: Int}, {Name: "order id", Type: Int, Nullable: true}}
+	var ds diag.List
+	set := Compile(cols, []Rule{
+		{ID: "id_unique", Expr: `duplicate_count.id == 0`},
+		{ID: "order_unique", Expr: `duplicate_count["order id"] == 0`, Severity: Warning},
+		{ID: "enough", Expr: `row_count >= 10`},
+	}, Options{}, &ds)
+	if ds.Len() > 0 {
+		t.Fatal(ds.Err())
+	}
+	rep, err := set.Evaluate(t.Context(), db, "t", EvalOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for id, want := range map[string]struct {
+		failing int64
+		msg     string
+	}{
+		"id_unique":    {2, "found duplicate_count.id = 2"},
+		"order_unique": {1, `found duplicate_count["order id"] = 1`},
+		"enough":       {0, "found row_count = 4"},
+	} {
+		r := rep.Rule(id)
+		if r.Failing != want.failing || !strings.Contains(r.Message, want.msg) {
+			t.Errorf("%s: failing %d, message %q; want %d and %q", id, r.Failing, r.Message, want.failing, want.msg)
+		}
+	}
+}
+
+// TestContractUniqueOnAColumnNamedWithASpace: unique: true and a duplicateValues
+// metric on a column whose name is not an identifier compile and find the
+// duplicates.
+func TestContractUniqueOnAColumnNamedWithASpace(t *testing.T) {
+	src := "apiVersion: v3.1.0\nkind: DataContract\nid: c\nversion: 1.0.0\nstatus: active\nschema:\n  - name: t\n    properties:\n" +
+		"      - {name: order id, logicalType: integer, unique: true}\n" +
+		"      - name: line no\n        logicalType: integer\n        quality:\n          - {metric: duplicateValues, mustBeLessThan: 1, severity: warning}\n"
+	var ds diag.List
+	c, ok := contract.Load("c.odcs.yaml", []byte(src), &ds)
+	if !ok {
+		t.Fatal(ds.Err())
+	}
+	cols, rules := FromContract(c, &ds)
+	set := Compile(cols, rules, Options{}, &ds)
+	if ds.HasErrors() {
+		t.Fatal(ds.Err(), ds.Items())
+	}
+	db := openDB(t)
+	exec(t, db, `CREATE TABLE t ("order id" BIGINT, "line no" BIGINT)`, `INSERT INTO t VALUES (1, 1), (1, 2), (2, 2)`)
+	rep, err := set.Evaluate(t.Context(), db, "t", EvalOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fails []string
+	for _, r := range rep.Rules {
+		if r.Status == StatusError {
+			t.Errorf("%s: %s", r.ID, r.Message)
+		}
+		if r.Status == StatusFail || r.Status == StatusWarn {
+			fails = append(fails, fmt.Sprintf("%s:%d", r.ID, r.Failing))
+		}
+	}
+	if len(fails) != 2 {
+		t.Errorf("failed rules %v, want the uniqueness of order id and the duplicates of line no, one each", fails)
 	}
 }

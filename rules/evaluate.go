@@ -5,8 +5,11 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"math/big"
+	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -457,10 +460,12 @@ func (e *evaluation) datasetRule(ctx context.Context, r *compiled, res *RuleResu
 		res.Status, res.Message = StatusError, "cannot evaluate: "+err.Error()
 	case out == types.True:
 		res.Status = StatusPass
-	case out == types.False && r.Severity == Error:
-		res.Status, res.Message = StatusFail, "the dataset does not satisfy the rule"
 	case out == types.False:
-		res.Status, res.Message = StatusWarn, "the dataset does not satisfy the rule"
+		res.Status = StatusWarn
+		if r.Severity == Error {
+			res.Status = StatusFail
+		}
+		res.Message = "the dataset does not satisfy the rule" + e.observed(r, res, aggs, fractions)
 	default:
 		res.Status, res.Message = StatusError, fmt.Sprintf("cannot evaluate: the rule returned %v", out)
 	}
@@ -558,4 +563,46 @@ func celValue(t Type, v any) ref.Val {
 		return types.DefaultTypeAdapter.NativeToValue(v)
 	}
 	return types.NewErr("value %v (%T) is not a %s", v, v, t)
+}
+
+// observed names the values a failed dataset rule read ("; found
+// duplicate_count.id = 3, row_count = 10"), so that the report says what was
+// wrong. A rule that reads one duplicate or null count counts it as its failing
+// rows.
+func (e *evaluation) observed(r *compiled, res *RuleResult, aggs map[string]map[string]ref.Val, fractions map[string]float64) string {
+	var parts []string
+	if slices.Contains(r.vars, varRowCount) {
+		parts = append(parts, fmt.Sprintf("%s = %d", varRowCount, e.rep.Rows))
+	}
+	var counts []int64
+	for _, m := range slices.Sorted(maps.Keys(r.keys)) {
+		keys := r.keys[m]
+		for _, k := range slices.Sorted(maps.Keys(keys)) {
+			name := m + "." + k
+			if !isIdent(k) {
+				name = m + "[" + strconv.Quote(k) + "]"
+			}
+			if m == varFailingFraction {
+				if f, ok := fractions[k]; ok {
+					parts = append(parts, fmt.Sprintf("%s = %.4g", name, f))
+				}
+				continue
+			}
+			v, ok := aggs[m][k]
+			if !ok {
+				continue
+			}
+			parts = append(parts, fmt.Sprintf("%s = %v", name, v.Value()))
+			if n, isInt := v.Value().(int64); isInt && (m == varDuplicateCount || m == varNullCount) {
+				counts = append(counts, n)
+			}
+		}
+	}
+	if len(counts) == 1 {
+		res.Failing = counts[0]
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return "; found " + strings.Join(parts, ", ")
 }
