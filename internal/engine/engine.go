@@ -16,6 +16,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	_ "github.com/duckdb/duckdb-go/v2" // registers the "duckdb" database/sql driver
@@ -144,6 +145,15 @@ func cleanError(err error) string {
 func (d *DB) LoadInput(ctx context.Context, in Input) (int64, error) {
 	if len(in.Files) == 0 {
 		return 0, &DataError{Input: in.Name, Err: errors.New("no files to read")}
+	}
+	// Empty files hold no rows and no columns; reading them would only end in a
+	// binder error about a missing column later.
+	in.Files = slices.DeleteFunc(slices.Clone(in.Files), func(f string) bool {
+		fi, err := os.Stat(f)
+		return err == nil && fi.Size() == 0
+	})
+	if len(in.Files) == 0 {
+		return 0, &DataError{Input: in.Name, Err: errors.New("every file of the input is empty: it holds no rows and no columns; check the source, or give the file at least a header")}
 	}
 	files := make([]string, len(in.Files))
 	for i, f := range in.Files {

@@ -127,3 +127,23 @@ func TestFormatOfNameLooksThroughCompression(t *testing.T) {
 		}
 	}
 }
+
+// TestEmptyFiles: an input whose files are all empty says so; an empty file
+// next to others adds no rows.
+func TestEmptyFiles(t *testing.T) {
+	dir := t.TempDir()
+	db := formatsDB(t, dir)
+	empty := writeFile(t, dir, "0000.csv", nil)
+	full := writeFile(t, dir, "0001.csv", []byte("id\n1\n2\n"))
+	emptyJSON := writeFile(t, dir, "0002.jsonl", nil)
+	for _, in := range []Input{{Name: "e", Format: refresh.FormatCSV, Files: []string{empty}}, {Name: "j", Format: refresh.FormatJSON, Files: []string{emptyJSON}}} {
+		_, err := db.LoadInput(t.Context(), in)
+		if err == nil || !strings.Contains(err.Error(), "is empty") {
+			t.Errorf("%s: %v; want it named empty", in.Name, err)
+		}
+	}
+	n, err := db.LoadInput(t.Context(), Input{Name: "both", Format: refresh.FormatCSV, Files: []string{empty, full}})
+	if err != nil || n != 2 {
+		t.Fatalf("an empty file next to a full one: %d rows, %v; want 2", n, err)
+	}
+}
