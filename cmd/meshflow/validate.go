@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 
 	"github.com/meshflow/meshflow/internal/mesh/diag"
 	"github.com/meshflow/meshflow/internal/mesh/meshcheck"
@@ -14,7 +15,9 @@ func runValidate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	fs := newFlags("validate", stderr)
 	format := fs.String("format", "text", "output format: text or json")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: meshflow validate [--format text|json] [mesh-dir]\n\nChecks mesh.yaml, every product spec, ODCS contract, CEL rule and policy; exits 1 when there is an error.")
+		fmt.Fprintln(stderr, "Usage: meshflow validate [--format text|json] [mesh-dir | contract.odcs.yaml | product-spec.yaml]\n\n"+
+			"Checks mesh.yaml, every product spec, ODCS contract, CEL rule and policy; exits 1 when there is an error.\n"+
+			"Given one file, checks an ODCS contract on its own, or a product spec within the mesh folder above it.")
 		fs.PrintDefaults()
 	}
 	if err := parse(fs, args); err != nil {
@@ -29,9 +32,16 @@ func runValidate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	case 1:
 		dir = fs.Arg(0)
 	default:
-		return fmt.Errorf("validate takes one mesh folder, got %d arguments", fs.NArg())
+		return fmt.Errorf("validate takes one mesh folder or file, got %d arguments", fs.NArg())
 	}
-	res := meshcheck.Check(ctx, dir)
+	var res *meshcheck.Result
+	if fi, err := os.Stat(dir); err == nil && !fi.IsDir() {
+		if res, err = meshcheck.CheckFile(ctx, dir); err != nil {
+			return err
+		}
+	} else {
+		res = meshcheck.Check(ctx, dir)
+	}
 	items := res.Diagnostics.Items()
 	if *format == "json" {
 		if err := diag.WriteJSON(stdout, items, nil); err != nil {
@@ -53,7 +63,11 @@ func runValidate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		if errs == 0 {
 			writeEdges(stdout, res.Set)
 		}
-		fmt.Fprintf(stdout, "%s: %s, %s, %s\n", dir, count(len(res.Set.Products), "product"), count(errs, "error"), count(warns, "warning"))
+		what := "a contract"
+		if res.Set != nil {
+			what = count(len(res.Set.Products), "product")
+		}
+		fmt.Fprintf(stdout, "%s: %s, %s, %s\n", dir, what, count(errs, "error"), count(warns, "warning"))
 	}
 	if res.Diagnostics.HasErrors() {
 		return exitError{1}

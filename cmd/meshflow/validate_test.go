@@ -186,7 +186,7 @@ func TestValidateBadArguments(t *testing.T) {
 		t.Errorf("bad format: err = %v", err)
 	}
 	err = run(context.Background(), []string{"validate", exampleMesh, exampleMesh}, &stdout, &stderr)
-	if err == nil || err.Error() != "validate takes one mesh folder, got 2 arguments" {
+	if err == nil || err.Error() != "validate takes one mesh folder or file, got 2 arguments" {
 		t.Errorf("two folders: err = %v", err)
 	}
 	err = run(context.Background(), []string{"validate", "--frmat", "json"}, &stdout, &stderr)
@@ -214,4 +214,50 @@ func TestValidateMissingFolder(t *testing.T) {
 	if got := stdout.String(); got != want {
 		t.Errorf("stdout:\n%s\nwant:\n%s", got, want)
 	}
+}
+
+// TestValidateOneFile: validate takes one ODCS contract on its own, or one
+// product spec within its mesh, and reports only that file's problems.
+func TestValidateOneFile(t *testing.T) {
+	ctx := context.Background()
+	var out, errOut bytes.Buffer
+	if err := run(ctx, []string{"validate", filepath.Join(exampleMesh, "sales-china", "regional-sales.odcs.yaml")}, &out, &errOut); err != nil {
+		t.Fatalf("a valid contract: %v\n%s", err, out.String())
+	}
+	if !strings.Contains(out.String(), "a contract, 0 errors") {
+		t.Fatalf("output:\n%s", out.String())
+	}
+	// Two broken files in one mesh: validating one of them reports its problem only.
+	dir := brokenMesh(t, "finance/fx-rates.yaml", "sql: SELECT", "sql: SELEC")
+	kpis := filepath.Join(dir, "finance", "global-kpis.yaml")
+	if err := os.WriteFile(kpis, bytes.Replace(must(os.ReadFile(kpis)), []byte("SELECT"), []byte("SELEC"), 1), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out.Reset()
+	err := run(ctx, []string{"validate", kpis}, &out, &errOut)
+	if err == nil || strings.Contains(out.String(), "fx-rates.yaml:") || !strings.Contains(out.String(), "global-kpis.yaml:") {
+		t.Fatalf("validate of one broken spec: %v\n%s", err, out.String())
+	}
+	contract := filepath.Join(t.TempDir(), "bad.odcs.yaml")
+	if err := os.WriteFile(contract, []byte("apiVersion: v3.1.0\nkind: DataContract\nid: x\nversion: 1.0.0\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out.Reset()
+	if err := run(ctx, []string{"validate", contract}, &out, &errOut); err == nil || !strings.Contains(out.String(), `bad.odcs.yaml:1:1: error: missing required key "status"`) {
+		t.Fatalf("a broken contract: %v\n%s", err, out.String())
+	}
+	lone := filepath.Join(t.TempDir(), "spec.yaml")
+	if err := os.WriteFile(lone, []byte("kind: DataProduct\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := run(ctx, []string{"validate", lone}, &out, &errOut); err == nil || !strings.Contains(err.Error(), "no folder above it holds mesh.yaml") {
+		t.Fatalf("a spec outside a mesh: %v", err)
+	}
+}
+
+func must(b []byte, err error) []byte {
+	if err != nil {
+		panic(err)
+	}
+	return b
 }
