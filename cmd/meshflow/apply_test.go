@@ -11,17 +11,12 @@ import (
 	"github.com/meshflow/meshflow/internal/signing"
 	"github.com/meshflow/meshflow/internal/store/storage"
 	"github.com/meshflow/meshflow/internal/temporal/devserver/devservertest"
-	enumspb "go.temporal.io/api/enums/v1"
 )
 
 // TestApplyCommands runs apply, schedule and backfill as a user would, against a
 // real Temporal server.
 func TestApplyCommands(t *testing.T) {
-	attrs := map[string]enumspb.IndexedValueType{}
-	for _, a := range refresh.SearchAttributes {
-		attrs[a] = enumspb.INDEXED_VALUE_TYPE_KEYWORD
-	}
-	srv, _ := devservertest.Start(t, attrs)
+	srv, _ := devservertest.StartMesh(t)
 	dir := brokenMesh(t, "mesh.yaml") // an unedited copy
 	signer, err := signing.NewSigner()
 	if err != nil {

@@ -22,7 +22,6 @@ import (
 	"github.com/meshflow/meshflow/workflows"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
-	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
 	sdkworker "go.temporal.io/sdk/worker"
@@ -35,11 +34,7 @@ const queue = "meshflow-finance"
 // govern stage at once and, with approval "always", waits for its stewards.
 func startTemporal(t *testing.T) *control.Client {
 	t.Helper()
-	attrs := map[string]enumspb.IndexedValueType{}
-	for _, a := range refresh.SearchAttributes {
-		attrs[a] = enumspb.INDEXED_VALUE_TYPE_KEYWORD
-	}
-	srv, tc := devservertest.Start(t, attrs)
+	srv, tc := devservertest.StartMesh(t)
 	w := sdkworker.New(tc, queue, sdkworker.Options{EnableSessionWorker: true})
 	workflows.Register(w)
 	reg := func(name string, fn any) { w.RegisterActivityWithOptions(fn, activity.RegisterOptions{Name: name}) }

@@ -24,13 +24,11 @@ import (
 	"github.com/meshflow/meshflow/internal/mesh/meshcheck"
 	"github.com/meshflow/meshflow/internal/mesh/meshrev/meshrevtest"
 	"github.com/meshflow/meshflow/internal/mesh/spec"
-	"github.com/meshflow/meshflow/internal/refresh"
 	"github.com/meshflow/meshflow/internal/store/catalog"
 	"github.com/meshflow/meshflow/internal/store/storage"
 	"github.com/meshflow/meshflow/internal/temporal/control"
 	"github.com/meshflow/meshflow/internal/temporal/devserver/devservertest"
 	"github.com/meshflow/meshflow/worker"
-	enumspb "go.temporal.io/api/enums/v1"
 )
 
 // chromiumPath is where Debian's chromium package installs the browser.
@@ -142,11 +140,7 @@ func TestBrowser(t *testing.T) {
 	}
 	bctx := browser(t)
 
-	attrs := map[string]enumspb.IndexedValueType{}
-	for _, a := range refresh.SearchAttributes {
-		attrs[a] = enumspb.INDEXED_VALUE_TYPE_KEYWORD
-	}
-	srv, tc := devservertest.Start(t, attrs)
+	srv, tc := devservertest.StartMesh(t)
 	res := meshcheck.Check(t.Context(), filepath.Join("..", "..", "..", "examples", "mesh"))
 	if res.Diagnostics.HasErrors() {
 		t.Fatalf("example mesh: %v", res.Diagnostics.Err())

@@ -14,7 +14,6 @@ import (
 	"github.com/meshflow/meshflow/internal/temporal/devserver/devservertest"
 	"github.com/meshflow/meshflow/internal/temporal/schedules"
 	"github.com/robfig/cron/v3"
-	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
@@ -79,14 +78,6 @@ func load(t *testing.T, dir string) *spec.Set {
 		t.Fatalf("mesh %s does not validate: %v", dir, ds.Err())
 	}
 	return set
-}
-
-func searchAttributes() map[string]enumspb.IndexedValueType {
-	attrs := map[string]enumspb.IndexedValueType{}
-	for _, a := range refresh.SearchAttributes {
-		attrs[a] = enumspb.INDEXED_VALUE_TYPE_KEYWORD
-	}
-	return attrs
 }
 
 // waitFor polls cond every 100ms until it holds or the deadline passes.
@@ -240,7 +231,7 @@ func (f fixture) checkSchedule(set *spec.Set, ref string) {
 }
 
 func TestReconcile(t *testing.T) {
-	srv, c := devservertest.Start(t, searchAttributes())
+	srv, c := devservertest.StartMesh(t)
 	f := fixture{t: t, c: c, ns: srv.Namespace()}
 	dir := copyMesh(t)
 	set := load(t, dir)
