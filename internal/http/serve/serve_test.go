@@ -19,6 +19,7 @@ import (
 	"github.com/meshflow/meshflow/internal/signing"
 	"github.com/meshflow/meshflow/internal/temporal/control"
 	"github.com/meshflow/meshflow/internal/temporal/devserver/devservertest"
+	"github.com/meshflow/meshflow/internal/testwait"
 	"github.com/meshflow/meshflow/workflows"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -98,25 +99,11 @@ func startRun(t *testing.T, ctl *control.Client, suffix string) (client.Workflow
 		t.Fatal(err)
 	}
 	var st refresh.Status
-	waitFor(t, "run "+run.GetID()+" to wait for approval", func() bool {
+	testwait.For(t, time.Minute, "run "+run.GetID()+" to wait for approval", func() bool {
 		st, err = ctl.Status(t.Context(), run.GetID(), "")
 		return err == nil && st.Stage == refresh.StageAwaitingApproval
 	})
 	return run, st
-}
-
-// waitFor polls cond every 50ms for up to a minute.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(time.Minute)
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		<-tick.C
-	}
 }
 
 // api is a test client of the server.
@@ -267,7 +254,7 @@ func TestAPI(t *testing.T) {
 	})
 
 	t.Run("reading runs", func(t *testing.T) {
-		waitFor(t, "the run to be listed as awaiting approval", func() bool {
+		testwait.For(t, time.Minute, "the run to be listed as awaiting approval", func() bool {
 			_, out := a.do("GET", "/api/v1/approvals", "maria.rossi", nil)
 			list, _ := out["approvals"].([]any)
 			return len(list) == 1 && list[0].(map[string]any)["workflowId"] == id
@@ -371,7 +358,7 @@ meshflow_approvals_decided_total{decision="reject"} 1
 		second, _ := startRun(t, ctl, "api-client")
 		c := &Client{BaseURL: a.url + "/", Token: a.tokens["omar.haddad"]}
 		var pending []Pending
-		waitFor(t, "the second run to be listed", func() bool {
+		testwait.For(t, time.Minute, "the second run to be listed", func() bool {
 			pending, err = c.Approvals(t.Context(), "finance/global-kpis")
 			return err == nil && len(pending) == 1
 		})
