@@ -12,9 +12,9 @@
 // small products (TinyProduct, OrdersContract), a store in a temporary folder
 // and the checked example mesh (CheckMesh).
 //
-// Waiting on other conditions is package testwait's job, copying a mesh folder
-// package meshtest's; published-store fixtures go through the real publisher
-// with package publishtest.
+// Other waits poll with package testwait, copies of a mesh folder come from
+// package meshtest, and fixtures of the published store go through the real
+// publisher with package publishtest.
 //
 // The package links the Temporal server, DuckDB and the workers: it is for the
 // suites under test/ and for tests that link all of them anyway.
