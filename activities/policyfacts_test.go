@@ -2,15 +2,13 @@ package activities
 
 import (
 	"context"
-	"io/fs"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/meshflow/meshflow/internal/mesh/meshcheck"
 	"github.com/meshflow/meshflow/internal/mesh/meshrev"
+	"github.com/meshflow/meshflow/internal/mesh/meshtest"
 	"github.com/meshflow/meshflow/internal/refresh"
 	"github.com/meshflow/meshflow/internal/signing"
 	"github.com/meshflow/meshflow/internal/store/storage"
@@ -92,10 +90,10 @@ var alwaysHold = []string{"has-stewards", "stewards-are-people", "board-stewards
 // without Temporal), and wants the same verdict for every product and policy.
 func TestPoliciesSeeTheSameFactsAtValidateAndInARun(t *testing.T) {
 	ctx := context.Background()
-	dir := copyMesh(t, "../examples/mesh")
-	edit(t, filepath.Join(dir, "mesh.yaml"), "\npolicies:\n", "\npolicies:\n"+strings.TrimPrefix(factPolicies, "\n"))
+	dir := meshtest.CopyExample(t)
+	meshtest.Edit(t, dir, "mesh.yaml", "\npolicies:\n", "\npolicies:\n"+strings.TrimPrefix(factPolicies, "\n"))
 	// fx-rates is stewarded by a team and a person, and names no approval mode.
-	edit(t, filepath.Join(dir, "finance", "fx-rates.yaml"), "governance:\n  approval: never\n",
+	meshtest.Edit(t, dir, "finance/fx-rates.yaml", "governance:\n  approval: never\n",
 		"governance:\n  stewards: [governance-board, omar.haddad]\n")
 
 	// Validate time.
@@ -175,54 +173,5 @@ func TestPoliciesSeeTheSameFactsAtValidateAndInARun(t *testing.T) {
 	// Not every verdict is "holds": the comparison covers failing ones too.
 	if n := holds["board-tag"]; n == 0 || n == len(res.Set.Products) {
 		t.Errorf("policy board-tag holds for %d of %d products; the fixture has one board product", n, len(res.Set.Products))
-	}
-}
-
-// copyMesh copies the YAML files of a mesh folder (not its data) to a temporary
-// folder and returns the folder.
-func copyMesh(t *testing.T, src string) string {
-	t.Helper()
-	dst := t.TempDir()
-	err := filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, err := filepath.Rel(src, path)
-		if err != nil {
-			return err
-		}
-		if d.IsDir() {
-			if rel == "data" {
-				return filepath.SkipDir
-			}
-			return os.MkdirAll(filepath.Join(dst, rel), 0o755)
-		}
-		if !strings.HasSuffix(path, ".yaml") {
-			return nil
-		}
-		b, err := os.ReadFile(path)
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(filepath.Join(dst, rel), b, 0o644)
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return dst
-}
-
-// edit replaces old, which must occur exactly once in the file, with new.
-func edit(t *testing.T, file, old, new string) {
-	t.Helper()
-	b, err := os.ReadFile(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if n := strings.Count(string(b), old); n != 1 {
-		t.Fatalf("%s: %q occurs %d times, want once", file, old, n)
-	}
-	if err := os.WriteFile(file, []byte(strings.Replace(string(b), old, new, 1)), 0o644); err != nil {
-		t.Fatal(err)
 	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -11,17 +12,13 @@ import (
 	"github.com/meshflow/meshflow/internal/signing"
 	"github.com/meshflow/meshflow/internal/store/storage"
 	"github.com/meshflow/meshflow/internal/temporal/devserver/devservertest"
-	enumspb "go.temporal.io/api/enums/v1"
+	"github.com/meshflow/meshflow/internal/testwait"
 )
 
 // TestApplyCommands runs apply, schedule and backfill as a user would, against a
 // real Temporal server.
 func TestApplyCommands(t *testing.T) {
-	attrs := map[string]enumspb.IndexedValueType{}
-	for _, a := range refresh.SearchAttributes {
-		attrs[a] = enumspb.INDEXED_VALUE_TYPE_KEYWORD
-	}
-	srv, _ := devservertest.Start(t, attrs)
+	srv, _ := devservertest.StartMesh(t)
 	dir := brokenMesh(t, "mesh.yaml") // an unedited copy
 	signer, err := signing.NewSigner()
 	if err != nil {
@@ -81,14 +78,14 @@ func TestApplyCommands(t *testing.T) {
 	}
 
 	// The list reads Temporal's visibility store, which may lag behind the creates.
+	// The checks below say what is missing when the wait times out.
 	var list string
-	tick := time.NewTicker(100 * time.Millisecond)
-	defer tick.Stop()
-	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); <-tick.C {
-		if list = mustRun("schedule", "list"); strings.Count(list, "schedule/") == 5 {
-			break
+	_ = testwait.Poll(30*time.Second, func() error {
+		if list = mustRun("schedule", "list"); strings.Count(list, "schedule/") != 5 {
+			return errors.New("not every schedule is listed yet")
 		}
-	}
+		return nil
+	})
 	t.Logf("meshflow schedule list:\n%s", list)
 	for _, want := range []string{"ID  ", "schedule/sales-china/regional-sales", "0 6 * * *", "Asia/Shanghai", "skip", " CST"} {
 		if !strings.Contains(list, want) {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/meshflow/meshflow/internal/temporal/codec"
+	"github.com/meshflow/meshflow/internal/testwait"
 	commonpb "go.temporal.io/api/common/v1"
 	"go.temporal.io/sdk/converter"
 )
@@ -49,12 +50,11 @@ func TestCodecServer(t *testing.T) {
 	}
 	remote := converter.NewRemotePayloadCodec(converter.RemotePayloadCodecOptions{Endpoint: "http://" + addr})
 	var dec []*commonpb.Payload
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		if dec, err = remote.Decode(enc); err == nil || time.Now().After(deadline) {
-			break
-		}
-	}
-	if err != nil {
+	if err := testwait.Poll(10*time.Second, func() error {
+		var err error
+		dec, err = remote.Decode(enc)
+		return err
+	}); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(string(dec[0].Data), "li.wei") {

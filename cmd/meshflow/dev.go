@@ -22,7 +22,6 @@ import (
 	"github.com/meshflow/meshflow/internal/temporal/control"
 	"github.com/meshflow/meshflow/internal/temporal/devserver"
 	"github.com/meshflow/meshflow/worker"
-	enumspb "go.temporal.io/api/enums/v1"
 )
 
 func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -48,14 +47,10 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	logger := newLogger(stderr, *verbose)
-	attrs := map[string]enumspb.IndexedValueType{}
-	for _, a := range refresh.SearchAttributes {
-		attrs[a] = enumspb.INDEXED_VALUE_TYPE_KEYWORD
-	}
 	fmt.Fprintf(stdout, "starting Temporal (state in %s) …\n", filepath.Join(*dataDir, "temporal"))
 	srv, err := devserver.Start(ctx, devserver.Config{
 		DataDir: filepath.Join(*dataDir, "temporal"), Host: *host, FrontendPort: *temporalPort, UIPort: *uiPort,
-		SearchAttributes: attrs, Logger: logger,
+		SearchAttributes: devserver.MeshSearchAttributes(), Logger: logger,
 	})
 	if err != nil {
 		return err

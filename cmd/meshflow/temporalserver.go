@@ -8,9 +8,7 @@ import (
 	"io"
 	"os"
 
-	"github.com/meshflow/meshflow/internal/refresh"
 	"github.com/meshflow/meshflow/internal/temporal/devserver"
-	enumspb "go.temporal.io/api/enums/v1"
 )
 
 // runTemporalServer runs the embedded Temporal server on PostgreSQL as a process
@@ -44,13 +42,9 @@ func runTemporalServer(ctx context.Context, args []string, stdout, stderr io.Wri
 		}
 		password = v
 	}
-	attrs := map[string]enumspb.IndexedValueType{}
-	for _, a := range refresh.SearchAttributes {
-		attrs[a] = enumspb.INDEXED_VALUE_TYPE_KEYWORD
-	}
 	srv, err := devserver.Start(ctx, devserver.Config{
 		Host: *host, FrontendPort: *frontendPort, UIPort: *uiPort, Namespace: *namespace,
-		SearchAttributes: attrs, Logger: newLogger(stderr, *verbose),
+		SearchAttributes: devserver.MeshSearchAttributes(), Logger: newLogger(stderr, *verbose),
 		Postgres: &devserver.PostgresConfig{
 			Host: *pgHost, Port: *pgPort, User: *pgUser, Password: password,
 			Database: *pgDB, VisibilityDatabase: *pgVisDB,

@@ -5,11 +5,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io/fs"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/meshflow/meshflow/internal/mesh/meshtest"
 )
 
 const exampleMesh = "../../examples/mesh"
@@ -19,46 +19,9 @@ const exampleMesh = "../../examples/mesh"
 // file) and returns the folder.
 func brokenMesh(t *testing.T, file string, edits ...string) string {
 	t.Helper()
-	dst := t.TempDir()
-	err := filepath.WalkDir(exampleMesh, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, err := filepath.Rel(exampleMesh, path)
-		if err != nil {
-			return err
-		}
-		switch {
-		case d.IsDir() && rel == "data":
-			return filepath.SkipDir
-		case d.IsDir():
-			return os.MkdirAll(filepath.Join(dst, rel), 0o755)
-		case !strings.HasSuffix(path, ".yaml"):
-			return nil
-		}
-		b, err := os.ReadFile(path)
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(filepath.Join(dst, rel), b, 0o644)
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(dst, filepath.FromSlash(file))
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := string(b)
+	dst := meshtest.Copy(t, exampleMesh)
 	for i := 0; i+1 < len(edits); i += 2 {
-		if n := strings.Count(s, edits[i]); n != 1 {
-			t.Fatalf("%s: %q occurs %d times, want once", file, edits[i], n)
-		}
-		s = strings.Replace(s, edits[i], edits[i+1], 1)
-	}
-	if err := os.WriteFile(path, []byte(s), 0o644); err != nil {
-		t.Fatal(err)
+		meshtest.Edit(t, dst, file, edits[i], edits[i+1])
 	}
 	return dst
 }

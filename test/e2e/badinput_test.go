@@ -10,26 +10,15 @@ import (
 
 	"github.com/meshflow/meshflow/internal/refresh"
 	"github.com/meshflow/meshflow/internal/store/catalog"
+	"github.com/meshflow/meshflow/test/harness"
 	"go.temporal.io/sdk/temporal"
 )
-
-const ordersContract = `apiVersion: v3.1.0
-kind: DataContract
-id: orders
-version: 1.0.0
-status: active
-schema:
-  - name: orders
-    properties:
-      - {name: id, logicalType: integer, required: true}
-      - {name: amount, logicalType: number, quality: [{type: custom, engine: cel, implementation: "amount >= 0.0"}]}
-`
 
 // TestBadInputsFailClearly runs products whose data or SQL is wrong: each run ends
 // with a non-retryable error naming the product, the stage and the cause, the
 // status query says failed, and nothing is published.
 func TestBadInputsFailClearly(t *testing.T) {
-	e := newEnv(t, localStore(t))
+	e := newEnv(t, harness.LocalStore(t))
 	e.startWorkers([]string{"e2e"}, nil)
 	dir := t.TempDir()
 	write := func(name, content string) string {
@@ -59,9 +48,9 @@ func TestBadInputsFailClearly(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			p := refresh.Product{Domain: "sales", Name: tc.name, Owner: "ana", TaskQueue: "e2e",
 				Inputs: []refresh.Input{{Name: "orders", URI: tc.uri, Format: "csv"}}, SQL: tc.sql,
-				Contract: ordersContract, ContractFile: tc.name + ".odcs.yaml", Governance: refresh.Governance{Approval: "never"}}
+				Contract: harness.OrdersContract, ContractFile: tc.name + ".odcs.yaml", Governance: refresh.Governance{Approval: "never"}}
 			run := e.startProduct(p, "bad", "ana")
-			_, err := e.result(run, time.Minute)
+			_, err := e.Result(run, time.Minute)
 			appErr, ok := errors.AsType[*temporal.ApplicationError](err)
 			if !ok || appErr.Type() != tc.errType {
 				t.Fatalf("got %v, want an error of type %s", err, tc.errType)
@@ -71,11 +60,11 @@ func TestBadInputsFailClearly(t *testing.T) {
 					t.Errorf("error %q does not say %q", err, w)
 				}
 			}
-			st, err := e.ctl.Status(t.Context(), run.GetID(), run.GetRunID())
+			st, err := e.Control.Status(t.Context(), run.GetID(), run.GetRunID())
 			if err != nil || st.Stage != refresh.StageFailed || st.Error == "" {
 				t.Errorf("status after failure: %+v, %v", st, err)
 			}
-			if _, err := catalog.Show(t.Context(), e.store, "sales/"+tc.name); err == nil {
+			if _, err := catalog.Show(t.Context(), e.Store, "sales/"+tc.name); err == nil {
 				t.Error("a failed run published a version")
 			}
 			e.record("failed-"+tc.name, run.GetID(), run.GetRunID())

@@ -2,20 +2,20 @@ package e2e
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/meshflow/meshflow/internal/mesh/meshtest"
 	"github.com/meshflow/meshflow/internal/refresh"
 	"github.com/meshflow/meshflow/internal/store/catalog"
 	"github.com/meshflow/meshflow/internal/store/layout"
 	"github.com/meshflow/meshflow/internal/store/storage"
+	"github.com/meshflow/meshflow/internal/testwait"
+	"github.com/meshflow/meshflow/test/harness"
 	enumspb "go.temporal.io/api/enums/v1"
 	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/sdk/client"
@@ -45,7 +45,7 @@ schema:
 // queue: the staging session starts again on it, and exactly one version is
 // published, complete and checked.
 func TestWorkerKilledMidTransform(t *testing.T) {
-	bin := buildMeshflow(t)
+	bin := harness.BuildMeshflow(t)
 	storeDir := t.TempDir()
 	st, err := storage.OpenLocal(storeDir)
 	if err != nil {
@@ -53,10 +53,7 @@ func TestWorkerKilledMidTransform(t *testing.T) {
 	}
 	e := newEnv(t, st)
 	const queue = "e2e-kill"
-	fx, err := filepath.Abs(filepath.Join(exampleMesh, "data", "finance", "fx.csv"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	fx := filepath.Join(meshtest.Example(t), "data", "finance", "fx.csv")
 	rates := countLines(t, fx) - 1
 	p := refresh.Product{Domain: "e2e", Name: "fx-ticks", Owner: "finance-data", TaskQueue: queue,
 		Inputs:   []refresh.Input{{Name: "rates", URI: "file://" + filepath.ToSlash(fx), Format: "csv"}},
@@ -64,7 +61,7 @@ func TestWorkerKilledMidTransform(t *testing.T) {
 		Contract: fxTicksContract, ContractFile: "fx-ticks.odcs.yaml", Governance: refresh.Governance{Approval: "never"}}
 
 	scratch := t.TempDir()
-	w := startWorkerProcess(t, bin, "--temporal-address", e.addr, "--namespace", "default",
+	w := harness.StartProcess(t, bin, "worker", "--temporal-address", e.Addr, "--namespace", "default",
 		"--store", storeDir, "--task-queues", queue, "--scratch", scratch, "-v")
 	run := e.startProduct(p, "kill", "ana")
 	started := time.Now()
@@ -72,13 +69,13 @@ func TestWorkerKilledMidTransform(t *testing.T) {
 	// Wait until the worker process really runs the transform: the activity is
 	// started by that process, and DuckDB's scratch folder of the run exists.
 	transformDir := filepath.Join(scratch, run.GetRunID(), "transform")
-	identity := fmt.Sprintf("/%d/%s", w.cmd.Process.Pid, queue)
-	waitFor(t, 2*time.Minute, "the worker process to run the transform", func() bool {
-		st, err := e.ctl.Status(t.Context(), run.GetID(), "")
+	identity := fmt.Sprintf("/%d/%s", w.Pid(), queue)
+	testwait.For(t, 2*time.Minute, "the worker process to run the transform", func() bool {
+		st, err := e.Control.Status(t.Context(), run.GetID(), "")
 		if err != nil || st.Stage != refresh.StageTransforming {
 			return false
 		}
-		d, err := e.tc.DescribeWorkflowExecution(t.Context(), run.GetID(), "")
+		d, err := e.Temporal.DescribeWorkflowExecution(t.Context(), run.GetID(), "")
 		if err != nil {
 			return false
 		}
@@ -91,7 +88,7 @@ func TestWorkerKilledMidTransform(t *testing.T) {
 		}
 		return false
 	})
-	w.kill(t)
+	w.Kill(t)
 	t.Logf("worker process killed %s after the start, in the transform", time.Since(started).Round(time.Millisecond))
 
 	// The killed worker never finished its transform.
@@ -100,9 +97,9 @@ func TestWorkerKilledMidTransform(t *testing.T) {
 	}
 
 	e.startWorkers([]string{queue}, nil)
-	res, err := e.result(run, 4*time.Minute)
+	res, err := e.Result(run, 4*time.Minute)
 	if err != nil || res.Stage != refresh.StagePublished || res.Version != "1.0.0" {
-		t.Fatalf("after the worker was killed: got %+v, %v; want published 1.0.0\n%s", res, err, e.explain(run))
+		t.Fatalf("after the worker was killed: got %+v, %v; want published 1.0.0\n%s", res, err, e.Explain(run.GetID()))
 	}
 	t.Logf("published %s after the start", time.Since(started).Round(time.Millisecond))
 
@@ -145,91 +142,10 @@ func TestWorkerKilledMidTransform(t *testing.T) {
 	noStaging(t, st)
 }
 
-// buildMeshflow builds the meshflow command into a temporary folder.
-func buildMeshflow(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "meshflow")
-	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
-	defer cancel()
-	start := time.Now()
-	out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, "../../cmd/meshflow").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go build ./cmd/meshflow: %v\n%s", err, out)
-	}
-	t.Logf("built meshflow in %s", time.Since(start).Round(time.Millisecond))
-	return bin
-}
-
-// process is a meshflow command running as a child process.
-type process struct {
-	cmd    *exec.Cmd
-	out    *syncBuffer
-	exited chan struct{}
-}
-
-// startWorkerProcess starts `meshflow worker` with args; it is killed when the
-// test ends, and its output is logged if the test failed.
-func startWorkerProcess(t *testing.T, bin string, args ...string) *process {
-	t.Helper()
-	p := &process{cmd: exec.Command(bin, append([]string{"worker"}, args...)...), out: &syncBuffer{}, exited: make(chan struct{})}
-	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
-	if err := p.cmd.Start(); err != nil {
-		t.Fatalf("start meshflow worker: %v", err)
-	}
-	go func() {
-		_ = p.cmd.Wait()
-		close(p.exited)
-	}()
-	t.Cleanup(func() {
-		_ = p.cmd.Process.Kill()
-		<-p.exited
-		if t.Failed() {
-			t.Logf("output of meshflow worker %s:\n%s", strings.Join(args, " "), p.out.String())
-		}
-	})
-	return p
-}
-
-// kill kills the process with SIGKILL and waits until it is gone.
-func (p *process) kill(t *testing.T) {
-	t.Helper()
-	select {
-	case <-p.exited:
-		t.Fatalf("the worker process exited before it was killed:\n%s", p.out.String())
-	default:
-	}
-	if err := p.cmd.Process.Kill(); err != nil {
-		t.Fatalf("kill the worker process: %v", err)
-	}
-	select {
-	case <-p.exited:
-	case <-time.After(30 * time.Second):
-		t.Fatal("the killed worker process did not exit within 30s")
-	}
-}
-
-// syncBuffer is a buffer that several goroutines may write.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
 // history returns the events of a run.
 func history(t *testing.T, e *env, run client.WorkflowRun) []*historypb.HistoryEvent {
 	t.Helper()
-	it := e.tc.GetWorkflowHistory(t.Context(), run.GetID(), run.GetRunID(), false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	it := e.Temporal.GetWorkflowHistory(t.Context(), run.GetID(), run.GetRunID(), false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
 	var evs []*historypb.HistoryEvent
 	for it.HasNext() {
 		ev, err := it.Next()

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"errors"
 	"slices"
 	"strings"
 	"testing"
@@ -11,8 +10,9 @@ import (
 	"github.com/meshflow/meshflow/internal/access/grants"
 	"github.com/meshflow/meshflow/internal/refresh"
 	"github.com/meshflow/meshflow/internal/store/catalog"
-	"github.com/meshflow/meshflow/internal/store/storage"
 	"github.com/meshflow/meshflow/internal/temporal/control"
+	"github.com/meshflow/meshflow/internal/testwait"
+	"github.com/meshflow/meshflow/test/harness"
 )
 
 // TestExampleMeshPublishes refreshes the whole example mesh: the four products
@@ -20,8 +20,8 @@ import (
 // for a finance steward, refuse a principal who is not one, and publish once
 // approved. Every published version is checked against its manifest.
 func TestExampleMeshPublishes(t *testing.T) {
-	e := newEnv(t, localStore(t))
-	e.startWorkers(e.queues(), nil)
+	e := newEnv(t, harness.LocalStore(t))
+	e.startWorkers(harness.Queues(e.set), nil)
 	var roots []string
 	for _, p := range e.set.Order() {
 		if len(e.set.Consumers(p.Ref())) > 0 || p.Ref() == "supply-chain/delivery-performance" {
@@ -32,8 +32,8 @@ func TestExampleMeshPublishes(t *testing.T) {
 		t.Fatalf("expected 4 products without product inputs, got %v", roots)
 	}
 	for _, ref := range roots {
-		run := e.start(ref, "e2e", "chen.jie")
-		res, err := e.result(run, 2*time.Minute)
+		run := e.startRef(ref, "e2e", "chen.jie")
+		res, err := e.Result(run, 2*time.Minute)
 		if err != nil || res.Stage != refresh.StagePublished || res.Version != "1.0.0" {
 			t.Fatalf("%s: got %+v, %v; want published 1.0.0", ref, res, err)
 		}
@@ -44,55 +44,55 @@ func TestExampleMeshPublishes(t *testing.T) {
 
 	// The KPIs read the restricted EMEA product: the run files an access
 	// request for finance's owner team and waits for its grant.
-	waitFor(t, time.Minute, "finance/global-kpis to wait for access to the EMEA sales", func() bool {
-		runs, _ := e.ctl.Runs(t.Context(), "finance/global-kpis", refresh.StageAwaitingAccess, 5)
+	testwait.For(t, time.Minute, "finance/global-kpis to wait for access to the EMEA sales", func() bool {
+		runs, _ := e.Control.Runs(t.Context(), "finance/global-kpis", refresh.StageAwaitingAccess, 5)
 		return len(runs) > 0
 	})
 	var asks []control.AccessRun
-	waitFor(t, time.Minute, "finance's access request for the EMEA sales", func() bool {
-		asks, _ = e.ctl.PendingAccess(t.Context(), "sales-emea/regional-sales")
+	testwait.For(t, time.Minute, "finance's access request for the EMEA sales", func() bool {
+		asks, _ = e.Control.PendingAccess(t.Context(), "sales-emea/regional-sales")
 		return len(asks) == 1
 	})
 	if asks[0].Requester != "finance-data" {
 		t.Fatalf("access request %+v, want one by finance-data", asks[0])
 	}
-	if _, err := e.ctl.DecideAccess(t.Context(), asks[0].WorkflowID, access.Decision{Principal: "maria.rossi", Approve: true}); err == nil ||
+	if _, err := e.Control.DecideAccess(t.Context(), asks[0].WorkflowID, access.Decision{Principal: "maria.rossi", Approve: true}); err == nil ||
 		!strings.Contains(err.Error(), "may not decide") {
 		t.Fatalf("finance's own steward granting finance access to EMEA data: got %v, want refused", err)
 	}
-	if _, err := e.ctl.DecideAccess(t.Context(), asks[0].WorkflowID, access.Decision{Principal: "anna.schmidt", Approve: true, Comment: "KPIs only"}); err != nil {
+	if _, err := e.Control.DecideAccess(t.Context(), asks[0].WorkflowID, access.Decision{Principal: "anna.schmidt", Approve: true, Comment: "KPIs only"}); err != nil {
 		t.Fatalf("the EMEA steward grants finance access: %v", err)
 	}
-	if _, ok, err := grants.Check(t.Context(), e.store, "finance-data", "sales-emea/regional-sales", time.Now()); err != nil || !ok {
+	if _, ok, err := grants.Check(t.Context(), e.Store, "finance-data", "sales-emea/regional-sales", time.Now()); err != nil || !ok {
 		t.Fatalf("finance-data holds no proven grant after approval: %v, %v", ok, err)
 	}
 
 	// The KPIs wait for approval.
 	var pending []control.Run
-	waitFor(t, time.Minute, "finance/global-kpis to wait for approval", func() bool {
-		pending, _ = e.ctl.Pending(t.Context(), "finance/global-kpis")
+	testwait.For(t, time.Minute, "finance/global-kpis to wait for approval", func() bool {
+		pending, _ = e.Control.Pending(t.Context(), "finance/global-kpis")
 		return len(pending) > 0
 	})
 	id := pending[0].WorkflowID
-	if _, err := e.ctl.Decide(t.Context(), "", id, refresh.Decision{Principal: "li.wei", Approve: true}); err == nil ||
+	if _, err := e.Control.Decide(t.Context(), "", id, refresh.Decision{Principal: "li.wei", Approve: true}); err == nil ||
 		!strings.Contains(err.Error(), "li.wei may not decide on finance/global-kpis") {
 		t.Fatalf("a sales steward's approval of a finance product: got %v, want refused", err)
 	}
-	st, err := e.ctl.Decide(t.Context(), "", id, refresh.Decision{Principal: "maria.rossi", Approve: true, Comment: "reconciled with the ledger"})
+	st, err := e.Control.Decide(t.Context(), "", id, refresh.Decision{Principal: "maria.rossi", Approve: true, Comment: "reconciled with the ledger"})
 	if err != nil {
 		t.Fatalf("approve: %v", err)
 	}
 	if len(st.Approvals) != 1 || st.Approvals[0].Principal != "maria.rossi" {
 		t.Fatalf("approvals after decide: %+v", st.Approvals)
 	}
-	kpiRun := e.tc.GetWorkflow(t.Context(), id, "")
-	res, err := e.result(kpiRun, time.Minute)
+	kpiRun := e.Temporal.GetWorkflow(t.Context(), id, "")
+	res, err := e.Result(kpiRun, time.Minute)
 	if err != nil || res.Stage != refresh.StagePublished {
 		t.Fatalf("global-kpis after approval: %+v, %v", res, err)
 	}
 	e.record("approved-and-published", id, kpiRun.GetRunID())
 
-	entries, err := catalog.List(t.Context(), e.store)
+	entries, err := catalog.List(t.Context(), e.Store)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,7 +104,7 @@ func TestExampleMeshPublishes(t *testing.T) {
 		if len(en.Versions) != 1 || m.Version != "1.0.0" {
 			t.Errorf("%s: versions %v, want exactly 1.0.0", en.Ref, en.Versions)
 		}
-		if got := sha(t, e.store, m.Data.Key); got != m.Data.SHA256 {
+		if got := sha(t, e.Store, m.Data.Key); got != m.Data.SHA256 {
 			t.Errorf("%s: data checksum %s, manifest says %s", en.Ref, got, m.Data.SHA256)
 		}
 		q := m.Quality
@@ -119,14 +119,14 @@ func TestExampleMeshPublishes(t *testing.T) {
 			}
 		}
 	}
-	kpis, _ := catalog.Show(t.Context(), e.store, "finance/global-kpis")
+	kpis, _ := catalog.Show(t.Context(), e.Store, "finance/global-kpis")
 	if a := kpis.Latest.Approvals; len(a) != 1 || a[0].Principal != "maria.rossi" || a[0].ManifestHash == "" {
 		t.Errorf("KPI manifest approvals: %+v", a)
 	}
-	if terms, err := catalog.Terms(t.Context(), e.store, kpis.Latest); err != nil || !slices.Contains(terms, "net-revenue") {
+	if terms, err := catalog.Terms(t.Context(), e.Store, kpis.Latest); err != nil || !slices.Contains(terms, "net-revenue") {
 		t.Errorf("glossary terms of the KPIs: %v, %v; want net-revenue among them", terms, err)
 	}
-	emea, _ := catalog.Show(t.Context(), e.store, "sales-emea/regional-sales")
+	emea, _ := catalog.Show(t.Context(), e.Store, "sales-emea/regional-sales")
 	if !hasRule(emea.Latest.Quality, "customer_email_1", "warn") || emea.Latest.Quality.Warnings == 0 {
 		t.Errorf("EMEA e-mail rule should warn on the dirty rows: %+v", emea.Latest.Quality.Rules)
 	}
@@ -134,32 +134,23 @@ func TestExampleMeshPublishes(t *testing.T) {
 	breakingChange(t, e)
 
 	// Nothing of any run stays in staging.
-	objs, err := e.store.List(t.Context(), "_staging/")
-	if err != nil && !errors.Is(err, storage.ErrNotFound) {
-		t.Fatal(err)
-	}
-	if len(objs) != 0 {
-		t.Errorf("%d staging objects left, e.g. %s", len(objs), objs[0].Key)
-	}
+	noStaging(t, e.Store)
 }
 
 // rejectAndExpire continues the mesh test: a steward who
 // submitted a run cannot approve it, a rejection publishes nothing, and a request
 // nobody answers expires.
 func rejectAndExpire(t *testing.T, e *env) {
-	run := e.start("finance/global-kpis", "reject", "maria.rossi")
-	waitFor(t, time.Minute, "the second KPI run to wait for approval", func() bool {
-		st, err := e.ctl.Status(t.Context(), run.GetID(), "")
-		return err == nil && st.Stage == refresh.StageAwaitingApproval
-	})
-	if _, err := e.ctl.Decide(t.Context(), "", run.GetID(), refresh.Decision{Principal: "maria.rossi", Approve: true}); err == nil ||
+	run := e.startRef("finance/global-kpis", "reject", "maria.rossi")
+	e.WaitStage(run.GetID(), refresh.StageAwaitingApproval, time.Minute)
+	if _, err := e.Control.Decide(t.Context(), "", run.GetID(), refresh.Decision{Principal: "maria.rossi", Approve: true}); err == nil ||
 		!strings.Contains(err.Error(), "maria.rossi submitted this run and cannot approve it") {
 		t.Fatalf("submitter's approval: got %v, want refused", err)
 	}
-	if _, err := e.ctl.Decide(t.Context(), "", run.GetID(), refresh.Decision{Principal: "omar.haddad", Approve: false, Comment: "EMEA revenue looks doubled"}); err != nil {
+	if _, err := e.Control.Decide(t.Context(), "", run.GetID(), refresh.Decision{Principal: "omar.haddad", Approve: false, Comment: "EMEA revenue looks doubled"}); err != nil {
 		t.Fatalf("reject: %v", err)
 	}
-	res, err := e.result(run, time.Minute)
+	res, err := e.Result(run, time.Minute)
 	if err != nil || res.Stage != refresh.StageRejected || !strings.Contains(res.Reason, "EMEA revenue looks doubled") {
 		t.Fatalf("rejected run: %+v, %v", res, err)
 	}
@@ -168,12 +159,12 @@ func rejectAndExpire(t *testing.T, e *env) {
 	kpis := e.product("finance/global-kpis")
 	kpis.Governance.Timeout = 2 * time.Second
 	run = e.startProduct(kpis, "expire", "maria.rossi")
-	res, err = e.result(run, time.Minute)
+	res, err = e.Result(run, time.Minute)
 	if err != nil || res.Stage != refresh.StageExpired {
 		t.Fatalf("unanswered run: %+v, %v; want expired", res, err)
 	}
 	e.record("expired", run.GetID(), run.GetRunID())
-	shown, err := catalog.Show(t.Context(), e.store, "finance/global-kpis")
+	shown, err := catalog.Show(t.Context(), e.Store, "finance/global-kpis")
 	if err != nil || len(shown.Versions) != 1 {
 		t.Fatalf("after a rejection and an expiry the KPIs must still have one version: %+v, %v", shown.Versions, err)
 	}
@@ -191,30 +182,25 @@ func breakingChange(t *testing.T, e *env) {
 		t.Fatal("the test's edit of the China product did not apply")
 	}
 	run := e.startProduct(in.Product, "breaking", "chen.jie")
-	var err error
-	var st refresh.Status
-	waitFor(t, time.Minute, "the breaking change to wait for approval", func() bool {
-		st, err = e.ctl.Status(t.Context(), run.GetID(), "")
-		return err == nil && st.Stage == refresh.StageAwaitingApproval
-	})
+	st := e.WaitStage(run.GetID(), refresh.StageAwaitingApproval, time.Minute)
 	if !st.Breaking || len(st.Groups) != 2 || st.Groups[1].Name != "consumer finance/global-kpis" {
 		t.Fatalf("breaking change routing: breaking=%v groups=%+v changes=%+v", st.Breaking, st.Groups, st.Changes)
 	}
-	if _, err := e.ctl.Decide(t.Context(), "", run.GetID(), refresh.Decision{Principal: "li.wei", Approve: true}); err != nil {
+	if _, err := e.Control.Decide(t.Context(), "", run.GetID(), refresh.Decision{Principal: "li.wei", Approve: true}); err != nil {
 		t.Fatalf("steward approval: %v", err)
 	}
-	if st, _ := e.ctl.Status(t.Context(), run.GetID(), ""); st.Stage != refresh.StageAwaitingApproval {
+	if st, _ := e.Control.Status(t.Context(), run.GetID(), ""); st.Stage != refresh.StageAwaitingApproval {
 		t.Fatalf("after the steward alone the run must still wait for the consumer: %s", st.Stage)
 	}
-	if _, err := e.ctl.Decide(t.Context(), "", run.GetID(), refresh.Decision{Principal: "omar.haddad", Approve: true, Comment: "KPIs ignore the new column"}); err != nil {
+	if _, err := e.Control.Decide(t.Context(), "", run.GetID(), refresh.Decision{Principal: "omar.haddad", Approve: true, Comment: "KPIs ignore the new column"}); err != nil {
 		t.Fatalf("consumer approval: %v", err)
 	}
-	res, err := e.result(run, time.Minute)
+	res, err := e.Result(run, time.Minute)
 	if err != nil || res.Stage != refresh.StagePublished || res.Version != "2.0.0" {
 		t.Fatalf("breaking change: %+v, %v; want published 2.0.0", res, err)
 	}
 	e.record("breaking-change-two-groups", run.GetID(), run.GetRunID())
-	china, err := catalog.Show(t.Context(), e.store, "sales-china/regional-sales")
+	china, err := catalog.Show(t.Context(), e.Store, "sales-china/regional-sales")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -226,7 +212,7 @@ func breakingChange(t *testing.T, e *env) {
 	if !m.Breaking || !found || len(m.Approvals) != 2 || m.Contract == nil {
 		t.Fatalf("manifest of 2.0.0: breaking=%v changes=%+v approvals=%+v contract=%v", m.Breaking, m.Changes, m.Approvals, m.Contract)
 	}
-	if got := sha(t, e.store, m.Contract.Key); got != m.Contract.SHA256 {
+	if got := sha(t, e.Store, m.Contract.Key); got != m.Contract.SHA256 {
 		t.Errorf("published contract checksum %s, manifest says %s", got, m.Contract.SHA256)
 	}
 }

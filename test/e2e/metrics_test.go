@@ -1,16 +1,13 @@
 package e2e
 
 import (
-	"io"
-	"log/slog"
 	"testing"
 	"time"
 
-	"github.com/meshflow/meshflow/activities"
 	"github.com/meshflow/meshflow/internal/metrics"
 	"github.com/meshflow/meshflow/internal/metrics/meshstate"
 	"github.com/meshflow/meshflow/internal/refresh"
-	"github.com/meshflow/meshflow/worker"
+	"github.com/meshflow/meshflow/test/harness"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 )
@@ -18,21 +15,13 @@ import (
 // TestRefreshMetrics refreshes one product with metrics on a fresh registry and
 // checks the series the activities and the state collector produce.
 func TestRefreshMetrics(t *testing.T) {
-	e := newEnv(t, localStore(t))
+	e := newEnv(t, harness.LocalStore(t))
 	reg := prometheus.NewPedanticRegistry()
-	reg.MustRegister(meshstate.New(meshstate.Config{Store: e.store, Runs: e.ctl, TTL: time.Nanosecond}))
-	acts := &activities.Activities{Store: e.store, Scratch: t.TempDir(), Threads: 2,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Metrics: metrics.New(reg)}
-	for _, q := range e.queues() {
-		w := worker.New(e.tc, q, acts, worker.Options{Identity: "e2e-metrics-" + q})
-		if err := w.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(w.Stop)
-	}
+	reg.MustRegister(meshstate.New(meshstate.Config{Store: e.Store, Runs: e.Control, TTL: time.Nanosecond}))
+	e.StartWorkers(harness.Queues(e.set), harness.WorkerOptions{Threads: 2, Metrics: metrics.New(reg)})
 	const domain, name = "supply-chain", "delivery-performance"
-	run := e.start(domain+"/"+name, "metrics", "chen.jie")
-	res, err := e.result(run, 2*time.Minute)
+	run := e.startRef(domain+"/"+name, "metrics", "chen.jie")
+	res, err := e.Result(run, 2*time.Minute)
 	if err != nil || res.Stage != refresh.StagePublished {
 		t.Fatalf("got %+v, %v; want published", res, err)
 	}

@@ -16,33 +16,33 @@ var recordHistories = flag.Bool("record-histories", false,
 // record writes the history of a finished run for the workflows package's replay
 // test, when -record-histories is set.
 func (e *env) record(name, workflowID, runID string) {
-	e.t.Helper()
+	e.T.Helper()
 	if !*recordHistories {
 		return
 	}
-	it := e.tc.GetWorkflowHistory(e.t.Context(), workflowID, runID, false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	it := e.Temporal.GetWorkflowHistory(e.T.Context(), workflowID, runID, false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
 	h := &historypb.History{}
 	for it.HasNext() {
 		ev, err := it.Next()
 		if err != nil {
-			e.t.Fatalf("read history of %s: %v", workflowID, err)
+			e.T.Fatalf("read history of %s: %v", workflowID, err)
 		}
 		h.Events = append(h.Events, ev)
 	}
 	b, err := protojson.MarshalOptions{Indent: "  "}.Marshal(h)
 	if err != nil {
-		e.t.Fatal(err)
+		e.T.Fatal(err)
 	}
 	dir := filepath.Join("..", "..", "workflows", "testdata", "histories")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		e.t.Fatal(err)
+		e.T.Fatal(err)
 	}
 	if err := os.WriteFile(filepath.Join(dir, name+".json"), b, 0o644); err != nil {
-		e.t.Fatal(err)
+		e.T.Fatal(err)
 	}
 	// The run's workflow ID is not in its history, and signed requests and
 	// decisions name it: the replay test replays the run under its own ID.
 	if err := os.WriteFile(filepath.Join(dir, name+".workflow-id"), []byte(workflowID+"\n"), 0o644); err != nil {
-		e.t.Fatal(err)
+		e.T.Fatal(err)
 	}
 }

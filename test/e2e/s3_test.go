@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/meshflow/meshflow/internal/mesh/meshtest"
 	"github.com/meshflow/meshflow/internal/refresh"
 	"github.com/meshflow/meshflow/internal/store/catalog"
 	"github.com/meshflow/meshflow/internal/store/layout"
@@ -39,7 +40,7 @@ func TestPublishesToS3(t *testing.T) {
 	}
 
 	// The orders, split in two CSV objects (each with the header) under one prefix.
-	data, err := os.ReadFile(filepath.Join(exampleMesh, "data", "sales-china", "orders.csv"))
+	data, err := os.ReadFile(filepath.Join(meshtest.Example(t), "data", "sales-china", "orders.csv"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,9 +83,9 @@ func TestPublishesToS3(t *testing.T) {
 	e.startWorkers([]string{in.Product.TaskQueue}, open)
 
 	run := e.startProduct(in.Product, "s3-1", "chen.jie")
-	res, err := e.result(run, 2*time.Minute)
+	res, err := e.Result(run, 2*time.Minute)
 	if err != nil || res.Stage != refresh.StagePublished || res.Version != "1.0.0" {
-		t.Fatalf("first refresh: got %+v, %v; want published 1.0.0\n%s", res, err, e.explain(run))
+		t.Fatalf("first refresh: got %+v, %v; want published 1.0.0\n%s", res, err, e.Explain(run.GetID()))
 	}
 
 	// latest.json is in the products bucket, under the store's prefix, and names
@@ -142,9 +143,9 @@ func TestPublishesToS3(t *testing.T) {
 	}
 
 	run2 := e.startProduct(in.Product, "s3-2", "chen.jie")
-	res, err = e.result(run2, 2*time.Minute)
+	res, err = e.Result(run2, 2*time.Minute)
 	if err != nil || res.Stage != refresh.StagePublished || res.Version != "1.1.0" {
-		t.Fatalf("second refresh: got %+v, %v; want published 1.1.0\n%s", res, err, e.explain(run2))
+		t.Fatalf("second refresh: got %+v, %v; want published 1.1.0\n%s", res, err, e.Explain(run2.GetID()))
 	}
 	entry, err := catalog.Show(ctx, store, ref)
 	if err != nil {
@@ -211,22 +212,4 @@ func objectSums(t *testing.T, st storage.Store, prefix string) map[string]string
 		sums[o.Key] = sha(t, st, o.Key)
 	}
 	return sums
-}
-
-// explain describes a run for a failure message: its status and its pending
-// activities with their last failures.
-func (e *env) explain(run interface{ GetID() string }) string {
-	var b strings.Builder
-	st, err := e.ctl.Status(context.Background(), run.GetID(), "")
-	fmt.Fprintf(&b, "status: stage %q detail %q error %q (query error %v)", st.Stage, st.Detail, st.Error, err)
-	d, err := e.tc.DescribeWorkflowExecution(context.Background(), run.GetID(), "")
-	if err != nil {
-		fmt.Fprintf(&b, "; describe: %v", err)
-		return b.String()
-	}
-	for _, a := range d.GetPendingActivities() {
-		fmt.Fprintf(&b, "; pending %s: state %s, attempt %d, last failure %q, last worker %q",
-			a.GetActivityType().GetName(), a.GetState(), a.GetAttempt(), a.GetLastFailure().GetMessage(), a.GetLastWorkerIdentity())
-	}
-	return b.String()
 }

@@ -17,6 +17,8 @@ import (
 	"github.com/meshflow/meshflow/internal/store/catalog"
 	"github.com/meshflow/meshflow/internal/store/layout"
 	"github.com/meshflow/meshflow/internal/store/storage"
+	"github.com/meshflow/meshflow/internal/testwait"
+	"github.com/meshflow/meshflow/test/harness"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 )
@@ -27,12 +29,12 @@ import (
 // of publishing a second version or failing with VersionTaken: exactly one
 // version, complete.
 func TestWorkerDiesAfterPublishing(t *testing.T) {
-	e := newEnv(t, localStore(t))
+	e := newEnv(t, harness.LocalStore(t))
 	const queue = "rel-f2"
 	var calls atomic.Int32
 	var results []refresh.PublishResult
 	var mu sync.Mutex
-	e.startWorker(queue, workerOpts{publish: func(real publishFunc) publishFunc {
+	e.StartWorkers([]string{queue}, harness.WorkerOptions{Publish: func(real harness.PublishFunc) harness.PublishFunc {
 		return func(ctx context.Context, in refresh.PublishInput) (refresh.PublishResult, error) {
 			res, err := real(ctx, in)
 			mu.Lock()
@@ -44,11 +46,11 @@ func TestWorkerDiesAfterPublishing(t *testing.T) {
 			return res, err
 		}
 	}})
-	watchLatest(t, e.store, "rel/f2")
-	p := tinyProduct(t, t.TempDir(), "rel", "f2", queue)
+	watchLatest(t, e.Store, "rel/f2")
+	p := harness.TinyProduct(t, t.TempDir(), "rel", "f2", queue)
 	started := time.Now()
-	run := e.start(p, "1", "ana")
-	if v := e.published(run, time.Minute); v != "1.0.0" {
+	run := e.Start(p, "1", "ana")
+	if v := e.Published(run, time.Minute); v != "1.0.0" {
 		t.Fatalf("published %s, want 1.0.0", v)
 	}
 	t.Logf("published after a lost Publish report in %s", time.Since(started).Round(time.Millisecond))
@@ -58,15 +60,15 @@ func TestWorkerDiesAfterPublishing(t *testing.T) {
 	if len(got) != 2 || got[0].Version != "1.0.0" || got[0].Reused || !got[1].Reused || got[1].Version != "1.0.0" {
 		t.Fatalf("Publish attempts returned %+v; want 1.0.0 published, then 1.0.0 recognised as reused", got)
 	}
-	reconcile(t, e.store, p.Ref(), map[string]want{"1.0.0": {RunID: run.GetRunID()}})
+	reconcile(t, e.Store, p.Ref(), map[string]want{"1.0.0": {RunID: run.GetRunID()}})
 
 	// The next refresh publishes the next version: the lost report left nothing
 	// in the way.
-	run2 := e.start(p, "2", "ana")
-	if v := e.published(run2, time.Minute); v != "1.1.0" {
+	run2 := e.Start(p, "2", "ana")
+	if v := e.Published(run2, time.Minute); v != "1.1.0" {
 		t.Fatalf("second refresh published %s, want 1.1.0", v)
 	}
-	reconcile(t, e.store, p.Ref(), map[string]want{"1.0.0": {RunID: run.GetRunID()}, "1.1.0": {RunID: run2.GetRunID()}})
+	reconcile(t, e.Store, p.Ref(), map[string]want{"1.0.0": {RunID: run.GetRunID()}, "1.1.0": {RunID: run2.GetRunID()}})
 }
 
 // TestRefreshesRace (F3): pairs of refreshes of one product start at the same
@@ -75,12 +77,12 @@ func TestWorkerDiesAfterPublishing(t *testing.T) {
 // or, having compared against the winner's version, publishes the next one.
 // latest.json only moves forward while they race.
 func TestRefreshesRace(t *testing.T) {
-	e := newEnv(t, localStore(t))
+	e := newEnv(t, harness.LocalStore(t))
 	const queue, pairs = "rel-f3", 5
 	// One worker with room for both runs of a pair at once.
-	e.startWorker(queue, workerOpts{sessions: 4, activities: 16})
-	p := tinyProduct(t, t.TempDir(), "rel", "f3", queue)
-	seen := watchLatest(t, e.store, p.Ref())
+	e.StartWorkers([]string{queue}, harness.WorkerOptions{MaxConcurrentSessions: 4, MaxConcurrentActivities: 16})
+	p := harness.TinyProduct(t, t.TempDir(), "rel", "f3", queue)
+	seen := watchLatest(t, e.Store, p.Ref())
 	wantVersions := map[string]want{}
 	lost := 0
 	started := time.Now()
@@ -89,7 +91,7 @@ func TestRefreshesRace(t *testing.T) {
 		var wg sync.WaitGroup
 		for j := range runs {
 			wg.Go(func() {
-				r, err := e.mesh.Start(t, e.ctl, p, fmt.Sprintf("pair%d-%c", i, 'a'+j), "ana", "race")
+				r, err := e.Mesh.Start(t, e.Control, p, fmt.Sprintf("pair%d-%c", i, 'a'+j), "ana", "race")
 				if err != nil {
 					t.Error(err)
 					return
@@ -103,7 +105,7 @@ func TestRefreshesRace(t *testing.T) {
 		}
 		won := 0
 		for _, run := range runs {
-			res, err := e.result(run, time.Minute)
+			res, err := e.Result(run, time.Minute)
 			switch {
 			case err == nil && res.Stage == refresh.StagePublished:
 				if w, dup := wantVersions[res.Version]; dup {
@@ -111,13 +113,13 @@ func TestRefreshesRace(t *testing.T) {
 				}
 				wantVersions[res.Version] = want{RunID: run.GetRunID()}
 				won++
-			case err != nil && errType(err) == refresh.ErrVersionTaken:
+			case err != nil && harness.ErrType(err) == refresh.ErrVersionTaken:
 				if !strings.Contains(err.Error(), "start a new refresh") {
 					t.Errorf("pair %d: VersionTaken without advice: %v", i, err)
 				}
 				lost++
 			default:
-				t.Errorf("pair %d: run %s ended with %+v, %v; want published or VersionTaken\n%s", i, run.GetID(), res, err, e.explain(run))
+				t.Errorf("pair %d: run %s ended with %+v, %v; want published or VersionTaken\n%s", i, run.GetID(), res, err, e.Explain(run.GetID()))
 			}
 		}
 		if won == 0 {
@@ -126,7 +128,7 @@ func TestRefreshesRace(t *testing.T) {
 	}
 	t.Logf("%d pairs in %s: %d versions published, %d runs lost the race with VersionTaken; latest seen %v",
 		pairs, time.Since(started).Round(time.Millisecond), len(wantVersions), lost, seen())
-	reconcile(t, e.store, p.Ref(), wantVersions)
+	reconcile(t, e.Store, p.Ref(), wantVersions)
 }
 
 // runawayContract has a row rule whose worst case (nested comprehensions
@@ -155,19 +157,19 @@ schema:
 // error naming the rule and the budget, within seconds; nothing is published.
 // The same worker then publishes a normal product: it stayed healthy.
 func TestRunawayRuleFailsClosed(t *testing.T) {
-	e := newEnv(t, localStore(t))
+	e := newEnv(t, harness.LocalStore(t))
 	const queue = "rel-f7"
-	e.startWorker(queue, workerOpts{})
+	e.StartWorkers([]string{queue}, harness.WorkerOptions{})
 	dir := t.TempDir()
-	bad := tinyProduct(t, dir, "rel", "runaway", queue)
+	bad := harness.TinyProduct(t, dir, "rel", "runaway", queue)
 	bad.SQL = "SELECT id, repeat('ab', 30000) AS label FROM orders"
 	bad.Contract = runawayContract
 	started := time.Now()
-	run := e.start(bad, "1", "ana")
-	res, err := e.result(run, time.Minute)
+	run := e.Start(bad, "1", "ana")
+	res, err := e.Result(run, time.Minute)
 	took := time.Since(started)
-	if err == nil || errType(err) != refresh.ErrBadSpec {
-		t.Fatalf("runaway rule: got %+v, %v; want a BadSpec error\n%s", res, err, e.explain(run))
+	if err == nil || harness.ErrType(err) != refresh.ErrBadSpec {
+		t.Fatalf("runaway rule: got %+v, %v; want a BadSpec error\n%s", res, err, e.Explain(run.GetID()))
 	}
 	for _, s := range []string{"stage validating", "rule runaway", "estimated cost", "exceeds the budget 1000000"} {
 		if !strings.Contains(err.Error(), s) {
@@ -177,21 +179,21 @@ func TestRunawayRuleFailsClosed(t *testing.T) {
 	if took > 30*time.Second {
 		t.Errorf("the runaway rule took %s to be refused", took)
 	}
-	st, qerr := e.ctl.Status(t.Context(), run.GetID(), "")
+	st, qerr := e.Control.Status(t.Context(), run.GetID(), "")
 	if qerr != nil || st.Stage != refresh.StageFailed {
 		t.Errorf("status of the runaway run: %+v, %v; want failed", st, qerr)
 	}
 	t.Logf("runaway rule refused in %s: %v", took.Round(time.Millisecond), err)
-	reconcile(t, e.store, bad.Ref(), nil)
+	reconcile(t, e.Store, bad.Ref(), nil)
 
-	good := tinyProduct(t, dir, "rel", "after-runaway", queue)
+	good := harness.TinyProduct(t, dir, "rel", "after-runaway", queue)
 	started = time.Now()
-	run2 := e.start(good, "1", "ana")
-	if v := e.published(run2, time.Minute); v != "1.0.0" {
+	run2 := e.Start(good, "1", "ana")
+	if v := e.Published(run2, time.Minute); v != "1.0.0" {
 		t.Fatalf("published %s, want 1.0.0", v)
 	}
 	t.Logf("the same worker then published %s in %s", good.Ref(), time.Since(started).Round(time.Millisecond))
-	reconcile(t, e.store, good.Ref(), map[string]want{"1.0.0": {RunID: run2.GetRunID()}})
+	reconcile(t, e.Store, good.Ref(), map[string]want{"1.0.0": {RunID: run2.GetRunID()}})
 }
 
 // TestLostReportWhileAnotherRunPublishes (F2, with a race): the first Publish
@@ -200,13 +202,13 @@ func TestRunawayRuleFailsClosed(t *testing.T) {
 // its own — not fail with VersionTaken while its version is published, which
 // would leave a version no run reported.
 func TestLostReportWhileAnotherRunPublishes(t *testing.T) {
-	e := newEnv(t, localStore(t))
+	e := newEnv(t, harness.LocalStore(t))
 	const queue = "rel-f2b"
-	p := tinyProduct(t, t.TempDir(), "rel", "f2b", queue)
+	p := harness.TinyProduct(t, t.TempDir(), "rel", "f2b", queue)
 	var first sync.Once
 	lost := make(chan struct{})   // A published, its report is about to be lost
 	resume := make(chan struct{}) // B published: A may report its failure
-	e.startWorker(queue, workerOpts{sessions: 2, publish: func(real publishFunc) publishFunc {
+	e.StartWorkers([]string{queue}, harness.WorkerOptions{MaxConcurrentSessions: 2, Publish: func(real harness.PublishFunc) harness.PublishFunc {
 		return func(ctx context.Context, in refresh.PublishInput) (refresh.PublishResult, error) {
 			res, err := real(ctx, in)
 			isFirst := false
@@ -219,21 +221,21 @@ func TestLostReportWhileAnotherRunPublishes(t *testing.T) {
 			return res, err
 		}
 	}})
-	watchLatest(t, e.store, p.Ref())
-	runA := e.start(p, "a", "ana")
+	watchLatest(t, e.Store, p.Ref())
+	runA := e.Start(p, "a", "ana")
 	select {
 	case <-lost:
 	case <-time.After(time.Minute):
-		t.Fatalf("run A did not publish\n%s", e.explain(runA))
+		t.Fatalf("run A did not publish\n%s", e.Explain(runA.GetID()))
 	}
-	runB := e.start(p, "b", "ana")
-	vb := e.published(runB, time.Minute)
+	runB := e.Start(p, "b", "ana")
+	vb := e.Published(runB, time.Minute)
 	close(resume)
-	va := e.published(runA, time.Minute)
+	va := e.Published(runA, time.Minute)
 	if va != "1.0.0" || vb != "1.1.0" {
 		t.Fatalf("run A reported %s, run B %s; want 1.0.0 and 1.1.0", va, vb)
 	}
-	reconcile(t, e.store, p.Ref(), map[string]want{"1.0.0": {RunID: runA.GetRunID()}, "1.1.0": {RunID: runB.GetRunID()}})
+	reconcile(t, e.Store, p.Ref(), map[string]want{"1.0.0": {RunID: runA.GetRunID()}, "1.1.0": {RunID: runB.GetRunID()}})
 }
 
 // TestTerminatedRunsClaimIsSteppedOver: a run is terminated in the middle of
@@ -244,62 +246,62 @@ func TestLostReportWhileAnotherRunPublishes(t *testing.T) {
 // the store), the next run steps over it and publishes 1.2.0 on top of 1.0.0,
 // and the product is not blocked for later runs.
 func TestTerminatedRunsClaimIsSteppedOver(t *testing.T) {
-	e := newEnv(t, localStore(t))
+	e := newEnv(t, harness.LocalStore(t))
 	const queue = "rel-claim"
-	p := tinyProduct(t, t.TempDir(), "rel", "claim", queue)
+	p := harness.TinyProduct(t, t.TempDir(), "rel", "claim", queue)
 	var refuseLatest atomic.Bool
-	e.startWorker(queue, workerOpts{store: hookStore{Store: e.store, beforePut: func(key string) error {
+	e.StartWorkers([]string{queue}, harness.WorkerOptions{Store: hookStore{Store: e.Store, beforePut: func(key string) error {
 		if key == layout.LatestKey(p.Ref()) && refuseLatest.Load() {
 			return errors.New("injected: cannot write latest.json")
 		}
 		return nil
 	}}})
-	seen := watchLatest(t, e.store, p.Ref())
-	run1 := e.start(p, "1", "ana")
-	if v := e.published(run1, time.Minute); v != "1.0.0" {
+	seen := watchLatest(t, e.Store, p.Ref())
+	run1 := e.Start(p, "1", "ana")
+	if v := e.Published(run1, time.Minute); v != "1.0.0" {
 		t.Fatalf("first refresh published %s, want 1.0.0", v)
 	}
 
 	refuseLatest.Store(true)
 	claimKey := layout.VersionPrefix(p.Ref(), "1.1.0") + "/manifest.json"
-	stuck := e.start(p, "stuck", "ana")
-	waitFor(t, time.Minute, "the stuck run's second Publish attempt", func() bool {
-		n, _ := e.publishAttempt(stuck)
+	stuck := e.Start(p, "stuck", "ana")
+	testwait.For(t, time.Minute, "the stuck run's second Publish attempt", func() bool {
+		n, _ := publishAttempt(e, stuck)
 		return n >= 2
 	})
-	if _, err := e.store.Head(t.Context(), claimKey); err != nil {
+	if _, err := e.Store.Head(t.Context(), claimKey); err != nil {
 		t.Fatalf("the stuck run claimed nothing at %s: %v", claimKey, err)
 	}
-	if err := e.tc.TerminateWorkflow(t.Context(), stuck.GetID(), stuck.GetRunID(), "a deploy gone wrong"); err != nil {
+	if err := e.Temporal.TerminateWorkflow(t.Context(), stuck.GetID(), stuck.GetRunID(), "a deploy gone wrong"); err != nil {
 		t.Fatal(err)
 	}
 	refuseLatest.Store(false)
 
-	young := e.start(p, "young", "ana")
-	if _, err := e.result(young, time.Minute); errType(err) != refresh.ErrVersionTaken || !strings.Contains(err.Error(), "claimed") {
+	young := e.Start(p, "young", "ana")
+	if _, err := e.Result(young, time.Minute); harness.ErrType(err) != refresh.ErrVersionTaken || !strings.Contains(err.Error(), "claimed") {
 		t.Fatalf("a run behind a young claim ended with %v, want VersionTaken naming the claim", err)
 	}
 
 	// An hour later: the claim is stale.
 	var claim refresh.Manifest
-	if _, err := catalog.ReadJSON(t.Context(), e.store, claimKey, &claim); err != nil {
+	if _, err := catalog.ReadJSON(t.Context(), e.Store, claimKey, &claim); err != nil {
 		t.Fatal(err)
 	}
 	claim.PublishedAt = claim.PublishedAt.Add(-layout.DefaultStaleClaimAfter - time.Minute)
 	b, _ := json.Marshal(claim)
-	if _, err := e.store.Put(t.Context(), claimKey, bytes.NewReader(b), storage.PutOptions{}); err != nil {
+	if _, err := e.Store.Put(t.Context(), claimKey, bytes.NewReader(b), storage.PutOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	run2 := e.start(p, "2", "ana")
-	if v := e.published(run2, time.Minute); v != "1.2.0" {
+	run2 := e.Start(p, "2", "ana")
+	if v := e.Published(run2, time.Minute); v != "1.2.0" {
 		t.Fatalf("the run after a stale claim published %s, want 1.2.0", v)
 	}
-	run3 := e.start(p, "3", "ana")
-	if v := e.published(run3, time.Minute); v != "1.3.0" {
+	run3 := e.Start(p, "3", "ana")
+	if v := e.Published(run3, time.Minute); v != "1.3.0" {
 		t.Fatalf("the next run published %s, want 1.3.0", v)
 	}
 
-	a, err := catalog.AuditProduct(t.Context(), e.store, p.Ref())
+	a, err := catalog.AuditProduct(t.Context(), e.Store, p.Ref())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -314,7 +316,7 @@ func TestTerminatedRunsClaimIsSteppedOver(t *testing.T) {
 			t.Fatalf("readers saw the stale claim 1.1.0 in latest.json: %v", seen())
 		}
 	}
-	e2, err := catalog.Show(t.Context(), e.store, p.Ref())
+	e2, err := catalog.Show(t.Context(), e.Store, p.Ref())
 	if err != nil || !slices.Equal(e2.Versions, a.Versions) {
 		t.Fatalf("catalog shows %v (%v), want %v", e2.Versions, err, a.Versions)
 	}

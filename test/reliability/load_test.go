@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/meshflow/meshflow/internal/refresh"
+	"github.com/meshflow/meshflow/test/harness"
 )
 
 // TestLoadManyProducts refreshes MESHFLOW_LOAD tiny products at once through
@@ -28,13 +29,13 @@ func TestLoadManyProducts(t *testing.T) {
 	if s, err := strconv.Atoi(os.Getenv("MESHFLOW_LOAD_SESSIONS")); err == nil && s > 0 {
 		sessions = s
 	}
-	e := newEnv(t, localStore(t))
+	e := newEnv(t, harness.LocalStore(t))
 	const queue = "rel-load"
-	e.startWorker(queue, workerOpts{sessions: sessions, activities: 4 * sessions})
+	e.StartWorkers([]string{queue}, harness.WorkerOptions{MaxConcurrentSessions: sessions, MaxConcurrentActivities: 4 * sessions})
 	dir := t.TempDir()
 	products := make([]refresh.Product, n)
 	for i := range products {
-		products[i] = tinyProduct(t, dir, "load", fmt.Sprintf("p%05d", i), queue)
+		products[i] = harness.TinyProduct(t, dir, "load", fmt.Sprintf("p%05d", i), queue)
 	}
 
 	type outcome struct {
@@ -53,7 +54,7 @@ func TestLoadManyProducts(t *testing.T) {
 			o := &outcomes[i]
 			o.ref = p.Ref()
 			t0 := time.Now()
-			run, err := e.mesh.Start(t, e.ctl, p, "load", "load", "load test")
+			run, err := e.Mesh.Start(t, e.Control, p, "load", "load", "load test")
 			if err != nil {
 				o.err = err
 				return
@@ -95,7 +96,7 @@ func TestLoadManyProducts(t *testing.T) {
 	fmt.Printf("load: %d products, %.1f products/s, slowest refresh %s (%s)\n", len(took), float64(len(took))/elapsed.Seconds(), slowest.took.Round(time.Millisecond), slowest.ref)
 	for _, o := range outcomes {
 		if o.err == nil {
-			reconcile(t, e.store, o.ref, map[string]want{o.version: {RunID: o.runID}})
+			reconcile(t, e.Store, o.ref, map[string]want{o.version: {RunID: o.runID}})
 		}
 	}
 }

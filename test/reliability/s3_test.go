@@ -22,6 +22,8 @@ import (
 	"github.com/meshflow/meshflow/internal/store/layout"
 	"github.com/meshflow/meshflow/internal/store/storage"
 	"github.com/meshflow/meshflow/internal/store/storage/s3test"
+	"github.com/meshflow/meshflow/internal/testwait"
+	"github.com/meshflow/meshflow/test/harness"
 	"go.temporal.io/sdk/client"
 )
 
@@ -51,8 +53,8 @@ func s3Store(t *testing.T, bucket string, cfg storage.S3Config) storage.Store {
 
 // publishAttempt returns the attempt number of the run's pending Publish
 // activity and its last failure, or 0.
-func (e *env) publishAttempt(run client.WorkflowRun) (int32, string) {
-	d, err := e.tc.DescribeWorkflowExecution(e.t.Context(), run.GetID(), run.GetRunID())
+func publishAttempt(e *harness.Env, run client.WorkflowRun) (int32, string) {
+	d, err := e.Temporal.DescribeWorkflowExecution(e.T.Context(), run.GetID(), run.GetRunID())
 	if err != nil {
 		return 0, ""
 	}
@@ -76,12 +78,12 @@ func TestS3StoppedDuringPublish(t *testing.T) {
 	srv.Bucket(t, "products")
 	e := newEnv(t, s3Store(t, "products", srv.Config))
 	const queue = "rel-f4"
-	p := tinyProduct(t, t.TempDir(), "rel", "f4", queue)
+	p := harness.TinyProduct(t, t.TempDir(), "rel", "f4", queue)
 	var armed atomic.Bool
 	var once sync.Once
 	stopped := make(chan struct{})
 	dataKey := layout.VersionPrefix(p.Ref(), "1.1.0") + "/data.parquet"
-	e.startWorker(queue, workerOpts{store: hookStore{Store: e.store, beforePut: func(key string) error {
+	e.StartWorkers([]string{queue}, harness.WorkerOptions{Store: hookStore{Store: e.Store, beforePut: func(key string) error {
 		if key == dataKey && armed.Load() {
 			once.Do(func() {
 				srv.Stop(t)
@@ -90,29 +92,29 @@ func TestS3StoppedDuringPublish(t *testing.T) {
 		}
 		return nil
 	}}})
-	seen := watchLatest(t, e.store, p.Ref())
-	run1 := e.start(p, "1", "ana")
-	if v := e.published(run1, time.Minute); v != "1.0.0" {
+	seen := watchLatest(t, e.Store, p.Ref())
+	run1 := e.Start(p, "1", "ana")
+	if v := e.Published(run1, time.Minute); v != "1.0.0" {
 		t.Fatalf("first refresh published %s, want 1.0.0", v)
 	}
 
 	armed.Store(true)
 	started := time.Now()
-	run2 := e.start(p, "2", "ana")
+	run2 := e.Start(p, "2", "ana")
 	select {
 	case <-stopped:
 	case <-time.After(time.Minute):
-		t.Fatalf("the run did not reach the copy of its data\n%s", e.explain(run2))
+		t.Fatalf("the run did not reach the copy of its data\n%s", e.Explain(run2.GetID()))
 	}
 	down := time.Now()
 	t.Logf("S3 server stopped %s after the start, during Publish", down.Sub(started).Round(time.Millisecond))
 
 	// While the server is down, Publish fails and is retried.
-	waitFor(t, time.Minute, "a failed Publish attempt while S3 is down", func() bool {
-		n, failure := e.publishAttempt(run2)
+	testwait.For(t, time.Minute, "a failed Publish attempt while S3 is down", func() bool {
+		n, failure := publishAttempt(e, run2)
 		return n >= 2 && failure != ""
 	})
-	n, failure := e.publishAttempt(run2)
+	n, failure := publishAttempt(e, run2)
 	t.Logf("Publish attempt %d pending while S3 is down; last failure: %s", n, failure)
 
 	// What readers would see, read from the server's folder: the claim of 1.1.0
@@ -135,11 +137,11 @@ func TestS3StoppedDuringPublish(t *testing.T) {
 
 	srv.Restart(t)
 	t.Logf("S3 server restarted after %s down", time.Since(down).Round(time.Millisecond))
-	if v := e.published(run2, 2*time.Minute); v != "1.1.0" {
+	if v := e.Published(run2, 2*time.Minute); v != "1.1.0" {
 		t.Fatalf("second refresh published %s, want 1.1.0", v)
 	}
 	t.Logf("published 1.1.0 %s after the start; latest seen %v", time.Since(started).Round(time.Millisecond), seen())
-	reconcile(t, e.store, p.Ref(), map[string]want{"1.0.0": {RunID: run1.GetRunID()}, "1.1.0": {RunID: run2.GetRunID()}})
+	reconcile(t, e.Store, p.Ref(), map[string]want{"1.0.0": {RunID: run1.GetRunID()}, "1.1.0": {RunID: run2.GetRunID()}})
 }
 
 // faultProxy is an HTTP proxy in front of versitygw that injects faults into
@@ -275,7 +277,7 @@ func TestS3CorruptAndResetDuringPublish(t *testing.T) {
 	direct := s3Store(t, "products", srv.Config)
 	e := newEnv(t, direct)
 	const queue = "rel-f6"
-	p := tinyProduct(t, t.TempDir(), "rel", "f6", queue)
+	p := harness.TinyProduct(t, t.TempDir(), "rel", "f6", queue)
 	stagedGet := func(r *http.Request) bool {
 		return r.Method == http.MethodGet && strings.Contains(r.URL.Path, "/mesh/_staging/"+p.Ref()+"/") && r.URL.Query().Get("x-id") == "GetObject"
 	}
@@ -285,7 +287,7 @@ func TestS3CorruptAndResetDuringPublish(t *testing.T) {
 	var once sync.Once
 	var mu sync.Mutex
 	var attempts []string
-	e.startWorker(queue, workerOpts{store: s3Store(t, "products", viaProxy), publish: func(real publishFunc) publishFunc {
+	e.StartWorkers([]string{queue}, harness.WorkerOptions{Store: s3Store(t, "products", viaProxy), Publish: func(real harness.PublishFunc) harness.PublishFunc {
 		return func(ctx context.Context, in refresh.PublishInput) (refresh.PublishResult, error) {
 			once.Do(func() {
 				// The corrupt read comes last: were it not caught, no later
@@ -300,8 +302,8 @@ func TestS3CorruptAndResetDuringPublish(t *testing.T) {
 		}
 	}})
 	started := time.Now()
-	run := e.start(p, "1", "ana")
-	if v := e.published(run, 2*time.Minute); v != "1.0.0" {
+	run := e.Start(p, "1", "ana")
+	if v := e.Published(run, 2*time.Minute); v != "1.0.0" {
 		t.Fatalf("published %s, want 1.0.0", v)
 	}
 	done, left := proxy.injected()

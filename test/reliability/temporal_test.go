@@ -1,47 +1,18 @@
 package reliability
 
 import (
-	"bytes"
 	"context"
 	"net"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/meshflow/meshflow/internal/mesh/meshtest"
 	"github.com/meshflow/meshflow/internal/refresh"
-	"github.com/meshflow/meshflow/internal/temporal/control"
+	"github.com/meshflow/meshflow/internal/testwait"
+	"github.com/meshflow/meshflow/test/harness"
 	"go.temporal.io/sdk/client"
 )
-
-// syncBuffer collects a process's output.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-// devProcess is `meshflow dev` running as a child process: a Temporal server
-// whose state is in a SQLite file under its data folder.
-type devProcess struct {
-	cmd    *exec.Cmd
-	out    *syncBuffer
-	exited chan struct{}
-}
 
 func freePort(t *testing.T) int {
 	t.Helper()
@@ -54,82 +25,46 @@ func freePort(t *testing.T) int {
 }
 
 // startDev starts `meshflow dev` without refreshes, web pages or metrics, and
-// waits until its Temporal frontend answers on port.
-func startDev(t *testing.T, bin, dataDir string, port int) *devProcess {
+// waits until its Temporal frontend answers on port. The process is stopped
+// with SIGINT when the test ends, unless the test stopped it before.
+func startDev(t *testing.T, bin, dataDir string, port int) *harness.Process {
 	t.Helper()
-	mesh, err := filepath.Abs(filepath.Join("..", "..", "examples", "mesh"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &devProcess{out: &syncBuffer{}, exited: make(chan struct{})}
-	p.cmd = exec.Command(bin, "dev", "--no-refresh", "--mesh", mesh, "--data-dir", dataDir,
+	p := harness.StartProcess(t, bin, "dev", "--no-refresh", "--mesh", meshtest.Example(t), "--data-dir", dataDir,
 		"--temporal-port", strconv.Itoa(port), "--ui-port", "-1", "--api=", "--metrics-listen=")
-	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
-	if err := p.cmd.Start(); err != nil {
-		t.Fatalf("start meshflow dev: %v", err)
-	}
-	go func() {
-		_ = p.cmd.Wait()
-		close(p.exited)
-	}()
-	t.Cleanup(func() {
-		p.stop(t)
-		if t.Failed() {
-			t.Logf("meshflow dev output:\n%s", p.out.String())
-		}
-	})
-	c, err := client.Dial(client.Options{HostPort: "127.0.0.1:" + strconv.Itoa(port), Logger: quietLogger()})
-	if err == nil {
-		defer c.Close()
-	}
-	deadline := time.Now().Add(2 * time.Minute)
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		if c == nil {
-			c, err = client.Dial(client.Options{HostPort: "127.0.0.1:" + strconv.Itoa(port), Logger: quietLogger()})
-			if err == nil {
-				defer c.Close()
-			}
-		}
+	// Cleanups run last-in first-out: this one runs before StartProcess's,
+	// which kills only a process that is still running.
+	t.Cleanup(func() { p.Stop(t) })
+	var c client.Client
+	defer func() {
 		if c != nil {
-			ctx, cancel := context.WithTimeout(t.Context(), time.Second)
-			_, err = c.CheckHealth(ctx, &client.CheckHealthRequest{})
-			if err == nil {
-				_, err = c.WorkflowService().GetSystemInfo(ctx, nil)
-			}
-			cancel()
-			if err == nil {
-				return p
-			}
+			c.Close()
 		}
+	}()
+	err := testwait.Poll(2*time.Minute, func() error {
 		select {
-		case <-p.exited:
-			t.Fatalf("meshflow dev exited:\n%s", p.out.String())
-		case <-tick.C:
+		case <-p.Exited():
+			t.Fatalf("meshflow dev exited:\n%s", p.Output())
+		default:
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("meshflow dev not ready after 2 minutes: %v\n%s", err, p.out.String())
+		if c == nil {
+			dialed, err := client.Dial(client.Options{HostPort: "127.0.0.1:" + strconv.Itoa(port), Logger: harness.QuietLogger()})
+			if err != nil {
+				return err
+			}
+			c = dialed
 		}
+		ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+		defer cancel()
+		if _, err := c.CheckHealth(ctx, &client.CheckHealthRequest{}); err != nil {
+			return err
+		}
+		_, err := c.WorkflowService().GetSystemInfo(ctx, nil)
+		return err
+	})
+	if err != nil {
+		t.Fatalf("meshflow dev not ready: %v\n%s", err, p.Output())
 	}
-}
-
-// stop interrupts the process and waits until it has exited (killing it after
-// 30 seconds).
-func (p *devProcess) stop(t *testing.T) {
-	select {
-	case <-p.exited:
-		return
-	default:
-	}
-	_ = p.cmd.Process.Signal(os.Interrupt)
-	select {
-	case <-p.exited:
-	case <-time.After(30 * time.Second):
-		t.Errorf("meshflow dev did not stop within 30s of SIGINT; killing it")
-		_ = p.cmd.Process.Kill()
-		<-p.exited
-	}
+	return p
 }
 
 // TestTemporalRestartsWhileAwaitingApproval (F5): the Temporal server is the
@@ -142,27 +77,24 @@ func TestTemporalRestartsWhileAwaitingApproval(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: builds cmd/meshflow and runs a Temporal server in a subprocess")
 	}
-	bin := buildMeshflow(t)
+	bin := harness.BuildMeshflow(t)
 	dataDir, port := t.TempDir(), freePort(t)
 	dev := startDev(t, bin, dataDir, port)
-	tc, err := client.Dial(client.Options{HostPort: "127.0.0.1:" + strconv.Itoa(port), Namespace: "default", Logger: quietLogger()})
+	tc, err := client.Dial(client.Options{HostPort: "127.0.0.1:" + strconv.Itoa(port), Namespace: "default", Logger: harness.QuietLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(tc.Close)
-	e := withMesh(&env{t: t, addr: "127.0.0.1:" + strconv.Itoa(port), tc: tc, ctl: &control.Client{Temporal: tc, Namespace: "default"}, store: localStore(t)})
+	e := harness.Connect(t, "reliability", harness.LocalStore(t), tc, "127.0.0.1:"+strconv.Itoa(port), "default")
 	const queue = "rel-f5"
-	e.startWorker(queue, workerOpts{})
-	p := tinyProduct(t, t.TempDir(), "rel", "f5", queue)
+	e.StartWorkers([]string{queue}, harness.WorkerOptions{})
+	p := harness.TinyProduct(t, t.TempDir(), "rel", "f5", queue)
 	p.Governance = refresh.Governance{Approval: "always", Stewards: []string{"li.wei"}, Quorum: 1, Timeout: time.Hour}
-	run := e.start(p, "1", "ana")
-	waitFor(t, time.Minute, "the run to wait for approval", func() bool {
-		st, err := e.ctl.Status(t.Context(), run.GetID(), "")
-		return err == nil && st.Stage == refresh.StageAwaitingApproval
-	})
+	run := e.Start(p, "1", "ana")
+	e.WaitStage(run.GetID(), refresh.StageAwaitingApproval, time.Minute)
 
 	stopped := time.Now()
-	dev.stop(t)
+	dev.Stop(t)
 	t.Logf("Temporal stopped while the run waits for approval (%s to stop)", time.Since(stopped).Round(time.Millisecond))
 	restarted := time.Now()
 	startDev(t, bin, dataDir, port)
@@ -170,35 +102,20 @@ func TestTemporalRestartsWhileAwaitingApproval(t *testing.T) {
 
 	// The run is still there, still waiting; the client reconnects.
 	var st refresh.Status
-	waitFor(t, time.Minute, "the run's status after the restart", func() bool {
-		st, err = e.ctl.Status(t.Context(), run.GetID(), "")
+	testwait.For(t, time.Minute, "the run's status after the restart", func() bool {
+		st, err = e.Control.Status(t.Context(), run.GetID(), "")
 		return err == nil
 	})
 	if st.Stage != refresh.StageAwaitingApproval {
 		t.Fatalf("after the restart the run is at stage %q, want awaiting-approval", st.Stage)
 	}
 	approved := time.Now()
-	if _, err := e.ctl.Decide(t.Context(), p.Ref(), run.GetID(), refresh.Decision{Principal: "li.wei", Approve: true, Comment: "after the restart"}); err != nil {
-		t.Fatalf("approve after the restart: %v\n%s", err, e.explain(run))
+	if _, err := e.Control.Decide(t.Context(), p.Ref(), run.GetID(), refresh.Decision{Principal: "li.wei", Approve: true, Comment: "after the restart"}); err != nil {
+		t.Fatalf("approve after the restart: %v\n%s", err, e.Explain(run.GetID()))
 	}
-	if v := e.published(run, time.Minute); v != "1.0.0" {
+	if v := e.Published(run, time.Minute); v != "1.0.0" {
 		t.Fatalf("published %s, want 1.0.0", v)
 	}
 	t.Logf("published %s after the approval", time.Since(approved).Round(time.Millisecond))
-	reconcile(t, e.store, p.Ref(), map[string]want{"1.0.0": {RunID: run.GetRunID(), Approvers: []string{"li.wei"}}})
-}
-
-// buildMeshflow builds cmd/meshflow into a temporary folder.
-func buildMeshflow(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "meshflow")
-	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Minute)
-	defer cancel()
-	start := time.Now()
-	out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, "../../cmd/meshflow").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go build ./cmd/meshflow: %v\n%s", err, out)
-	}
-	t.Logf("built meshflow in %s", time.Since(start).Round(time.Millisecond))
-	return bin
+	reconcile(t, e.Store, p.Ref(), map[string]want{"1.0.0": {RunID: run.GetRunID(), Approvers: []string{"li.wei"}}})
 }

@@ -31,6 +31,8 @@ import (
 	"github.com/meshflow/meshflow/internal/mesh/spec"
 	"github.com/meshflow/meshflow/internal/refresh"
 	"github.com/meshflow/meshflow/internal/signing"
+	"github.com/meshflow/meshflow/internal/testwait"
+	"github.com/meshflow/meshflow/test/harness"
 	"github.com/prometheus/client_golang/prometheus"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
@@ -51,7 +53,7 @@ type attack struct {
 func TestAttacks(t *testing.T) {
 	e := newEnv(t)
 	// other/secret is published, so that there is something to steal.
-	if res, err := outcome(t.Context(), e.start("other/secret", "setup", owner)); err != nil || res.Stage != refresh.StagePublished {
+	if res, err := e.Result(e.startRef("other/secret", "setup", owner), runTimeout); err != nil || res.Stage != refresh.StagePublished {
 		t.Fatalf("publish other/secret: %+v, %v", res, err)
 	}
 	attacks := append(append(append(workflowAttacks(), decisionAttacks()...), sandboxAttacks(e)...), httpAttacks()...)
@@ -73,17 +75,17 @@ func TestAttacks(t *testing.T) {
 
 // raw starts ProductRefresh the way an attacker with Temporal access does.
 func raw(e *env, id, queue string, in refresh.RefreshInput) (refresh.Result, error) {
-	run, err := e.tc.ExecuteWorkflow(e.t.Context(), client.StartWorkflowOptions{ID: id, TaskQueue: queue}, refresh.WorkflowProductRefresh, in)
+	run, err := e.Temporal.ExecuteWorkflow(e.T.Context(), client.StartWorkflowOptions{ID: id, TaskQueue: queue}, refresh.WorkflowProductRefresh, in)
 	if err != nil {
 		return refresh.Result{}, err
 	}
-	return outcome(e.t.Context(), run)
+	return e.Result(run, runTimeout)
 }
 
 // wantUnauthorized checks that a run was refused with ErrUnauthorized and left
 // nothing of ref behind.
 func wantUnauthorized(e *env, ref string, res refresh.Result, err error) error {
-	if errType(err) != refresh.ErrUnauthorized {
+	if harness.ErrType(err) != refresh.ErrUnauthorized {
 		return fmt.Errorf("the run ended %+v, %v; want %s", res, err, refresh.ErrUnauthorized)
 	}
 	return e.noTrace(ref)
@@ -111,10 +113,10 @@ func workflowAttacks() []attack {
 			return wantUnauthorized(e, "sec/target", res, err)
 		}},
 		{"a signed request replayed from a run's history", func(t *testing.T, e *env) error {
-			run := e.start("sec/base", "replay-source", submitter)
-			e.waitStage(run.GetID(), refresh.StageAwaitingApproval)
-			defer e.tc.TerminateWorkflow(context.Background(), run.GetID(), "", "security suite")
-			hist := e.tc.GetWorkflowHistory(t.Context(), run.GetID(), run.GetRunID(), false, 0)
+			run := e.startRef("sec/base", "replay-source", submitter)
+			e.WaitStage(run.GetID(), refresh.StageAwaitingApproval, time.Minute)
+			defer e.Temporal.TerminateWorkflow(context.Background(), run.GetID(), "", "security suite")
+			hist := e.Temporal.GetWorkflowHistory(t.Context(), run.GetID(), run.GetRunID(), false, 0)
 			ev, err := hist.Next()
 			if err != nil {
 				return err
@@ -125,7 +127,7 @@ func workflowAttacks() []attack {
 			}
 			in.Submitter = "mallory"
 			res, err := raw(e, "refresh/sec/base/replayed", secQueue, in)
-			if errType(err) != refresh.ErrUnauthorized {
+			if harness.ErrType(err) != refresh.ErrUnauthorized {
 				return fmt.Errorf("the replayed request ran: %+v, %v", res, err)
 			}
 			return nil
@@ -136,52 +138,52 @@ func workflowAttacks() []attack {
 		}},
 		{"a run on another domain's task queue", func(t *testing.T, e *env) error {
 			const id = "refresh/sec/target/wrong-queue"
-			st, proof := e.mesh.Signer.Sign(refresh.RequestStatement(id, "sec/target", submitter, "manual", ""), time.Now())
+			st, proof := e.Mesh.Signer.Sign(refresh.RequestStatement(id, "sec/target", submitter, "manual", ""), time.Now())
 			res, err := raw(e, id, otherQueue, refresh.RefreshInput{Ref: "sec/target", Request: &signing.Signed{Statement: st, Proof: proof}})
 			return wantUnauthorized(e, "sec/target", res, err)
 		}},
 		{"a forged scheduled run still waits for sign-off, submitted by the applier", func(t *testing.T, e *env) error {
-			run, err := e.tc.ExecuteWorkflow(t.Context(), client.StartWorkflowOptions{ID: "refresh/sec/base/forged-schedule", TaskQueue: secQueue},
+			run, err := e.Temporal.ExecuteWorkflow(t.Context(), client.StartWorkflowOptions{ID: "refresh/sec/base/forged-schedule", TaskQueue: secQueue},
 				refresh.WorkflowProductRefresh, refresh.RefreshInput{Ref: "sec/base", Trigger: refresh.TriggerSchedule, Submitter: "mallory"})
 			if err != nil {
 				return err
 			}
-			defer e.tc.TerminateWorkflow(context.Background(), run.GetID(), "", "security suite")
-			st := e.waitStage(run.GetID(), refresh.StageAwaitingApproval)
+			defer e.Temporal.TerminateWorkflow(context.Background(), run.GetID(), "", "security suite")
+			st := e.WaitStage(run.GetID(), refresh.StageAwaitingApproval, time.Minute)
 			if st.Submitter == "mallory" {
 				return errors.New("the run took its submitter from the input")
 			}
 			return nil
 		}},
 		{"a forged scheduled run pinned to an older revision (approval never)", func(t *testing.T, e *env) error {
-			old := e.mesh.Products(t, e.product("target", "never", "SELECT id, amount FROM orders"))
+			old := e.Mesh.Products(t, e.product("target", "never", "SELECT id, amount FROM orders"))
 			e.rev = e.publish() // the suite's mesh is current again
-			run, err := e.tc.ExecuteWorkflow(t.Context(), client.StartWorkflowOptions{ID: "refresh/sec/target/rollback", TaskQueue: secQueue},
+			run, err := e.Temporal.ExecuteWorkflow(t.Context(), client.StartWorkflowOptions{ID: "refresh/sec/target/rollback", TaskQueue: secQueue},
 				refresh.WorkflowProductRefresh, refresh.RefreshInput{Ref: "sec/target", Trigger: refresh.TriggerSchedule, Revision: old})
 			if err != nil {
 				return err
 			}
-			defer e.tc.TerminateWorkflow(context.Background(), run.GetID(), "", "security suite")
-			st := e.waitStage(run.GetID(), refresh.StageAwaitingApproval)
+			defer e.Temporal.TerminateWorkflow(context.Background(), run.GetID(), "", "security suite")
+			st := e.WaitStage(run.GetID(), refresh.StageAwaitingApproval, time.Minute)
 			if st.Revision != e.rev {
 				return fmt.Errorf("the run resolved revision %s, not the current %s", st.Revision, e.rev)
 			}
 			return e.noTraceOfVersions("sec/target")
 		}},
 		{"an input URI into the mesh's own store (another domain's published data)", func(t *testing.T, e *env) error {
-			res, err := outcome(t.Context(), e.start("sec/store-reader", "store", submitter))
-			if errType(err) != refresh.ErrUnauthorized {
+			res, err := e.Result(e.startRef("sec/store-reader", "store", submitter), runTimeout)
+			if harness.ErrType(err) != refresh.ErrUnauthorized {
 				return fmt.Errorf("the run ended %+v, %v; want %s", res, err, refresh.ErrUnauthorized)
 			}
 			return e.noTrace("sec/store-reader")
 		}},
 		{"a parent workflow of the attacker's naming a propagated run's submitter", func(t *testing.T, e *env) error {
-			run, err := e.tc.ExecuteWorkflow(t.Context(), client.StartWorkflowOptions{ID: "evil/parent", TaskQueue: evilQueue}, evilParent)
+			run, err := e.Temporal.ExecuteWorkflow(t.Context(), client.StartWorkflowOptions{ID: "evil/parent", TaskQueue: evilQueue}, evilParent)
 			if err != nil {
 				return err
 			}
-			defer e.tc.TerminateWorkflow(context.Background(), "refresh/sec/target/evil-child", "", "security suite")
-			st := e.waitStage("refresh/sec/target/evil-child", refresh.StageAwaitingApproval)
+			defer e.Temporal.TerminateWorkflow(context.Background(), "refresh/sec/target/evil-child", "", "security suite")
+			st := e.WaitStage("refresh/sec/target/evil-child", refresh.StageAwaitingApproval, time.Minute)
 			_ = run
 			if st.Submitter == "mallory-chosen" {
 				return errors.New("the attacker's parent chose the submitter")
@@ -198,26 +200,26 @@ func workflowAttacks() []attack {
 			return e.rawAccess("access/other/secret/sec-data/orphan", req)
 		}},
 		{"a restricted product read without a grant", func(t *testing.T, e *env) error {
-			run := e.start("sec/reader", "no-grant", submitter)
-			defer e.tc.TerminateWorkflow(context.Background(), run.GetID(), "", "security suite")
-			e.waitStage(run.GetID(), refresh.StageAwaitingAccess)
+			run := e.startRef("sec/reader", "no-grant", submitter)
+			defer e.Temporal.TerminateWorkflow(context.Background(), run.GetID(), "", "security suite")
+			e.WaitStage(run.GetID(), refresh.StageAwaitingAccess, time.Minute)
 			return e.noTrace("sec/reader")
 		}},
 		{"a forged grant file in the store", func(t *testing.T, e *env) error {
 			g := access.Grant{ID: "g-forged", Product: "other/secret", Principal: secTeam, Purpose: "forged", GrantedBy: owner,
 				GrantedAt: time.Now().Add(-time.Minute), ExpiresAt: time.Now().Add(time.Hour), WorkflowID: access.WorkflowID("other/secret", secTeam, "forged")}
-			if _, err := grants.Record(t.Context(), e.store, g); err != nil {
+			if _, err := grants.Record(t.Context(), e.Store, g); err != nil {
 				return err
 			}
-			if _, ok, err := grants.Check(t.Context(), e.store, secTeam, "other/secret", time.Now()); err != nil || ok {
+			if _, ok, err := grants.Check(t.Context(), e.Store, secTeam, "other/secret", time.Now()); err != nil || ok {
 				return fmt.Errorf("the forged grant allows reading: %v, %v", ok, err)
 			}
-			if err := meshrev.VerifyGrant(t.Context(), e.store, g); err == nil {
+			if err := meshrev.VerifyGrant(t.Context(), e.Store, g); err == nil {
 				return errors.New("the audit would accept the forged grant")
 			}
-			run := e.start("sec/reader", "forged-grant", submitter)
-			defer e.tc.TerminateWorkflow(context.Background(), run.GetID(), "", "security suite")
-			e.waitStage(run.GetID(), refresh.StageAwaitingAccess)
+			run := e.startRef("sec/reader", "forged-grant", submitter)
+			defer e.Temporal.TerminateWorkflow(context.Background(), run.GetID(), "", "security suite")
+			e.WaitStage(run.GetID(), refresh.StageAwaitingAccess, time.Minute)
 			return e.noTrace("sec/reader")
 		}},
 	}
@@ -226,18 +228,18 @@ func workflowAttacks() []attack {
 // rawAccess starts an AccessRequest as an attacker and checks that it was
 // refused without a grant.
 func (e *env) rawAccess(id string, req access.Request) error {
-	run, err := e.tc.ExecuteWorkflow(e.t.Context(), client.StartWorkflowOptions{ID: id, TaskQueue: otherQueue}, access.WorkflowAccessRequest, req)
+	run, err := e.Temporal.ExecuteWorkflow(e.T.Context(), client.StartWorkflowOptions{ID: id, TaskQueue: otherQueue}, access.WorkflowAccessRequest, req)
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(e.t.Context(), time.Minute)
+	ctx, cancel := context.WithTimeout(e.T.Context(), time.Minute)
 	defer cancel()
 	var res access.Result
 	err = run.Get(ctx, &res)
-	if errType(err) != refresh.ErrUnauthorized {
+	if harness.ErrType(err) != refresh.ErrUnauthorized {
 		return fmt.Errorf("the access request ended %+v, %v; want %s", res, err, refresh.ErrUnauthorized)
 	}
-	all, err := grants.List(e.t.Context(), e.store, "other/secret")
+	all, err := grants.List(e.T.Context(), e.Store, "other/secret")
 	for _, g := range all {
 		if g.WorkflowID == id {
 			return fmt.Errorf("a grant was recorded: %+v", g)
@@ -249,19 +251,19 @@ func (e *env) rawAccess(id string, req access.Request) error {
 func decisionAttacks() []attack {
 	// waiting starts a legitimate run of sec/base and waits for its approval.
 	waiting := func(e *env, suffix string) (client.WorkflowRun, refresh.Status) {
-		run := e.start("sec/base", suffix, submitter)
-		return run, e.waitStage(run.GetID(), refresh.StageAwaitingApproval)
+		run := e.startRef("sec/base", suffix, submitter)
+		return run, e.WaitStage(run.GetID(), refresh.StageAwaitingApproval, time.Minute)
 	}
 	update := func(e *env, id string, d refresh.Decision) error {
-		h, err := e.tc.UpdateWorkflow(e.t.Context(), client.UpdateWorkflowOptions{WorkflowID: id, UpdateName: refresh.UpdateDecide,
+		h, err := e.Temporal.UpdateWorkflow(e.T.Context(), client.UpdateWorkflowOptions{WorkflowID: id, UpdateName: refresh.UpdateDecide,
 			Args: []any{d}, WaitForStage: client.WorkflowUpdateStageCompleted})
 		if err == nil {
-			err = h.Get(e.t.Context(), nil)
+			err = h.Get(e.T.Context(), nil)
 		}
 		return err
 	}
 	stillWaiting := func(e *env, run client.WorkflowRun) error {
-		st, err := e.ctl.Status(e.t.Context(), run.GetID(), "")
+		st, err := e.Control.Status(e.T.Context(), run.GetID(), "")
 		if err != nil {
 			return err
 		}
@@ -273,7 +275,7 @@ func decisionAttacks() []attack {
 	return []attack{
 		{"forged sign-off: a decide update with a steward's name and the manifest hash", func(t *testing.T, e *env) error {
 			run, st := waiting(e, "forged-update")
-			defer e.tc.TerminateWorkflow(context.Background(), run.GetID(), "", "security suite")
+			defer e.Temporal.TerminateWorkflow(context.Background(), run.GetID(), "", "security suite")
 			if err := update(e, run.GetID(), refresh.Decision{Principal: steward, Approve: true, ManifestHash: st.ManifestHash}); err == nil {
 				return errors.New("the update was accepted")
 			}
@@ -281,43 +283,42 @@ func decisionAttacks() []attack {
 		}},
 		{"forged sign-off as the decide signal", func(t *testing.T, e *env) error {
 			run, st := waiting(e, "forged-signal")
-			defer e.tc.TerminateWorkflow(context.Background(), run.GetID(), "", "security suite")
-			if err := e.tc.SignalWorkflow(t.Context(), run.GetID(), "", refresh.SignalDecide, refresh.Decision{Principal: steward, Approve: true, ManifestHash: st.ManifestHash}); err != nil {
+			defer e.Temporal.TerminateWorkflow(context.Background(), run.GetID(), "", "security suite")
+			if err := e.Temporal.SignalWorkflow(t.Context(), run.GetID(), "", refresh.SignalDecide, refresh.Decision{Principal: steward, Approve: true, ManifestHash: st.ManifestHash}); err != nil {
 				return err
 			}
-			deadline := time.Now().Add(30 * time.Second)
-			for {
-				now, err := e.ctl.Status(t.Context(), run.GetID(), "")
-				if err == nil && len(now.Refused) == 1 {
-					break
+			var now refresh.Status
+			if err := testwait.Poll(30*time.Second, func() error {
+				var err error
+				if now, err = e.Control.Status(t.Context(), run.GetID(), ""); err == nil && len(now.Refused) != 1 {
+					err = errors.New("no refusal recorded")
 				}
-				if time.Now().After(deadline) {
-					return fmt.Errorf("the signal was not recorded as refused: %+v", now.Refused)
-				}
-				time.Sleep(50 * time.Millisecond)
+				return err
+			}); err != nil {
+				return fmt.Errorf("the signal was not recorded as refused: %+v (%w)", now.Refused, err)
 			}
 			return stillWaiting(e, run)
 		}},
 		{"a signed decision replayed on another run", func(t *testing.T, e *env) error {
-			first := e.start("sec/approved", "replay-decision-1", submitter)
-			e.waitStage(first.GetID(), refresh.StageAwaitingApproval)
-			after, err := e.ctl.Decide(t.Context(), "", first.GetID(), refresh.Decision{Principal: steward, Approve: true, Comment: "ok"})
+			first := e.startRef("sec/approved", "replay-decision-1", submitter)
+			e.WaitStage(first.GetID(), refresh.StageAwaitingApproval, time.Minute)
+			after, err := e.Control.Decide(t.Context(), "", first.GetID(), refresh.Decision{Principal: steward, Approve: true, Comment: "ok"})
 			if err != nil {
 				return fmt.Errorf("the legitimate decision: %w", err)
 			}
 			stolen := after.Approvals[0]
 			second, st := waiting(e, "replay-decision-2")
-			defer e.tc.TerminateWorkflow(context.Background(), second.GetID(), "", "security suite")
+			defer e.Temporal.TerminateWorkflow(context.Background(), second.GetID(), "", "security suite")
 			if err := update(e, second.GetID(), refresh.Decision{Principal: steward, Approve: true, Comment: "ok", ManifestHash: st.ManifestHash, Proof: stolen.Proof}); err == nil {
 				return errors.New("the replayed proof was accepted")
 			}
 			return stillWaiting(e, second)
 		}},
 		{"a submitter approving their own run", func(t *testing.T, e *env) error {
-			run := e.start("sec/self-approved", "self", steward)
-			defer e.tc.TerminateWorkflow(context.Background(), run.GetID(), "", "security suite")
-			e.waitStage(run.GetID(), refresh.StageAwaitingApproval)
-			if _, err := e.ctl.Decide(t.Context(), "", run.GetID(), refresh.Decision{Principal: steward, Approve: true}); err == nil ||
+			run := e.startRef("sec/self-approved", "self", steward)
+			defer e.Temporal.TerminateWorkflow(context.Background(), run.GetID(), "", "security suite")
+			e.WaitStage(run.GetID(), refresh.StageAwaitingApproval, time.Minute)
+			if _, err := e.Control.Decide(t.Context(), "", run.GetID(), refresh.Decision{Principal: steward, Approve: true}); err == nil ||
 				!strings.Contains(err.Error(), "cannot approve") {
 				return fmt.Errorf("the submitter's signed approval: %v", err)
 			}
@@ -328,7 +329,7 @@ func decisionAttacks() []attack {
 
 // noTraceOfVersions reports a published version of ref.
 func (e *env) noTraceOfVersions(ref string) error {
-	objs, err := e.store.List(e.t.Context(), ref+"/")
+	objs, err := e.Store.List(e.T.Context(), ref+"/")
 	if err != nil {
 		return err
 	}
@@ -342,8 +343,8 @@ func sandboxAttacks(e *env) []attack {
 	var out []attack
 	for name := range e.sandboxEscapes() {
 		out = append(out, attack{"sandbox: " + name, func(t *testing.T, e *env) error {
-			res, err := outcome(t.Context(), e.start("sec/"+name, "escape", submitter))
-			if errType(err) != refresh.ErrTransform {
+			res, err := e.Result(e.startRef("sec/"+name, "escape", submitter), runTimeout)
+			if harness.ErrType(err) != refresh.ErrTransform {
 				return fmt.Errorf("the run ended %+v, %v; want %s", res, err, refresh.ErrTransform)
 			}
 			return e.noTrace("sec/" + name)
@@ -355,7 +356,7 @@ func sandboxAttacks(e *env) []attack {
 func httpAttacks() []attack {
 	return []attack{
 		{"open redirects after sign-in", func(t *testing.T, e *env) error {
-			h := web.New(web.Deps{Store: e.store, Auth: tokens{"tok-alice": submitter}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+			h := web.New(web.Deps{Store: e.Store, Auth: tokens{"tok-alice": submitter}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 			srv := httptest.NewServer(h)
 			defer srv.Close()
 			for _, next := range []string{"//evil.example", "/\\evil.example", "/%09/evil.example", "https://evil.example", "javascript:alert(1)", "/%2F%2Fevil.example", "/\t/evil.example"} {
@@ -462,26 +463,26 @@ func unverifiedJWT() error {
 // access workflow, takes a download link from serve, revokes the grant and
 // uses the link.
 func (e *env) linkAfterRevocation() error {
-	ctx := e.t.Context()
+	ctx := e.T.Context()
 	req := access.Request{Product: "other/secret", Requester: "tom", Purpose: "suite", Duration: time.Hour, TaskQueue: otherQueue}
-	run, err := e.ctl.RequestAccess(ctx, req, "link")
+	run, err := e.Control.RequestAccess(ctx, req, "link")
 	if err != nil {
 		return err
 	}
 	var st access.Status
-	for deadline := time.Now().Add(time.Minute); ; {
-		if st, err = e.ctl.AccessStatus(ctx, run.GetID()); err == nil && st.Stage == access.StagePending && len(st.Request.Approvers) > 0 {
-			break
+	if err := testwait.Poll(time.Minute, func() error {
+		var err error
+		if st, err = e.Control.AccessStatus(ctx, run.GetID()); err == nil && (st.Stage != access.StagePending || len(st.Request.Approvers) == 0) {
+			err = errors.New("not pending with approvers")
 		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("the access request does not wait: %+v, %v", st, err)
-		}
-		time.Sleep(50 * time.Millisecond)
+		return err
+	}); err != nil {
+		return fmt.Errorf("the access request does not wait: %+v, %v", st, err)
 	}
-	if _, err := e.ctl.DecideAccess(ctx, run.GetID(), access.Decision{Principal: owner, Approve: true}); err != nil {
+	if _, err := e.Control.DecideAccess(ctx, run.GetID(), access.Decision{Principal: owner, Approve: true}); err != nil {
 		return err
 	}
-	api, err := serve.New(serve.Config{Runs: e.ctl, Auth: tokens{"tok-tom": "tom"}, Registry: prometheus.NewRegistry(), Store: e.store,
+	api, err := serve.New(serve.Config{Runs: e.Control, Auth: tokens{"tok-tom": "tom"}, Registry: prometheus.NewRegistry(), Store: e.Store,
 		Readers: func(string) []string { return []string{owner} }, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		return err
@@ -512,7 +513,7 @@ func (e *env) linkAfterRevocation() error {
 	if code, _, err := get(link.URL); err != nil || code != http.StatusOK {
 		return fmt.Errorf("the link before revocation: HTTP %d, %v", code, err)
 	}
-	if _, err := e.ctl.RevokeAccess(ctx, run.GetID(), access.Revocation{Principal: owner, Reason: "suite"}); err != nil {
+	if _, err := e.Control.RevokeAccess(ctx, run.GetID(), access.Revocation{Principal: owner, Reason: "suite"}); err != nil {
 		return err
 	}
 	if code, b, err := get(link.URL); err != nil || code != http.StatusForbidden || bytes.Contains(b, []byte("PAR1")) {

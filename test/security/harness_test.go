@@ -1,11 +1,8 @@
 package security
 
 import (
-	"context"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -13,17 +10,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/meshflow/meshflow/activities"
 	"github.com/meshflow/meshflow/internal/mesh/meshrev"
-	"github.com/meshflow/meshflow/internal/mesh/meshrev/meshrevtest"
 	"github.com/meshflow/meshflow/internal/refresh"
 	"github.com/meshflow/meshflow/internal/store/storage"
 	"github.com/meshflow/meshflow/internal/temporal/control"
-	"github.com/meshflow/meshflow/internal/temporal/devserver/devservertest"
-	"github.com/meshflow/meshflow/worker"
-	enumspb "go.temporal.io/api/enums/v1"
+	"github.com/meshflow/meshflow/test/harness"
 	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/temporal"
 	sdkworker "go.temporal.io/sdk/worker"
 )
 
@@ -41,6 +33,9 @@ const (
 	secTeam    = "sec-data"       // sec's owner team
 )
 
+// runTimeout bounds the wait for a run's result.
+const runTimeout = 2 * time.Minute
+
 const contractYAML = `apiVersion: v3.1.0
 kind: DataContract
 id: orders
@@ -53,27 +48,19 @@ schema:
       - {name: amount, logicalType: number}
 `
 
-// env is a real Temporal server with meshflow's real workers on both queues, a
-// local store holding the suite's mesh revision, a control client that signs
-// as meshflow serve would, and the raw Temporal client an attacker uses.
+// env is the shared harness on a local store that holds the suite's mesh
+// revision, with meshflow's real workers on both queues and the attacker's
+// worker. Its Temporal client is the attacker's view: raw Temporal access; its
+// control client signs as meshflow serve would.
 type env struct {
-	t     *testing.T
-	tc    client.Client // the attacker's view: raw Temporal access
-	ctl   *control.Client
-	store storage.Store
+	*harness.Env
 	root  string // the store's folder
-	mesh  *meshrevtest.Mesh
 	rev   string
 	input string // the orders CSV every product reads
 }
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	attrs := map[string]enumspb.IndexedValueType{}
-	for _, a := range refresh.SearchAttributes {
-		attrs[a] = enumspb.INDEXED_VALUE_TYPE_KEYWORD
-	}
-	srv, tc := devservertest.Start(t, attrs)
 	root := t.TempDir()
 	st, err := storage.OpenLocal(root)
 	if err != nil {
@@ -83,19 +70,11 @@ func newEnv(t *testing.T) *env {
 	if err := os.WriteFile(csv, []byte("id,amount\n1,10.5\n2,3\n3,7\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, tc: tc, store: st, root: root, mesh: meshrevtest.New(t, st), input: "file://" + csv}
-	e.ctl = &control.Client{Temporal: tc, Namespace: srv.Namespace(), Signer: e.mesh.Signer}
+	e := &env{Env: harness.New(t, "security", st), root: root, input: "file://" + csv}
 	e.rev = e.publish()
-	acts := &activities.Activities{Store: st, Scratch: t.TempDir(), Threads: 1, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
-	for _, q := range []string{secQueue, otherQueue} {
-		w := worker.New(tc, q, acts, worker.Options{Identity: "security-" + q})
-		if err := w.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(w.Stop)
-	}
+	e.StartWorkers([]string{secQueue, otherQueue}, harness.WorkerOptions{})
 	// The attacker's own worker, hosting a workflow that starts refreshes.
-	evil := sdkworker.New(tc, evilQueue, sdkworker.Options{})
+	evil := sdkworker.New(e.Temporal, evilQueue, sdkworker.Options{})
 	evil.RegisterWorkflow(evilParent)
 	if err := evil.Start(); err != nil {
 		t.Fatal(err)
@@ -156,68 +135,32 @@ func (e *env) publish() string {
 		rev.AccessApprovers[p.Ref()] = p.Governance.Stewards
 	}
 	rev.AccessApprovers["other/secret"] = []string{owner}
-	return e.mesh.Publish(e.t, rev)
+	return e.Mesh.Publish(e.T, rev)
 }
 
-// start starts a legitimate refresh, signed as serve would sign it.
-func (e *env) start(ref, suffix, who string) client.WorkflowRun {
-	e.t.Helper()
+// startRef starts a legitimate refresh of ref from the current revision, signed
+// as serve would sign it.
+func (e *env) startRef(ref, suffix, who string) client.WorkflowRun {
+	e.T.Helper()
 	p := refresh.Product{}
 	domain, _, _ := strings.Cut(ref, "/")
 	p.TaskQueue = secQueue
 	if domain == "other" {
 		p.TaskQueue = otherQueue
 	}
-	run, err := e.ctl.Start(e.t.Context(), control.Refresh{Ref: ref, TaskQueue: p.TaskQueue, Principal: who, Reason: "security suite", Suffix: suffix})
+	run, err := e.Control.Start(e.T.Context(), control.Refresh{Ref: ref, TaskQueue: p.TaskQueue, Principal: who, Reason: "security suite", Suffix: suffix})
 	if err != nil {
-		e.t.Fatal(err)
+		e.T.Fatal(err)
 	}
 	return run
-}
-
-// waitStage waits until a run reaches stage.
-func (e *env) waitStage(id string, stage refresh.Stage) refresh.Status {
-	e.t.Helper()
-	var st refresh.Status
-	deadline := time.Now().Add(time.Minute)
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		var err error
-		st, err = e.ctl.Status(e.t.Context(), id, "")
-		if err == nil && st.Stage == stage {
-			return st
-		}
-		if time.Now().After(deadline) {
-			e.t.Fatalf("%s did not reach %s (stage %s, %v)", id, stage, st.Stage, err)
-		}
-		<-tick.C
-	}
-}
-
-// outcome waits for a run and returns its result and error.
-func outcome(ctx context.Context, run client.WorkflowRun) (refresh.Result, error) {
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-	defer cancel()
-	var res refresh.Result
-	err := run.Get(ctx, &res)
-	return res, err
-}
-
-// errType is the type of a run's non-retryable error, or "".
-func errType(err error) string {
-	if appErr, ok := errors.AsType[*temporal.ApplicationError](err); ok {
-		return appErr.Type()
-	}
-	return ""
 }
 
 // noTrace reports what a refused attack left behind: a published version or
 // staged objects of the product, or files outside the store's layout.
 func (e *env) noTrace(ref string) error {
-	ctx := e.t.Context()
+	ctx := e.T.Context()
 	for _, prefix := range []string{ref + "/", "_staging/" + ref + "/"} {
-		objs, err := e.store.List(ctx, prefix)
+		objs, err := e.Store.List(ctx, prefix)
 		if err != nil && !errors.Is(err, storage.ErrNotFound) {
 			return err
 		}

@@ -20,10 +20,10 @@ import (
 	"github.com/meshflow/meshflow/internal/signing"
 	"github.com/meshflow/meshflow/internal/temporal/control"
 	"github.com/meshflow/meshflow/internal/temporal/devserver/devservertest"
+	"github.com/meshflow/meshflow/internal/testwait"
 	"github.com/meshflow/meshflow/workflows"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
-	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
 	sdkworker "go.temporal.io/sdk/worker"
@@ -36,11 +36,7 @@ const queue = "meshflow-finance"
 // govern stage at once and, with approval "always", waits for its stewards.
 func startTemporal(t *testing.T) *control.Client {
 	t.Helper()
-	attrs := map[string]enumspb.IndexedValueType{}
-	for _, a := range refresh.SearchAttributes {
-		attrs[a] = enumspb.INDEXED_VALUE_TYPE_KEYWORD
-	}
-	srv, tc := devservertest.Start(t, attrs)
+	srv, tc := devservertest.StartMesh(t)
 	w := sdkworker.New(tc, queue, sdkworker.Options{EnableSessionWorker: true})
 	workflows.Register(w)
 	reg := func(name string, fn any) { w.RegisterActivityWithOptions(fn, activity.RegisterOptions{Name: name}) }
@@ -104,25 +100,11 @@ func startRun(t *testing.T, ctl *control.Client, suffix string) (client.Workflow
 		t.Fatal(err)
 	}
 	var st refresh.Status
-	waitFor(t, "run "+run.GetID()+" to wait for approval", func() bool {
+	testwait.For(t, time.Minute, "run "+run.GetID()+" to wait for approval", func() bool {
 		st, err = ctl.Status(t.Context(), run.GetID(), "")
 		return err == nil && st.Stage == refresh.StageAwaitingApproval
 	})
 	return run, st
-}
-
-// waitFor polls cond every 50ms for up to a minute.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(time.Minute)
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		<-tick.C
-	}
 }
 
 // testAPI is a test client of the server.
@@ -279,7 +261,7 @@ func TestAPI(t *testing.T) {
 	})
 
 	t.Run("reading runs", func(t *testing.T) {
-		waitFor(t, "the run to be listed as awaiting approval", func() bool {
+		testwait.For(t, time.Minute, "the run to be listed as awaiting approval", func() bool {
 			_, out := a.do("GET", "/api/v1/approvals", "maria.rossi", nil)
 			list, _ := out["approvals"].([]any)
 			return len(list) == 1 && list[0].(map[string]any)["workflowId"] == id
@@ -383,7 +365,7 @@ meshflow_approvals_decided_total{decision="reject"} 1
 		second, _ := startRun(t, ctl, "api-client")
 		c := &Client{BaseURL: a.url + "/", Token: a.tokens["omar.haddad"]}
 		var pending []api.RunStatus
-		waitFor(t, "the second run to be listed", func() bool {
+		testwait.For(t, time.Minute, "the second run to be listed", func() bool {
 			pending, err = c.Approvals(t.Context(), "finance/global-kpis")
 			return err == nil && len(pending) == 1
 		})

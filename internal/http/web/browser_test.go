@@ -25,15 +25,14 @@ import (
 	"github.com/meshflow/meshflow/internal/mesh/meshcheck"
 	"github.com/meshflow/meshflow/internal/mesh/meshrev/meshrevtest"
 	"github.com/meshflow/meshflow/internal/mesh/spec"
-	"github.com/meshflow/meshflow/internal/refresh"
 	"github.com/meshflow/meshflow/internal/store/catalog"
 	"github.com/meshflow/meshflow/internal/store/storage"
 	"github.com/meshflow/meshflow/internal/temporal/control"
 	"github.com/meshflow/meshflow/internal/temporal/devserver/devservertest"
+	"github.com/meshflow/meshflow/internal/testwait"
 	"github.com/meshflow/meshflow/worker"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
-	enumspb "go.temporal.io/api/enums/v1"
 )
 
 // chromiumPath is where Debian's chromium package installs the browser.
@@ -121,19 +120,6 @@ func innerText(sel string) chromedp.Action[string] {
 	return chromedp.Evaluate[string](fmt.Sprintf("document.querySelector(%s).innerText", q))
 }
 
-func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	tick := time.NewTicker(100 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", within, what)
-		}
-		<-tick.C
-	}
-}
-
 // TestBrowser publishes the example mesh on an in-process Temporal server, serves
 // the pages, and drives them in headless Chromium: a finance steward signs in,
 // approves the KPIs from the inbox with a comment and sees them published; the
@@ -145,11 +131,7 @@ func TestBrowser(t *testing.T) {
 	}
 	bctx := browser(t)
 
-	attrs := map[string]enumspb.IndexedValueType{}
-	for _, a := range refresh.SearchAttributes {
-		attrs[a] = enumspb.INDEXED_VALUE_TYPE_KEYWORD
-	}
-	srv, tc := devservertest.Start(t, attrs)
+	srv, tc := devservertest.StartMesh(t)
 	res := meshcheck.Check(t.Context(), filepath.Join("..", "..", "..", "examples", "mesh"))
 	if res.Diagnostics.HasErrors() {
 		t.Fatalf("example mesh: %v", res.Diagnostics.Err())
@@ -184,14 +166,14 @@ func TestBrowser(t *testing.T) {
 	}
 	// The KPIs read the restricted EMEA sales: the EMEA steward grants finance
 	// the access its run asks for.
-	waitFor(t, 3*time.Minute, "finance's access request for the EMEA sales", func() bool {
+	testwait.For(t, 3*time.Minute, "finance's access request for the EMEA sales", func() bool {
 		asks, _ := ctl.PendingAccess(t.Context(), "sales-emea/regional-sales")
 		return len(asks) == 1
 	})
 	if _, err := ctl.DecideAccess(t.Context(), "sales-emea/regional-sales", access.Decision{Principal: "anna.schmidt", Approve: true}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 3*time.Minute, "finance/global-kpis to wait for approval", func() bool {
+	testwait.For(t, 3*time.Minute, "finance/global-kpis to wait for approval", func() bool {
 		p, _ := ctl.Pending(t.Context(), "finance/global-kpis")
 		return len(p) > 0
 	})
@@ -241,7 +223,7 @@ meshflow_approvals_decided_total{decision="approve"} 1
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "meshflow_approvals_decided_total"); err != nil {
 		t.Error(err)
 	}
-	waitFor(t, 2*time.Minute, "finance/global-kpis 1.0.0 to be published", func() bool {
+	testwait.For(t, 2*time.Minute, "finance/global-kpis 1.0.0 to be published", func() bool {
 		e, err := catalog.Show(t.Context(), st, "finance/global-kpis")
 		return err == nil && e.Latest.Version == "1.0.0"
 	})

@@ -3,51 +3,13 @@ package meshcheck
 import (
 	"context"
 	"fmt"
-	"io/fs"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/meshflow/meshflow/internal/mesh/diag"
+	"github.com/meshflow/meshflow/internal/mesh/meshtest"
 )
-
-// exampleMesh is the sample mesh every case starts from.
-const exampleMesh = "../../../examples/mesh"
-
-// copyExample copies the YAML files of the example mesh (not its data) to a
-// temporary folder and returns the folder.
-func copyExample(t *testing.T) string {
-	t.Helper()
-	dst := t.TempDir()
-	err := filepath.WalkDir(exampleMesh, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, err := filepath.Rel(exampleMesh, path)
-		if err != nil {
-			return err
-		}
-		if d.IsDir() {
-			if rel == "data" {
-				return filepath.SkipDir
-			}
-			return os.MkdirAll(filepath.Join(dst, rel), 0o755)
-		}
-		if !strings.HasSuffix(path, ".yaml") {
-			return nil
-		}
-		b, err := os.ReadFile(path)
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(filepath.Join(dst, rel), b, 0o644)
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return dst
-}
 
 // edit is one textual change to a file of the mesh: old must occur exactly once.
 type edit struct {
@@ -57,17 +19,7 @@ type edit struct {
 func applyEdits(t *testing.T, dir string, edits []edit) {
 	t.Helper()
 	for _, e := range edits {
-		path := filepath.Join(dir, filepath.FromSlash(e.file))
-		b, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if n := strings.Count(string(b), e.old); n != 1 {
-			t.Fatalf("%s: %q occurs %d times, want once", e.file, e.old, n)
-		}
-		if err := os.WriteFile(path, []byte(strings.Replace(string(b), e.old, e.new, 1)), 0o644); err != nil {
-			t.Fatal(err)
-		}
+		meshtest.Edit(t, dir, e.file, e.old, e.new)
 	}
 }
 
@@ -89,7 +41,7 @@ func render(dir string, items []diag.Diagnostic) string {
 }
 
 func TestExampleMeshIsClean(t *testing.T) {
-	dir := copyExample(t)
+	dir := meshtest.CopyExample(t)
 	res := Check(context.Background(), dir)
 	if got := render(dir, res.Diagnostics.Items()); got != "" {
 		t.Fatalf("the example mesh has diagnostics:\n%s", got)
@@ -234,7 +186,7 @@ func TestBrokenVariants(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			dir := copyExample(t)
+			dir := meshtest.CopyExample(t)
 			applyEdits(t, dir, tc.edits)
 			res := Check(context.Background(), dir)
 			got := render(dir, res.Diagnostics.Items())

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
+
+	"github.com/meshflow/meshflow/internal/refresh"
 )
 
 // Defaults for Config. Host and Namespace fall back to them when left empty; the
@@ -59,6 +61,17 @@ type Config struct {
 
 // NoUI as Config.UIPort runs the server without the Web UI.
 const NoUI = -1
+
+// MeshSearchAttributes returns the search attributes meshflow's workflows set
+// (refresh.SearchAttributes, all of type Keyword), as Config.SearchAttributes
+// takes them. Each call returns a new map, which the caller may change.
+func MeshSearchAttributes() map[string]enumspb.IndexedValueType {
+	attrs := make(map[string]enumspb.IndexedValueType, len(refresh.SearchAttributes))
+	for _, a := range refresh.SearchAttributes {
+		attrs[a] = enumspb.INDEXED_VALUE_TYPE_KEYWORD
+	}
+	return attrs
+}
 
 // withDefaults returns cfg with empty fields set to their defaults, or an error
 // naming the first invalid field.

@@ -26,6 +26,7 @@ import (
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/meshflow/meshflow/internal/refresh"
 	"github.com/meshflow/meshflow/internal/temporal/devserver"
 	"github.com/meshflow/meshflow/internal/temporal/devserver/devservertest"
 )
@@ -106,6 +107,24 @@ func TestHelperRunsWorkflow(t *testing.T) {
 	}
 	checkSearchAttributes(ctx, t, c, srv.Namespace(), attrs)
 	runGreet(ctx, t, c, "greet/in-memory")
+}
+
+// TestMeshSearchAttributes checks that the attributes meshflow registers are
+// the ones its workflows set, each a Keyword, and that callers get their own map.
+func TestMeshSearchAttributes(t *testing.T) {
+	attrs := devserver.MeshSearchAttributes()
+	if len(attrs) != len(refresh.SearchAttributes) {
+		t.Errorf("%d attributes %v, want %v", len(attrs), attrs, refresh.SearchAttributes)
+	}
+	for _, a := range refresh.SearchAttributes {
+		if typ, ok := attrs[a]; !ok || typ != enumspb.INDEXED_VALUE_TYPE_KEYWORD {
+			t.Errorf("search attribute %s: got %v (present %t), want Keyword", a, typ, ok)
+		}
+	}
+	attrs["Extra"] = enumspb.INDEXED_VALUE_TYPE_INT
+	if _, ok := devserver.MeshSearchAttributes()["Extra"]; ok {
+		t.Error("a caller's change shows in the next call's map")
+	}
 }
 
 // firstRunEnv names the data directory of the first run of

@@ -5,7 +5,8 @@
 // SQLite file below Config.DataDir, so namespaces and workflow histories survive a
 // restart; with an empty DataDir it keeps everything in memory, which suits tests.
 // Start registers the configured namespace and custom search attributes, so workers
-// and clients can use them as soon as Start returns.
+// and clients can use them as soon as Start returns; MeshSearchAttributes are the
+// ones meshflow's workflows need.
 //
 // The server is meant for one developer machine or one test process. Production
 // deployments talk to a Temporal cluster or Temporal Cloud instead.

@@ -9,68 +9,17 @@ import (
 	"time"
 	_ "time/tzdata" // the schedules name IANA zones
 
+	"github.com/meshflow/meshflow/internal/mesh/meshtest"
 	"github.com/meshflow/meshflow/internal/mesh/spec"
 	"github.com/meshflow/meshflow/internal/refresh"
 	"github.com/meshflow/meshflow/internal/temporal/devserver/devservertest"
 	"github.com/meshflow/meshflow/internal/temporal/schedules"
+	"github.com/meshflow/meshflow/internal/testwait"
 	"github.com/robfig/cron/v3"
-	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
 )
-
-var exampleMesh = filepath.Join("..", "..", "..", "examples", "mesh")
-
-// copyMesh copies the YAML files of the example mesh (not its data) to a
-// temporary folder that the test may edit.
-func copyMesh(t *testing.T) string {
-	t.Helper()
-	dst := t.TempDir()
-	err := filepath.WalkDir(exampleMesh, func(path string, d os.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, err := filepath.Rel(exampleMesh, path)
-		if err != nil {
-			return err
-		}
-		if d.IsDir() {
-			if d.Name() == "data" {
-				return filepath.SkipDir
-			}
-			return os.MkdirAll(filepath.Join(dst, rel), 0o755)
-		}
-		if !strings.HasSuffix(path, ".yaml") {
-			return nil
-		}
-		b, err := os.ReadFile(path)
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(filepath.Join(dst, rel), b, 0o644)
-	})
-	if err != nil {
-		t.Fatalf("copy the example mesh: %v", err)
-	}
-	return dst
-}
-
-// edit replaces old by new, exactly once, in a file of the mesh copy.
-func edit(t *testing.T, dir, file, old, new string) {
-	t.Helper()
-	path := filepath.Join(dir, file)
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if n := strings.Count(string(b), old); n != 1 {
-		t.Fatalf("%s: %q occurs %d times, want once", file, old, n)
-	}
-	if err := os.WriteFile(path, []byte(strings.Replace(string(b), old, new, 1)), 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
 
 func load(t *testing.T, dir string) *spec.Set {
 	t.Helper()
@@ -79,28 +28,6 @@ func load(t *testing.T, dir string) *spec.Set {
 		t.Fatalf("mesh %s does not validate: %v", dir, ds.Err())
 	}
 	return set
-}
-
-func searchAttributes() map[string]enumspb.IndexedValueType {
-	attrs := map[string]enumspb.IndexedValueType{}
-	for _, a := range refresh.SearchAttributes {
-		attrs[a] = enumspb.INDEXED_VALUE_TYPE_KEYWORD
-	}
-	return attrs
-}
-
-// waitFor polls cond every 100ms until it holds or the deadline passes.
-func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	tick := time.NewTicker(100 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", within, what)
-		}
-		<-tick.C
-	}
 }
 
 type fixture struct {
@@ -240,9 +167,9 @@ func (f fixture) checkSchedule(set *spec.Set, ref string) {
 }
 
 func TestReconcile(t *testing.T) {
-	srv, c := devservertest.Start(t, searchAttributes())
+	srv, c := devservertest.StartMesh(t)
 	f := fixture{t: t, c: c, ns: srv.Namespace()}
-	dir := copyMesh(t)
+	dir := meshtest.CopyExample(t)
 	set := load(t, dir)
 	refs := scheduled(set)
 	if len(refs) < 3 {
@@ -298,7 +225,7 @@ func TestReconcile(t *testing.T) {
 
 	t.Run("update", func(t *testing.T) {
 		const ref = "sales-emea/regional-sales"
-		edit(t, dir, "sales-emea/regional-sales.yaml", `cron: "30 5 * * *"`, `cron: "45 5 * * 1-5"`)
+		meshtest.Edit(t, dir, "sales-emea/regional-sales.yaml", `cron: "30 5 * * *"`, `cron: "45 5 * * 1-5"`)
 		set = load(t, dir)
 		before := f.tokens(set)
 
@@ -325,7 +252,7 @@ func TestReconcile(t *testing.T) {
 
 	t.Run("options", func(t *testing.T) {
 		const ref = "supply-chain/delivery-performance"
-		edit(t, dir, "supply-chain/delivery-performance.yaml", `cron: "*/30 * * * *"`,
+		meshtest.Edit(t, dir, "supply-chain/delivery-performance.yaml", `cron: "*/30 * * * *"`,
 			"cron: \"*/30 * * * *\"\n  overlap: buffer-one\n  catchupWindow: 2h\n  jitter: 1m\n  paused: true")
 		set = load(t, dir)
 		plan := f.reconcile(set, false)
@@ -347,10 +274,10 @@ func TestReconcile(t *testing.T) {
 		if err := schedules.Pause(t.Context(), c, ref, "bank holiday"); err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, 10*time.Second, "the pause", paused(true, "bank holiday"))
+		testwait.For(t, 10*time.Second, "the pause", paused(true, "bank holiday"))
 
 		// A manual pause survives an apply that changes the cron.
-		edit(t, dir, "finance/fx-rates.yaml", `cron: "0 22 * * 1-5"`, `cron: "15 22 * * 1-5"`)
+		meshtest.Edit(t, dir, "finance/fx-rates.yaml", `cron: "0 22 * * 1-5"`, `cron: "15 22 * * 1-5"`)
 		set = load(t, dir)
 		wantPlan(t, f.reconcile(set, false), refs, map[string]schedules.Action{ref: schedules.Update})
 		if a, _ := schedules.Describe(t.Context(), c, ref); a.Applied.Cron != "15 22 * * 1-5" || !a.Paused {
@@ -360,7 +287,7 @@ func TestReconcile(t *testing.T) {
 		if err := schedules.Resume(t.Context(), c, ref, ""); err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, 10*time.Second, "the resume", paused(false, "resumed with meshflow schedule resume"))
+		testwait.For(t, 10*time.Second, "the resume", paused(false, "resumed with meshflow schedule resume"))
 
 		if err := schedules.Pause(t.Context(), c, "finance/no-such-product", ""); err == nil || !strings.Contains(err.Error(), "meshflow apply") {
 			t.Errorf("pausing a product without schedule: %v, want an error that says to apply", err)
@@ -373,7 +300,7 @@ func TestReconcile(t *testing.T) {
 	t.Run("delete", func(t *testing.T) {
 		const gone = "supply-chain/delivery-performance"
 		// The schedule list comes from the visibility store, which lags behind.
-		waitFor(t, 30*time.Second, "every schedule in the list", func() bool {
+		testwait.For(t, 30*time.Second, "every schedule in the list", func() bool {
 			infos, err := schedules.List(t.Context(), c)
 			return err == nil && len(infos) == len(refs)
 		})
@@ -424,7 +351,7 @@ func TestReconcile(t *testing.T) {
 		// running, the second waits behind it (buffer-all).
 		first := from.Add(6 * time.Hour)
 		var wfID string
-		waitFor(t, 30*time.Second, "the backfilled refresh", func() bool {
+		testwait.For(t, 30*time.Second, "the backfilled refresh", func() bool {
 			for _, a := range f.describe(ref).Info.RecentActions {
 				if a.ScheduleTime.Equal(first) && a.StartWorkflowResult != nil {
 					wfID = a.StartWorkflowResult.WorkflowID

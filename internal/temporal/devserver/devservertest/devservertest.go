@@ -1,5 +1,6 @@
 // Package devservertest starts an embedded Temporal server for end-to-end tests of
-// other packages.
+// other packages: StartMesh with the search attributes meshflow's workflows need,
+// Start with custom ones.
 //
 // Linking the Temporal server makes a test binary slow to build: use this package
 // only in the few packages that test against a real server.
@@ -22,10 +23,17 @@ import (
 // startTimeout bounds the start of the server.
 const startTimeout = 2 * time.Minute
 
+// StartMesh starts a server as Start does, with the search attributes
+// meshflow's workflows need (devserver.MeshSearchAttributes).
+func StartMesh(t testing.TB) (*devserver.Server, client.Client) {
+	t.Helper()
+	return Start(t, devserver.MeshSearchAttributes())
+}
+
 // Start starts an in-memory Temporal server without the Web UI on a free port,
-// registers searchAttributes on its namespace and returns the server and a client
-// of that namespace. Both are closed when the test ends. Server logs at warning
-// level and above go to the test log.
+// registers searchAttributes (none when nil) on its namespace and returns the
+// server and a client of that namespace. Both are closed when the test ends.
+// Server logs at warning level and above go to the test log.
 func Start(t testing.TB, searchAttributes map[string]enumspb.IndexedValueType) (*devserver.Server, client.Client) {
 	t.Helper()
 	logs := &testWriter{t: t}
