@@ -144,15 +144,11 @@ meshflow dev is running. Ctrl-C stops it.
 			fmt.Fprintf(stdout, "refreshing %s; its consumers follow when it publishes\n", p.Ref())
 		}
 	}
-	fmt.Fprintf(stdout, `
-Next, in another terminal:
-  go run ./cmd/meshflow status                      # every run and its stage
-  go run ./cmd/meshflow access approve sales-emea/regional-sales --as anna.schmidt   # finance's access to the EMEA sales
-  go run ./cmd/meshflow approve finance/global-kpis --as maria.rossi --comment "numbers reconcile"
-%s  go run ./cmd/meshflow catalog list                # what is published
-  go run ./cmd/meshflow run sales-emea/regional-sales --as anna.schmidt --wait
-
-`, devAPI)
+	fmt.Fprint(stdout, "\nNext, in another terminal:\n")
+	for _, h := range devHints(res.Set) {
+		fmt.Fprintln(stdout, "  "+h)
+	}
+	fmt.Fprint(stdout, devAPI, "\n")
 	go watchMesh(ctx, *mesh, st, signer, stdout, stderr)
 	watch(ctx, c, started, stdout)
 	fmt.Fprintln(stdout, "\nstopping meshflow dev …")
@@ -292,4 +288,64 @@ func meshStamp(dir string) string {
 		return nil
 	})
 	return b.String()
+}
+
+// devHints are the commands meshflow dev suggests, taken from the mesh it runs:
+// an access approval for a restricted product another domain reads, a sign-off
+// for a product that needs one, and a refresh of a product that reads no other,
+// each as a person who may do it.
+func devHints(set *spec.Set) []string {
+	const cmd = "go run ./cmd/meshflow "
+	hints := []string{cmd + "status                 # every run and its stage"}
+	first := func(names []string) string {
+		if people := set.People(names); len(people) > 0 {
+			return people[0]
+		}
+		return "<principal>"
+	}
+	order := set.Order()
+	access := ""
+	for _, p := range order {
+		if p.AccessMode() != spec.AccessRestricted || access != "" {
+			continue
+		}
+		for _, c := range set.Consumers(p.Ref()) {
+			if c.Metadata.Domain != p.Metadata.Domain {
+				access = fmt.Sprintf("%saccess approve %s --as %s   # %s's access to it", cmd, p.Ref(),
+					first(append([]string{p.Metadata.Owner}, set.Stewards(p)...)), c.Metadata.Owner)
+				break
+			}
+		}
+	}
+	if access != "" {
+		hints = append(hints, access)
+	}
+	if ref, steward, ok := signOffHint(set); ok {
+		hints = append(hints, fmt.Sprintf("%sapprove %s --as %s --comment \"numbers reconcile\"", cmd, ref, steward))
+	}
+	hints = append(hints, cmd+"catalog list           # what is published")
+	for _, p := range order {
+		if !hasProductInput(p.Inputs) {
+			hints = append(hints, fmt.Sprintf("%srun %s --as %s --wait", cmd, p.Ref(), first(append([]string{p.Metadata.Owner}, set.Stewards(p)...))))
+			break
+		}
+	}
+	return hints
+}
+
+// signOffHint returns a product of the mesh whose runs wait for sign-off (one
+// whose every version needs it, else one whose breaking versions do), and a
+// steward who may give it; ok is false when no product needs one.
+func signOffHint(set *spec.Set) (ref, steward string, ok bool) {
+	for _, mode := range []refresh.ApprovalMode{refresh.ApprovalAlways, refresh.ApprovalOnBreakingChange} {
+		for _, p := range set.Order() {
+			if p.Governance.Approval != mode {
+				continue
+			}
+			if people := set.People(set.Stewards(p)); len(people) > 0 {
+				return p.Ref(), people[0], true
+			}
+		}
+	}
+	return "", "", false
 }

@@ -232,8 +232,10 @@ func startDevAPI(ctx context.Context, reg *prometheus.Registry, addr, dataDir st
 	for _, n := range names {
 		fmt.Fprintf(stdout, "  %-18s %s\n", n, tokens[n])
 	}
-	if tok, ok := tokens["maria.rossi"]; ok {
-		return fmt.Sprintf("  MESHFLOW_TOKEN=%s go run ./cmd/meshflow approve finance/global-kpis --server http://%s\n", tok, ln.Addr()), nil
+	if ref, steward, ok := signOffHint(set); ok {
+		if tok, ok := tokens[steward]; ok {
+			return fmt.Sprintf("  MESHFLOW_TOKEN=%s go run ./cmd/meshflow approve %s --server http://%s\n", tok, ref, ln.Addr()), nil
+		}
 	}
 	return fmt.Sprintf("  MESHFLOW_TOKEN=<a dev token above> go run ./cmd/meshflow approve <domain>/<product> --server http://%s\n", ln.Addr()), nil
 }
