@@ -3,13 +3,21 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
+	"github.com/meshflow/meshflow/internal/http/api"
+	"github.com/meshflow/meshflow/internal/http/auth"
 	"github.com/meshflow/meshflow/internal/interop/odps"
 	"github.com/meshflow/meshflow/internal/mesh/spec"
 	"github.com/meshflow/meshflow/internal/store/publish/publishtest"
 	"github.com/meshflow/meshflow/internal/store/storage"
+	"github.com/meshflow/meshflow/internal/temporal/control"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -70,5 +78,56 @@ func TestCatalogExportODPS(t *testing.T) {
 	if err := run(t.Context(), []string{"catalog", "export", "--store", dir, "--mesh", t.TempDir(), "finance/fx-rates"}, &out, &errOut); err == nil ||
 		!strings.Contains(err.Error(), "no readable") {
 		t.Errorf("--mesh without mesh.yaml: %v", err)
+	}
+}
+
+// TestServeRoutesODPS: the handler meshflow serve and dev build routes
+// /api/v1/products/<domain>/<name>/odps to the catalog (not to the API's data
+// routes beside it): a valid document for a published product, 404
+// unknown_product for another.
+func TestServeRoutesODPS(t *testing.T) {
+	set, ds := spec.Load(exampleMesh)
+	if ds.HasErrors() {
+		t.Fatal(ds.Err())
+	}
+	st, err := storage.OpenLocal(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	publishtest.PublishMesh(t, st, set)
+	authn, err := auth.NewTokens(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := newHandler(prometheus.NewRegistry(), &control.Client{}, authn, slog.New(slog.NewTextHandler(io.Discard, nil)), st, set, "", "https://meshflow.example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	get := func(path string) (int, []byte) {
+		resp, err := http.Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, b
+	}
+	status, body := get("/api/v1/products/finance/global-kpis/odps")
+	if status != http.StatusOK {
+		t.Fatalf("GET …/finance/global-kpis/odps: %d %s", status, body)
+	}
+	if err := odps.Validate(body); err != nil || !bytes.Contains(body, []byte(`"url":"https://meshflow.example.com/products/finance/global-kpis"`)) {
+		t.Errorf("GET …/finance/global-kpis/odps: %v\n%s", err, body)
+	}
+	status, body = get("/api/v1/products/finance/nothing/odps")
+	var e api.Error
+	if status != http.StatusNotFound || json.Unmarshal(body, &e) != nil || e.Code != "unknown_product" {
+		t.Errorf("GET …/finance/nothing/odps: %d %s, want 404 unknown_product", status, body)
+	}
+	// The data route beside it still belongs to the API, which needs a principal.
+	if status, body := get("/api/v1/products/finance/global-kpis/data"); status != http.StatusUnauthorized {
+		t.Errorf("GET …/finance/global-kpis/data anonymously: %d %s", status, body)
 	}
 }
