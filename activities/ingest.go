@@ -50,7 +50,7 @@ func (a *Activities) Ingest(ctx context.Context, in refresh.IngestInput) (refres
 			}
 		}
 		if input.Product != "" {
-			staged.Source = "product " + input.Product
+			staged.Source = refresh.ProductSourcePrefix + input.Product
 			staged.Format = refresh.FormatParquet
 			sources, staged.SourceVersion, err = a.productSource(ctx, input.Product)
 		} else {

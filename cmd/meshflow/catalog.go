@@ -1,35 +1,38 @@
 package main
 
 import (
-	"path/filepath"
-	"slices"
-
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/meshflow/meshflow/internal/mesh/spec"
-	"github.com/meshflow/meshflow/internal/store/storage"
 	"io"
+	"path/filepath"
+	"slices"
 	"strings"
 	"text/tabwriter"
 
 	"github.com/meshflow/meshflow/internal/access/grants"
 	"github.com/meshflow/meshflow/internal/mesh/meshrev"
+	"github.com/meshflow/meshflow/internal/mesh/spec"
 	"github.com/meshflow/meshflow/internal/store/catalog"
+	"github.com/meshflow/meshflow/internal/store/storage"
 )
 
 func runCatalog(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	const usage = "Usage: meshflow catalog list [--store …] | meshflow catalog show [--store …] [--json] <domain>/<product>\n" +
-		"       meshflow catalog audit [--store …] [--json] [<domain>/<product> …]"
+		"       meshflow catalog audit [--store …] [--json] [<domain>/<product> …]\n" +
+		"       meshflow catalog export [--store …] [--mesh …] [--public-url …] [--json] --format odps <domain>/<product>"
 	if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
 		fmt.Fprintln(stdout, usage)
 		return nil
 	}
-	if len(args) == 0 || (args[0] != "list" && args[0] != "show" && args[0] != "audit") {
+	if len(args) == 0 || !slices.Contains([]string{"list", "show", "audit", "export"}, args[0]) {
 		fmt.Fprintln(stderr, usage)
 		return exitError{2}
 	}
 	sub := args[0]
+	if sub == "export" {
+		return runCatalogExport(ctx, args[1:], stdout, stderr)
+	}
 	fs := newFlags("catalog "+sub, stderr)
 	var sf storeFlags
 	sf.register(fs)

@@ -13,7 +13,7 @@ func TestHelpExitsZero(t *testing.T) {
 	for _, c := range commands() {
 		cmds = append(cmds, []string{c.name})
 	}
-	cmds = append(cmds, []string{"catalog", "list"}, []string{"catalog", "show"}, []string{"catalog", "audit"},
+	cmds = append(cmds, []string{"catalog", "list"}, []string{"catalog", "show"}, []string{"catalog", "audit"}, []string{"catalog", "export"},
 		[]string{"access", "request"}, []string{"access", "approve"}, []string{"access", "revoke"},
 		[]string{"schedule", "list"}, []string{"schedule", "pause"}, []string{"token", "new"}, []string{"keys", "new"})
 	for _, c := range cmds {

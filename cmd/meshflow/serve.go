@@ -114,6 +114,7 @@ func newHandler(reg *prometheus.Registry, c *control.Client, authn auth.Authenti
 	mux.Handle("/", pages)
 	mux.Handle("GET /api/v1/products", pages) // the catalog's JSON API lives with its pages
 	mux.Handle("GET /api/v1/products/{domain}/{name}", pages)
+	mux.Handle("GET /api/v1/products/{domain}/{name}/odps", pages)
 	return mux, nil
 }
 

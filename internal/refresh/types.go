@@ -226,6 +226,20 @@ type StagedInput struct {
 	Objects       []ObjectRef `json:"objects"`
 }
 
+// ProductSourcePrefix starts the Source of a staged input that was read from
+// another product: "product finance/fx-rates".
+const ProductSourcePrefix = "product "
+
+// UpstreamProduct returns the product a staged input was read from, or "" when
+// it was read from a URI.
+func (s StagedInput) UpstreamProduct() string {
+	ref, ok := strings.CutPrefix(s.Source, ProductSourcePrefix)
+	if !ok {
+		return ""
+	}
+	return ref
+}
+
 // IngestInput asks to snapshot a product's inputs.
 type IngestInput struct {
 	Product Product `json:"product"`

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"net/http"
 	"slices"
+	"strings"
 
 	"github.com/meshflow/meshflow/internal/http/api"
+	"github.com/meshflow/meshflow/internal/interop/odps"
 	"github.com/meshflow/meshflow/internal/refresh"
 	"github.com/meshflow/meshflow/internal/store/catalog"
 )
@@ -15,10 +17,14 @@ import (
 //
 //	GET /api/v1/products?q=&domain=&tag=&owner=&term=&class=&limit=
 //	GET /api/v1/products/<domain>/<name>
+//	GET /api/v1/products/<domain>/<name>/odps
 //
-// Both are public metadata, like the catalog pages, except where things are
-// stored: for anonymous callers, inputs read from a worker's files are not
-// named and store errors are not detailed. Reading the data itself
+// The last describes the product as an Open Data Product Standard v1.0.0
+// document (package odps), whose management ports point at this server
+// (Deps.PublicURL, else the address the request came to). All are public
+// metadata, like the catalog pages, except where things are stored: for
+// anonymous callers, inputs read from a worker's files are not named, the data's
+// location is left out and store errors are not detailed. Reading the data itself
 // (/api/v1/products/<domain>/<name>/data) needs a grant and is served by package
 // serve.
 
@@ -94,12 +100,55 @@ func (s *server) productAPI(w http.ResponseWriter, r *http.Request) {
 	}
 	latest := e.Latest
 	if who, _ := s.principal(r); who == "" {
-		latest.Inputs = slices.Clone(latest.Inputs)
-		for i, in := range latest.Inputs {
-			if in.SourceVersion == "" && localURI(in.Source) {
-				latest.Inputs[i].Source = ""
-			}
-		}
+		latest.Inputs = publicInputs(latest.Inputs)
 	}
 	api.WriteJSON(w, http.StatusOK, productJSON{Product: e.Ref, Latest: latest, Versions: e.Versions, Terms: terms})
+}
+
+// publicInputs returns inputs without the sources read from a worker's files,
+// which anonymous callers are not shown.
+func publicInputs(inputs []refresh.StagedInput) []refresh.StagedInput {
+	out := slices.Clone(inputs)
+	for i, in := range out {
+		if in.SourceVersion == "" && localURI(in.Source) {
+			out[i].Source = ""
+		}
+	}
+	return out
+}
+
+func (s *server) productODPS(w http.ResponseWriter, r *http.Request) {
+	ref := r.PathValue("domain") + "/" + r.PathValue("name")
+	if s.deps.Store == nil {
+		api.Fail(w, http.StatusServiceUnavailable, "no_catalog", "this server has no object store configured")
+		return
+	}
+	src, err := odps.Read(r.Context(), s.deps.Store, ref)
+	if errors.Is(err, odps.ErrNotPublished) {
+		api.Fail(w, http.StatusNotFound, "unknown_product", ref+" has no published version")
+		return
+	}
+	if err != nil {
+		s.log.Error("web: read the catalog", "path", r.URL.Path, "error", err)
+		api.Fail(w, http.StatusBadGateway, "store", "the catalog could not be read: "+s.detail(r, err))
+		return
+	}
+	if who, _ := s.principal(r); who == "" {
+		src.Manifest.Inputs = publicInputs(src.Manifest.Inputs)
+		src.DataURI = ""
+	}
+	api.WriteJSON(w, http.StatusOK, odps.Build(src, odps.Options{Mesh: s.deps.Mesh, BaseURL: s.baseURL(r)}))
+}
+
+// baseURL is the address people reach this server at: Deps.PublicURL, else
+// the scheme and host the request came to.
+func (s *server) baseURL(r *http.Request) string {
+	if s.public != nil {
+		return strings.TrimRight(s.public.String(), "/")
+	}
+	scheme := "http"
+	if r.TLS != nil || strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https") {
+		scheme = "https"
+	}
+	return scheme + "://" + r.Host
 }

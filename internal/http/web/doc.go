@@ -28,6 +28,7 @@
 //	GET  /products/<domain>/<name>     one product (where the data is stored, and its runs, only when signed in)
 //	GET  /api/v1/products              the catalog search as JSON (same parameters, plus limit)
 //	GET  /api/v1/products/<domain>/<name>  a product's latest manifest, versions and glossary terms
+//	GET  /api/v1/products/<domain>/<name>/odps  the product as an ODPS v1.0.0 document (package odps)
 //	GET  /signin, POST /signin         sign in with a bearer token (CSRF-protected)
 //	GET  /static/style.css
 //

@@ -216,6 +216,7 @@ var publicRoutes = []string{
 	"GET /{$}",
 	"GET /api/v1/products",
 	"GET /api/v1/products/{domain}/{name}",
+	"GET /api/v1/products/{domain}/{name}/odps",
 	"GET /products/{domain}/{name}",
 	"GET /signin",
 	"POST /signin",
@@ -278,7 +279,7 @@ func TestStorePathsHidden(t *testing.T) {
 	srv, st := newTestServer(t)
 	root := st.(*storage.LocalStore).Root()
 	session := signIn(t, srv, "tok-maria")
-	for _, path := range []string{"/products/finance/kpis", "/api/v1/products/finance/kpis", "/api/v1/products", "/"} {
+	for _, path := range []string{"/products/finance/kpis", "/api/v1/products/finance/kpis", "/api/v1/products/finance/kpis/odps", "/api/v1/products", "/"} {
 		status, body := getAs(t, srv, nil, path)
 		if status != http.StatusOK {
 			t.Fatalf("GET %s: %d", path, status)

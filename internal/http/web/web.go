@@ -145,6 +145,7 @@ func (s *server) routes() []route {
 		public("GET /{$}", s.catalogPage),
 		public("GET /api/v1/products", s.productsAPI),
 		public("GET /api/v1/products/{domain}/{name}", s.productAPI),
+		public("GET /api/v1/products/{domain}/{name}/odps", s.productODPS),
 		public("GET /products/{domain}/{name}", s.productPage),
 		public("GET /signin", s.signinPage),
 		public("POST /signin", s.signin),

@@ -12,11 +12,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/meshflow/meshflow/internal/mesh/spec"
 	"github.com/meshflow/meshflow/internal/refresh"
 	"github.com/meshflow/meshflow/internal/store/catalog"
 	"github.com/meshflow/meshflow/internal/store/layout"
 	"github.com/meshflow/meshflow/internal/store/publish"
 	"github.com/meshflow/meshflow/internal/store/storage"
+	"go.yaml.in/yaml/v3"
 )
 
 // Version is a version to publish. Only Ref is required.
@@ -106,6 +108,42 @@ func Publish(t testing.TB, st storage.Store, v Version) refresh.Manifest {
 	out, err := catalog.ReadManifest(ctx, st, v.Ref, res.Version)
 	if err != nil {
 		t.Fatal(err)
+	}
+	return out
+}
+
+// PublishMesh publishes one version of every product of a loaded mesh, upstream
+// products first, each with its contract as `meshflow apply` publishes it and
+// inputs as a run records them: another product's input names the version
+// published here. It returns the manifests by product reference.
+func PublishMesh(t testing.TB, st storage.Store, set *spec.Set) map[string]refresh.Manifest {
+	t.Helper()
+	out := map[string]refresh.Manifest{}
+	for _, p := range set.Order() {
+		if p.Contract == nil {
+			t.Fatalf("%s: the contract could not be read", p.Ref())
+		}
+		text := string(p.Contract.Doc.Source)
+		if p.ContractFile == p.Doc.File {
+			b, err := yaml.Marshal(p.ContractNode)
+			if err != nil {
+				t.Fatalf("%s: encode the inline contract: %v", p.Ref(), err)
+			}
+			text = string(b)
+		}
+		m := refresh.Manifest{ContractVersion: p.Contract.Version, Quality: refresh.Quality{RowsIn: 10, RowsOut: 9, Quarantined: 1}}
+		for _, in := range p.Inputs {
+			staged := refresh.StagedInput{Name: in.Name, Format: in.DataFormat(), Source: in.URI}
+			if in.Product != "" {
+				up, ok := out[in.Product]
+				if !ok {
+					t.Fatalf("%s: input %s reads %s, which is not published", p.Ref(), in.Name, in.Product)
+				}
+				staged.Format, staged.Source, staged.SourceVersion = refresh.FormatParquet, refresh.ProductSourcePrefix+in.Product, up.Version
+			}
+			m.Inputs = append(m.Inputs, staged)
+		}
+		out[p.Ref()] = Publish(t, st, Version{Ref: p.Ref(), Contract: text, Manifest: m})
 	}
 	return out
 }
