@@ -85,18 +85,25 @@ func checkPostgres(doc *yamlfile.Doc, i int, in Input, ds *diag.List) {
 // semicolon outside string literals, quoted identifiers and comments. The
 // server checks the rest when it runs the query in a read-only transaction.
 func CheckPGQuery(q string) error {
+	_, err := PGQuery(q)
+	return err
+}
+
+// PGQuery checks q as CheckPGQuery does and returns the statement without its
+// comments and trailing semicolon, ready to be wrapped in COPY (…) TO STDOUT.
+func PGQuery(q string) (string, error) {
 	body, err := pgStatementEnd(q)
 	if err != nil {
-		return err
+		return "", err
 	}
 	first := strings.ToUpper(firstWord(body))
 	if first != "SELECT" && first != "WITH" {
 		if first == "" {
-			return errors.New("the query is empty")
+			return "", errors.New("the query is empty")
 		}
-		return errors.New("the query is not a SELECT: it starts with " + first)
+		return "", errors.New("the query is not a SELECT: it starts with " + first)
 	}
-	return nil
+	return strings.TrimSpace(body), nil
 }
 
 // pgStatementEnd returns q without comments and a trailing semicolon, or an
