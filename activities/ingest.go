@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/meshflow/meshflow/internal/access/grants"
+	"github.com/meshflow/meshflow/internal/mesh/spec"
 	"github.com/meshflow/meshflow/internal/refresh"
 	"github.com/meshflow/meshflow/internal/store/catalog"
 	"github.com/meshflow/meshflow/internal/store/layout"
@@ -30,7 +31,8 @@ type source struct {
 
 // Ingest snapshots every input of a product into the run's staging area (and the
 // worker's scratch, where Transform reads them): files and objects of file:// and
-// s3:// URIs (one object or every object under a prefix), and the latest published
+// s3:// URIs (one object or every object under a prefix), PostgreSQL tables and
+// queries (a Parquet snapshot of one REPEATABLE READ transaction), and the latest published
 // version of input products. Each snapshot is checksummed, so a run is reproducible
 // and a corrupt copy is caught.
 func (a *Activities) Ingest(ctx context.Context, in refresh.IngestInput) (refresh.IngestResult, error) {
@@ -53,6 +55,16 @@ func (a *Activities) Ingest(ctx context.Context, in refresh.IngestInput) (refres
 			staged.Source = refresh.ProductSourcePrefix + input.Product
 			staged.Format = refresh.FormatParquet
 			sources, staged.SourceVersion, err = a.productSource(ctx, input.Product)
+		} else if spec.IsPostgres(input.URI) {
+			staged.Source, staged.Format = postgresSourceName(input), refresh.FormatParquet
+			obj, err := a.snapshotPostgres(ctx, p.Ref(), in.RunID, input)
+			if err != nil {
+				return res, err
+			}
+			staged.Objects = append(staged.Objects, obj)
+			res.Bytes += obj.Size
+			res.Inputs = append(res.Inputs, staged)
+			continue
 		} else {
 			staged.Source = input.URI
 			if a.inStore(input.URI) {

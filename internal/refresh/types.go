@@ -34,8 +34,8 @@ type Product struct {
 // Ref returns "<domain>/<name>".
 func (p Product) Ref() string { return p.Domain + "/" + p.Name }
 
-// Input is one input of a product: a URI (file:// with an absolute path, or s3://)
-// or another product.
+// Input is one input of a product: a URI (file:// with an absolute path, s3://,
+// or postgresql:// with a table or query) or another product.
 type Input struct {
 	Name string `json:"name"`
 	URI  string `json:"uri,omitempty"`
@@ -47,6 +47,11 @@ type Input struct {
 	Product   string `json:"product,omitempty"`
 	Delimiter string `json:"delimiter,omitempty"`
 	Header    *bool  `json:"header,omitempty"`
+	// Table or Query is what a postgresql:// input reads ("schema.table", or
+	// one SELECT). The URI names the server and database; credentials come
+	// from the worker's libpq environment and never travel here.
+	Table string `json:"table,omitempty"`
+	Query string `json:"query,omitempty"`
 	// Access is the access mode of the input product (AccessOpen or
 	// AccessRestricted), as the mesh revision defines it.
 	Access string `json:"access,omitempty"`

@@ -258,9 +258,17 @@ func (s *Set) checkInputs(p *Product, ds *diag.List) {
 				ds.Errorf(doc.PosAt("inputs", i, "product"), "unknown-product", suggest(in.Product, refs, "the products", "the mesh folder"),
 					"input %q reads unknown product %q", in.Name, in.Product)
 			}
+		case IsPostgres(in.URI):
+			checkPostgres(doc, i, in, ds)
 		default:
+			for _, key := range []string{"table", "query"} {
+				if doc.At("inputs", i, key) != nil {
+					ds.Errorf(doc.PosAt("inputs", i, key), "bad-key", `read a table or a query only from a "postgresql://<host>:<port>/<database>" uri`,
+						"input %q is not a PostgreSQL input: %s does not apply", in.Name, key)
+				}
+			}
 			if !strings.HasPrefix(in.URI, "file://") && !strings.HasPrefix(in.URI, "s3://") {
-				ds.Errorf(doc.PosAt("inputs", i, "uri"), "bad-uri", `write "file://<path>" (relative to the mesh folder) or "s3://<bucket>/<key or prefix>"`,
+				ds.Errorf(doc.PosAt("inputs", i, "uri"), "bad-uri", `write "file://<path>" (relative to the mesh folder), "s3://<bucket>/<key or prefix>" or "postgresql://<host>:<port>/<database>"`,
 					"input uri %q has no supported scheme", in.URI)
 			} else if rel, ok := strings.CutPrefix(in.URI, "file://"); ok && !localToMesh(rel) {
 				// A worker reads what its host holds: keys, other runs'
@@ -282,6 +290,9 @@ func (s *Set) checkInputs(p *Product, ds *diag.List) {
 // DataFormat returns the input's format, from its format key or else its URI's
 // extension ("" when neither says).
 func (in Input) DataFormat() refresh.Format {
+	if IsPostgres(in.URI) && in.Format == "" {
+		return refresh.FormatParquet // the snapshot of a table or query
+	}
 	if in.Format != "" {
 		if in.Format == "json" || in.Format == "ndjson" {
 			return refresh.FormatJSON

@@ -183,8 +183,8 @@ type ProductMetadata struct {
 // Ref returns the product's mesh-wide name, "<domain>/<name>".
 func (p *Product) Ref() string { return p.Metadata.Domain + "/" + p.Metadata.Name }
 
-// Input is one dataset a product reads: an object or prefix in storage, or another
-// data product (a mesh edge).
+// Input is one dataset a product reads: an object or prefix in storage, a
+// PostgreSQL table or query, or another data product (a mesh edge).
 type Input struct {
 	// Name is the table name the transform SQL uses for this input.
 	Name   string         `yaml:"name" required:"true"`
@@ -196,6 +196,12 @@ type Input struct {
 	// CSV options.
 	Delimiter string `yaml:"delimiter"`
 	Header    *bool  `yaml:"header"`
+	// PostgreSQL options: a postgresql:// URI reads exactly one of a table
+	// ("orders" or "schema.orders") or one SELECT query. Credentials come from
+	// the worker's libpq environment (PGUSER, PGPASSWORD, PGPASSFILE,
+	// PGSSLMODE), never from the spec.
+	Table string `yaml:"table"`
+	Query string `yaml:"query"`
 }
 
 // Transform is the SQL that turns the inputs into the product.
