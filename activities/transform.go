@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path"
 	"path/filepath"
 	"sync/atomic"
 
@@ -30,8 +31,10 @@ func (a *Activities) transform(ctx context.Context, in refresh.TransformInput) (
 
 	inputFiles := map[string][]string{}
 	for _, input := range in.Inputs {
-		for n, obj := range input.Objects {
-			file := a.scratchDir(in.RunID, "inputs", input.Name, fmt.Sprintf("%04d.%s", n, input.Format))
+		for _, obj := range input.Objects {
+			// The staged name keeps the snapshot's number, format and
+			// compression suffix (0000.csv.gz), by which the engine reads it.
+			file := a.scratchDir(in.RunID, "inputs", input.Name, path.Base(obj.Key))
 			if err := a.download(ctx, obj, file); err != nil {
 				return res, err
 			}
