@@ -57,7 +57,7 @@ func (a *Activities) transform(ctx context.Context, in refresh.TransformInput) (
 				spec = i
 			}
 		}
-		rows, err := db.LoadInput(ctx, engine.Input{Name: input.Name, Format: input.Format, Files: files, Delimiter: spec.Delimiter, Header: spec.Header})
+		rows, err := db.LoadInput(ctx, engine.Input{Name: input.Name, Format: input.Format, Files: files, Delimiter: spec.Delimiter, Header: spec.Header, BadRows: spec.BadRows})
 		if err != nil {
 			if de, ok := errors.AsType[*engine.DataError](err); ok {
 				return res, badInput("%s (source %s)", de.Error(), input.Source)
@@ -65,6 +65,9 @@ func (a *Activities) transform(ctx context.Context, in refresh.TransformInput) (
 			return res, err
 		}
 		progress.Store(fmt.Sprintf("loaded input %s: %d rows", input.Name, rows))
+	}
+	if err := a.stageRejects(ctx, db, in.Product.Ref(), in.RunID); err != nil {
+		return res, err
 	}
 	progress.Store("running the transform SQL")
 	rows, err := db.Run(ctx, "candidate", in.Product.SQL)
@@ -95,4 +98,19 @@ func (a *Activities) transform(ctx context.Context, in refresh.TransformInput) (
 		res.Columns = append(res.Columns, refresh.Column{Name: c.Name, Type: c.Type})
 	}
 	return res, nil
+}
+
+// stageRejects stages the input lines the loads set aside, if any, where
+// Validate finds them.
+func (a *Activities) stageRejects(ctx context.Context, db *engine.DB, ref, runID string) error {
+	n, err := db.Rejected(ctx)
+	if err != nil || n == 0 {
+		return err
+	}
+	file := filepath.Join(a.scratchDir(runID), layout.Rejects)
+	if err := db.WriteParquet(ctx, engine.RejectsTable, file); err != nil {
+		return err
+	}
+	_, err = a.upload(ctx, file, layout.StagedKey(ref, runID, layout.Rejects))
+	return err
 }

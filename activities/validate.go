@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 	"github.com/meshflow/meshflow/internal/mesh/diag"
 	"github.com/meshflow/meshflow/internal/refresh"
 	"github.com/meshflow/meshflow/internal/store/layout"
+	"github.com/meshflow/meshflow/internal/store/storage"
 	"github.com/meshflow/meshflow/rules"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
@@ -104,7 +106,37 @@ func (a *Activities) validate(ctx context.Context, in refresh.ValidateInput) (re
 		}
 	}
 	res.Quality = Summarize(rep)
+	if err := a.rejects(ctx, db, ref, in.RunID, &res.Quality); err != nil {
+		return res, err
+	}
 	return res, nil
+}
+
+// rejects records in q the input lines the transform set aside, if it staged
+// any: their object and their count.
+func (a *Activities) rejects(ctx context.Context, db *engine.DB, ref, runID string, q *refresh.Quality) error {
+	key := layout.StagedKey(ref, runID, layout.Rejects)
+	obj, err := a.Store.Head(ctx, key)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read the staged rejects: %w", err)
+	}
+	file := filepath.Join(a.scratchDir(runID), layout.Rejects)
+	r := refresh.ObjectRef{Key: obj.Key, Size: obj.Size, SHA256: obj.SHA256}
+	if err := a.download(ctx, r, file); err != nil {
+		return err
+	}
+	if err := db.LoadParquet(ctx, "rejects", file); err != nil {
+		return err
+	}
+	n, err := db.Count(ctx, "rejects")
+	if err != nil {
+		return err
+	}
+	q.Rejected, q.Rejects = n, &r
+	return nil
 }
 
 // compileContract parses the product's contract and compiles its rules; a contract

@@ -94,6 +94,9 @@ func runCatalog(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	fmt.Fprintf(stdout, "  data        %s (%d bytes, sha256 %s)\n", st.URI(m.Data.Key), m.Data.Size, m.Data.SHA256)
 	fmt.Fprintf(stdout, "  rows        %d published, %d quarantined of %d\n", m.Quality.RowsOut, m.Quality.Quarantined, m.Quality.RowsIn)
+	if m.Quality.Rejected > 0 {
+		fmt.Fprintf(stdout, "  rejected    %d input lines that were not rows, in %s\n", m.Quality.Rejected, st.URI(m.Quality.Rejects.Key))
+	}
 	var cols []string
 	for _, c := range m.Columns {
 		cols = append(cols, c.Name+" "+c.Type)

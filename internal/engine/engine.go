@@ -110,6 +110,9 @@ type Input struct {
 	Delimiter string
 	// Header says whether CSV files start with a header row; nil means yes.
 	Header *bool
+	// BadRows is refresh.BadRowsQuarantine to set unreadable CSV records and
+	// JSON lines aside in RejectsTable instead of failing the load.
+	BadRows refresh.BadRows
 }
 
 // DataError is a problem with input data (malformed rows, unreadable files).
@@ -158,6 +161,17 @@ func (d *DB) LoadInput(ctx context.Context, in Input) (int64, error) {
 	files := make([]string, len(in.Files))
 	for i, f := range in.Files {
 		files[i] = Quote(f)
+	}
+	var rejects []Reject
+	if in.BadRows == refresh.BadRowsQuarantine {
+		split, rs, err := splitBadRows(in)
+		if err != nil {
+			return 0, &DataError{Input: in.Name, Err: err}
+		}
+		in.Files, rejects = split, rs
+		for i, f := range in.Files {
+			files[i] = Quote(f)
+		}
 	}
 	list := "[" + strings.Join(files, ", ") + "]"
 	var src string
@@ -214,7 +228,22 @@ func (d *DB) LoadInput(ctx context.Context, in Input) (int64, error) {
 		}
 		return 0, &DataError{Input: in.Name, Err: err}
 	}
+	if len(rejects) > 0 {
+		if err := d.storeRejects(ctx, rejects); err != nil {
+			return 0, fmt.Errorf("input %s: keep its %d unreadable lines: %w", in.Name, len(rejects), err)
+		}
+	}
 	return d.Count(ctx, in.Name)
+}
+
+// Rejected returns how many input lines LoadInput set aside in RejectsTable.
+func (d *DB) Rejected(ctx context.Context) (int64, error) {
+	var n int64
+	err := d.QueryRowContext(ctx, "SELECT count(*) FROM duckdb_tables() WHERE table_name = "+Quote(RejectsTable)).Scan(&n)
+	if err != nil || n == 0 {
+		return 0, err
+	}
+	return d.Count(ctx, RejectsTable)
 }
 
 // Count returns the number of rows of a table.

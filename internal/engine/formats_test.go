@@ -3,6 +3,7 @@ package engine
 import (
 	"bytes"
 	"compress/gzip"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -145,5 +146,54 @@ func TestEmptyFiles(t *testing.T) {
 	n, err := db.LoadInput(t.Context(), Input{Name: "both", Format: refresh.FormatCSV, Files: []string{empty, full}})
 	if err != nil || n != 2 {
 		t.Fatalf("an empty file next to a full one: %d rows, %v; want 2", n, err)
+	}
+}
+
+// TestBadRowsQuarantine: with bad rows quarantined, a CSV with a short and a
+// long line and JSON lines with a broken line keep their good rows, and every
+// bad line is kept with its file, line and error; without, the load fails.
+func TestBadRowsQuarantine(t *testing.T) {
+	dir := t.TempDir()
+	db := formatsDB(t, dir)
+	csvFile := writeFile(t, dir, "0000.csv.gz", gzipped(t, "id,city\n1,Berlin\n2\n3,Rome,extra\n4,Paris\n"))
+	jsonFile := writeFile(t, dir, "0001.jsonl", []byte(`{"id":1}`+"\n"+`{"id":`+"\n"+`[1,2]`+"\n\n"+`{"id":4}`+"\n"))
+	if _, err := db.LoadInput(t.Context(), Input{Name: "strict", Format: refresh.FormatCSV, Files: []string{csvFile}}); err == nil || !strings.Contains(err.Error(), "line 3") {
+		t.Fatalf("bad rows without quarantine: %v; want the load to fail naming the line", err)
+	}
+	n, err := db.LoadInput(t.Context(), Input{Name: "orders", Format: refresh.FormatCSV, Files: []string{csvFile}, BadRows: refresh.BadRowsQuarantine})
+	if err != nil || n != 2 {
+		t.Fatalf("csv: %d rows, %v; want the 2 good rows", n, err)
+	}
+	n, err = db.LoadInput(t.Context(), Input{Name: "events", Format: refresh.FormatJSON, Files: []string{jsonFile}, BadRows: refresh.BadRowsQuarantine})
+	if err != nil || n != 2 {
+		t.Fatalf("json lines: %d rows, %v; want the 2 good rows", n, err)
+	}
+	rejected, err := db.Rejected(t.Context())
+	if err != nil || rejected != 4 {
+		t.Fatalf("rejected %d, %v; want 4", rejected, err)
+	}
+	rows, err := db.QueryContext(t.Context(), "SELECT input, file, line, error, raw FROM "+RejectsTable+" ORDER BY input, line")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var got []string
+	for rows.Next() {
+		var input, msg, raw string
+		var file int
+		var line int64
+		if err := rows.Scan(&input, &file, &line, &msg, &raw); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, fmt.Sprintf("%s:%d:%d %s [%s]", input, file, line, msg, raw))
+	}
+	want := []string{
+		"events:1:2 not valid JSON [{\"id\":]",
+		"events:1:3 not a JSON object [[1,2]]",
+		"orders:1:3 wrong number of fields [2]",
+		"orders:1:4 wrong number of fields [3,Rome,extra]",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("rejects:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }

@@ -153,6 +153,15 @@ const (
 	BumpMinor Bump = "minor"
 )
 
+// BadRows says what reading an input does with a line that is not a row.
+type BadRows string
+
+// The bad-row modes of CSV and JSON lines inputs.
+const (
+	BadRowsFail       BadRows = "fail"       // the run fails, naming the line (the default)
+	BadRowsQuarantine BadRows = "quarantine" // the line is kept in the version's rejects, with its file, line and error
+)
+
 // Format is the format of a product's input.
 type Format string
 

@@ -47,6 +47,9 @@ type Input struct {
 	Product   string `json:"product,omitempty"`
 	Delimiter string `json:"delimiter,omitempty"`
 	Header    *bool  `json:"header,omitempty"`
+	// BadRows is BadRowsQuarantine when unreadable lines are set aside rather
+	// than failing the run ("" is BadRowsFail).
+	BadRows BadRows `json:"badRows,omitempty"`
 	// Table or Query is what a postgresql:// input reads ("schema.table", or
 	// one SELECT). The URI names the server and database; credentials come
 	// from the worker's libpq environment and never travel here.
@@ -302,6 +305,12 @@ type Quality struct {
 	Rules       []RuleSummary `json:"rules"`
 	Blocked     bool          `json:"blocked"`
 	Warnings    int           `json:"warnings"`
+	// Rejected counts the input lines that could not be read as rows and were
+	// set aside (inputs with badRows: quarantine); Rejects holds them, each with
+	// its input, file, line, error and text. They are not in RowsIn: the lines
+	// read are the inputs' rows plus Rejected.
+	Rejected int64      `json:"rejected,omitempty"`
+	Rejects  *ObjectRef `json:"rejects,omitempty"`
 }
 
 // ValidateResult holds the checked output and the evidence.

@@ -61,6 +61,17 @@ sales/p.yaml:9:22 error wrong-type: expected a whole number for "quorum", found 
 `,
 		},
 		{
+			name: "bad rows on inputs that have none, and an unknown mode",
+			files: map[string]string{
+				"sales/p.yaml": productSpec("sales", "orders", `  - {name: a, uri: file://data/o.csv, badRows: quarantine}
+  - {name: b, uri: file://data/o.parquet, badRows: quarantine}
+  - {name: c, uri: file://data/o.jsonl, badRows: skip}`),
+			},
+			want: `sales/p.yaml:6:52 error bad-value: input "b" is not CSV or JSON lines, so it has no bad rows to quarantine
+sales/p.yaml:7:50 error bad-value: unknown badRows mode "skip"
+`,
+		},
+		{
 			name: "missing required keys",
 			files: map[string]string{
 				"sales/p.yaml": "apiVersion: meshflow/v1\nkind: DataProduct\nmetadata: {name: orders, domain: sales}\n",

@@ -243,6 +243,17 @@ func (s *Set) checkInputs(p *Product, ds *diag.List) {
 			ds.Errorf(doc.PosAt("inputs", i, "name"), "duplicate-input", "give each input its own name", "input %q appears twice", in.Name)
 		}
 		names[in.Name] = true
+		switch in.BadRows {
+		case "", refresh.BadRowsFail:
+		case refresh.BadRowsQuarantine:
+			if f := in.DataFormat(); in.Product != "" || IsPostgres(in.URI) || (f != refresh.FormatCSV && f != refresh.FormatJSON) {
+				ds.Errorf(doc.PosAt("inputs", i, "badRows"), "bad-value", "remove badRows: only CSV and JSON lines inputs have lines that may not be rows",
+					"input %q is not CSV or JSON lines, so it has no bad rows to quarantine", in.Name)
+			}
+		default:
+			ds.Errorf(doc.PosAt("inputs", i, "badRows"), "bad-value", "write badRows: fail (the default) or badRows: quarantine",
+				"unknown badRows mode %q", in.BadRows)
+		}
 		switch {
 		case in.URI == "" && in.Product == "":
 			ds.Errorf(doc.PosAt("inputs", i), "missing-key", `add uri: "file://…" or "s3://…", or product: <domain>/<product>`,

@@ -196,6 +196,9 @@ type Input struct {
 	// CSV options.
 	Delimiter string `yaml:"delimiter"`
 	Header    *bool  `yaml:"header"`
+	// BadRows is fail (the default: a line that is not a row fails the run) or
+	// quarantine (it is set aside with its file, line and error, and counted).
+	BadRows refresh.BadRows `yaml:"badRows"`
 	// PostgreSQL options: a postgresql:// URI reads exactly one of a table
 	// ("orders" or "schema.orders") or one SELECT query. Credentials come from
 	// the worker's libpq environment (PGUSER, PGPASSWORD, PGPASSFILE,

@@ -8,6 +8,7 @@
 //	<domain>/<product>/v<version>/manifest.json                   a version's manifest (its claim, then its record)
 //	<domain>/<product>/v<version>/data.parquet                    the checked rows
 //	<domain>/<product>/v<version>/quarantine.parquet              the rows that failed row rules, when any did
+//	<domain>/<product>/v<version>/rejects.parquet                 input lines that were not rows, when inputs quarantine them
 //	<domain>/<product>/v<version>/quality.json                    the quality report
 //	<domain>/<product>/v<version>/contract.odcs.yaml              the contract the version was checked against
 //	<domain>/<product>/latest.json                                the commit point: names the newest version
@@ -44,6 +45,8 @@ const (
 	Contract   = "contract.odcs.yaml"
 	// Candidate is the transform's output before the checks split it.
 	Candidate = "candidate.parquet"
+	// Rejects are the input lines that could not be read as rows.
+	Rejects = "rejects.parquet"
 )
 
 // StagingRoot is the first segment of every staging key.
@@ -109,6 +112,9 @@ func Objects(m refresh.Manifest) map[string]refresh.ObjectRef {
 	if m.Quarantine != nil {
 		objs[Quarantine] = *m.Quarantine
 	}
+	if m.Quality.Rejects != nil {
+		objs[Rejects] = *m.Quality.Rejects
+	}
 	return objs
 }
 
@@ -127,6 +133,11 @@ func InVersion(m refresh.Manifest, version string) refresh.Manifest {
 		q := *m.Quarantine
 		q.Key = path.Join(vp, Quarantine)
 		m.Quarantine = &q
+	}
+	if m.Quality.Rejects != nil {
+		r := *m.Quality.Rejects
+		r.Key = path.Join(vp, Rejects)
+		m.Quality.Rejects = &r
 	}
 	return m
 }

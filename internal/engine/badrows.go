@@ -1,0 +1,207 @@
+package engine
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/meshflow/meshflow/internal/refresh"
+)
+
+// Reject is an input line set aside because it cannot be read as a row: a CSV
+// record with the wrong number of fields or broken quoting, or a JSON line that
+// is not one object.
+type Reject struct {
+	Input string
+	// File is the 1-based number of the input's file, Line the 1-based line in
+	// it where the record starts.
+	File  int
+	Line  int64
+	Error string
+	// Raw is the line as read (at most maxRawBytes), or the record's fields
+	// joined by the delimiter when the line itself cannot be recovered.
+	Raw string
+}
+
+// maxRawBytes bounds the text of a rejected line kept in the quarantine.
+const maxRawBytes = 4 << 10
+
+// RejectsTable is the table LoadInput collects rejected lines in, when any
+// input quarantines its bad rows.
+const RejectsTable = "meshflow_rejects"
+
+// splitBadRows copies each file without its unreadable records next to it
+// (uncompressed, as readable.<name>) and returns the copies with the records it
+// set aside. Only CSV and JSON lines are split; a JSON file holding one array is
+// read whole or not at all.
+func splitBadRows(in Input) ([]string, []Reject, error) {
+	var out []string
+	var rejects []Reject
+	for i, f := range in.Files {
+		base := filepath.Base(f)
+		base = strings.TrimSuffix(base, refresh.CompressionOfName(base))
+		dst := filepath.Join(filepath.Dir(f), "readable."+base)
+		var rs []Reject
+		var err error
+		switch in.Format {
+		case refresh.FormatCSV:
+			rs, err = splitCSV(f, dst, in)
+		case refresh.FormatJSON:
+			var isArray bool
+			if isArray, err = jsonIsArray(f); err == nil && isArray {
+				out = append(out, f)
+				continue
+			}
+			if err == nil {
+				rs, err = splitJSONLines(f, dst)
+			}
+		default:
+			out = append(out, f)
+			continue
+		}
+		if err != nil {
+			return nil, nil, fmt.Errorf("file %d of %d: %w", i+1, len(in.Files), err)
+		}
+		for j := range rs {
+			rs[j].Input, rs[j].File = in.Name, i+1
+		}
+		rejects = append(rejects, rs...)
+		out = append(out, dst)
+	}
+	return out, rejects, nil
+}
+
+func splitCSV(src, dst string, in Input) ([]Reject, error) {
+	f, err := openDecompressed(src)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	delim := ','
+	if d := []rune(in.Delimiter); len(d) == 1 {
+		delim = d[0]
+	}
+	r := csv.NewReader(bufio.NewReaderSize(f, 1<<20))
+	r.Comma = delim
+	r.FieldsPerRecord = 0 // the first record sets the count
+	out, err := os.Create(dst)
+	if err != nil {
+		return nil, err
+	}
+	defer out.Close()
+	bw := bufio.NewWriterSize(out, 1<<20)
+	w := csv.NewWriter(bw)
+	w.Comma = delim
+	var rejects []Reject
+	for {
+		rec, err := r.Read()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if pe, ok := errors.AsType[*csv.ParseError](err); ok {
+			raw := strings.Join(rec, string(delim))
+			rejects = append(rejects, Reject{Line: int64(pe.StartLine), Error: pe.Err.Error(), Raw: truncate(raw)})
+			if len(rejects) > maxRejects {
+				return nil, fmt.Errorf("more than %d unreadable records; the file is not %s (check its delimiter and quoting)", maxRejects, in.Format)
+			}
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if err := w.Write(rec); err != nil {
+			return nil, err
+		}
+	}
+	w.Flush()
+	if err := w.Error(); err != nil {
+		return nil, err
+	}
+	return rejects, bw.Flush()
+}
+
+func splitJSONLines(src, dst string) ([]Reject, error) {
+	f, err := openDecompressed(src)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	out, err := os.Create(dst)
+	if err != nil {
+		return nil, err
+	}
+	defer out.Close()
+	bw := bufio.NewWriterSize(out, 1<<20)
+	br := bufio.NewReaderSize(f, 1<<20)
+	var rejects []Reject
+	for n := int64(1); ; n++ {
+		line, err := br.ReadBytes('\n')
+		if len(line) > 0 {
+			trimmed := bytes.TrimSpace(line)
+			switch {
+			case len(trimmed) == 0:
+			case !json.Valid(trimmed):
+				rejects = append(rejects, Reject{Line: n, Error: "not valid JSON", Raw: truncate(string(trimmed))})
+			case trimmed[0] != '{':
+				rejects = append(rejects, Reject{Line: n, Error: "not a JSON object", Raw: truncate(string(trimmed))})
+			default:
+				if _, err := bw.Write(append(trimmed, '\n')); err != nil {
+					return nil, err
+				}
+			}
+			if len(rejects) > maxRejects {
+				return nil, fmt.Errorf("more than %d unreadable lines; the file is not JSON lines", maxRejects)
+			}
+		}
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	return rejects, bw.Flush()
+}
+
+// maxRejects bounds the lines one file may set aside: past it, the file is
+// taken for the wrong format rather than for one with a few bad lines.
+const maxRejects = 100000
+
+func truncate(s string) string {
+	if len(s) <= maxRawBytes {
+		return s
+	}
+	return s[:maxRawBytes] + "…"
+}
+
+// storeRejects appends rejected lines to RejectsTable, creating it.
+func (d *DB) storeRejects(ctx context.Context, rejects []Reject) error {
+	if _, err := d.ExecContext(ctx, "CREATE TABLE IF NOT EXISTS "+RejectsTable+
+		" (input VARCHAR, file INTEGER, line BIGINT, error VARCHAR, raw VARCHAR)"); err != nil {
+		return err
+	}
+	tx, err := d.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	stmt, err := tx.PrepareContext(ctx, "INSERT INTO "+RejectsTable+" VALUES (?, ?, ?, ?, ?)")
+	if err != nil {
+		return err
+	}
+	defer stmt.Close()
+	for _, r := range rejects {
+		if _, err := stmt.ExecContext(ctx, r.Input, r.File, r.Line, r.Error, r.Raw); err != nil {
+			return err
+		}
+	}
+	return tx.Commit()
+}
