@@ -47,6 +47,9 @@ func (a *Activities) Govern(ctx context.Context, in refresh.GovernInput) (refres
 	if err != nil {
 		return res, err
 	}
+	if _, ok := quality["rejected"]; !ok {
+		quality["rejected"] = 0 // omitted from the JSON when zero; policies may always read it
+	}
 	for _, r := range set.Evaluate(ctx, p, cur, quality) {
 		res.Policies = append(res.Policies, refresh.PolicyResult{ID: r.ID, Severity: r.Severity, Message: r.Message, Holds: r.Holds, Error: r.Error})
 	}

@@ -34,7 +34,7 @@
 //
 // `contract` is the product's ODCS contract as written, as generic values (the
 // document's keys: apiVersion, version, status, schema, ...). `quality` is the
-// run's quality report (refresh.Quality as JSON: rowsIn, rowsOut, quarantined,
+// run's quality report (refresh.Quality as JSON: rowsIn, rowsOut, quarantined, rejected (input lines set aside),
 // rules, blocked, warnings); it exists only in a run, so outside one the
 // policies whose rule mentions quality are skipped.
 //
