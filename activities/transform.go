@@ -49,6 +49,10 @@ func (a *Activities) transform(ctx context.Context, in refresh.TransformInput) (
 		return res, err
 	}
 	defer db.Close()
+	var copyBudget int64
+	if left, limited := a.scratchLeft(in.RunID); limited {
+		copyBudget = max(1, left)
+	}
 	for _, input := range in.Inputs {
 		files := inputFiles[input.Name]
 		var spec refresh.Input
@@ -57,8 +61,11 @@ func (a *Activities) transform(ctx context.Context, in refresh.TransformInput) (
 				spec = i
 			}
 		}
-		rows, err := db.LoadInput(ctx, engine.Input{Name: input.Name, Format: input.Format, Files: files, Delimiter: spec.Delimiter, Header: spec.Header, BadRows: spec.BadRows})
+		rows, err := db.LoadInput(ctx, engine.Input{Name: input.Name, Format: input.Format, Files: files, Delimiter: spec.Delimiter, Header: spec.Header, BadRows: spec.BadRows, MaxCopyBytes: copyBudget})
 		if err != nil {
+			if errors.Is(err, engine.ErrCopyTooLarge) {
+				return res, a.scratchExceeded(in.Product.Ref(), "the readable copy of input "+input.Name)
+			}
 			if de, ok := errors.AsType[*engine.DataError](err); ok {
 				return res, badInput("%s (source %s)", de.Error(), input.Source)
 			}

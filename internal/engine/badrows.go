@@ -42,7 +42,8 @@ const RejectsTable = "meshflow_rejects"
 // (uncompressed, as readable.<name>) and returns the copies with the records it
 // set aside. Only CSV and JSON lines are split; a JSON file holding one array is
 // read whole or not at all.
-func splitBadRows(in Input) ([]string, []Reject, error) {
+func splitBadRows(in Input, maxBytes int64) ([]string, []Reject, error) {
+	left := &budget{left: maxBytes, limited: maxBytes > 0}
 	var out []string
 	var rejects []Reject
 	for i, f := range in.Files {
@@ -53,7 +54,7 @@ func splitBadRows(in Input) ([]string, []Reject, error) {
 		var err error
 		switch in.Format {
 		case refresh.FormatCSV:
-			rs, err = splitCSV(f, dst, in)
+			rs, err = splitCSV(f, dst, in, left)
 		case refresh.FormatJSON:
 			var isArray bool
 			if isArray, err = jsonIsArray(f); err == nil && isArray {
@@ -61,7 +62,7 @@ func splitBadRows(in Input) ([]string, []Reject, error) {
 				continue
 			}
 			if err == nil {
-				rs, err = splitJSONLines(f, dst)
+				rs, err = splitJSONLines(f, dst, left)
 			}
 		default:
 			out = append(out, f)
@@ -79,7 +80,7 @@ func splitBadRows(in Input) ([]string, []Reject, error) {
 	return out, rejects, nil
 }
 
-func splitCSV(src, dst string, in Input) ([]Reject, error) {
+func splitCSV(src, dst string, in Input, left *budget) ([]Reject, error) {
 	f, err := openDecompressed(src)
 	if err != nil {
 		return nil, err
@@ -97,7 +98,7 @@ func splitCSV(src, dst string, in Input) ([]Reject, error) {
 		return nil, err
 	}
 	defer out.Close()
-	bw := bufio.NewWriterSize(out, 1<<20)
+	bw := bufio.NewWriterSize(left.writer(out), 1<<20)
 	w := csv.NewWriter(bw)
 	w.Comma = delim
 	var rejects []Reject
@@ -128,7 +129,7 @@ func splitCSV(src, dst string, in Input) ([]Reject, error) {
 	return rejects, bw.Flush()
 }
 
-func splitJSONLines(src, dst string) ([]Reject, error) {
+func splitJSONLines(src, dst string, left *budget) ([]Reject, error) {
 	f, err := openDecompressed(src)
 	if err != nil {
 		return nil, err
@@ -139,7 +140,7 @@ func splitJSONLines(src, dst string) ([]Reject, error) {
 		return nil, err
 	}
 	defer out.Close()
-	bw := bufio.NewWriterSize(out, 1<<20)
+	bw := bufio.NewWriterSize(left.writer(out), 1<<20)
 	br := bufio.NewReaderSize(f, 1<<20)
 	var rejects []Reject
 	for n := int64(1); ; n++ {
@@ -204,4 +205,31 @@ func (d *DB) storeRejects(ctx context.Context, rejects []Reject) error {
 		}
 	}
 	return tx.Commit()
+}
+
+// ErrCopyTooLarge says that the readable copies of an input outgrew
+// Input.MaxCopyBytes.
+var ErrCopyTooLarge = errors.New("the readable copy of the input outgrew the scratch this run may use")
+
+// budget counts down the bytes the readable copies may still take.
+type budget struct {
+	left    int64
+	limited bool
+}
+
+func (b *budget) writer(w io.Writer) io.Writer { return budgetWriter{w: w, b: b} }
+
+type budgetWriter struct {
+	w io.Writer
+	b *budget
+}
+
+func (w budgetWriter) Write(p []byte) (int, error) {
+	if w.b.limited {
+		if int64(len(p)) > w.b.left {
+			return 0, ErrCopyTooLarge
+		}
+		w.b.left -= int64(len(p))
+	}
+	return w.w.Write(p)
 }

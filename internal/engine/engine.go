@@ -113,6 +113,9 @@ type Input struct {
 	// BadRows is refresh.BadRowsQuarantine to set unreadable CSV records and
 	// JSON lines aside in RejectsTable instead of failing the load.
 	BadRows refresh.BadRows
+	// MaxCopyBytes bounds the readable copies BadRowsQuarantine writes (0: no
+	// bound), so that a small compressed file cannot fill the disk.
+	MaxCopyBytes int64
 }
 
 // DataError is a problem with input data (malformed rows, unreadable files).
@@ -164,7 +167,7 @@ func (d *DB) LoadInput(ctx context.Context, in Input) (int64, error) {
 	}
 	var rejects []Reject
 	if in.BadRows == refresh.BadRowsQuarantine {
-		split, rs, err := splitBadRows(in)
+		split, rs, err := splitBadRows(in, in.MaxCopyBytes)
 		if err != nil {
 			return 0, &DataError{Input: in.Name, Err: err}
 		}

@@ -3,6 +3,7 @@ package engine
 import (
 	"bytes"
 	"compress/gzip"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -195,5 +196,20 @@ func TestBadRowsQuarantine(t *testing.T) {
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Fatalf("rejects:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// TestBadRowsCopyIsBounded: the readable copy of a small compressed file that
+// expands past the budget stops with ErrCopyTooLarge instead of filling the disk.
+func TestBadRowsCopyIsBounded(t *testing.T) {
+	dir := t.TempDir()
+	db := formatsDB(t, dir)
+	big := writeFile(t, dir, "0000.csv.gz", gzipped(t, "id\n"+strings.Repeat("1\n", 1<<20)))
+	_, err := db.LoadInput(t.Context(), Input{Name: "bomb", Format: refresh.FormatCSV, Files: []string{big}, BadRows: refresh.BadRowsQuarantine, MaxCopyBytes: 64 << 10})
+	if !errors.Is(err, ErrCopyTooLarge) {
+		t.Fatalf("a copy past its budget: %v; want ErrCopyTooLarge", err)
+	}
+	if n, err := db.LoadInput(t.Context(), Input{Name: "fits", Format: refresh.FormatCSV, Files: []string{big}, BadRows: refresh.BadRowsQuarantine, MaxCopyBytes: 8 << 20}); err != nil || n != 1<<20 {
+		t.Fatalf("the same file within 8 MiB: %d rows, %v", n, err)
 	}
 }
