@@ -32,6 +32,9 @@ type Activities struct {
 	Threads     int
 	MemoryLimit string
 	Logger      *slog.Logger
+	// PostgresHosts are the PostgreSQL servers ("host" or "host:port") inputs
+	// may read from (MESHFLOW_POSTGRES_HOSTS); none when empty.
+	PostgresHosts []string
 	// Metrics, when set, records stage durations, rows, rule outcomes and run
 	// outcomes; nil records nothing.
 	Metrics *metrics.Metrics

@@ -16,11 +16,12 @@ import (
 )
 
 // postgresSourceName says what a PostgreSQL input read, for the staged input's
-// source: the URI without any user information, and the table or query.
+// source: the URI without user information or parameters, and the table or
+// query.
 func postgresSourceName(in refresh.Input) string {
 	uri := in.URI
 	if u, err := url.Parse(uri); err == nil {
-		u.User = nil
+		u.User, u.RawQuery, u.Fragment = nil, "", ""
 		uri = u.String()
 	} else {
 		uri = "a PostgreSQL uri"
@@ -51,7 +52,7 @@ func (a *Activities) snapshotPostgres(ctx context.Context, ref, runID string, in
 	stop := heartbeat(ctx, func() any {
 		return fmt.Sprintf("input %s: %s of rows read from PostgreSQL", input.Name, sizeText(w.n.Load()))
 	})
-	cols, rows, err := pgsnap.Snapshot(ctx, pgsnap.Source{URI: input.URI, Table: input.Table, Query: input.Query}, w)
+	cols, rows, err := pgsnap.Snapshot(ctx, pgsnap.Source{URI: input.URI, Table: input.Table, Query: input.Query, Hosts: a.PostgresHosts}, w)
 	stop()
 	if cerr := f.Close(); err == nil {
 		err = cerr

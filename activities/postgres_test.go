@@ -142,7 +142,8 @@ func TestPostgresInputs(t *testing.T) {
 		t.Fatal(err)
 	}
 	var logs bytes.Buffer
-	a := &Activities{Store: st, Scratch: t.TempDir(), Threads: 1, Logger: slog.New(slog.NewTextHandler(&logs, nil))}
+	a := &Activities{Store: st, Scratch: t.TempDir(), Threads: 1, Logger: slog.New(slog.NewTextHandler(&logs, nil)),
+		PostgresHosts: []string{fmt.Sprintf("127.0.0.1:%d", srv.port), "127.0.0.1:1"}}
 	var ts testsuite.WorkflowTestSuite
 	env := ts.NewTestActivityEnvironment()
 	env.RegisterActivity(a.Ingest)
@@ -259,7 +260,11 @@ func TestPostgresInputs(t *testing.T) {
 		{"missing table", srv.password, refresh.Input{Name: "orders", URI: srv.uri(), Table: "public.nope"},
 			fmt.Sprintf(`input orders: PostgreSQL 127.0.0.1:%d/sales (user postgres): relation "public.nope" does not exist`, srv.port)},
 		{"password in the uri", srv.password, refresh.Input{Name: "orders", URI: fmt.Sprintf("postgresql://postgres:%s@127.0.0.1:%d/sales", srv.password, srv.port), Table: "orders"},
-			`input orders: the PostgreSQL uri carries a password; give the worker PGPASSWORD or a PGPASSFILE instead`},
+			`input orders: the PostgreSQL uri carries a password; the worker sets credentials, certificates and hosts in its environment (PGPASSWORD or PGPASSFILE, PGSSLMODE, …)`},
+		{"a server the operator did not list", srv.password, refresh.Input{Name: "orders", URI: fmt.Sprintf("postgresql://localhost:%d/sales", srv.port+1), Table: "orders"},
+			fmt.Sprintf(`input orders: PostgreSQL localhost:%d/sales (user postgres) is not among the PostgreSQL servers this worker may connect to (127.0.0.1:%d, 127.0.0.1:1); the worker's operator lists them in MESHFLOW_POSTGRES_HOSTS`, srv.port+1, srv.port)},
+		{"a host parameter", srv.password, refresh.Input{Name: "orders", URI: srv.uri() + "?host=evil.example", Table: "orders"},
+			`input orders: the PostgreSQL uri carries a "host" parameter; a spec may set only sslmode, connect_timeout, application_name; the worker sets credentials, certificates and hosts in its environment (PGPASSWORD or PGPASSFILE, PGSSLMODE, …)`},
 		{"a write", srv.password, refresh.Input{Name: "orders", URI: srv.uri(), Query: "SELECT 1; DELETE FROM orders"},
 			`input orders: the query holds more than one statement (a ; outside quotes)`},
 		{"refused", srv.password, refresh.Input{Name: "orders", URI: "postgresql://127.0.0.1:1/sales", Table: "orders"},

@@ -189,24 +189,7 @@ func checkColumns(p refresh.Product, have []engine.Column, props []*contract.Pro
 }
 
 // duckType maps a contract property to the DuckDB type its values are read as.
-func duckType(p *contract.Property) string {
-	switch rules.ColumnType(p.LogicalType, p.PhysicalType) {
-	case rules.Int:
-		return "BIGINT"
-	case rules.Double:
-		return "DOUBLE"
-	case rules.String:
-		return "VARCHAR"
-	case rules.Bool:
-		return "BOOLEAN"
-	case rules.Timestamp:
-		if p.LogicalType == "date" {
-			return "DATE"
-		}
-		return "TIMESTAMP"
-	}
-	return "VARCHAR"
-}
+func duckType(p *contract.Property) string { return rules.DuckDBType(p.LogicalType, p.PhysicalType) }
 
 // Summarize turns a rules report into the summary the workflow carries.
 func Summarize(rep *rules.Report) refresh.Quality {

@@ -56,6 +56,25 @@ func FromContract(c *contract.Contract, ds *diag.List) ([]Column, []Rule) {
 	return b.cols, b.rules
 }
 
+// DuckDBType returns the DuckDB type a contract column of the given logical
+// and physical types is checked as.
+func DuckDBType(logical, physical string) string {
+	switch ColumnType(logical, physical) {
+	case Int:
+		return "BIGINT"
+	case Double:
+		return "DOUBLE"
+	case Bool:
+		return "BOOLEAN"
+	case Timestamp:
+		if logical == "date" {
+			return "DATE"
+		}
+		return "TIMESTAMP"
+	}
+	return "VARCHAR"
+}
+
 // ColumnType maps an ODCS logicalType, refined by the physicalType when it names a
 // SQL type, to the type rules see.
 func ColumnType(logical, physical string) Type {

@@ -184,7 +184,15 @@ func (s *storeFlags) inputOpener() func(ctx context.Context, uri string) (storag
 }
 
 func newActivities(st storage.Store, sf *storeFlags, scratch string, logger *slog.Logger) *activities.Activities {
-	return &activities.Activities{Store: st, Open: sf.inputOpener(), Scratch: scratch, Threads: 2, Logger: logger}
+	a := &activities.Activities{Store: st, Open: sf.inputOpener(), Scratch: scratch, Threads: 2, Logger: logger}
+	// The PostgreSQL servers inputs may read, with the worker's credentials:
+	// the operator's list, never the spec's.
+	for _, h := range strings.Split(os.Getenv("MESHFLOW_POSTGRES_HOSTS"), ",") {
+		if h = strings.TrimSpace(h); h != "" {
+			a.PostgresHosts = append(a.PostgresHosts, h)
+		}
+	}
+	return a
 }
 
 // loadMesh validates the mesh and prints its problems; errors stop the command.

@@ -332,20 +332,3 @@ func devHints(set *spec.Set) []string {
 	}
 	return hints
 }
-
-// signOffHint returns a product of the mesh whose runs wait for sign-off (one
-// whose every version needs it, else one whose breaking versions do), and a
-// steward who may give it; ok is false when no product needs one.
-func signOffHint(set *spec.Set) (ref, steward string, ok bool) {
-	for _, mode := range []refresh.ApprovalMode{refresh.ApprovalAlways, refresh.ApprovalOnBreakingChange} {
-		for _, p := range set.Order() {
-			if p.Governance.Approval != mode {
-				continue
-			}
-			if people := set.People(set.Stewards(p)); len(people) > 0 {
-				return p.Ref(), people[0], true
-			}
-		}
-	}
-	return "", "", false
-}

@@ -22,6 +22,7 @@ import (
 	"github.com/meshflow/meshflow/internal/http/web"
 	"github.com/meshflow/meshflow/internal/mesh/spec"
 	"github.com/meshflow/meshflow/internal/metrics/meshstate"
+	"github.com/meshflow/meshflow/internal/refresh"
 	"github.com/meshflow/meshflow/internal/store/storage"
 	"github.com/meshflow/meshflow/internal/temporal/control"
 	"github.com/prometheus/client_golang/prometheus"
@@ -239,4 +240,21 @@ func startDevAPI(ctx context.Context, reg *prometheus.Registry, addr, dataDir st
 		}
 	}
 	return fmt.Sprintf("  MESHFLOW_TOKEN=<a dev token above> go run ./cmd/meshflow approve <domain>/<product> --server http://%s\n", ln.Addr()), nil
+}
+
+// signOffHint returns a product of the mesh whose runs wait for sign-off (one
+// whose every version needs it, else one whose breaking versions do), and a
+// steward who may give it; ok is false when no product needs one.
+func signOffHint(set *spec.Set) (ref, steward string, ok bool) {
+	for _, mode := range []refresh.ApprovalMode{refresh.ApprovalAlways, refresh.ApprovalOnBreakingChange} {
+		for _, p := range set.Order() {
+			if p.Governance.Approval != mode {
+				continue
+			}
+			if people := set.People(set.Stewards(p)); len(people) > 0 {
+				return p.Ref(), people[0], true
+			}
+		}
+	}
+	return "", "", false
 }

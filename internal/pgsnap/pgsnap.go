@@ -15,7 +15,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/url"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -32,6 +31,26 @@ type Source struct {
 	// Table ("table" or "schema.table", unquoted names) or Query (one SELECT).
 	Table string
 	Query string
+	// Hosts are the servers ("host" or "host:port") the worker's operator lets
+	// inputs connect to; an input naming any other is refused before a
+	// connection is made, so that no spec can send the worker's credentials to a
+	// server of its choosing. Empty refuses every server.
+	Hosts []string
+}
+
+// allowed reports whether the configuration's server is one of hosts.
+func allowed(cfg *pgx.ConnConfig, hosts []string) bool {
+	if len(cfg.Fallbacks) > 0 {
+		return false
+	}
+	hp := net.JoinHostPort(cfg.Host, fmt.Sprint(cfg.Port))
+	for _, h := range hosts {
+		h = strings.TrimSpace(h)
+		if strings.EqualFold(h, cfg.Host) || strings.EqualFold(h, hp) {
+			return true
+		}
+	}
+	return false
 }
 
 // Column is one column of the snapshot.
@@ -62,6 +81,10 @@ func Snapshot(ctx context.Context, src Source, w io.Writer) ([]Column, int64, er
 		return nil, 0, err
 	}
 	where := Where(cfg)
+	if !allowed(cfg, src.Hosts) {
+		return nil, 0, &Error{Msg: fmt.Sprintf("%s is not among the PostgreSQL servers this worker may connect to (%s); the worker's operator lists them in MESHFLOW_POSTGRES_HOSTS",
+			where, strings.Join(src.Hosts, ", "))}
+	}
 	query, err := selectSQL(src)
 	if err != nil {
 		return nil, 0, &Error{Msg: err.Error()}
@@ -103,10 +126,8 @@ func Snapshot(ctx context.Context, src Source, w io.Writer) ([]Column, int64, er
 // (user, password, passfile, sslmode, …) comes from the PG* environment. It
 // refuses a URI that holds a password.
 func Config(uri string) (*pgx.ConnConfig, error) {
-	if u, err := url.Parse(uri); err != nil {
-		return nil, &Error{Msg: "the PostgreSQL uri does not parse"}
-	} else if _, ok := u.User.Password(); ok || u.Query().Has("password") {
-		return nil, &Error{Msg: "the PostgreSQL uri carries a password; give the worker PGPASSWORD or a PGPASSFILE instead"}
+	if err := spec.CheckPGURI(uri); err != nil {
+		return nil, &Error{Msg: err.Error() + "; the worker sets credentials, certificates and hosts in its environment (PGPASSWORD or PGPASSFILE, PGSSLMODE, …)"}
 	}
 	cfg, err := pgx.ParseConfig(uri)
 	if err != nil {

@@ -124,18 +124,22 @@ sales/p.yaml:5:30 error bad-uri: input uri "ftp://x/y.csv" has no supported sche
   - {name: e, uri: "postgresql://db.sales/sales", table: t, query: SELECT 1}
   - {name: f, uri: "postgresql://db.sales/sales?password=x", query: "UPDATE t SET a = 1", format: csv}
   - {name: g, uri: "file://data/g.csv", table: t}
-  - {name: h, uri: "postgresql://bob@db.sales/sales", query: "SELECT ';' AS a -- ;\n;", header: false}`),
+  - {name: h, uri: "postgresql://bob@db.sales/sales", query: "SELECT ';' AS a -- ;\n;", header: false}
+  - {name: i, uri: "postgresql://db.sales/sales?host=evil.example", table: t}
+  - {name: j, uri: "postgresql://db1,db2/sales?PASSWORD=x", table: t}`),
 			},
 			want: `sales/p.yaml:5:5 error missing-key: PostgreSQL input "a" needs a table or a query
 sales/p.yaml:6:20 error secret-in-spec: input "b": the PostgreSQL uri carries a password
 sales/p.yaml:7:56 error bad-table: input "c": "public.orders; drop" is not a PostgreSQL table name
 sales/p.yaml:8:58 error bad-query: input "d": the query holds more than one statement (a ; outside quotes)
 sales/p.yaml:9:68 error conflict: PostgreSQL input "e" has both a table and a query
-sales/p.yaml:10:20 error secret-in-spec: input "f": the PostgreSQL uri carries a password parameter
+sales/p.yaml:10:20 error bad-uri: input "f": the PostgreSQL uri carries a "password" parameter; a spec may set only sslmode, connect_timeout, application_name
 sales/p.yaml:10:69 error bad-query: input "f": the query is not a SELECT: it starts with UPDATE
 sales/p.yaml:10:99 error bad-value: PostgreSQL input "f" cannot have format "csv"
 sales/p.yaml:11:48 error bad-key: input "g" is not a PostgreSQL input: table does not apply
 sales/p.yaml:12:97 error bad-key: PostgreSQL input "h": header does not apply
+sales/p.yaml:13:20 error bad-uri: input "i": the PostgreSQL uri carries a "host" parameter; a spec may set only sslmode, connect_timeout, application_name
+sales/p.yaml:14:20 error bad-uri: input "j": the PostgreSQL uri carries a "PASSWORD" parameter; a spec may set only sslmode, connect_timeout, application_name
 `,
 		},
 		{

@@ -2,8 +2,10 @@ package spec
 
 import (
 	"errors"
+	"fmt"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/meshflow/meshflow/internal/mesh/diag"
@@ -25,8 +27,34 @@ var pgTable = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_$]{0,62}(\.[A-Za-z_][A-Za
 // identifiers.
 func ValidPGTable(name string) bool { return pgTable.MatchString(name) }
 
-// secretParams are connection parameters that carry secrets; a spec must not.
-var secretParams = []string{"password", "sslpassword", "sslkey"}
+// PGParams are the only connection parameters a PostgreSQL input's URI may
+// carry. Everything else (password, host and hostaddr overrides, passfile,
+// service files, client keys and certificates, …) is the worker's to set, in
+// its environment: a spec must neither hold secrets nor steer where the
+// worker's credentials go.
+var PGParams = []string{"sslmode", "connect_timeout", "application_name"}
+
+// CheckPGURI reports what is wrong with a PostgreSQL input URI as a spec may
+// write it: it parses, holds no password, names one host (no list, no socket
+// folder) and carries only PGParams. Validate and ingest both use it.
+func CheckPGURI(uri string) error {
+	u, err := url.Parse(uri)
+	if err != nil {
+		return errors.New("the PostgreSQL uri does not parse")
+	}
+	if _, ok := u.User.Password(); ok {
+		return errors.New("the PostgreSQL uri carries a password")
+	}
+	for k := range u.Query() {
+		if !slices.Contains(PGParams, k) {
+			return fmt.Errorf("the PostgreSQL uri carries a %q parameter; a spec may set only %s", k, strings.Join(PGParams, ", "))
+		}
+	}
+	if h := u.Hostname(); h == "" || strings.Contains(u.Host, ",") || strings.HasPrefix(h, "/") || strings.HasPrefix(h, "%2F") {
+		return errors.New("the PostgreSQL uri must name one server host (no host list, no socket folder)")
+	}
+	return nil
+}
 
 func checkPostgres(doc *yamlfile.Doc, i int, in Input, ds *diag.List) {
 	credHint := "remove it and give the worker the password in PGPASSWORD or a PGPASSFILE (and the user in PGUSER); specs, workflow payloads and logs never hold credentials"
@@ -43,10 +71,10 @@ func checkPostgres(doc *yamlfile.Doc, i int, in Input, ds *diag.List) {
 		}
 	}
 	if err == nil {
-		for _, k := range secretParams {
-			if u.Query().Has(k) {
-				ds.Errorf(doc.PosAt("inputs", i, "uri"), "secret-in-spec", credHint,
-					"input %q: the PostgreSQL uri carries a %s parameter", in.Name, k)
+		if _, hasPassword := u.User.Password(); !hasPassword {
+			if cerr := CheckPGURI(in.URI); cerr != nil {
+				ds.Errorf(doc.PosAt("inputs", i, "uri"), "bad-uri", "write postgresql://<host>:<port>/<database>, with at most "+strings.Join(PGParams, ", ")+"; the worker sets credentials, certificates and hosts in its environment",
+					"input %q: %v", in.Name, cerr)
 			}
 		}
 	}
