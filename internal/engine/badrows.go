@@ -32,7 +32,7 @@ type Reject struct {
 }
 
 // maxRawBytes bounds the text of a rejected line kept in the quarantine.
-const maxRawBytes = 4 << 10
+const maxRawBytes = 1 << 10
 
 // RejectsTable is the table LoadInput collects rejected lines in, when any
 // input quarantines its bad rows.
@@ -90,7 +90,7 @@ func splitCSV(src, dst string, in Input, left *budget) ([]Reject, error) {
 	if d := []rune(in.Delimiter); len(d) == 1 {
 		delim = d[0]
 	}
-	r := csv.NewReader(bufio.NewReaderSize(f, 1<<20))
+	r := csv.NewReader(bufio.NewReaderSize(&lineGuard{r: f}, 1<<20))
 	r.Comma = delim
 	r.FieldsPerRecord = 0 // the first record sets the count
 	out, err := os.Create(dst)
@@ -141,7 +141,7 @@ func splitJSONLines(src, dst string, left *budget) ([]Reject, error) {
 	}
 	defer out.Close()
 	bw := bufio.NewWriterSize(left.writer(out), 1<<20)
-	br := bufio.NewReaderSize(f, 1<<20)
+	br := bufio.NewReaderSize(&lineGuard{r: f}, 1<<20)
 	var rejects []Reject
 	for n := int64(1); ; n++ {
 		line, err := br.ReadBytes('\n')
@@ -174,7 +174,7 @@ func splitJSONLines(src, dst string, left *budget) ([]Reject, error) {
 
 // maxRejects bounds the lines one file may set aside: past it, the file is
 // taken for the wrong format rather than for one with a few bad lines.
-const maxRejects = 100000
+const maxRejects = 10000
 
 func truncate(s string) string {
 	if len(s) <= maxRawBytes {
@@ -232,4 +232,29 @@ func (w budgetWriter) Write(p []byte) (int, error) {
 		w.b.left -= int64(len(p))
 	}
 	return w.w.Write(p)
+}
+
+// MaxLineBytes bounds one line of a CSV or JSON lines input: a longer line is not
+// a row anyone meant, and reading it whole could take the worker's memory.
+const MaxLineBytes = 64 << 20
+
+// ErrLineTooLong says that a line of an input is longer than MaxLineBytes.
+var ErrLineTooLong = fmt.Errorf("a line is longer than %d MiB", MaxLineBytes>>20)
+
+// lineGuard fails a read once more than MaxLineBytes pass without a newline.
+type lineGuard struct {
+	r   io.Reader
+	run int64
+}
+
+func (g *lineGuard) Read(p []byte) (int, error) {
+	n, err := g.r.Read(p)
+	for _, c := range p[:n] {
+		if c == '\n' {
+			g.run = 0
+		} else if g.run++; g.run > MaxLineBytes {
+			return 0, ErrLineTooLong
+		}
+	}
+	return n, err
 }

@@ -328,7 +328,7 @@ func checkCSV(file, delim string) error {
 		return err
 	}
 	defer f.Close()
-	r := csv.NewReader(bufio.NewReaderSize(f, 1<<20))
+	r := csv.NewReader(bufio.NewReaderSize(&lineGuard{r: f}, 1<<20))
 	r.ReuseRecord = true
 	if d := []rune(delim); len(d) == 1 {
 		r.Comma = d[0]
@@ -388,7 +388,7 @@ func jsonIsArray(file string) (bool, error) {
 		return false, err
 	}
 	defer f.Close()
-	br := bufio.NewReader(f)
+	br := bufio.NewReader(io.LimitReader(f, 1<<20))
 	for {
 		b, err := br.ReadByte()
 		if errors.Is(err, io.EOF) {

@@ -213,3 +213,39 @@ func TestBadRowsCopyIsBounded(t *testing.T) {
 		t.Fatalf("the same file within 8 MiB: %d rows, %v", n, err)
 	}
 }
+
+// TestOneHugeLineIsRefused: a line longer than MaxLineBytes (a small gzip that
+// expands to one enormous line) is refused without being held in memory.
+func TestOneHugeLineIsRefused(t *testing.T) {
+	dir := t.TempDir()
+	db := formatsDB(t, dir)
+	var b bytes.Buffer
+	z := gzip.NewWriter(&b)
+	z.Write([]byte(`{"id":"`))
+	chunk := bytes.Repeat([]byte("x"), 1<<20)
+	for range MaxLineBytes>>20 + 1 {
+		z.Write(chunk)
+	}
+	z.Write([]byte("\"}\n"))
+	if err := z.Close(); err != nil {
+		t.Fatal(err)
+	}
+	f := writeFile(t, dir, "0000.jsonl.gz", b.Bytes())
+	_, err := db.LoadInput(t.Context(), Input{Name: "huge", Format: refresh.FormatJSON, Files: []string{f}, BadRows: refresh.BadRowsQuarantine})
+	if !errors.Is(err, ErrLineTooLong) {
+		t.Fatalf("one huge line: %v; want ErrLineTooLong", err)
+	}
+	b.Reset()
+	z = gzip.NewWriter(&b)
+	z.Write([]byte("id\n"))
+	for range MaxLineBytes>>20 + 1 {
+		z.Write(chunk)
+	}
+	if err := z.Close(); err != nil {
+		t.Fatal(err)
+	}
+	csvFile := writeFile(t, dir, "0001.csv.gz", b.Bytes())
+	if _, err := db.LoadInput(t.Context(), Input{Name: "hugecsv", Format: refresh.FormatCSV, Files: []string{csvFile}}); !errors.Is(err, ErrLineTooLong) {
+		t.Fatalf("one huge CSV line: %v; want ErrLineTooLong", err)
+	}
+}
