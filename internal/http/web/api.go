@@ -133,11 +133,15 @@ func (s *server) productODPS(w http.ResponseWriter, r *http.Request) {
 		api.Fail(w, http.StatusBadGateway, "store", "the catalog could not be read: "+s.detail(r, err))
 		return
 	}
+	opts := odps.Options{Mesh: s.deps.Mesh, BaseURL: s.baseURL(r)}
 	if who, _ := s.principal(r); who == "" {
+		// Anonymous callers see what the catalog pages show: no store
+		// locations, local paths or people's e-mail addresses.
 		src.Manifest.Inputs = publicInputs(src.Manifest.Inputs)
 		src.DataURI = ""
+		opts.HideEmails = true
 	}
-	api.WriteJSON(w, http.StatusOK, odps.Build(src, odps.Options{Mesh: s.deps.Mesh, BaseURL: s.baseURL(r)}))
+	api.WriteJSON(w, http.StatusOK, odps.Build(src, opts))
 }
 
 // baseURL is the address people reach this server at: Deps.PublicURL, else

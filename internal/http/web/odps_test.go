@@ -64,11 +64,15 @@ func TestODPSRoute(t *testing.T) {
 			doc.ManagementPorts[0].URL != srv.URL+"/products/"+ref {
 			t.Errorf("%s: %s", ref, body)
 		}
-		if strings.Contains(string(body), root) || strings.Contains(string(body), "file:") {
-			t.Errorf("%s anonymously shows a store path or local file (%s):\n%s", ref, root, body)
+		if strings.Contains(string(body), root) || strings.Contains(string(body), "file:") || strings.Contains(string(body), "@acme.example") {
+			t.Errorf("%s anonymously shows a store path, a local file or an e-mail address (%s):\n%s", ref, root, body)
 		}
-		if _, signedIn := getAs(t, srv, session, "/api/v1/products/"+ref+"/odps"); !strings.Contains(signedIn, `"location"`) || !strings.Contains(signedIn, root) {
+		signedIn := ""
+		if _, signedIn = getAs(t, srv, session, "/api/v1/products/"+ref+"/odps"); !strings.Contains(signedIn, `"location"`) || !strings.Contains(signedIn, root) {
 			t.Errorf("%s signed in: the data's location is missing:\n%s", ref, signedIn)
+		}
+		if !strings.Contains(signedIn, "@acme.example") {
+			t.Errorf("%s signed in: the team's e-mail addresses are missing:\n%s", ref, signedIn)
 		}
 	}
 

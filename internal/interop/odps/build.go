@@ -21,6 +21,9 @@ type Options struct {
 	// "https://meshflow.example.com"; "" leaves out the management ports and
 	// the data URL.
 	BaseURL string
+	// HideEmails leaves out people's e-mail addresses, for callers who are not
+	// signed in (the contract's own support channels stay).
+	HideEmails bool
 }
 
 // Build describes a published product as an ODPS v1.0.0 document. The package
@@ -90,8 +93,8 @@ func Build(src Source, opts Options) *Product {
 				Description: fmt.Sprintf(`Prometheus metrics; this product's series carry the labels domain=%q and product=%q (freshness, its SLA, lateness, pending approvals, runs, rows and failing rules).`, domain, name)},
 		}
 	}
-	p.Team = team(c, sp, opts.Mesh)
-	p.Support = support(c, sp, opts.Mesh, ref)
+	p.Team = team(c, sp, opts.Mesh, opts.HideEmails)
+	p.Support = support(c, sp, opts.Mesh, ref, opts.HideEmails)
 	if !src.FirstPublishedAt.IsZero() {
 		p.ProductCreatedTs = timestamp(src.FirstPublishedAt)
 	}
@@ -185,12 +188,12 @@ func outputPort(src Source, sp *spec.Product, base string, inputs []InputContrac
 
 // team is the owner's people and the stewards from the mesh, or else the
 // contract's team.
-func team(c *contract.Contract, sp *spec.Product, set *spec.Set) *Team {
+func team(c *contract.Contract, sp *spec.Product, set *spec.Set, hideEmails bool) *Team {
 	if sp != nil {
 		t := &Team{Name: sp.Metadata.Owner}
 		member := func(person, role string) TeamMember {
 			tm := TeamMember{Username: person, Role: role}
-			if pr := set.Principal(person); pr != nil && pr.Email != "" {
+			if pr := set.Principal(person); pr != nil && pr.Email != "" && !hideEmails {
 				tm.CustomProperties = []CustomProperty{{Property: "email", Value: pr.Email}}
 			}
 			return tm
@@ -233,7 +236,7 @@ func date(s string) string {
 }
 
 // support is the contract's channels, or else the stewards' e-mail addresses.
-func support(c *contract.Contract, sp *spec.Product, set *spec.Set, ref string) []Support {
+func support(c *contract.Contract, sp *spec.Product, set *spec.Set, ref string, hideEmails bool) []Support {
 	var out []Support
 	if c != nil {
 		for _, ch := range c.Support {
@@ -243,7 +246,7 @@ func support(c *contract.Contract, sp *spec.Product, set *spec.Set, ref string) 
 			out = append(out, Support{Channel: ch.Channel, URL: ch.URL, Description: ch.Description, Tool: ch.Tool, Scope: ch.Scope, InvitationURL: ch.InvitationURL})
 		}
 	}
-	if len(out) > 0 || sp == nil {
+	if len(out) > 0 || sp == nil || hideEmails {
 		return out
 	}
 	for _, person := range set.People(set.Stewards(sp)) {
