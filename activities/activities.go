@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/meshflow/meshflow/internal/interop/openlineage"
 	"github.com/meshflow/meshflow/internal/metrics"
 	"github.com/meshflow/meshflow/internal/refresh"
 	"github.com/meshflow/meshflow/internal/store/storage"
@@ -49,6 +50,10 @@ type Activities struct {
 	// count; a run that outgrows it ends with ErrScratch instead of filling the
 	// disk under the other runs.
 	ScratchPerRun int64
+	// Lineage, when set, leaves an OpenLineage event of every run's start and
+	// end in the store's lineage outbox, named after this mesh, for the
+	// openlineage.Sender to send; nil writes no events.
+	Lineage *openlineage.Naming
 }
 
 func (a *Activities) scratchDir(runID string, parts ...string) string {

@@ -38,6 +38,9 @@ type source struct {
 func (a *Activities) Ingest(ctx context.Context, in refresh.IngestInput) (refresh.IngestResult, error) {
 	var res refresh.IngestResult
 	p := in.Product
+	if err := a.lineageStart(ctx, in); err != nil {
+		return res, err
+	}
 	for i, input := range p.Inputs {
 		activity.RecordHeartbeat(ctx, fmt.Sprintf("input %d of %d: %s", i+1, len(p.Inputs), input.Name))
 		staged := refresh.StagedInput{Name: input.Name, Format: input.Format}

@@ -60,9 +60,13 @@ func (a *Activities) Publish(ctx context.Context, in refresh.PublishInput) (refr
 	return res, err
 }
 
-// CleanupStaging deletes a run's staging objects and scratch files.
+// CleanupStaging deletes a run's staging objects and scratch files, after it
+// leaves the run's last OpenLineage event in the outbox when lineage is on.
 func (a *Activities) CleanupStaging(ctx context.Context, in refresh.CleanupInput) error {
 	a.runEnded(ctx, in)
+	if err := a.lineageEnd(ctx, in); err != nil {
+		return err
+	}
 	objs, err := a.Store.List(ctx, layout.StagingPrefix(in.Ref, in.RunID)+"/")
 	if err != nil {
 		return err

@@ -35,6 +35,8 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	apiAddr := fs.String("api", "127.0.0.1:8080", "address of the web pages (catalog, approvals inbox) and the API (meshflow serve), with dev tokens printed at start; empty to not serve them")
 	metricsAddr := fs.String("metrics-listen", "127.0.0.1:9464", "address to serve Prometheus /metrics on (worker, SDK, catalog freshness, approvals); empty to not serve them")
 	verbose := fs.Bool("v", false, "log what the worker does")
+	var lf lineageFlags
+	lf.register(fs)
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: meshflow dev [flags]\n\nRuns everything on this machine: a Temporal server with its Web UI, a worker for every domain,\na local object store, and refreshes of the example mesh.")
 		fs.PrintDefaults()
@@ -90,6 +92,9 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fmt.Fprintf(stdout, "applied %s as mesh revision %s (runs read their products from it; editing the folder applies it again)\n", *mesh, meshrev.Short(rev))
 	acts := newActivities(st, &sf, filepath.Join(*dataDir, "scratch"), logger)
 	acts.Metrics = m
+	if err := lf.start(ctx, st, res.Set.Mesh.Metadata.Name, acts, logger); err != nil {
+		return err
+	}
 	withState(st, c)
 	stop, err := startWorkers(c.Temporal, queues, acts, worker.Options{})
 	if err != nil {

@@ -36,6 +36,8 @@ func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs.DurationVar(&wo.StopTimeout, "stop-timeout", time.Minute, "on SIGTERM, how long running activities may finish before they are cancelled (heartbeating ones then time out and retry elsewhere); keep it below Kubernetes' terminationGracePeriodSeconds")
 	metricsAddr := fs.String("metrics-listen", envOr("MESHFLOW_METRICS_LISTEN", "127.0.0.1:9090"), "address to serve Prometheus /metrics on; empty to not serve them")
 	verbose := fs.Bool("v", false, "log activity")
+	var lf lineageFlags
+	lf.register(fs)
 	if err := parse(fs, args); err != nil {
 		return flagError(err)
 	}
@@ -61,6 +63,10 @@ func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	m, withState, closeMetrics := workerMetrics(reg, &conn, logger)
 	defer closeMetrics()
 	var qs []string
+	meshName := ""
+	if set, _ := spec.Load(*mesh); set.Mesh != nil {
+		meshName = set.Mesh.Metadata.Name
+	}
 	if *queues != "" {
 		qs = strings.Split(*queues, ",")
 	} else {
@@ -86,6 +92,9 @@ func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if limit > 0 {
 		acts.ScratchPerRun = limit / int64(wo.MaxConcurrentSessions*len(qs))
 		logger.Info("scratch budget", "limit", limit, "perRun", acts.ScratchPerRun, "sessions", wo.MaxConcurrentSessions*len(qs))
+	}
+	if err := lf.start(ctx, st, meshName, acts, logger); err != nil {
+		return err
 	}
 	withState(st, &control.Client{Temporal: cl, Namespace: conn.namespace})
 	metricsURL := "off"

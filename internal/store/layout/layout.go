@@ -17,6 +17,10 @@
 //	_staging/<domain>/<product>/<run>/{data,quarantine}.parquet   the checked output, split
 //	_staging/<domain>/<product>/<run>/quality.json                the quality report
 //	_staging/<domain>/<product>/<run>/contract.odcs.yaml          the contract, staged for publication
+//	_lineage/outbox/<run>/<seq>.json                              an OpenLineage event waiting to be sent
+//	_lineage/sent/<run>/<seq>                                     a sent event's marker, until its run's last event is sent
+//	_lineage/rejected/<run>/<seq>.json                            an event the receiver refused as malformed
+//	_lineage/lease.json                                           which sender may send, until when
 //
 // Readers only follow the latest pointer to a manifest and from it along each
 // manifest's previous version, so nothing under _staging and no version that
@@ -51,6 +55,53 @@ const (
 
 // StagingRoot is the first segment of every staging key.
 const StagingRoot = "_staging"
+
+// LineageRoot is the first segment of every key of the OpenLineage outbox.
+const LineageRoot = "_lineage"
+
+// LineageOutboxPrefix is the prefix of every event waiting to be sent.
+const LineageOutboxPrefix = LineageRoot + "/outbox/"
+
+// LineageOutboxKey returns the key of a run's event number seq in the outbox.
+// Keys sort by run, then by seq, which is the order the run's events are sent in.
+func LineageOutboxKey(runID string, seq int) string {
+	return fmt.Sprintf("%s%s/%03d.json", LineageOutboxPrefix, runID, seq)
+}
+
+// LineageOfOutboxKey reads the run and seq of an outbox key; ok is false when key
+// is not one.
+func LineageOfOutboxKey(key string) (runID string, seq int, ok bool) {
+	rest, ok := strings.CutPrefix(key, LineageOutboxPrefix)
+	if !ok {
+		return "", 0, false
+	}
+	runID, name, ok := strings.Cut(rest, "/")
+	num, ok2 := strings.CutSuffix(name, ".json")
+	if !ok || !ok2 || runID == "" || strings.Contains(num, "/") {
+		return "", 0, false
+	}
+	seq, err := strconv.Atoi(num)
+	if err != nil || seq < 0 {
+		return "", 0, false
+	}
+	return runID, seq, true
+}
+
+// LineageSentPrefix returns the prefix of a run's sent markers.
+func LineageSentPrefix(runID string) string { return LineageRoot + "/sent/" + runID + "/" }
+
+// LineageSentKey returns the key of the marker that a run's event seq was sent.
+func LineageSentKey(runID string, seq int) string {
+	return fmt.Sprintf("%s%03d", LineageSentPrefix(runID), seq)
+}
+
+// LineageRejectedKey returns where an event the receiver refused is kept.
+func LineageRejectedKey(runID string, seq int) string {
+	return fmt.Sprintf("%s/rejected/%s/%03d.json", LineageRoot, runID, seq)
+}
+
+// LineageLeaseKey is the key of the lease that lets one sender send at a time.
+const LineageLeaseKey = LineageRoot + "/lease.json"
 
 // latestName is the name of a product's latest pointer.
 const latestName = "latest.json"

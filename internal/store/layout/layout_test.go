@@ -82,3 +82,19 @@ func TestClaimIsStale(t *testing.T) {
 		t.Error("a 2-minute-old claim is not stale under a minute")
 	}
 }
+
+func TestLineageOutboxKeysSortBySeq(t *testing.T) {
+	k := LineageOutboxKey("run-1", 99)
+	if k != "_lineage/outbox/run-1/099.json" || LineageOutboxKey("run-1", 0) >= k || LineageOutboxKey("run-1", 12) >= k {
+		t.Fatalf("keys do not sort by seq: %s", k)
+	}
+	run, seq, ok := LineageOfOutboxKey(k)
+	if !ok || run != "run-1" || seq != 99 {
+		t.Fatalf("LineageOfOutboxKey(%s) = %s %d %v", k, run, seq, ok)
+	}
+	for _, bad := range []string{"_lineage/outbox/run-1", "_lineage/outbox/run-1/x.json", "_lineage/lease.json", "_lineage/outbox/a/b/1.json"} {
+		if _, _, ok := LineageOfOutboxKey(bad); ok {
+			t.Errorf("LineageOfOutboxKey(%s) ok", bad)
+		}
+	}
+}
