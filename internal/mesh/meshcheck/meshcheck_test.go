@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -197,5 +198,35 @@ func TestBrokenVariants(t *testing.T) {
 				t.Errorf("HasErrors() = %v", res.Diagnostics.HasErrors())
 			}
 		})
+	}
+}
+
+// TestSQLBindsOverKnownInputs: a column the transform SQL names that its inputs
+// do not have is an error at validate time, at the column in the SQL, whether
+// the input is an upstream product (its contract's columns) or a file of the
+// mesh folder (the file's columns); a product whose inputs cannot be known
+// before a run is not bound.
+func TestSQLBindsOverKnownInputs(t *testing.T) {
+	dir := meshtest.CopyExample(t, meshtest.WithData())
+	meshtest.Edit(t, dir, "finance/global-kpis.yaml", "SELECT day, 'china' AS region, units, net_revenue", "SELECT day, 'china' AS region, units, net_revenu")
+	meshtest.Edit(t, dir, "finance/fx-rates.yaml", "SELECT day, currency, usd_rate FROM rates", "SELECT day, currency, usd_rat FROM rates")
+	res := Check(t.Context(), dir)
+	var got []string
+	for _, d := range res.Diagnostics.Items() {
+		if d.Code == "sql-bind" {
+			rel, _ := filepath.Rel(dir, d.File)
+			got = append(got, fmt.Sprintf("%s:%d:%d %s", filepath.ToSlash(rel), d.Line, d.Col, d.Message))
+		}
+	}
+	want := []string{
+		`finance/fx-rates.yaml:12:30 transform.sql does not bind over its inputs: Binder Error: Referenced column "usd_rat" not found in FROM clause!`,
+		`finance/global-kpis.yaml:16:45 transform.sql does not bind over its inputs: Binder Error: Referenced column "net_revenu" not found in FROM clause!`,
+	}
+	slices.Sort(got)
+	if !slices.Equal(got, want) {
+		t.Fatalf("bind errors:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if res := Check(t.Context(), meshtest.Example(t)); res.Diagnostics.HasErrors() {
+		t.Fatalf("the example mesh: %v", res.Diagnostics.Err())
 	}
 }

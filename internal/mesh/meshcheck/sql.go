@@ -14,13 +14,19 @@ import (
 // WITH statement, as the engine would refuse it at run time, at its place in the
 // spec. The SQL is parsed by DuckDB (package sqlcheck), never run.
 func checkSQL(ctx context.Context, set *spec.Set, ds *diag.List) {
+	bad := map[string]bool{}
+	defer func() { bindSQL(ctx, set, bad, ds) }()
 	for _, p := range set.Products {
 		node := p.Doc.At("transform", "sql")
 		if node == nil || strings.TrimSpace(p.Transform.SQL) == "" {
+			bad[p.Ref()] = true
 			continue // spec reports a missing or empty SQL
 		}
 		err := sqlcheck.CheckText(ctx, p.Transform.SQL)
 		ce, ok := errors.AsType[*sqlcheck.Error](err)
+		if err != nil {
+			bad[p.Ref()] = true
+		}
 		switch {
 		case err == nil:
 		case !ok:
