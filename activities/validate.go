@@ -109,6 +109,9 @@ func (a *Activities) validate(ctx context.Context, in refresh.ValidateInput) (re
 	if err := a.rejects(ctx, db, ref, in.RunID, &res.Quality); err != nil {
 		return res, err
 	}
+	if res.Quality.Columns, err = db.ColumnStats(ctx, passing); err != nil {
+		return res, fmt.Errorf("column statistics: %w", err)
+	}
 	return res, nil
 }
 

@@ -249,3 +249,30 @@ func TestOneHugeLineIsRefused(t *testing.T) {
 		t.Fatalf("one huge CSV line: %v; want ErrLineTooLong", err)
 	}
 }
+
+// TestColumnStats: one pass gives each column's nulls and distinct count, and a
+// numeric column's minimum and maximum.
+func TestColumnStats(t *testing.T) {
+	dir := t.TempDir()
+	db := formatsDB(t, dir)
+	f := filepath.Join(dir, "data.parquet")
+	if _, err := db.ExecContext(t.Context(), `COPY (SELECT * FROM (VALUES (1, 'a', 2.5), (2, NULL, NULL), (3, 'a', -1.0)) t(id, "city name", amount)) TO `+Quote(f)+` (FORMAT parquet)`); err != nil {
+		t.Fatal(err)
+	}
+	stats, err := db.ColumnStats(t.Context(), f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, s := range stats {
+		line := fmt.Sprintf("%s nulls=%d distinct=%d", s.Name, s.Nulls, s.Distinct)
+		if s.Min != nil && s.Max != nil {
+			line += fmt.Sprintf(" min=%g max=%g", *s.Min, *s.Max)
+		}
+		got = append(got, line)
+	}
+	want := []string{"id nulls=0 distinct=3 min=1 max=3", "city name nulls=1 distinct=1", "amount nulls=1 distinct=2 min=-1 max=2.5"}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("stats:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}

@@ -311,6 +311,19 @@ type Quality struct {
 	// read are the inputs' rows plus Rejected.
 	Rejected int64      `json:"rejected,omitempty"`
 	Rejects  *ObjectRef `json:"rejects,omitempty"`
+	// Columns are each published column's statistics, over the rows out.
+	Columns []ColumnStats `json:"columns,omitempty"`
+}
+
+// ColumnStats are one column's statistics over a version's rows.
+type ColumnStats struct {
+	Name  string `json:"name"`
+	Nulls int64  `json:"nulls"`
+	// Distinct is approximate (HyperLogLog), within a few percent.
+	Distinct int64 `json:"distinct"`
+	// Min and Max are set for numeric columns.
+	Min *float64 `json:"min,omitempty"`
+	Max *float64 `json:"max,omitempty"`
 }
 
 // ValidateResult holds the checked output and the evidence.

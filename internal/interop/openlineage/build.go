@@ -239,6 +239,10 @@ func (n Naming) CompleteEvent(ref string, run RunInfo, pub Published, at time.Ti
 	rows, size := m.Quality.RowsOut, m.Data.Size
 	f.DataQualityMetrics = &DataQualityMetricsDatasetFacet{BaseFacet: base(qualityMetricsFacetURL),
 		RowCount: &rows, Bytes: &size, ColumnMetrics: map[string]ColumnMetrics{}}
+	for _, c := range m.Quality.Columns {
+		nulls, distinct := c.Nulls, c.Distinct
+		f.DataQualityMetrics.ColumnMetrics[c.Name] = ColumnMetrics{NullCount: &nulls, DistinctCount: &distinct, Min: c.Min, Max: c.Max}
+	}
 	if len(m.Quality.Rules) > 0 {
 		a := &DataQualityAssertionsDatasetFacet{BaseFacet: base(qualityAssertionFacetURL)}
 		for _, r := range m.Quality.Rules {

@@ -23,7 +23,9 @@
 // <mesh> is the mesh's metadata.name ("meshflow" when unknown). Input products
 // carry the version the run read; the output carries the version published.
 // The COMPLETE event's output has the schema, dataQualityMetrics (rowCount,
-// bytes), dataQualityAssertions (one per rule), columnLineage (best effort, from
+// bytes, and per column nullCount, distinctCount (approximate), and min and max
+// of numeric columns, as Validate measured them over the rows out),
+// dataQualityAssertions (one per rule), columnLineage (best effort, from
 // a plain SELECT), documentation and ownership facets. A propagated run has a
 // parent facet naming the upstream run whose publication started it; a
 // scheduled run has a nominalTime facet read from its workflow ID.

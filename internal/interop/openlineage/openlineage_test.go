@@ -118,7 +118,8 @@ func manifest() refresh.Manifest {
 		},
 		Columns: []refresh.Column{{Name: "region", Type: "VARCHAR"}, {Name: "total", Type: "DOUBLE"}, {Name: "day", Type: "DATE"}},
 		Quality: refresh.Quality{RowsIn: 10, RowsOut: 9, Quarantined: 1, Rules: []refresh.RuleSummary{
-			{ID: "positive", Severity: "error", Status: "fail", Failing: 1}, {ID: "rows", Severity: "warning", Status: "pass"}}},
+			{ID: "positive", Severity: "error", Status: "fail", Failing: 1}, {ID: "rows", Severity: "warning", Status: "pass"}},
+			Columns: []refresh.ColumnStats{{Name: "region", Nulls: 0, Distinct: 2}, {Name: "total", Nulls: 1, Distinct: 8, Min: ptr(-2.5), Max: ptr(99.0)}}},
 		Data: refresh.ObjectRef{Key: "sales/regional/v1.2.0/data.parquet", Size: 1234}}
 }
 
@@ -191,6 +192,12 @@ func TestCompleteEventFacets(t *testing.T) {
 	q := out.Facets.DataQualityMetrics
 	if *q.RowCount != 9 || *q.Bytes != 1234 || len(out.Facets.DataQualityAssertions.Assertions) != 2 || out.Facets.DataQualityAssertions.Assertions[0].Success {
 		t.Fatalf("quality = %+v %+v", q, out.Facets.DataQualityAssertions)
+	}
+	if c := q.ColumnMetrics["total"]; c.NullCount == nil || *c.NullCount != 1 || *c.DistinctCount != 8 || *c.Min != -2.5 || *c.Max != 99 {
+		t.Fatalf("column metrics of total = %+v", c)
+	}
+	if c := q.ColumnMetrics["region"]; c.DistinctCount == nil || *c.DistinctCount != 2 || c.Min != nil {
+		t.Fatalf("column metrics of region = %+v", c)
 	}
 	cl := out.Facets.ColumnLineage
 	if cl == nil {
@@ -385,3 +392,5 @@ func TestDownReceiverKeepsEventsAndOneSenderHoldsTheLease(t *testing.T) {
 		t.Fatalf("b sent %d (%v) after a's lease expired", n, err)
 	}
 }
+
+func ptr(f float64) *float64 { return &f }
