@@ -54,6 +54,10 @@ type Activities struct {
 	// end in the store's lineage outbox, named after this mesh, for the
 	// openlineage.Sender to send; nil writes no events.
 	Lineage *openlineage.Naming
+	// RunStatus, when set, reads a run's status (the worker passes its control
+	// client's Status); the FAIL event's errorMessage is then the run's own
+	// error. It is a function so that activities link no Temporal client.
+	RunStatus func(ctx context.Context, workflowID, runID string) (refresh.Status, error)
 }
 
 func (a *Activities) scratchDir(runID string, parts ...string) string {

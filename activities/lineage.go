@@ -154,6 +154,12 @@ func (a *Activities) manifestOfRun(ctx context.Context, ref, runID string) (refr
 // failedAt says how far a failed run got, from what its staging holds: the
 // workflow's error is not passed to the cleanup, and the Temporal UI shows it.
 func (a *Activities) failedAt(ctx context.Context, in refresh.CleanupInput) string {
+	if a.RunStatus != nil {
+		wf := activity.GetInfo(ctx).WorkflowExecution
+		if st, err := a.RunStatus(ctx, wf.ID, wf.RunID); err == nil && st.Error != "" {
+			return st.Error
+		}
+	}
 	stage := "while ingesting its inputs"
 	objs, err := a.Store.List(ctx, layout.StagingPrefix(in.Ref, in.RunID)+"/")
 	if err == nil {

@@ -71,6 +71,19 @@ func TestLineageEvents(t *testing.T) {
 		t.Fatalf("FAIL = %+v", end)
 	}
 
+	// With the run's status at hand, the FAIL event carries the run's own error.
+	a.RunStatus = func(context.Context, string, string) (refresh.Status, error) {
+		return refresh.Status{Error: "input orders: line 3: wrong number of fields"}, nil
+	}
+	const run2 = "run-lineage-2"
+	if _, err := env.ExecuteActivity(a.CleanupStaging, refresh.CleanupInput{Ref: p.Ref(), RunID: run2, Stage: refresh.StageFailed}); err != nil {
+		t.Fatal(err)
+	}
+	if end := outboxEvent(t, st, run2, openlineage.SeqEnd); end.Run.Facets == nil || end.Run.Facets.ErrorMessage.Message != "input orders: line 3: wrong number of fields" {
+		t.Fatalf("FAIL with the run's status = %+v", end.Run.Facets)
+	}
+	a.RunStatus = nil
+
 	off := &Activities{Store: st, Scratch: t.TempDir(), Threads: 1}
 	env.RegisterActivity(off.Ingest)
 	if _, err := env.ExecuteActivity(off.Ingest, refresh.IngestInput{Product: p, RunID: "run-off"}); err != nil {

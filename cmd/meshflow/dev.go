@@ -92,6 +92,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fmt.Fprintf(stdout, "applied %s as mesh revision %s (runs read their products from it; editing the folder applies it again)\n", *mesh, meshrev.Short(rev))
 	acts := newActivities(st, &sf, filepath.Join(*dataDir, "scratch"), logger)
 	acts.Metrics = m
+	acts.RunStatus = c.Status
 	if err := lf.start(ctx, st, res.Set.Mesh.Metadata.Name, acts, logger); err != nil {
 		return err
 	}

@@ -96,7 +96,9 @@ func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err := lf.start(ctx, st, meshName, acts, logger); err != nil {
 		return err
 	}
-	withState(st, &control.Client{Temporal: cl, Namespace: conn.namespace})
+	ctl := &control.Client{Temporal: cl, Namespace: conn.namespace}
+	acts.RunStatus = ctl.Status
+	withState(st, ctl)
 	metricsURL := "off"
 	if *metricsAddr != "" {
 		if metricsURL, err = serveMetrics(ctx, *metricsAddr, reg, stderr); err != nil {
