@@ -12,6 +12,7 @@ import (
 
 	"github.com/meshflow/meshflow/internal/http/api"
 	"github.com/meshflow/meshflow/internal/http/auth"
+	"github.com/meshflow/meshflow/internal/http/serve"
 	"github.com/meshflow/meshflow/internal/interop/odps"
 	"github.com/meshflow/meshflow/internal/mesh/spec"
 	"github.com/meshflow/meshflow/internal/store/publish/publishtest"
@@ -99,7 +100,7 @@ func TestServeRoutesODPS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := newHandler(prometheus.NewRegistry(), &control.Client{}, authn, slog.New(slog.NewTextHandler(io.Discard, nil)), st, set, "", "https://meshflow.example.com")
+	h, err := newHandler(prometheus.NewRegistry(), &control.Client{}, authn, slog.New(slog.NewTextHandler(io.Discard, nil)), st, set, "", "https://meshflow.example.com", serve.QueryConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/meshflow/meshflow/internal/http/api"
 	"github.com/meshflow/meshflow/internal/http/auth"
+	"github.com/meshflow/meshflow/internal/http/serve"
 	"github.com/meshflow/meshflow/internal/mesh/spec"
 	"github.com/meshflow/meshflow/internal/store/storage"
 	"github.com/meshflow/meshflow/internal/temporal/control"
@@ -42,7 +43,7 @@ func TestOneDecisionRule(t *testing.T) {
 		t.Fatal(err)
 	}
 	reg := prometheus.NewRegistry()
-	h, err := newHandler(reg, &control.Client{}, authn, slog.New(slog.NewTextHandler(io.Discard, nil)), st, &spec.Set{}, "", "")
+	h, err := newHandler(reg, &control.Client{}, authn, slog.New(slog.NewTextHandler(io.Discard, nil)), st, &spec.Set{}, "", "", serve.QueryConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -36,6 +36,7 @@ func commands() []command {
 		{"status", "list refresh runs, or show one", runStatus},
 		{"approve", "approve the run of a product that waits for sign-off", runApprove},
 		{"reject", "reject the run of a product that waits for sign-off", runReject},
+		{"query", `run SQL over the products you may read: meshflow query 'SELECT * FROM "finance/global-kpis"'`, runQuery},
 		{"catalog", "list published products, show one, or audit what is published", runCatalog},
 		{"serve", "serve the HTTP API (approvals, runs, decisions) with authentication, and /metrics", runServe},
 		{"token", "make an API token for a principal: meshflow token new <principal>", runToken},

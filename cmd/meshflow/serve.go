@@ -45,6 +45,11 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.StringVar(&oidc.Claim, "oidc-claim", auth.DefaultClaim, "JWT claim that names the principal: email (needs email_verified: true) and other values with an @ are matched against the principals' email in mesh.yaml, other values against their names")
 	keyFile := fs.String("signing-key-file", os.Getenv("MESHFLOW_SIGNING_KEY_FILE"), "serve's Ed25519 signing key (meshflow keys new): every action it forwards is signed with it, and its public key must be in the applied mesh revision")
 	verbose := fs.Bool("v", false, "log accepted decisions too")
+	query := serve.DefaultQueryConfig()
+	fs.StringVar(&query.Scratch, "query-scratch", query.Scratch, "folder for POST /api/v1/query: each query downloads its products into a folder of its own here, removed when it ends")
+	fs.DurationVar(&query.Timeout, "query-timeout", query.Timeout, "longest a query may run")
+	fs.StringVar(&query.MemoryLimit, "query-memory", query.MemoryLimit, "DuckDB memory_limit of one query")
+	fs.IntVar(&query.MaxRows, "query-max-rows", query.MaxRows, "most rows a query may ask for")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: meshflow serve [flags]\n\nServes meshflow's HTTP API (/api/v1: approvals, runs, decisions) and /metrics. Callers authenticate\nwith tokens whose hashes are in mesh.yaml (meshflow token new), or with OIDC JWTs.")
 		fs.PrintDefaults()
@@ -80,7 +85,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	reg := newRegistry()
 	reg.MustRegister(meshstate.New(meshstate.Config{Store: st, Runs: c, Logger: logger}))
-	h, err := newHandler(reg, c, authn, logger, st, res.Set, *temporalUI, *publicURL)
+	h, err := newHandler(reg, c, authn, logger, st, res.Set, *temporalUI, *publicURL, query)
 	if err != nil {
 		return err
 	}
@@ -99,12 +104,12 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 // on reg, the process's registry: the JSON API under /api/v1, /metrics, and the web pages (catalog,
 // product pages, runs, approvals inbox) at "/". Data is served from st to a
 // product's owners and stewards (from the mesh) and to holders of an access grant.
-func newHandler(reg *prometheus.Registry, c *control.Client, authn auth.Authenticator, logger *slog.Logger, st storage.Store, set *spec.Set, temporalUI, publicURL string) (http.Handler, error) {
+func newHandler(reg *prometheus.Registry, c *control.Client, authn auth.Authenticator, logger *slog.Logger, st storage.Store, set *spec.Set, temporalUI, publicURL string, query serve.QueryConfig) (http.Handler, error) {
 	// One decision path for the API and the inbox: one set of rules, each
 	// decision counted once.
 	decisions := api.NewDecisions(c, reg, logger)
 	srv, err := serve.New(serve.Config{Runs: c, Auth: authn, Registry: reg, Logger: logger, Store: st, Readers: readers(set), Actions: c, Mesh: set,
-		Decisions: decisions})
+		Decisions: decisions, Query: query})
 	if err != nil {
 		return nil, err
 	}
@@ -203,7 +208,7 @@ func startDevAPI(ctx context.Context, reg *prometheus.Registry, addr, dataDir st
 	if err != nil {
 		return "", err
 	}
-	h, err := newHandler(reg, c, authn, logger, st, set, temporalUI, "")
+	h, err := newHandler(reg, c, authn, logger, st, set, temporalUI, "", serve.QueryConfig{Scratch: filepath.Join(dataDir, "query")})
 	if err != nil {
 		return "", err
 	}

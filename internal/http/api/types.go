@@ -94,3 +94,29 @@ type RevocationBody struct {
 	WorkflowID string `json:"workflowId"`
 	Reason     string `json:"reason,omitempty"`
 }
+
+// The formats POST /api/v1/query answers in.
+const (
+	QueryJSON    = "json"
+	QueryCSV     = "csv"
+	QueryParquet = "parquet"
+)
+
+// QueryRequest is the body of POST /api/v1/query: SQL over the products the
+// caller may read, named as quoted identifiers, "<domain>/<name>" for the
+// latest version or "<domain>/<name>@<version>" for one version.
+type QueryRequest struct {
+	SQL string `json:"sql"`
+	// Format is QueryJSON (the default), QueryCSV or QueryParquet.
+	Format string `json:"format,omitempty"`
+	// Limit bounds the rows answered (0: the server's default); a result cut
+	// short says so (QueryResult.Truncated, header X-Meshflow-Truncated).
+	Limit int `json:"limit,omitempty"`
+}
+
+// QueryResult is the JSON answer of POST /api/v1/query.
+type QueryResult struct {
+	Columns   []string `json:"columns"`
+	Rows      [][]any  `json:"rows"`
+	Truncated bool     `json:"truncated"`
+}

@@ -81,6 +81,50 @@ func (c *Client) RevokeAccess(ctx context.Context, req api.RevocationBody) (acce
 	return out, err
 }
 
+// Query runs SQL over the products the caller may read and copies the answer,
+// in req.Format, to w; truncated says that the row limit cut it short.
+func (c *Client) Query(ctx context.Context, req api.QueryRequest, w io.Writer) (truncated bool, err error) {
+	b, err := json.Marshal(req)
+	if err != nil {
+		return false, fmt.Errorf("encode the query: %w", err)
+	}
+	r, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimSuffix(c.BaseURL, "/")+"/api/v1/query", bytes.NewReader(b))
+	if err != nil {
+		return false, fmt.Errorf("call meshflow serve at %s: %w", c.BaseURL, err)
+	}
+	r.Header.Set("Content-Type", "application/json")
+	if c.Token != "" {
+		r.Header.Set("Authorization", "Bearer "+c.Token)
+	}
+	hc := c.HTTP
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	resp, err := hc.Do(r)
+	if err != nil {
+		return false, fmt.Errorf("call meshflow serve at %s: %w", c.BaseURL, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		return false, answerError(resp)
+	}
+	if _, err := io.Copy(w, resp.Body); err != nil {
+		return false, fmt.Errorf("read the answer to the query: %w", err)
+	}
+	return resp.Header.Get("X-Meshflow-Truncated") == "true", nil
+}
+
+// answerError reads an error answer as an *api.Error.
+func answerError(resp *http.Response) error {
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	e := &api.Error{}
+	if json.Unmarshal(b, e) != nil || e.Message == "" {
+		e = &api.Error{Message: strings.TrimSpace(string(b)), Code: "http"}
+	}
+	e.Status = resp.StatusCode
+	return e
+}
+
 func (c *Client) do(ctx context.Context, method, path string, body, out any) error {
 	var r io.Reader
 	if body != nil {

@@ -57,50 +57,57 @@ func (s *Server) mayRead(ctx context.Context, principal, ref string) (until time
 // dataObject finds the data object of a product's version ("" for the latest).
 func (s *Server) dataObject(ctx context.Context, w http.ResponseWriter, r *http.Request, principal string) (refresh.Manifest, time.Time, bool) {
 	ref := r.PathValue("domain") + "/" + r.PathValue("name")
-	if s.store == nil {
-		api.Fail(w, http.StatusNotFound, "not_found", "this server does not serve data (no object store configured)")
+	m, until, e := s.readable(ctx, principal, ref, r.URL.Query().Get("version"))
+	if e != nil {
+		api.WriteError(w, e)
 		return refresh.Manifest{}, time.Time{}, false
+	}
+	return m, until, true
+}
+
+// readable is the one decision of who may read which product's data, for
+// downloads, links and queries: it returns the manifest of ref's version (""
+// for the latest) when principal may read ref, and until when. Without a right
+// the answer is 403 no_grant, whether or not ref exists; a version must be in
+// the latest version's chain (never a lost claim), else 404 unknown_version.
+func (s *Server) readable(ctx context.Context, principal, ref, version string) (refresh.Manifest, time.Time, *api.Error) {
+	if s.store == nil {
+		return refresh.Manifest{}, time.Time{}, api.Errorf(http.StatusNotFound, "not_found", "this server does not serve data (no object store configured)")
 	}
 	until, ok, err := s.mayRead(ctx, principal, ref)
 	if err != nil {
-		api.Fail(w, http.StatusBadGateway, "store", "cannot check access: "+err.Error())
-		return refresh.Manifest{}, time.Time{}, false
+		return refresh.Manifest{}, time.Time{}, api.Errorf(http.StatusBadGateway, "store", "cannot check access: %v", err)
 	}
 	if !ok {
 		s.metrics.dataRefused.Inc()
 		s.log.Warn("data access refused", "principal", principal, "product", ref)
-		api.Fail(w, http.StatusForbidden, "no_grant", fmt.Sprintf("%s has no access to %s; ask for it with `meshflow access request %s --purpose …`", principal, ref, ref))
-		return refresh.Manifest{}, time.Time{}, false
+		return refresh.Manifest{}, time.Time{}, api.Errorf(http.StatusForbidden, "no_grant", "%s has no access to %s; ask for it with `meshflow access request %s --purpose …`", principal, ref, ref)
 	}
 	head, found, err := catalog.ReadLatest(ctx, s.store, ref)
 	switch {
 	case err != nil:
-		api.Fail(w, http.StatusBadGateway, "store", "cannot read the catalog: "+err.Error())
-		return refresh.Manifest{}, time.Time{}, false
+		return refresh.Manifest{}, time.Time{}, api.Errorf(http.StatusBadGateway, "store", "cannot read the catalog: %v", err)
 	case !found:
-		api.Fail(w, http.StatusNotFound, "unknown_product", ref+" has no published version")
-		return refresh.Manifest{}, time.Time{}, false
+		return refresh.Manifest{}, time.Time{}, api.Errorf(http.StatusNotFound, "unknown_product", "%s has no published version", ref)
 	}
 	m := head.Manifest
-	if v := r.URL.Query().Get("version"); v != "" && v != m.Version {
+	if version != "" && version != m.Version {
 		// Only committed versions (in latest's chain), never a lost claim.
 		entry, err := catalog.Show(ctx, s.store, ref)
-		if err == nil && slices.Contains(entry.Versions, v) {
-			m, err = catalog.ReadManifest(ctx, s.store, ref, v)
+		if err == nil && slices.Contains(entry.Versions, version) {
+			m, err = catalog.ReadManifest(ctx, s.store, ref, version)
 		}
-		if err != nil || !slices.Contains(entry.Versions, v) || m.Version != v {
-			api.Fail(w, http.StatusNotFound, "unknown_version", fmt.Sprintf("%s has no published version %q", ref, v))
-			return refresh.Manifest{}, time.Time{}, false
+		if err != nil || !slices.Contains(entry.Versions, version) || m.Version != version {
+			return refresh.Manifest{}, time.Time{}, api.Errorf(http.StatusNotFound, "unknown_version", "%s has no published version %q", ref, version)
 		}
 	}
 	// A manifest names the product's own data only: a manifest written to
 	// point at another product's objects serves nothing.
 	if !strings.HasPrefix(m.Data.Key, layout.VersionPrefix(ref, m.Version)+"/") {
 		s.log.Warn("manifest names data outside its version", "product", ref, "version", m.Version, "key", m.Data.Key)
-		api.Fail(w, http.StatusBadGateway, "store", fmt.Sprintf("the manifest of %s %s names data outside its version; run meshflow catalog audit", ref, m.Version))
-		return refresh.Manifest{}, time.Time{}, false
+		return refresh.Manifest{}, time.Time{}, api.Errorf(http.StatusBadGateway, "store", "the manifest of %s %s names data outside its version; run meshflow catalog audit", ref, m.Version)
 	}
-	return m, until, true
+	return m, until, nil
 }
 
 func (s *Server) download(w http.ResponseWriter, r *http.Request, principal string) {

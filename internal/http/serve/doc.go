@@ -50,6 +50,20 @@
 //	POST /api/v1/access/revocations
 //	     {"workflowId": "access/…", "reason": "…"} ends the grant as the caller;
 //	     answers the request's <access.Status>.
+//	POST /api/v1/query
+//	     {"sql": "SELECT … FROM \"<domain>/<name>\"", "format": "json"|"csv"|"parquet",
+//	     "limit": N} runs one SELECT (or WITH …) over the products it names as quoted
+//	     identifiers, "<domain>/<name>" for the latest version or
+//	     "<domain>/<name>@<version>" for a committed one. Each needs the caller's
+//	     right to read it, decided as for a download (403 no_grant, 404
+//	     unknown_version); its data is downloaded, checksum verified, into a folder
+//	     of this query only, the one folder its sandboxed DuckDB may read (no other
+//	     file, no network, configuration locked), under a time limit, a memory limit
+//	     and a row limit. JSON answers {"columns": […], "rows": [[…]], "truncated":
+//	     bool}; CSV (with a header) and Parquet answer the file, with
+//	     X-Meshflow-Truncated: true|false. Errors: 400 bad_query (not one query, a
+//	     bind error, a file outside the sandbox), 422 query_limit (out of memory or
+//	     spill space), 504 query_timeout.
 //	GET  /metrics
 //	     Prometheus metrics of the registry the server was built with (not authenticated).
 //

@@ -63,6 +63,9 @@ type Config struct {
 	// it with the web inbox, so that both decide by the same rules and each
 	// decision is counted once.
 	Decisions *api.Decisions
+	// Query bounds POST /api/v1/query (served with Store); zero fields take
+	// DefaultQueryConfig's.
+	Query QueryConfig
 }
 
 // Server is the http.Handler of the API.
@@ -79,6 +82,7 @@ type Server struct {
 	now       func() time.Time
 	actions   Actions
 	mesh      *spec.Set
+	queryCfg  QueryConfig
 }
 
 type metrics struct {
@@ -106,7 +110,8 @@ func New(cfg Config) (*Server, error) {
 		return nil, errors.New("build API server: Runs, Auth and Registry are required")
 	}
 	s := &Server{runs: cfg.Runs, decisions: cfg.Decisions, auth: cfg.Auth, log: cfg.Logger, metrics: newMetrics(cfg.Registry), mux: http.NewServeMux(),
-		store: cfg.Store, readers: cfg.Readers, linkKey: cfg.LinkKey, now: cfg.Now, actions: cfg.Actions, mesh: cfg.Mesh}
+		store: cfg.Store, readers: cfg.Readers, linkKey: cfg.LinkKey, now: cfg.Now, actions: cfg.Actions, mesh: cfg.Mesh,
+		queryCfg: cfg.Query.withDefaults()}
 	if s.log == nil {
 		s.log = slog.Default()
 	}
@@ -126,6 +131,7 @@ func New(cfg Config) (*Server, error) {
 	if s.actions != nil && s.mesh != nil {
 		s.actionRoutes()
 	}
+	s.mux.HandleFunc("POST /api/v1/query", s.authenticated(s.query))
 	s.mux.HandleFunc("GET /api/v1/approvals", s.authenticated(s.approvals))
 	s.mux.HandleFunc("GET /api/v1/runs", s.authenticated(s.listRuns))
 	s.mux.HandleFunc("GET /api/v1/runs/{id...}", s.authenticated(s.run))
@@ -145,7 +151,7 @@ func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case p == "/api/v1/approvals" || p == "/api/v1/runs" || strings.HasPrefix(p, "/api/v1/runs/"):
 		allow = http.MethodGet
-	case p == "/api/v1/decisions" || p == "/api/v1/refreshes" || strings.HasPrefix(p, "/api/v1/access/"):
+	case p == "/api/v1/decisions" || p == "/api/v1/query" || p == "/api/v1/refreshes" || strings.HasPrefix(p, "/api/v1/access/"):
 		allow = http.MethodPost
 	}
 	if allow != "" {
