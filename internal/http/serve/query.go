@@ -42,18 +42,30 @@ type QueryConfig struct {
 	// DefaultRows is the row limit of a request that names none; MaxRows the
 	// largest a request may ask for.
 	DefaultRows, MaxRows int
+	// MaxBytes bounds one answer, in bytes (JSON values as scanned, or the CSV or
+	// Parquet file); a larger answer is refused with query_limit. Default 64 MiB.
+	MaxBytes int64
+	// MaxConcurrent bounds the queries that run at once on this server; others
+	// wait for a turn within their timeout. Default 2.
+	MaxConcurrent int
 }
 
 // DefaultQueryConfig returns the defaults of QueryConfig.
 func DefaultQueryConfig() QueryConfig {
 	return QueryConfig{Scratch: filepath.Join(os.TempDir(), "meshflow-query"), Timeout: 30 * time.Second, MemoryLimit: "512MB",
-		MaxTemp: 1 << 30, Threads: 2, DefaultRows: 1000, MaxRows: 100000}
+		MaxTemp: 1 << 30, Threads: 2, DefaultRows: 1000, MaxRows: 100000, MaxBytes: 64 << 20, MaxConcurrent: 2}
 }
 
 func (c QueryConfig) withDefaults() QueryConfig {
 	d := DefaultQueryConfig()
 	if c.Scratch == "" {
 		c.Scratch = d.Scratch
+	}
+	if c.MaxBytes <= 0 {
+		c.MaxBytes = d.MaxBytes
+	}
+	if c.MaxConcurrent <= 0 {
+		c.MaxConcurrent = d.MaxConcurrent
 	}
 	if c.Timeout <= 0 {
 		c.Timeout = d.Timeout
@@ -195,6 +207,13 @@ func (s *Server) query(w http.ResponseWriter, r *http.Request, principal string)
 
 	ctx, cancel := context.WithTimeout(r.Context(), cfg.Timeout)
 	defer cancel()
+	select {
+	case s.queryTurns <- struct{}{}:
+		defer func() { <-s.queryTurns }()
+	case <-ctx.Done():
+		api.Fail(w, http.StatusServiceUnavailable, "busy", fmt.Sprintf("%d queries are running on this server and none ended within %s; try again", cfg.MaxConcurrent, cfg.Timeout))
+		return
+	}
 	if err := os.MkdirAll(cfg.Scratch, 0o700); err != nil {
 		api.Fail(w, http.StatusInternalServerError, "scratch", "cannot make the query folder: "+err.Error())
 		return
@@ -215,7 +234,13 @@ func (s *Server) query(w http.ResponseWriter, r *http.Request, principal string)
 		}
 		if e.Status >= http.StatusInternalServerError {
 			s.log.Error("query failed", "principal", principal, "error", e.Message)
+			if e.Status != http.StatusGatewayTimeout {
+				e = api.Errorf(e.Status, e.Code, "the query could not be answered (%s); the server's log has the details", e.Code)
+			}
 		}
+		// DuckDB's messages name the folders it was refused or used: the
+		// caller learns no host path.
+		e.Message = hidePaths(e.Message, dir, cfg.Scratch)
 		api.WriteError(w, e)
 	}
 }
@@ -282,6 +307,9 @@ func (s *Server) runQuery(ctx context.Context, w http.ResponseWriter, dir string
 	info, err := f.Stat()
 	if err != nil {
 		return api.Errorf(http.StatusInternalServerError, "engine", "read the result: %v", err)
+	}
+	if info.Size() > cfg.MaxBytes {
+		return api.Errorf(http.StatusUnprocessableEntity, "query_limit", "the answer is %d bytes, more than the %d this server gives one query: select fewer columns or rows", info.Size(), cfg.MaxBytes)
 	}
 	if format == api.QueryCSV {
 		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
@@ -351,6 +379,7 @@ func (s *Server) answerJSON(ctx context.Context, w http.ResponseWriter, db *engi
 		return queryError(err)
 	}
 	out := api.QueryResult{Columns: cols, Rows: [][]any{}, Truncated: truncated}
+	var size int64
 	for rows.Next() {
 		vals := make([]any, len(cols))
 		ptrs := make([]any, len(cols))
@@ -362,6 +391,17 @@ func (s *Server) answerJSON(ctx context.Context, w http.ResponseWriter, db *engi
 		}
 		for i, v := range vals {
 			vals[i] = jsonValue(v)
+			switch x := vals[i].(type) {
+			case string:
+				size += int64(len(x))
+			case []byte:
+				size += int64(len(x))
+			default:
+				size += 8
+			}
+		}
+		if size > s.queryCfg.MaxBytes {
+			return api.Errorf(http.StatusUnprocessableEntity, "query_limit", "the answer is more than the %d bytes this server gives one query: select fewer columns or rows", s.queryCfg.MaxBytes)
 		}
 		out.Rows = append(out.Rows, vals)
 	}
@@ -410,4 +450,18 @@ func jsonValue(v any) any {
 		return m
 	}
 	return v
+}
+
+// hidePaths replaces the query's folder, the scratch root and the home folder
+// in a message with placeholders.
+func hidePaths(msg string, dirs ...string) string {
+	if home, err := os.UserHomeDir(); err == nil && home != "" && home != "/" {
+		dirs = append(dirs, home)
+	}
+	for _, d := range dirs {
+		if d != "" {
+			msg = strings.ReplaceAll(msg, d, "<scratch>")
+		}
+	}
+	return msg
 }

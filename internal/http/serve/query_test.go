@@ -55,6 +55,12 @@ type queryFixture struct {
 // by nobody but its owner, sam).
 func newQueryFixture(t *testing.T, timeout time.Duration) *queryFixture {
 	t.Helper()
+	return newQueryFixtureWith(t, QueryConfig{Timeout: timeout, DefaultRows: 5, MaxRows: 50})
+}
+
+// newQueryFixtureWith is newQueryFixture with the server's query bounds.
+func newQueryFixtureWith(t *testing.T, cfg QueryConfig) *queryFixture {
+	t.Helper()
 	root := t.TempDir()
 	st, err := storage.OpenLocal(root)
 	if err != nil {
@@ -91,7 +97,7 @@ func newQueryFixture(t *testing.T, timeout time.Duration) *queryFixture {
 			}
 			return nil
 		},
-		Query: QueryConfig{Scratch: f.scratch, Timeout: timeout, DefaultRows: 5, MaxRows: 50}})
+		Query: withScratch(cfg, f.scratch)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -248,5 +254,30 @@ func TestQueryTimeout(t *testing.T) {
 	}
 	if d := time.Since(start); d > 10*time.Second {
 		t.Errorf("the query stopped after %s", d)
+	}
+}
+
+func withScratch(cfg QueryConfig, dir string) QueryConfig {
+	cfg.Scratch = dir
+	return cfg
+}
+
+// TestQueryAnswerIsBoundedAndNamesNoPath: an answer larger than MaxBytes is
+// refused in every format, and a refused read's message names no host folder.
+func TestQueryAnswerIsBoundedAndNamesNoPath(t *testing.T) {
+	f := newQueryFixtureWith(t, QueryConfig{DefaultRows: 5, MaxRows: 50, MaxBytes: 2048})
+	const wide = "SELECT md5(i::VARCHAR) || md5((i + 1)::VARCHAR) || md5((i + 2)::VARCHAR) AS h FROM range(50) r(i)"
+	for _, format := range []string{"json", "csv", "parquet"} {
+		resp, body := f.query(t, "maria", api.QueryRequest{SQL: wide, Format: format, Limit: 50})
+		if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(string(body), "query_limit") {
+			t.Errorf("%s: a 5 KB answer under a 2 KiB bound: %d %.200s", format, resp.StatusCode, body)
+		}
+	}
+	if resp, body := f.query(t, "maria", api.QueryRequest{SQL: "SELECT 1 AS one", Format: "json"}); resp.StatusCode != http.StatusOK {
+		t.Errorf("a small answer: %d %s", resp.StatusCode, body)
+	}
+	resp, body := f.query(t, "maria", api.QueryRequest{SQL: "SELECT * FROM read_text(" + engine.Quote(filepath.Join(f.scratch, "x")) + ")"})
+	if resp.StatusCode == http.StatusOK || strings.Contains(string(body), f.scratch) {
+		t.Errorf("a refused read names the folder: %d %s", resp.StatusCode, body)
 	}
 }

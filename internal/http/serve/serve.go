@@ -83,6 +83,8 @@ type Server struct {
 	actions   Actions
 	mesh      *spec.Set
 	queryCfg  QueryConfig
+	// queryTurns holds a token for each query running, up to MaxConcurrent.
+	queryTurns chan struct{}
 }
 
 type metrics struct {
@@ -112,6 +114,7 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{runs: cfg.Runs, decisions: cfg.Decisions, auth: cfg.Auth, log: cfg.Logger, metrics: newMetrics(cfg.Registry), mux: http.NewServeMux(),
 		store: cfg.Store, readers: cfg.Readers, linkKey: cfg.LinkKey, now: cfg.Now, actions: cfg.Actions, mesh: cfg.Mesh,
 		queryCfg: cfg.Query.withDefaults()}
+	s.queryTurns = make(chan struct{}, s.queryCfg.MaxConcurrent)
 	if s.log == nil {
 		s.log = slog.Default()
 	}
