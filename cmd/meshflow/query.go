@@ -75,9 +75,11 @@ identifiers: SELECT * FROM "finance/global-kpis", or "finance/global-kpis@1.2.0"
 			defer f.Close()
 			dst = f
 		}
-		if err := printTable(buf.Bytes(), dst); err != nil {
+		cut, err := printTable(buf.Bytes(), dst)
+		if err != nil {
 			return err
 		}
+		truncated = truncated || cut
 	}
 	if truncated {
 		fmt.Fprintln(stderr, "meshflow: the answer was cut at the row limit; raise --limit or narrow the query")
@@ -85,13 +87,14 @@ identifiers: SELECT * FROM "finance/global-kpis", or "finance/global-kpis@1.2.0"
 	return nil
 }
 
-// printTable prints a JSON query answer as aligned columns.
-func printTable(b []byte, w io.Writer) error {
+// printTable prints a JSON query answer as aligned columns and reports whether
+// the answer was cut at the row limit.
+func printTable(b []byte, w io.Writer) (bool, error) {
 	var res api.QueryResult
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.UseNumber()
 	if err := dec.Decode(&res); err != nil {
-		return fmt.Errorf("read the answer to the query: %w", err)
+		return false, fmt.Errorf("read the answer to the query: %w", err)
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, strings.Join(res.Columns, "\t"))
@@ -113,5 +116,5 @@ func printTable(b []byte, w io.Writer) error {
 		}
 		fmt.Fprintln(tw, strings.Join(cells, "\t"))
 	}
-	return tw.Flush()
+	return res.Truncated, tw.Flush()
 }
