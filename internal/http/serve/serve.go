@@ -126,12 +126,13 @@ func New(cfg Config) (*Server, error) {
 	if s.actions != nil && s.mesh != nil {
 		s.actionRoutes()
 	}
-	s.mux.HandleFunc("GET /api/v1/approvals", s.authenticated(s.approvals))
-	s.mux.HandleFunc("GET /api/v1/runs", s.authenticated(s.listRuns))
-	s.mux.HandleFunc("GET /api/v1/runs/{id...}", s.authenticated(s.run))
-	s.mux.HandleFunc("POST /api/v1/decisions", s.decide)
+	s.mux.HandleFunc(api.RouteApprovals, s.authenticated(s.approvals))
+	s.mux.HandleFunc(api.RouteRuns, s.authenticated(s.listRuns))
+	s.mux.HandleFunc(api.RouteRun, s.authenticated(s.run))
+	s.mux.HandleFunc(api.RouteDecisions, s.decide)
+	s.mux.HandleFunc(api.RouteOpenAPI, api.ServeOpenAPI)
 	s.mux.HandleFunc("/api/", s.notFound)
-	s.mux.Handle("GET /metrics", promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{}))
+	s.mux.Handle(api.RouteMetrics, promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{}))
 	return s, nil
 }
 
