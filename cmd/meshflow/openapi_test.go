@@ -28,8 +28,6 @@ import (
 	"github.com/meshflow/meshflow/internal/mesh/meshtest"
 	"github.com/meshflow/meshflow/internal/mesh/spec"
 	"github.com/meshflow/meshflow/internal/refresh"
-	"github.com/meshflow/meshflow/internal/store/publish/publishtest"
-	"github.com/meshflow/meshflow/internal/temporal/control"
 	"github.com/meshflow/meshflow/internal/testwait"
 	"github.com/meshflow/meshflow/test/harness"
 )
@@ -338,12 +336,11 @@ func TestOpenAPIConformance(t *testing.T) {
 	env := harness.New(t, "openapi", st)
 	set := harness.CheckMesh(t, meshtest.Example(t))
 	env.Mesh.Apply(t, set, nil)
-	publishtest.PublishMesh(t, st, set)
 	env.StartWorkers(harness.Queues(set), harness.WorkerOptions{Threads: 1})
 
 	tokens := map[string]string{}
 	var principals []spec.Principal
-	for _, name := range []string{"maria.rossi", "omar.haddad", "tom.baker"} {
+	for _, name := range []string{"maria.rossi", "omar.haddad", "anna.schmidt", "li.wei", "tom.baker"} {
 		tok, hash, err := auth.NewToken()
 		if err != nil {
 			t.Fatal(err)
@@ -362,7 +359,7 @@ func TestOpenAPIConformance(t *testing.T) {
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	c := newConformance(t, srv.URL)
-	maria, omar, tom := tokens["maria.rossi"], tokens["omar.haddad"], tokens["tom.baker"]
+	maria, omar, anna, li, tom := tokens["maria.rossi"], tokens["omar.haddad"], tokens["anna.schmidt"], tokens["li.wei"], tokens["tom.baker"]
 	const kpis = "finance/global-kpis"
 	want := func(status int, got int, body []byte, what string) {
 		t.Helper()
@@ -371,8 +368,84 @@ func TestOpenAPIConformance(t *testing.T) {
 		}
 	}
 
+	// Runs and approvals.
+	s, b := c.call(api.RouteApprovals, "/api/v1/approvals", omar, nil)
+	want(200, s, b, "approvals")
+	s, b = c.call(api.RouteApprovals, "/api/v1/approvals?product=nonsense", omar, nil)
+	want(400, s, b, "approvals of a bad product")
+	s, b = c.call(api.RouteRuns, "/api/v1/runs?limit=101", maria, nil)
+	want(400, s, b, "runs with limit 101")
+	s, b = c.call(api.RouteRun, "/api/v1/runs/refresh/finance/global-kpis/nothing", maria, nil)
+	want(404, s, b, "an unknown run")
+	s, b = c.call(api.RouteRun, "/api/v1/runs/refresh/finance/global-kpis/nothing", "", nil)
+	want(401, s, b, "a run, anonymously")
+
+	// The KPIs' inputs, published by refreshes their stewards start.
+	for ref, who := range map[string]string{"sales-china/regional-sales": li, "sales-emea/regional-sales": anna, "finance/fx-rates": maria} {
+		s, b := c.call(api.RouteRefreshes, "/api/v1/refreshes", who, api.RefreshRequest{Product: ref})
+		want(201, s, b, "a refresh of "+ref)
+		var up api.Started
+		if err := json.Unmarshal(b, &up); err != nil {
+			t.Fatal(err)
+		}
+		if res, err := env.Result(runOf(env, up), 2*time.Minute); err != nil || res.Stage != refresh.StagePublished {
+			t.Fatalf("the refresh of %s: %+v, %v", ref, res, err)
+		}
+	}
+
+	// A refresh of the KPIs, started by their steward: it asks for access to
+	// the EMEA sales, which the EMEA steward grants, then waits for a
+	// colleague's approval.
+	s, b = c.call(api.RouteRefreshes, "/api/v1/refreshes", tom, api.RefreshRequest{Product: kpis})
+	want(403, s, b, "a refresh by someone outside the owner team")
+	s, b = c.call(api.RouteRefreshes, "/api/v1/refreshes", maria, []byte(`{"product":"`+kpis+`","principal":"omar.haddad"}`))
+	want(400, s, b, "a refresh naming a principal")
+	s, b = c.call(api.RouteRefreshes, "/api/v1/refreshes", maria, api.RefreshRequest{Product: "finance/nothing"})
+	want(404, s, b, "a refresh of an unknown product")
+	s, b = c.call(api.RouteRefreshes, "/api/v1/refreshes", maria, api.RefreshRequest{Product: kpis, Reason: "openapi"})
+	want(201, s, b, "a refresh")
+	var started api.Started
+	if err := json.Unmarshal(b, &started); err != nil {
+		t.Fatal(err)
+	}
+	// The publications above may have started refreshes of the KPIs of their
+	// own: the request to decide is the one this run filed.
+	var grantRun string
+	testwait.For(t, 2*time.Minute, "the KPIs' access request for the EMEA sales", func() bool {
+		asks, _ := env.Control.PendingAccess(t.Context(), "sales-emea/regional-sales")
+		for _, a := range asks {
+			if strings.HasSuffix(a.WorkflowID, started.RunID) && a.Stage == access.StagePending {
+				grantRun = a.WorkflowID
+			}
+		}
+		return grantRun != ""
+	})
+	yes := true
+	s, b = c.call(api.RouteAccessDecisions, "/api/v1/access/decisions", anna, api.AccessDecisionBody{Target: grantRun})
+	want(400, s, b, "an access decision without a verdict")
+	s, b = c.call(api.RouteAccessDecisions, "/api/v1/access/decisions", maria, api.AccessDecisionBody{Target: grantRun, Approve: &yes})
+	want(403, s, b, "finance's steward granting finance access")
+	s, b = c.call(api.RouteAccessDecisions, "/api/v1/access/decisions", anna, api.AccessDecisionBody{Target: grantRun, Approve: &yes, Comment: "openapi"})
+	want(200, s, b, "the access approval")
+	waiting := env.WaitStage(started.WorkflowID, refresh.StageAwaitingApproval, 2*time.Minute)
+	s, b = c.call(api.RouteRun, "/api/v1/runs/"+started.WorkflowID, maria, nil)
+	want(200, s, b, "the run")
+	s, b = c.call(api.RouteRuns, "/api/v1/runs?product="+kpis, maria, nil)
+	want(200, s, b, "runs")
+	s, b = c.call(api.RouteApprovals, "/api/v1/approvals?product="+kpis, omar, nil)
+	want(200, s, b, "approvals with a waiting run")
+	s, b = c.call(api.RouteDecisions, "/api/v1/decisions", maria, api.DecisionRequest{WorkflowID: started.WorkflowID, Approve: &yes, ManifestHash: waiting.ManifestHash})
+	want(403, s, b, "the submitter's approval")
+	s, b = c.call(api.RouteDecisions, "/api/v1/decisions", omar, api.DecisionRequest{WorkflowID: started.WorkflowID, Approve: &yes, ManifestHash: "wrong"})
+	want(409, s, b, "an approval of another manifest")
+	s, b = c.call(api.RouteDecisions, "/api/v1/decisions", omar, api.DecisionRequest{WorkflowID: started.WorkflowID, Approve: &yes, ManifestHash: waiting.ManifestHash, Comment: "openapi"})
+	want(200, s, b, "the approval")
+	if res, err := env.Result(runOf(env, started), 2*time.Minute); err != nil || res.Stage != refresh.StagePublished {
+		t.Fatalf("the approved refresh: %+v, %v", res, err)
+	}
+
 	// The document, the catalog and the metrics, all public.
-	s, b := c.call(api.RouteOpenAPI, "/api/v1/openapi.json", "", nil)
+	s, b = c.call(api.RouteOpenAPI, "/api/v1/openapi.json", "", nil)
 	want(200, s, b, "the document")
 	s, b = c.call(api.RouteMetrics, "/metrics", "", nil)
 	want(200, s, b, "metrics")
@@ -413,74 +486,14 @@ func TestOpenAPIConformance(t *testing.T) {
 	s, b = c.call(api.RouteFollowLink, "/api/v1/links/forged.token", "", nil)
 	want(403, s, b, "a forged link")
 
-	// Runs and approvals.
-	s, b = c.call(api.RouteApprovals, "/api/v1/approvals", omar, nil)
-	want(200, s, b, "approvals")
-	s, b = c.call(api.RouteApprovals, "/api/v1/approvals?product=nonsense", omar, nil)
-	want(400, s, b, "approvals of a bad product")
-	s, b = c.call(api.RouteRuns, "/api/v1/runs?limit=101", maria, nil)
-	want(400, s, b, "runs with limit 101")
-	s, b = c.call(api.RouteRun, "/api/v1/runs/refresh/finance/global-kpis/nothing", maria, nil)
-	want(404, s, b, "an unknown run")
-	s, b = c.call(api.RouteRun, "/api/v1/runs/refresh/finance/global-kpis/nothing", "", nil)
-	want(401, s, b, "a run, anonymously")
-
-	// A refresh, started by the steward and approved by a colleague.
-	s, b = c.call(api.RouteRefreshes, "/api/v1/refreshes", tom, api.RefreshRequest{Product: kpis})
-	want(403, s, b, "a refresh by someone outside the owner team")
-	s, b = c.call(api.RouteRefreshes, "/api/v1/refreshes", maria, []byte(`{"product":"`+kpis+`","principal":"omar.haddad"}`))
-	want(400, s, b, "a refresh naming a principal")
-	s, b = c.call(api.RouteRefreshes, "/api/v1/refreshes", maria, api.RefreshRequest{Product: "finance/nothing"})
-	want(404, s, b, "a refresh of an unknown product")
-	s, b = c.call(api.RouteRefreshes, "/api/v1/refreshes", maria, api.RefreshRequest{Product: kpis, Reason: "openapi"})
-	want(201, s, b, "a refresh")
-	var started api.Started
-	if err := json.Unmarshal(b, &started); err != nil {
-		t.Fatal(err)
-	}
-	waiting := env.WaitStage(started.WorkflowID, refresh.StageAwaitingApproval, 2*time.Minute)
-	s, b = c.call(api.RouteRun, "/api/v1/runs/"+started.WorkflowID, maria, nil)
-	want(200, s, b, "the run")
-	s, b = c.call(api.RouteRuns, "/api/v1/runs?product="+kpis, maria, nil)
-	want(200, s, b, "runs")
-	s, b = c.call(api.RouteApprovals, "/api/v1/approvals?product="+kpis, omar, nil)
-	want(200, s, b, "approvals with a waiting run")
-	yes := true
-	s, b = c.call(api.RouteDecisions, "/api/v1/decisions", maria, api.DecisionRequest{WorkflowID: started.WorkflowID, Approve: &yes, ManifestHash: waiting.ManifestHash})
-	want(403, s, b, "the submitter's approval")
-	s, b = c.call(api.RouteDecisions, "/api/v1/decisions", omar, api.DecisionRequest{WorkflowID: started.WorkflowID, Approve: &yes, ManifestHash: "wrong"})
-	want(409, s, b, "an approval of another manifest")
-	s, b = c.call(api.RouteDecisions, "/api/v1/decisions", omar, api.DecisionRequest{WorkflowID: started.WorkflowID, Approve: &yes, ManifestHash: waiting.ManifestHash, Comment: "openapi"})
-	want(200, s, b, "the approval")
-	if _, err := env.Result(runOf(env, started), 2*time.Minute); err != nil {
-		t.Fatalf("the approved refresh: %v", err)
-	}
-
-	// Access: asked for, granted by the steward, revoked.
+	// A person asks for access; the EMEA steward revokes finance's grant.
 	s, b = c.call(api.RouteAccessRequests, "/api/v1/access/requests", tom, api.AccessRequestBody{Product: kpis, Purpose: "openapi", Duration: "forever"})
 	want(400, s, b, "an access request with a bad duration")
 	s, b = c.call(api.RouteAccessRequests, "/api/v1/access/requests", tom, api.AccessRequestBody{Product: kpis, Purpose: "openapi", Duration: "720h"})
 	want(201, s, b, "an access request")
-	if err := json.Unmarshal(b, &started); err != nil {
-		t.Fatal(err)
-	}
-	testwait.For(t, time.Minute, "the access request to be pending", func() bool {
-		pending, err := env.Control.PendingAccess(t.Context(), kpis)
-		return err == nil && slices.ContainsFunc(pending, func(r control.AccessRun) bool {
-			return r.WorkflowID == started.WorkflowID && r.Stage == access.StagePending
-		})
-	})
-	s, b = c.call(api.RouteAccessDecisions, "/api/v1/access/decisions", maria, api.AccessDecisionBody{Target: started.WorkflowID})
-	want(400, s, b, "an access decision without a verdict")
-	s, b = c.call(api.RouteAccessDecisions, "/api/v1/access/decisions", tom, api.AccessDecisionBody{Target: started.WorkflowID, Approve: &yes})
-	want(403, s, b, "the requester's own approval")
-	s, b = c.call(api.RouteAccessDecisions, "/api/v1/access/decisions", maria, api.AccessDecisionBody{Target: started.WorkflowID, Approve: &yes, Comment: "openapi"})
-	want(200, s, b, "the access approval")
-	s, b = c.call(api.RouteData, "/api/v1/products/"+kpis+"/data", tom, nil)
-	want(200, s, b, "a download with a grant")
-	s, b = c.call(api.RouteRevocations, "/api/v1/access/revocations", maria, api.RevocationBody{WorkflowID: "refresh/x"})
+	s, b = c.call(api.RouteRevocations, "/api/v1/access/revocations", anna, api.RevocationBody{WorkflowID: "refresh/x"})
 	want(400, s, b, "a revocation of something else")
-	s, b = c.call(api.RouteRevocations, "/api/v1/access/revocations", maria, api.RevocationBody{WorkflowID: started.WorkflowID, Reason: "openapi"})
+	s, b = c.call(api.RouteRevocations, "/api/v1/access/revocations", anna, api.RevocationBody{WorkflowID: grantRun, Reason: "openapi"})
 	want(200, s, b, "the revocation")
 
 	c.covered()
