@@ -154,7 +154,7 @@ func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
 		api.Fail(w, http.StatusMethodNotAllowed, "method_not_allowed", fmt.Sprintf("%s is not allowed on %s; use %s", r.Method, p, allow))
 		return
 	}
-	api.Fail(w, http.StatusNotFound, "not_found", fmt.Sprintf("no API endpoint %s; see /api/v1/approvals, /api/v1/runs and /api/v1/decisions", p))
+	api.Fail(w, http.StatusNotFound, "not_found", fmt.Sprintf("no API endpoint %s; /api/v1/openapi.json lists them", p))
 }
 
 // authenticate names the caller, or answers 401 (503 when the identity provider
