@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 
+	"github.com/meshflow/meshflow/internal/http/api"
 	"github.com/meshflow/meshflow/internal/metrics"
 	"github.com/meshflow/meshflow/internal/metrics/meshstate"
 	"github.com/meshflow/meshflow/internal/store/storage"
@@ -45,7 +46,7 @@ func serveMetrics(ctx context.Context, addr string, reg *prometheus.Registry, st
 		return "", fmt.Errorf("listen on %s for /metrics (change --metrics-listen, or --metrics-listen= to not serve metrics): %w", addr, err)
 	}
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	mux.Handle(api.RouteMetrics, promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	go func() {
 		if err := serveAPI(ctx, ln, mux); err != nil {
 			fmt.Fprintln(stderr, "meshflow: metrics:", err)

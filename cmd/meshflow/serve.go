@@ -118,9 +118,9 @@ func newHandler(reg *prometheus.Registry, c *control.Client, authn auth.Authenti
 	mux.Handle("/metrics", srv)
 	pages := web.New(web.Deps{Store: st, Mesh: set, Control: c, Decisions: decisions, Auth: authn, TemporalUI: temporalUI, Logger: logger, PublicURL: publicURL})
 	mux.Handle("/", pages)
-	mux.Handle("GET /api/v1/products", pages) // the catalog's JSON API lives with its pages
-	mux.Handle("GET /api/v1/products/{domain}/{name}", pages)
-	mux.Handle("GET /api/v1/products/{domain}/{name}/odps", pages)
+	mux.Handle(api.RouteProducts, pages) // the catalog's JSON API lives with its pages
+	mux.Handle(api.RouteProduct, pages)
+	mux.Handle(api.RouteProductODPS, pages)
 	return mux, nil
 }
 

@@ -26,10 +26,10 @@ type Actions interface {
 }
 
 func (s *Server) actionRoutes() {
-	s.mux.HandleFunc("POST /api/v1/refreshes", s.authenticated(s.startRefresh))
-	s.mux.HandleFunc("POST /api/v1/access/requests", s.authenticated(s.requestAccess))
-	s.mux.HandleFunc("POST /api/v1/access/decisions", s.authenticated(s.decideAccess))
-	s.mux.HandleFunc("POST /api/v1/access/revocations", s.authenticated(s.revokeAccess))
+	s.mux.HandleFunc(api.RouteRefreshes, s.authenticated(s.startRefresh))
+	s.mux.HandleFunc(api.RouteAccessRequests, s.authenticated(s.requestAccess))
+	s.mux.HandleFunc(api.RouteAccessDecisions, s.authenticated(s.decideAccess))
+	s.mux.HandleFunc(api.RouteRevocations, s.authenticated(s.revokeAccess))
 }
 
 // readBody decodes a JSON body strictly (api.DecodeStrict), answering 400/413

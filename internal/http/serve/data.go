@@ -36,9 +36,9 @@ const MaxPresignTTL = 5 * time.Minute
 // dataRoutes serves published data to principals allowed to read it: the
 // product's owners and stewards, and holders of an active access grant.
 func (s *Server) dataRoutes() {
-	s.mux.HandleFunc("GET /api/v1/products/{domain}/{name}/data", s.authenticated(s.download))
-	s.mux.HandleFunc("GET /api/v1/products/{domain}/{name}/link", s.authenticated(s.link))
-	s.mux.HandleFunc("GET /api/v1/links/{token}", s.followLink)
+	s.mux.HandleFunc(api.RouteData, s.authenticated(s.download))
+	s.mux.HandleFunc(api.RouteLink, s.authenticated(s.link))
+	s.mux.HandleFunc(api.RouteFollowLink, s.followLink)
 }
 
 // mayRead reports until when principal may read ref; ok is false without a right.

@@ -134,13 +134,14 @@ func New(cfg Config) (*Server, error) {
 	if s.actions != nil && s.mesh != nil {
 		s.actionRoutes()
 	}
-	s.mux.HandleFunc("POST /api/v1/query", s.authenticated(s.query))
-	s.mux.HandleFunc("GET /api/v1/approvals", s.authenticated(s.approvals))
-	s.mux.HandleFunc("GET /api/v1/runs", s.authenticated(s.listRuns))
-	s.mux.HandleFunc("GET /api/v1/runs/{id...}", s.authenticated(s.run))
-	s.mux.HandleFunc("POST /api/v1/decisions", s.decide)
+	s.mux.HandleFunc(api.RouteQuery, s.authenticated(s.query))
+	s.mux.HandleFunc(api.RouteApprovals, s.authenticated(s.approvals))
+	s.mux.HandleFunc(api.RouteRuns, s.authenticated(s.listRuns))
+	s.mux.HandleFunc(api.RouteRun, s.authenticated(s.run))
+	s.mux.HandleFunc(api.RouteDecisions, s.decide)
+	s.mux.HandleFunc(api.RouteOpenAPI, api.ServeOpenAPI)
 	s.mux.HandleFunc("/api/", s.notFound)
-	s.mux.Handle("GET /metrics", promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{}))
+	s.mux.Handle(api.RouteMetrics, promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{}))
 	return s, nil
 }
 
@@ -162,7 +163,7 @@ func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
 		api.Fail(w, http.StatusMethodNotAllowed, "method_not_allowed", fmt.Sprintf("%s is not allowed on %s; use %s", r.Method, p, allow))
 		return
 	}
-	api.Fail(w, http.StatusNotFound, "not_found", fmt.Sprintf("no API endpoint %s; see /api/v1/approvals, /api/v1/runs and /api/v1/decisions", p))
+	api.Fail(w, http.StatusNotFound, "not_found", fmt.Sprintf("no API endpoint %s; /api/v1/openapi.json lists them", p))
 }
 
 // authenticate names the caller, or answers 401 (503 when the identity provider

@@ -143,9 +143,9 @@ func (s *server) routes() []route {
 		{pattern: "GET /static/", public: true, h: http.StripPrefix("/static/", cacheFor(time.Hour, http.FileServerFS(static)))},
 		// The catalog is public metadata; store locations show only to the signed in.
 		public("GET /{$}", s.catalogPage),
-		public("GET /api/v1/products", s.productsAPI),
-		public("GET /api/v1/products/{domain}/{name}", s.productAPI),
-		public("GET /api/v1/products/{domain}/{name}/odps", s.productODPS),
+		public(api.RouteProducts, s.productsAPI),
+		public(api.RouteProduct, s.productAPI),
+		public(api.RouteProductODPS, s.productODPS),
 		public("GET /products/{domain}/{name}", s.productPage),
 		public("GET /signin", s.signinPage),
 		public("POST /signin", s.signin),
