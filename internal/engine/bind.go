@@ -43,15 +43,31 @@ func Bind(ctx context.Context, scratch string, tables []Table, query string) ([]
 		}
 	}
 	q := strings.TrimRight(strings.TrimSpace(query), ";")
-	rows, err := db.QueryContext(ctx, "DESCRIBE "+q)
+	cols, err := db.describe(ctx, q)
 	if err != nil {
-		return nil, &BindError{Message: cleanError(err)}
+		if _, ok := err.(describeError); ok {
+			return nil, &BindError{Message: cleanError(err)}
+		}
+		return nil, err
+	}
+	return cols, nil
+}
+
+// describeError is DuckDB refusing to describe a query: it does not bind.
+type describeError struct{ error }
+
+// describe returns the columns a query would have, by DuckDB's DESCRIBE, without
+// running it; a query that does not bind is a describeError.
+func (d *DB) describe(ctx context.Context, query string) ([]Column, error) {
+	rows, err := d.QueryContext(ctx, "DESCRIBE "+query)
+	if err != nil {
+		return nil, describeError{err}
 	}
 	defer rows.Close()
 	var out []Column
 	for rows.Next() {
 		var name, typ string
-		var rest [4]any
+		var rest [4]any // null, key, default, extra
 		if err := rows.Scan(&name, &typ, &rest[0], &rest[1], &rest[2], &rest[3]); err != nil {
 			return nil, err
 		}
@@ -89,19 +105,9 @@ func (d *DB) DescribeInput(ctx context.Context, in Input) ([]Column, error) {
 	default:
 		return nil, fmt.Errorf("input %s: unsupported format %q", in.Name, in.Format)
 	}
-	rows, err := d.QueryContext(ctx, "DESCRIBE SELECT * FROM "+src)
+	cols, err := d.describe(ctx, "SELECT * FROM "+src)
 	if err != nil {
 		return nil, &DataError{Input: in.Name, Err: err}
 	}
-	defer rows.Close()
-	var out []Column
-	for rows.Next() {
-		var name, typ string
-		var rest [4]any
-		if err := rows.Scan(&name, &typ, &rest[0], &rest[1], &rest[2], &rest[3]); err != nil {
-			return nil, err
-		}
-		out = append(out, Column{Name: name, Type: typ})
-	}
-	return out, rows.Err()
+	return cols, nil
 }

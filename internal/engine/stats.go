@@ -14,8 +14,8 @@ import (
 // maximum.
 func (d *DB) ColumnStats(ctx context.Context, parquet string) ([]refresh.ColumnStats, error) {
 	src := "read_parquet(" + Quote(parquet) + ")"
-	rows, err := d.QueryContext(ctx, "DESCRIBE SELECT * FROM "+src)
-	if err != nil {
+	described, err := d.describe(ctx, "SELECT * FROM "+src)
+	if err != nil || len(described) == 0 {
 		return nil, err
 	}
 	type col struct {
@@ -23,18 +23,8 @@ func (d *DB) ColumnStats(ctx context.Context, parquet string) ([]refresh.ColumnS
 		numeric bool
 	}
 	var cols []col
-	for rows.Next() {
-		var name, typ string
-		var rest [4]any
-		if err := rows.Scan(&name, &typ, &rest[0], &rest[1], &rest[2], &rest[3]); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		cols = append(cols, col{name, isNumeric(typ)})
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil || len(cols) == 0 {
-		return nil, err
+	for _, c := range described {
+		cols = append(cols, col{c.Name, isNumeric(c.Type)})
 	}
 	var exprs []string
 	for _, c := range cols {
