@@ -606,3 +606,24 @@ func (e *evaluation) observed(r *compiled, res *RuleResult, aggs map[string]map[
 	}
 	return "; found " + strings.Join(parts, ", ")
 }
+
+// Judge gives the row rules their status from counts made elsewhere, such as the
+// sums of a partitioned version's partitions: counts maps a row rule's ID to its
+// Checked and Failing rows, over rows rows. It returns the row rules' results in
+// the set's order; a row rule without counts has none failing.
+func (s *Set) Judge(counts map[string]*RuleResult, rows int64) []RuleResult {
+	e := &evaluation{set: s, rep: &Report{Rows: rows}}
+	var out []RuleResult
+	for _, r := range s.rules {
+		if r.kind != Row {
+			continue
+		}
+		res := RuleResult{ID: r.ID, Column: r.Column, Kind: r.kind, Severity: r.Severity, Engine: EngineSQL}
+		if c := counts[r.ID]; c != nil {
+			res.Checked, res.Failing = c.Checked, c.Failing
+		}
+		e.rowStatus(r, &res)
+		out = append(out, res)
+	}
+	return out
+}

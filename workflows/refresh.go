@@ -111,7 +111,15 @@ func (r *run) execute(ctx workflow.Context) (refresh.Result, error) {
 			return *ended, err
 		}
 	}
-	staged, err := r.stage(ctx)
+	var staged staged
+	var err error
+	if r.p.Partitions != nil {
+		// Only runs resolved from a revision know partitions: runs of
+		// earlier code never take this path.
+		staged, err = r.buildPartitions(ctx)
+	} else {
+		staged, err = r.stage(ctx)
+	}
 	if err != nil {
 		return refresh.Result{}, err
 	}
@@ -150,7 +158,7 @@ func (r *run) execute(ctx workflow.Context) (refresh.Result, error) {
 		Inputs: staged.ing.Inputs, Columns: staged.val.Columns, ContractColumns: staged.val.ContractColumns,
 		ContractVersion: gov.ContractVersion, Contract: &contractRef, Changes: gov.Changes, Policies: gov.Policies,
 		Quality: staged.val.Quality, Data: staged.val.Data, Report: staged.val.Report, Quarantine: staged.val.Quarantine,
-		Breaking: gov.Breaking,
+		Breaking: gov.Breaking, Partitions: staged.parts,
 	}
 	// The manifest under review names who asked for the run and why. Runs that
 	// were waiting for approval when this was deployed keep the manifest their
@@ -193,16 +201,22 @@ func (r *run) execute(ctx workflow.Context) (refresh.Result, error) {
 	}
 	r.status.Version = pub.Version
 	_ = workflow.UpsertTypedSearchAttributes(ctx, keyVersion.ValueSet(pub.Version))
-	r.setStage(ctx, refresh.StagePublished, "published version "+pub.Version)
+	done := "published version " + pub.Version
+	if staged.parts != nil {
+		done += ": " + staged.parts.Words()
+	}
+	r.setStage(ctx, refresh.StagePublished, done)
 	r.propagate(ctx, pub.Version)
 	return refresh.Result{Stage: refresh.StagePublished, Version: pub.Version}, nil
 }
 
-// staged is what the session stages produce.
+// staged is what the session stages produce, or the partitioned stages.
 type staged struct {
 	ing refresh.IngestResult
 	tr  refresh.TransformResult
 	val refresh.ValidateResult
+	// parts summarises a partitioned run's partitions.
+	parts *refresh.PartitionSummary
 }
 
 // stage runs ingest, transform and validate on one worker (a Temporal session), so

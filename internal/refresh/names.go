@@ -25,6 +25,11 @@ const (
 	ActivityGovern          = "Govern"
 	ActivityResolve         = "ResolveProduct"
 	ActivityAccessGranted   = "AccessGranted"
+	// The stages of a partitioned product: plan the partitions, build them in
+	// batches, check the version as a whole.
+	ActivityPlanPartitions    = "PlanPartitions"
+	ActivityBuildPartitions   = "BuildPartitions"
+	ActivityCombinePartitions = "CombinePartitions"
 )
 
 // Update, query and signal names.
