@@ -1,0 +1,229 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/meshflow/meshflow/internal/mesh/meshrev"
+	"github.com/meshflow/meshflow/internal/refresh"
+	"github.com/meshflow/meshflow/internal/store/catalog"
+	"github.com/meshflow/meshflow/internal/store/layout"
+	"github.com/meshflow/meshflow/internal/temporal/control"
+	"github.com/meshflow/meshflow/test/harness"
+	"go.temporal.io/sdk/client"
+)
+
+const partitioned = "supply-chain/daily-deliveries"
+
+// writeDay writes one day's delivery file of the partitioned example product.
+func writeDay(t *testing.T, dir, day string, rows ...string) {
+	t.Helper()
+	folder := filepath.Join(dir, "day="+day)
+	if err := os.MkdirAll(folder, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	body := "delivery_id,lane,carrier,delivered_at,delay_minutes\n" + strings.Join(rows, "\n") + "\n"
+	if err := os.WriteFile(filepath.Join(folder, "deliveries.csv"), []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// delivery is a row of a delivery file.
+func delivery(id int, at string) string {
+	return fmt.Sprintf("DLV-%04d,Milan DC > Poznan DC,Nordic Haul,%s,%d", id, at, id%40)
+}
+
+// partitionedEnv runs the example mesh's partitioned product over data the test
+// writes in its own folder.
+type partitionedEnv struct {
+	*env
+	data string
+	p    refresh.Product
+}
+
+func newPartitionedEnv(t *testing.T) *partitionedEnv {
+	e := newEnv(t, harness.LocalStore(t))
+	e.startWorkers([]string{e.product(partitioned).TaskQueue}, nil)
+	pe := &partitionedEnv{env: e, data: t.TempDir(), p: e.product(partitioned)}
+	pe.p.Inputs[0].URI = "file://" + filepath.ToSlash(pe.data) + "/day={day}/"
+	pt := *pe.p.Partitions
+	pt.Lookback = 0
+	pe.p.Partitions = &pt
+	return pe
+}
+
+// TestPartitionedProductBuildsOnlyWhatChanged refreshes a day-partitioned product
+// four times: the first run builds every day; the next builds only the new day
+// and carries the others over by reference; a changed day file and a requested
+// range are rebuilt. Rows whose key is null or another day's are quarantined with
+// the reason, and rows in = rows out + rows quarantined per partition and in
+// total.
+func TestPartitionedProductBuildsOnlyWhatChanged(t *testing.T) {
+	pe := newPartitionedEnv(t)
+	writeDay(t, pe.data, "2026-06-01", delivery(1, "2026-06-01 08:00:00"), delivery(2, "2026-06-01 09:00:00"))
+	writeDay(t, pe.data, "2026-06-02", delivery(3, "2026-06-02 08:00:00"), delivery(4, "2026-06-03 00:30:00")) // late: the next day's
+	writeDay(t, pe.data, "2026-06-03", delivery(5, "2026-06-03 10:00:00"), delivery(6, ""))                    // no key
+	writeDay(t, pe.data, "2026-06-04", delivery(7, "2026-06-04 11:00:00"))
+
+	m1, idx1 := pe.run("first", "")
+	if m1.Version != "1.0.0" || m1.Partitions == nil || m1.Partitions.Built != 4 || m1.Partitions.CarriedOver != 0 || m1.Partitions.Total != 4 {
+		t.Fatalf("first run: version %s partitions %+v; want 1.0.0 with 4 built", m1.Version, m1.Partitions)
+	}
+	var in, out, quarantined int64
+	for _, p := range idx1.Partitions {
+		if p.RowsIn != p.RowsOut+p.Quarantined {
+			t.Errorf("partition %s: %d rows in, %d out, %d quarantined", p.Key, p.RowsIn, p.RowsOut, p.Quarantined)
+		}
+		in, out, quarantined = in+p.RowsIn, out+p.RowsOut, quarantined+p.Quarantined
+		want := int64(0)
+		if p.Key == "2026-06-02" || p.Key == "2026-06-03" {
+			want = 1
+		}
+		if p.OutsideRows != want || (want > 0) != (p.Outside != nil) {
+			t.Errorf("partition %s: %d rows outside (object %v), want %d", p.Key, p.OutsideRows, p.Outside, want)
+		}
+	}
+	if q := m1.Quality; q.RowsIn != in || q.RowsOut != out || q.Quarantined != quarantined || in != out+quarantined || quarantined != 2 {
+		t.Fatalf("version quality %d in, %d out, %d quarantined; partitions %d, %d, %d", q.RowsIn, q.RowsOut, q.Quarantined, in, out, quarantined)
+	}
+
+	// A new day: only it is built; the others are the first version's objects.
+	writeDay(t, pe.data, "2026-06-05", delivery(8, "2026-06-05 07:00:00"))
+	before := pe.partitionObjects()
+	m2, idx2 := pe.run("new-day", "")
+	if m2.Partitions.Built != 1 || m2.Partitions.CarriedOver != 4 {
+		t.Fatalf("second run: %+v; want 1 built, 4 carried over", m2.Partitions)
+	}
+	st, err := pe.Control.Status(t.Context(), refresh.WorkflowID(partitioned, "new-day"), "")
+	if err != nil || !strings.Contains(st.Detail, "1 built, 4 carried over") {
+		t.Fatalf("status of the second run: %q, %v; want it to say 1 built, 4 carried over", st.Detail, err)
+	}
+	for i, p := range idx2.Partitions[:4] {
+		if p.Data != idx1.Partitions[i].Data || p.RunID != m1.RunID {
+			t.Errorf("partition %s was not carried over: %+v, first version %+v", p.Key, p.Data, idx1.Partitions[i].Data)
+		}
+	}
+	var written []string
+	for k := range pe.partitionObjects() {
+		if !before[k] {
+			written = append(written, k)
+		}
+	}
+	for _, k := range written {
+		if !strings.Contains(k, "/day=2026-06-05/") {
+			t.Errorf("the incremental run wrote %s, outside the new partition", k)
+		}
+	}
+	if len(written) == 0 {
+		t.Fatal("the incremental run wrote no object for the new partition")
+	}
+
+	// A changed day file is rebuilt, with the newest day.
+	writeDay(t, pe.data, "2026-06-02", delivery(3, "2026-06-02 08:00:00"), delivery(9, "2026-06-02 12:00:00"))
+	m3, idx3 := pe.run("changed-day", "")
+	if m3.Partitions.Built != 2 || m3.Partitions.CarriedOver != 3 {
+		t.Fatalf("third run: %+v; want 2 built (the changed day and the newest), 3 carried over", m3.Partitions)
+	}
+	if p := idx3.Partitions[1]; p.Key != "2026-06-02" || p.RunID != m3.RunID || p.RowsIn != 1 || p.OutsideRows != 0 {
+		t.Fatalf("the changed day: %+v", p)
+	}
+
+	// A requested range is rebuilt whatever its state.
+	m4, _ := pe.run("requested", "2026-06-01..2026-06-02")
+	if m4.Partitions.Built != 3 || m4.Partitions.CarriedOver != 2 {
+		t.Fatalf("fourth run: %+v; want 3 built (two asked for and the newest), 2 carried over", m4.Partitions)
+	}
+	a, err := catalog.AuditProduct(t.Context(), pe.Store, partitioned)
+	if err != nil || !a.OK() {
+		t.Fatalf("audit: %v %v", a.Problems, err)
+	}
+}
+
+// TestPartitionedDatasetRulesSeeTheWholeVersion checks that the dataset rules of
+// a partitioned product are exact over the version: a delivery in two days'
+// files is no duplicate within either partition, but is one in the version, and
+// the rule that forbids duplicates blocks publication.
+func TestPartitionedDatasetRulesSeeTheWholeVersion(t *testing.T) {
+	pe := newPartitionedEnv(t)
+	pe.p.SQL = "SELECT CAST(delivered_at AS DATE) AS day, delivery_id FROM deliveries"
+	pe.p.Contract = `apiVersion: v3.1.0
+kind: DataContract
+id: deliveries-by-id
+name: deliveries-by-id
+version: 1.0.0
+status: active
+schema:
+  - name: deliveries
+    properties:
+      - {name: day, logicalType: date, required: true}
+      - {name: delivery_id, logicalType: string, required: true}
+    quality:
+      - {type: custom, engine: cel, implementation: "duplicate_count.delivery_id == 0", severity: error}
+`
+	writeDay(t, pe.data, "2026-06-01", delivery(1, "2026-06-01 08:00:00"), delivery(2, "2026-06-01 09:00:00"))
+	writeDay(t, pe.data, "2026-06-02", delivery(2, "2026-06-02 08:00:00"))
+	run := pe.start("duplicates", "")
+	_, err := pe.Result(run, 2*time.Minute)
+	if err == nil || harness.ErrType(err) != refresh.ErrQuality {
+		t.Fatalf("got %v (%s); want the run to fail its quality check", err, harness.ErrType(err))
+	}
+	st, _ := pe.Control.Status(t.Context(), run.GetID(), "")
+	found := false
+	for _, r := range st.Rules {
+		found = found || (r.Status == "fail" && !strings.Contains(r.ID, " in "))
+	}
+	if !found || st.RowsIn != 3 {
+		t.Fatalf("status rules %+v, %d rows in; want the version-wide rule failing over 3 rows", st.Rules, st.RowsIn)
+	}
+	if objs := pe.partitionObjects(); len(objs) != 0 {
+		t.Fatalf("a run that published nothing left partition objects: %v", objs)
+	}
+}
+
+// start applies a revision with the product as the test edited it and starts a
+// refresh of it, building the partitions of requested too.
+func (pe *partitionedEnv) start(suffix, requested string) client.WorkflowRun {
+	t := pe.T
+	t.Helper()
+	_, id := pe.Mesh.Apply(t, pe.set, func(rev *meshrev.Revision) { rev.Products[partitioned] = pe.p })
+	run, err := pe.Control.Start(t.Context(), control.Refresh{Ref: partitioned, TaskQueue: pe.p.TaskQueue, Revision: id,
+		Principal: "chen.jie", Reason: pe.Name, Suffix: suffix, Partitions: requested})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return run
+}
+
+// run refreshes the product and returns the published manifest and index.
+func (pe *partitionedEnv) run(suffix, requested string) (refresh.Manifest, *refresh.PartitionIndex) {
+	t := pe.T
+	t.Helper()
+	pe.Published(pe.start(suffix, requested), 3*time.Minute)
+	head, found, err := catalog.ReadLatest(t.Context(), pe.Store, partitioned)
+	if err != nil || !found {
+		t.Fatalf("read latest: %v %v", found, err)
+	}
+	idx, err := catalog.Partitions(t.Context(), pe.Store, head.Manifest)
+	if err != nil || idx == nil {
+		t.Fatalf("read the partition index: %v", err)
+	}
+	return head.Manifest, idx
+}
+
+// partitionObjects lists the product's partition objects.
+func (pe *partitionedEnv) partitionObjects() map[string]bool {
+	objs, err := pe.Store.List(pe.T.Context(), layout.PartitionsPrefix(partitioned))
+	if err != nil {
+		pe.T.Fatal(err)
+	}
+	out := map[string]bool{}
+	for _, o := range objs {
+		out[o.Key] = true
+	}
+	return out
+}
+
