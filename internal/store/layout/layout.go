@@ -12,6 +12,7 @@
 //	<domain>/<product>/v<version>/quality.json                    the quality report
 //	<domain>/<product>/v<version>/contract.odcs.yaml              the contract the version was checked against
 //	<domain>/<product>/v<version>/partitions.json                 a partitioned version's partition index
+//	<domain>/<product>/v<version>/retired.json                    gc retired the version: its data is gone
 //	<domain>/<product>/partitions/<by>=<key>/<run>/<name>.parquet a partition's objects, written by the run that built it
 //	<domain>/<product>/latest.json                                the commit point: names the newest version
 //	_staging/<domain>/<product>/<run>/inputs/<input>/<n>.<ext>    snapshots of a run's inputs
@@ -68,7 +69,23 @@ const (
 	Outside = "outside.parquet"
 	// Plan is a partitioned run's plan.
 	Plan = "plan.json"
+	// Retired marks a version gc retired: its data is removed, its manifest,
+	// contract and report are kept.
+	Retired = "retired.json"
 )
+
+// Kept returns the objects of a manifest that stay when gc retires its version:
+// the record of what was published, checked and approved.
+func Kept(m refresh.Manifest) map[string]refresh.ObjectRef {
+	objs := map[string]refresh.ObjectRef{Report: m.Report}
+	if m.Contract != nil {
+		objs[Contract] = *m.Contract
+	}
+	if m.Partitions != nil {
+		objs[PartitionIndex] = m.Partitions.Index
+	}
+	return objs
+}
 
 // PartitionsPrefix returns the prefix of every partition object of a product,
 // with a trailing slash.
