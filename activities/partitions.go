@@ -69,7 +69,7 @@ type batchDoc struct {
 	Partitions []refresh.PartitionEntry `json:"partitions"`
 	Columns    []refresh.Column         `json:"columns,omitempty"`
 	// Failed are the rules that failed in a partition, named "<rule> in <key>".
-	Failed []refresh.RuleSummary `json:"failed,omitempty"`
+	Failed []refresh.RuleSummary   `json:"failed,omitempty"`
 	Stats  [][]refresh.ColumnStats `json:"stats,omitempty"`
 }
 
@@ -102,7 +102,7 @@ func (a *Activities) PlanPartitions(ctx context.Context, in refresh.PlanInput) (
 
 	available := map[string]map[string]string{}
 	sources := map[string]map[string][]sourceObject{} // key -> input -> objects
-	static := map[string]string{}                      // input -> fingerprint
+	static := map[string]string{}                     // input -> fingerprint
 	for i, input := range p.Inputs {
 		activity.RecordHeartbeat(ctx, fmt.Sprintf("input %d of %d: %s", i+1, len(p.Inputs), input.Name))
 		if !input.Partitioned {

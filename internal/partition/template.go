@@ -85,4 +85,3 @@ func (t Template) Match(uri string) (key string, ok bool) {
 
 // URI returns the template with key in place of the placeholder.
 func (t Template) URI(key string) string { return t.Prefix + key + t.Suffix }
-

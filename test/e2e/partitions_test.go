@@ -226,4 +226,3 @@ func (pe *partitionedEnv) partitionObjects() map[string]bool {
 	}
 	return out
 }
-
