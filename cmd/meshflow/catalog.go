@@ -92,7 +92,17 @@ func runCatalog(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if m.Submitter != "" {
 		fmt.Fprintf(stdout, "  requested   by %s (%s)\n", m.Submitter, m.Reason)
 	}
-	fmt.Fprintf(stdout, "  data        %s (%d bytes, sha256 %s)\n", st.URI(m.Data.Key), m.Data.Size, m.Data.SHA256)
+	objs, err := catalog.DataObjects(ctx, st, m)
+	if err != nil {
+		return err
+	}
+	if ps := m.Partitions; ps != nil {
+		fmt.Fprintf(stdout, "  partitions  %d by %s (%s), %s to %s: %s\n", ps.Total, ps.By, ps.Column, ps.First, ps.Last, ps.Words())
+		fmt.Fprintf(stdout, "  index       %s (sha256 %s)\n", st.URI(ps.Index.Key), ps.Index.SHA256)
+	} else {
+		fmt.Fprintf(stdout, "  data        %s (%d bytes, sha256 %s)\n", st.URI(m.Data.Key), m.Data.Size, m.Data.SHA256)
+	}
+	fmt.Fprintf(stdout, "  read        %s\n", catalog.ReadSQL(st, objs))
 	fmt.Fprintf(stdout, "  rows        %d published, %d quarantined of %d\n", m.Quality.RowsOut, m.Quality.Quarantined, m.Quality.RowsIn)
 	if m.Quality.Rejected > 0 {
 		fmt.Fprintf(stdout, "  rejected    %d input lines that were not rows, in %s\n", m.Quality.Rejected, st.URI(m.Quality.Rejects.Key))

@@ -125,6 +125,9 @@ type versionRow struct {
 type readInfo struct {
 	URI, Format, DuckDB, Access string
 	Contract                    string
+	// Partitions describes a partitioned version's partitions; URI is then its
+	// partition index.
+	Partitions string
 	// Hidden is true when the viewer is not signed in: the store's locations
 	// are not shown.
 	Hidden bool
@@ -312,9 +315,17 @@ func (s *server) product(ctx context.Context, e catalog.Entry, signedIn bool) pr
 		d.RunsNote = "Sign in to see where the data is stored and the runs of this product."
 		return d
 	}
-	uri := s.deps.Store.URI(m.Data.Key)
-	d.Read.URI = uri
-	d.Read.DuckDB = fmt.Sprintf("SELECT * FROM read_parquet('%s');", strings.ReplaceAll(uri, "'", "''"))
+	objs, err := catalog.DataObjects(ctx, s.deps.Store, m)
+	if err != nil {
+		s.log.Warn("web: read the data objects", "product", e.Ref, "error", err)
+	}
+	if m.Partitions != nil {
+		d.Read.URI = s.deps.Store.URI(m.Partitions.Index.Key)
+		d.Read.Partitions = fmt.Sprintf("%d partitions by %s, %s to %s: %s in this version's run.", m.Partitions.Total, m.Partitions.By, m.Partitions.First, m.Partitions.Last, m.Partitions.Words())
+	} else {
+		d.Read.URI = s.deps.Store.URI(m.Data.Key)
+	}
+	d.Read.DuckDB = catalog.ReadSQL(s.deps.Store, objs)
 	d.Read.Access += fmt.Sprintf(" The path above is version %s and never changes; the latest version is always named by %s.", m.Version, s.deps.Store.URI(layout.LatestKey(e.Ref)))
 	if m.Contract != nil {
 		d.Read.Contract = s.deps.Store.URI(m.Contract.Key)

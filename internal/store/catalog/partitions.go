@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"strings"
 
 	"github.com/meshflow/meshflow/internal/refresh"
 	"github.com/meshflow/meshflow/internal/store/storage"
@@ -53,4 +54,17 @@ func DataObjects(ctx context.Context, st storage.Store, m refresh.Manifest) ([]r
 		out = append(out, p.Data)
 	}
 	return out, nil
+}
+
+// ReadSQL returns a DuckDB query that reads exactly the version whose data
+// objects are objs, in the store st: one Parquet file, or each partition's.
+func ReadSQL(st storage.Store, objs []refresh.ObjectRef) string {
+	quoted := make([]string, len(objs))
+	for i, o := range objs {
+		quoted[i] = "'" + strings.ReplaceAll(st.URI(o.Key), "'", "''") + "'"
+	}
+	if len(quoted) == 1 {
+		return "SELECT * FROM read_parquet(" + quoted[0] + ");"
+	}
+	return "SELECT * FROM read_parquet([" + strings.Join(quoted, ", ") + "]);"
 }
