@@ -141,6 +141,43 @@ func TestPartitionedProductBuildsOnlyWhatChanged(t *testing.T) {
 	if err != nil || !a.OK() {
 		t.Fatalf("audit: %v %v", a.Problems, err)
 	}
+
+	// gc keeps the latest version's data: it removes the partition objects
+	// only older versions name, never one the latest names.
+	latest, err := catalog.Partitions(t.Context(), pe.Store, m4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	namedByLatest := map[string]bool{}
+	for _, p := range latest.Partitions {
+		namedByLatest[p.Data.Key] = true
+	}
+	gc, err := catalog.GC(t.Context(), pe.Store, partitioned, 1, false, time.Now().Add(2*catalog.MinGCAge))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(gc.Retired, ",") != "1.0.0,1.1.0,1.2.0" || len(gc.Removed) == 0 {
+		t.Fatalf("gc retired %v and removed %v; want 1.0.0 to 1.2.0 retired and their partitions removed", gc.Retired, gc.Removed)
+	}
+	for _, k := range gc.Removed {
+		if namedByLatest[k] {
+			t.Errorf("gc removed %s, which the latest version names", k)
+		}
+	}
+	for k := range pe.partitionObjects() {
+		if !namedByLatest[k] && strings.HasSuffix(k, "/"+layout.Data) {
+			t.Errorf("gc left %s, which only retired versions name", k)
+		}
+	}
+	a, err = catalog.AuditProduct(t.Context(), pe.Store, partitioned)
+	if err != nil || !a.OK() || len(a.Retired) != 3 || len(a.Unreferenced) != 0 {
+		t.Fatalf("audit after gc: problems %v, retired %v, unreferenced %v, %v", a.Problems, a.Retired, a.Unreferenced, err)
+	}
+	// The next refresh carries over what the kept version names.
+	writeDay(t, pe.data, "2026-06-06", delivery(10, "2026-06-06 07:00:00"))
+	if m5, _ := pe.run("after-gc", ""); m5.Partitions.Built != 1 || m5.Partitions.CarriedOver != 5 {
+		t.Fatalf("after gc: %+v; want 1 built, 5 carried over", m5.Partitions)
+	}
 }
 
 // TestPartitionedDatasetRulesSeeTheWholeVersion checks that the dataset rules of

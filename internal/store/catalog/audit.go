@@ -282,6 +282,9 @@ func (a *Audit) checkObjects(ctx context.Context, st storage.Store, m refresh.Ma
 		}
 	}
 	for _, name := range names {
+		if _, leftover := layout.Objects(m)[name]; retired && leftover {
+			continue // a gc that stopped before removing it
+		}
 		if _, ok := refs[name]; !ok && name != layout.Manifest && name != layout.Retired {
 			a.problem("version %s holds %s, which its manifest does not name", m.Version, name)
 		}

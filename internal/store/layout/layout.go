@@ -206,6 +206,14 @@ func StagingPrefix(ref, runID string) string { return path.Join(StagingRoot, ref
 // with a trailing slash.
 func ProductStagingPrefix(ref string) string { return path.Join(StagingRoot, ref) + "/" }
 
+// RunOfStagingKey returns the run whose staging holds key; ok is false when key
+// is not in ref's staging.
+func RunOfStagingKey(ref, key string) (runID string, ok bool) {
+	rest, ok := strings.CutPrefix(key, ProductStagingPrefix(ref))
+	runID, _, found := strings.Cut(rest, "/")
+	return runID, ok && found && runID != ""
+}
+
 // StagedKey returns the key of the object name in a run's staging.
 func StagedKey(ref, runID, name string) string { return path.Join(StagingPrefix(ref, runID), name) }
 
