@@ -1,10 +1,13 @@
 package e2e
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -45,9 +48,13 @@ type partitionedEnv struct {
 	p    refresh.Product
 }
 
-func newPartitionedEnv(t *testing.T) *partitionedEnv {
+func newPartitionedEnv(t *testing.T, build ...func(harness.BuildPartitionsFunc) harness.BuildPartitionsFunc) *partitionedEnv {
 	e := newEnv(t, harness.LocalStore(t))
-	e.startWorkers([]string{e.product(partitioned).TaskQueue}, nil)
+	o := harness.WorkerOptions{Threads: 2}
+	if len(build) > 0 {
+		o.BuildPartitions = build[0]
+	}
+	e.StartWorkers([]string{e.product(partitioned).TaskQueue}, o)
 	pe := &partitionedEnv{env: e, data: t.TempDir(), p: e.product(partitioned)}
 	pe.p.Inputs[0].URI = "file://" + filepath.ToSlash(pe.data) + "/day={day}/"
 	pt := *pe.p.Partitions
@@ -262,4 +269,41 @@ func (pe *partitionedEnv) partitionObjects() map[string]bool {
 		out[o.Key] = true
 	}
 	return out
+}
+
+// TestPartitionedRunSurvivesALostBatch loses one batch's first attempt, as a
+// worker that dies mid-batch does (its heartbeat stops and Temporal retries the
+// activity elsewhere): only that batch runs again, the others run once, and the
+// version is complete.
+func TestPartitionedRunSurvivesALostBatch(t *testing.T) {
+	var mu sync.Mutex
+	calls := map[int]int{}
+	pe := newPartitionedEnv(t, func(real harness.BuildPartitionsFunc) harness.BuildPartitionsFunc {
+		return func(ctx context.Context, in refresh.BatchInput) (refresh.BatchResult, error) {
+			mu.Lock()
+			calls[in.Batch]++
+			n := calls[in.Batch]
+			mu.Unlock()
+			if in.Batch == 1 && n == 1 {
+				return refresh.BatchResult{}, errors.New("worker lost in the middle of the batch")
+			}
+			return real(ctx, in)
+		}
+	})
+	pt := *pe.p.Partitions
+	pt.MaxParallel = 2 // 12 days in batches of 3: four batches
+	pe.p.Partitions = &pt
+	for d := 1; d <= 12; d++ {
+		day := fmt.Sprintf("2026-06-%02d", d)
+		writeDay(t, pe.data, day, delivery(d, day+" 08:00:00"))
+	}
+	m, idx := pe.run("lost-batch", "")
+	if m.Partitions.Built != 12 || len(idx.Partitions) != 12 {
+		t.Fatalf("%+v, %d partitions; want all 12 built", m.Partitions, len(idx.Partitions))
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(calls) != 4 || calls[1] != 2 || calls[0] != 1 || calls[2] != 1 || calls[3] != 1 {
+		t.Fatalf("batch attempts %v; want four batches, only batch 1 twice", calls)
+	}
 }

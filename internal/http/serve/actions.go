@@ -10,8 +10,8 @@ import (
 
 	"github.com/meshflow/meshflow/internal/access"
 	"github.com/meshflow/meshflow/internal/http/api"
-	"github.com/meshflow/meshflow/internal/partition"
 	"github.com/meshflow/meshflow/internal/mesh/spec"
+	"github.com/meshflow/meshflow/internal/partition"
 	"github.com/meshflow/meshflow/internal/temporal/control"
 	"go.temporal.io/sdk/client"
 )
