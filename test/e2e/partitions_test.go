@@ -16,6 +16,7 @@ import (
 	"github.com/meshflow/meshflow/internal/store/catalog"
 	"github.com/meshflow/meshflow/internal/store/layout"
 	"github.com/meshflow/meshflow/internal/temporal/control"
+	"github.com/meshflow/meshflow/internal/testwait"
 	"github.com/meshflow/meshflow/test/harness"
 	"go.temporal.io/sdk/client"
 )
@@ -46,6 +47,8 @@ type partitionedEnv struct {
 	*env
 	data string
 	p    refresh.Product
+	// extra are products the revision holds besides the example mesh's.
+	extra []refresh.Product
 }
 
 func newPartitionedEnv(t *testing.T, build ...func(harness.BuildPartitionsFunc) harness.BuildPartitionsFunc) *partitionedEnv {
@@ -233,7 +236,12 @@ schema:
 func (pe *partitionedEnv) start(suffix, requested string) client.WorkflowRun {
 	t := pe.T
 	t.Helper()
-	_, id := pe.Mesh.Apply(t, pe.set, func(rev *meshrev.Revision) { rev.Products[partitioned] = pe.p })
+	_, id := pe.Mesh.Apply(t, pe.set, func(rev *meshrev.Revision) {
+		rev.Products[partitioned] = pe.p
+		for _, p := range pe.extra {
+			rev.Products[p.Ref()] = p
+		}
+	})
 	run, err := pe.Control.Start(t.Context(), control.Refresh{Ref: partitioned, TaskQueue: pe.p.TaskQueue, Revision: id,
 		Principal: "chen.jie", Reason: pe.Name, Suffix: suffix, Partitions: requested})
 	if err != nil {
@@ -306,4 +314,70 @@ func TestPartitionedRunSurvivesALostBatch(t *testing.T) {
 	if len(calls) != 4 || calls[1] != 2 || calls[0] != 1 || calls[2] != 1 || calls[3] != 1 {
 		t.Fatalf("batch attempts %v; want four batches, only batch 1 twice", calls)
 	}
+}
+
+// TestPartitionedConsumerRebuildsOnlyChangedUpstream propagates a partitioned
+// product to a consumer partitioned by the same grain: each partition of the
+// consumer reads the same partition of the producer, and after the producer adds a
+// day, the consumer builds only that day.
+func TestPartitionedConsumerRebuildsOnlyChangedUpstream(t *testing.T) {
+	pe := newPartitionedEnv(t)
+	consumer := refresh.Product{Domain: "supply-chain", Name: "daily-volume", Owner: pe.p.Owner, TaskQueue: pe.p.TaskQueue,
+		Description: "Deliveries per day.", Tags: []string{"test"}, Access: refresh.AccessOpen,
+		Inputs:     []refresh.Input{{Name: "daily", Product: partitioned, Format: refresh.FormatParquet, Access: refresh.AccessOpen, Partitioned: true}},
+		SQL:        "SELECT day, CAST(sum(deliveries) AS BIGINT) AS deliveries FROM daily GROUP BY day",
+		Partitions: &refresh.Partitioning{By: "day", Column: "day", Start: "2026-06-01"},
+		Contract: `apiVersion: v3.1.0
+kind: DataContract
+id: daily-volume
+name: daily-volume
+version: 1.0.0
+status: active
+schema:
+  - name: daily_volume
+    properties:
+      - {name: day, logicalType: date, required: true}
+      - name: deliveries
+        logicalType: integer
+        required: true
+        quality:
+          - {type: custom, engine: cel, implementation: "deliveries > 0", severity: error}
+`, ContractFile: "daily-volume.odcs.yaml", Governance: refresh.Governance{Approval: refresh.ApprovalNever}}
+	pe.p.Consumers = []string{consumer.Ref()}
+	for d := 1; d <= 4; d++ {
+		day := fmt.Sprintf("2026-06-%02d", d)
+		writeDay(t, pe.data, day, delivery(d, day+" 08:00:00"), delivery(10+d, day+" 09:00:00"))
+	}
+	pe.extra = []refresh.Product{consumer}
+	pe.run("first", "")
+	m1 := pe.waitVersion(consumer.Ref(), "1.0.0")
+	if m1.Partitions == nil || m1.Partitions.Built != 4 || m1.Quality.RowsOut != 4 {
+		t.Fatalf("consumer's first version: %+v, %d rows", m1.Partitions, m1.Quality.RowsOut)
+	}
+	writeDay(t, pe.data, "2026-06-05", delivery(5, "2026-06-05 08:00:00"))
+	pe.run("new-day", "")
+	m2 := pe.waitVersion(consumer.Ref(), "1.1.0")
+	if m2.Partitions.Built != 1 || m2.Partitions.CarriedOver != 4 {
+		t.Fatalf("consumer after a new upstream day: %+v; want 1 built, 4 carried over", m2.Partitions)
+	}
+}
+
+// waitVersion waits until ref's latest version is version and returns its manifest.
+func (pe *partitionedEnv) waitVersion(ref, version string) refresh.Manifest {
+	t := pe.T
+	t.Helper()
+	var m refresh.Manifest
+	defer func() {
+		if t.Failed() {
+			if runs, _ := pe.Control.Runs(context.Background(), ref, "", 5); len(runs) > 0 {
+				t.Log(pe.Explain(runs[0].WorkflowID))
+			}
+		}
+	}()
+	testwait.For(t, 2*time.Minute, ref+" "+version, func() bool {
+		head, found, err := catalog.ReadLatest(t.Context(), pe.Store, ref)
+		m = head.Manifest
+		return err == nil && found && m.Version == version
+	})
+	return m
 }
