@@ -7,11 +7,13 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"os"
 	"strings"
 
 	"github.com/meshflow/meshflow/internal/contract"
 	"github.com/meshflow/meshflow/internal/contract/contractdiff"
 	"github.com/meshflow/meshflow/internal/mesh/diag"
+	"github.com/meshflow/meshflow/internal/mesh/impact"
 	"github.com/meshflow/meshflow/internal/mesh/policy"
 	"github.com/meshflow/meshflow/internal/mesh/spec"
 	"github.com/meshflow/meshflow/internal/refresh"
@@ -22,9 +24,12 @@ import (
 )
 
 // Govern checks a candidate against the mesh's policies (over the product, its
-// contract and the run's quality report) and compares its contract with the last
-// published one, classifying every change. The candidate contract is staged so
-// that Publish stores it with the version.
+// contract, the run's quality report and the impact of its schema change) and
+// compares its contract with the last published one, classifying every change.
+// When the candidate's columns differ from the last published version's, it
+// checks every consumer's SQL against them (package impact) before anyone is
+// asked to sign off. The candidate contract is staged so that Publish stores it
+// with the version.
 func (a *Activities) Govern(ctx context.Context, in refresh.GovernInput) (refresh.GovernResult, error) {
 	var res refresh.GovernResult
 	p := in.Product
@@ -50,9 +55,6 @@ func (a *Activities) Govern(ctx context.Context, in refresh.GovernInput) (refres
 	if _, ok := quality["rejected"]; !ok {
 		quality["rejected"] = 0 // omitted from the JSON when zero; policies may always read it
 	}
-	for _, r := range set.Evaluate(ctx, p, cur, quality) {
-		res.Policies = append(res.Policies, refresh.PolicyResult{ID: r.ID, Severity: r.Severity, Message: r.Message, Holds: r.Holds, Error: r.Error})
-	}
 
 	if prev := in.Previous; prev != nil && prev.Contract != nil {
 		old, err := catalog.Contract(ctx, a.Store, *prev)
@@ -65,6 +67,19 @@ func (a *Activities) Govern(ctx context.Context, in refresh.GovernInput) (refres
 			res.Changes = append(res.Changes, refresh.ContractChange{Severity: string(c.Severity), Kind: c.Kind, Path: c.Path, Message: c.Message})
 		}
 	}
+	if prev := in.Previous; prev != nil && len(prev.Columns) > 0 && len(in.Columns) > 0 {
+		scratch := a.scratchDir(in.RunID, "impact")
+		defer os.RemoveAll(scratch)
+		res.Impact, err = impact.Analyze(ctx, scratch, impact.Change{Product: p.Ref(), Old: prev.Columns, New: in.Columns},
+			in.Consumers, a.publishedColumns)
+		if err != nil {
+			return res, fmt.Errorf("check the consumers of %s: %w", p.Ref(), err)
+		}
+	}
+
+	for _, r := range set.Evaluate(ctx, p, cur, quality, res.Impact) {
+		res.Policies = append(res.Policies, refresh.PolicyResult{ID: r.ID, Severity: r.Severity, Message: r.Message, Holds: r.Holds, Error: r.Error})
+	}
 
 	key := layout.StagedKey(p.Ref(), in.RunID, layout.Contract)
 	obj, err := a.Store.Put(ctx, key, strings.NewReader(p.Contract), storage.PutOptions{ContentType: "application/yaml"})
@@ -73,6 +88,20 @@ func (a *Activities) Govern(ctx context.Context, in refresh.GovernInput) (refres
 	}
 	res.Contract = refresh.ObjectRef{Key: key, Size: obj.Size, SHA256: sha256Hex([]byte(p.Contract))}
 	return res, nil
+}
+
+// publishedColumns returns the columns of an input that reads another
+// product: those of its latest published version, which the consumer reads.
+// The columns of other inputs are known only in the consumer's run.
+func (a *Activities) publishedColumns(ctx context.Context, in refresh.Input) ([]refresh.Column, bool, error) {
+	if in.Product == "" {
+		return nil, false, nil
+	}
+	h, found, err := catalog.ReadLatest(ctx, a.Store, in.Product)
+	if err != nil || !found {
+		return nil, false, err
+	}
+	return h.Manifest.Columns, len(h.Manifest.Columns) > 0, nil
 }
 
 func contractName(p refresh.Product) string {

@@ -72,6 +72,11 @@ const factPolicies = `
     message: Contracts say what they are for.
     severity: warning
     rule: has(contract.description) && has(contract.description.purpose)
+  # impact exists in both paths: empty at validate time, where there is no
+  # candidate, and in a run whose columns did not change.
+  - id: no-broken-consumers
+    message: A change breaks no consumer.
+    rule: impact.breaksConsumers.size() == 0
   - id: quality-not-blocked
     message: No blocking rule fails.
     rule: quality.blocked == false
@@ -81,7 +86,7 @@ const factPolicies = `
 // the fixture, in both paths; before policy.Facts, validate or the run failed
 // each of them for some product.
 var alwaysHold = []string{"has-stewards", "stewards-are-people", "board-stewards-fx", "inputs-are-relative",
-	"local-inputs-under-data", "kpis-read-both-regions", "approval-named", "owned-by-team", "contract-is-active-odcs-3"}
+	"local-inputs-under-data", "kpis-read-both-regions", "approval-named", "owned-by-team", "contract-is-active-odcs-3", "no-broken-consumers"}
 
 // TestPoliciesSeeTheSameFactsAtValidateAndInARun evaluates policies over
 // stewards, inputs, tags, owner, approval and contract fields with `meshflow
