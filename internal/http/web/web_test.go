@@ -292,3 +292,31 @@ func TestInboxEvidence(t *testing.T) {
 		t.Errorf("a sample value is not escaped")
 	}
 }
+
+// TestInboxShowsImpact renders an inbox entry whose change breaks one consumer
+// and not another: each consumer's verdict, summary and output columns show.
+func TestInboxShowsImpact(t *testing.T) {
+	s := New(Deps{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}).(*server)
+	im := &refresh.Impact{Changed: []refresh.ChangedColumn{{Name: "city", Change: refresh.ColumnRemoved, Type: "VARCHAR"}},
+		Consumers: []refresh.ConsumerImpact{
+			{Product: "film/airport-cities", Checked: true, Error: `Binder Error: Referenced column "city" not found`, Reads: []string{"city"},
+				Outputs: []refresh.OutputImpact{{Column: "city name", Reads: []string{"city"}}},
+				Summary: "film/airport-cities will fail: its SQL reads `city`, removed here"},
+			{Product: "film/heights", Checked: true, Binds: true, Summary: "film/heights still binds and reads none of the changed columns"},
+		}}
+	d := inboxData{Principal: "maria.rossi", MaxComment: api.MaxComment, Pending: []pendingRun{{
+		Run:    runRow{WorkflowID: "refresh/aviation/airports/x", Product: "aviation/airports"},
+		Status: refresh.Status{Product: "aviation/airports", Stage: refresh.StageAwaitingApproval, ManifestHash: "abc123", Impact: im},
+	}}}
+	w := httptest.NewRecorder()
+	s.render(w, httptest.NewRequest(http.MethodGet, "/inbox", nil), http.StatusOK, "inbox", page{Title: "Inbox", Principal: "maria.rossi", Data: d})
+	body := w.Body.String()
+	for _, want := range []string{"Impact on consumers", "<code>city</code> removed here",
+		`<tr data-consumer="film/airport-cities">`, `<td class="bad">will fail</td>`, "its SQL reads `city`, removed here",
+		"<code>city name</code> reads <code>city</code>", "DuckDB: Binder Error: Referenced column &#34;city&#34; not found",
+		`<tr data-consumer="film/heights">`, `<td class="good">binds</td>`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("inbox lacks %q:\n%s", want, body)
+		}
+	}
+}
