@@ -8,10 +8,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/meshflow/meshflow/internal/contract"
 	"github.com/meshflow/meshflow/internal/contract/contractdiff"
+	"github.com/meshflow/meshflow/internal/engine"
 	"github.com/meshflow/meshflow/internal/mesh/diag"
 	"github.com/meshflow/meshflow/internal/mesh/impact"
 	"github.com/meshflow/meshflow/internal/mesh/policy"
@@ -71,7 +73,7 @@ func (a *Activities) Govern(ctx context.Context, in refresh.GovernInput) (refres
 		scratch := a.scratchDir(in.RunID, "impact")
 		defer os.RemoveAll(scratch)
 		res.Impact, err = impact.Analyze(ctx, scratch, impact.Change{Product: p.Ref(), Old: prev.Columns, New: in.Columns},
-			in.Consumers, a.publishedColumns)
+			in.Consumers, a.knownColumns(scratch))
 		if err != nil {
 			return res, fmt.Errorf("check the consumers of %s: %w", p.Ref(), err)
 		}
@@ -90,18 +92,53 @@ func (a *Activities) Govern(ctx context.Context, in refresh.GovernInput) (refres
 	return res, nil
 }
 
-// publishedColumns returns the columns of an input that reads another
-// product: those of its latest published version, which the consumer reads.
-// The columns of other inputs are known only in the consumer's run.
-func (a *Activities) publishedColumns(ctx context.Context, in refresh.Input) ([]refresh.Column, bool, error) {
-	if in.Product == "" {
-		return nil, false, nil
+// knownColumns returns the columns of a consumer's inputs as far as they can
+// be known before the consumer's run, as meshflow validate knows them: an
+// upstream product's are those of its latest published version, and local
+// files' (file://) those DuckDB reads from them, sniffing a sample in a
+// sandbox that may read only them. The columns of s3:// and PostgreSQL inputs
+// are known only in the consumer's run.
+func (a *Activities) knownColumns(scratch string) impact.Columns {
+	return func(ctx context.Context, in refresh.Input) ([]refresh.Column, bool, error) {
+		if in.Product != "" {
+			h, found, err := catalog.ReadLatest(ctx, a.Store, in.Product)
+			if err != nil || !found {
+				return nil, false, err
+			}
+			return h.Manifest.Columns, len(h.Manifest.Columns) > 0, nil
+		}
+		path, ok := strings.CutPrefix(in.URI, "file://")
+		if !ok || a.inStore(in.URI) {
+			return nil, false, nil
+		}
+		path = filepath.FromSlash(path)
+		sources, err := fileSources(in, path)
+		if err != nil {
+			return nil, false, nil // the consumer's run reports it
+		}
+		allow := path
+		if fi, err := os.Stat(path); err == nil && !fi.IsDir() {
+			allow = filepath.Dir(path)
+		}
+		db, err := engine.Open(ctx, filepath.Join(scratch, "files", in.Name), 1, "256MB", 0, allow)
+		if err != nil {
+			return nil, false, err
+		}
+		defer db.Close()
+		files := make([]string, len(sources))
+		for i, src := range sources {
+			files[i] = src.name
+		}
+		cols, err := db.DescribeInput(ctx, engine.Input{Name: in.Name, Format: in.Format, Files: files, Delimiter: in.Delimiter, Header: in.Header})
+		if err != nil {
+			return nil, false, nil // not readable as its format: the consumer's run reports it
+		}
+		out := make([]refresh.Column, len(cols))
+		for i, c := range cols {
+			out[i] = refresh.Column{Name: c.Name, Type: c.Type}
+		}
+		return out, len(out) > 0, nil
 	}
-	h, found, err := catalog.ReadLatest(ctx, a.Store, in.Product)
-	if err != nil || !found {
-		return nil, false, err
-	}
-	return h.Manifest.Columns, len(h.Manifest.Columns) > 0, nil
 }
 
 func contractName(p refresh.Product) string {

@@ -9,6 +9,7 @@ import (
 	"github.com/meshflow/meshflow/internal/mesh/meshcheck"
 	"github.com/meshflow/meshflow/internal/mesh/meshrev"
 	"github.com/meshflow/meshflow/internal/mesh/meshtest"
+	"github.com/meshflow/meshflow/internal/mesh/spec"
 	"github.com/meshflow/meshflow/internal/refresh"
 	"github.com/meshflow/meshflow/internal/signing"
 	"github.com/meshflow/meshflow/internal/store/storage"
@@ -113,18 +114,7 @@ func TestPoliciesSeeTheSameFactsAtValidateAndInARun(t *testing.T) {
 	}
 
 	// Run time: apply's revision, in a store, read back as a run reads it.
-	st, err := storage.OpenLocal(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	signer, err := signing.NewSigner()
-	if err != nil {
-		t.Fatal(err)
-	}
-	rev, err := meshrev.Build(res.Set, "ci", []signing.PublicKey{signer.PublicKey()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	rev, st := revisionOf(t, res.Set)
 	if _, err := meshrev.Publish(ctx, st, rev, time.Now()); err != nil {
 		t.Fatal(err)
 	}
@@ -179,4 +169,23 @@ func TestPoliciesSeeTheSameFactsAtValidateAndInARun(t *testing.T) {
 	if n := holds["board-tag"]; n == 0 || n == len(res.Set.Products) {
 		t.Errorf("policy board-tag holds for %d of %d products; the fixture has one board product", n, len(res.Set.Products))
 	}
+}
+
+// revisionOf returns the revision meshflow apply builds of a checked mesh, and
+// an empty store for a test to publish to.
+func revisionOf(t *testing.T, set *spec.Set) (meshrev.Revision, storage.Store) {
+	t.Helper()
+	st, err := storage.OpenLocal(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := signing.NewSigner()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rev, err := meshrev.Build(set, "ci", []signing.PublicKey{signer.PublicKey()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rev, st
 }
