@@ -65,6 +65,11 @@ func publish(t testing.TB, st storage.Store, ref, tag, class, term string, versi
 				{ID: "amount_0", Severity: "error", Status: "fail", Failing: 10, Fraction: .1},
 				{ID: "amount_1", Severity: "warning", Status: "warn", Failing: 3, Fraction: .03}}},
 			Approvals: []refresh.Approval{{Principal: "maria.rossi", Decision: refresh.Approve, Comment: "<b>looks right</b>", At: time.Now()}}}
+		if breaking {
+			m.Impact = &refresh.Impact{Changed: []refresh.ChangedColumn{{Name: "region", Change: refresh.ColumnRemoved, Type: "VARCHAR"}},
+				Consumers: []refresh.ConsumerImpact{{Product: "finance/board-pack", Checked: true, Reads: []string{"region"},
+					Summary: "finance/board-pack will fail: its SQL reads `region`, removed here"}}}
+		}
 		got := publishtest.Publish(t, st, publishtest.Version{Ref: ref, RunID: "run-" + v, Breaking: breaking, Manifest: m,
 			At:       time.Now().Add(-time.Duration(len(versions)-i) * time.Hour),
 			Contract: fmt.Sprintf(testContract, name, domain, tag, class, term)})
@@ -191,7 +196,8 @@ func TestPages(t *testing.T) {
 		{"/?q=a&q=b", 400, []string{"given 2 times"}, nil, true},
 		{"/products/finance/kpis", 200, []string{
 			"<code>amount</code>", `href="/?term=net-revenue"`, `id="versions-table"`, "v2.0.0", "v1.1.0", `id="lineage-svg"`,
-			`id="rows-chart"`, "read_parquet(&#39;file://", "&lt;b&gt;looks right&lt;/b&gt;", "amount_1 warn", "This server is not connected to Temporal"}, nil, false},
+			`id="rows-chart"`, "read_parquet(&#39;file://", "&lt;b&gt;looks right&lt;/b&gt;", "amount_1 warn", "This server is not connected to Temporal",
+			`<span class="bad impact" title="finance/board-pack will fail: its SQL reads ` + "`region`" + `, removed here">broke finance/board-pack</span>`}, nil, false},
 		{"/products/finance/kpis", 200, []string{"<code>amount</code>", `id="versions-table"`, `id="data-hidden"`, "Sign in to see where the data is stored"},
 			[]string{"file://", "read_parquet", "This server is not connected to Temporal"}, true},
 		{"/products/finance/nope", 404, []string{"finance/nope has not been published"}, nil, true},
