@@ -91,10 +91,11 @@ type ColumnLineage struct {
 // this database: with them, DuckDB would fold the scans of empty tables into
 // empty results, push filters into scans (where their columns no longer show
 // as projected) or drop joins whose columns are unused, and the plan would
-// not say what the SQL reads. A CTE that DuckDB materialises because the query
-// names it twice is read whole, so its columns count for every output column
-// that reads it: Lineage may name a column an output does not need, never miss
-// one it needs. A query that does not bind is a *BindError.
+// not say what the SQL reads. Where DuckDB does not prune, Lineage names more
+// than an output needs, never less: a CTE that DuckDB materialises because the
+// query names it twice is read whole, and so is a window's input, so their
+// columns count for every output column that reads them. A query that does not
+// bind is a *BindError.
 func Lineage(ctx context.Context, scratch string, tables []Table, query string) ([]ColumnLineage, error) {
 	db, err := open(ctx, scratch, 1, "256MB", 0, onlyColumnPruning, nil)
 	if err != nil {
