@@ -139,10 +139,13 @@ func (r *run) execute(ctx workflow.Context) (refresh.Result, error) {
 	r.status.Detail = "checking mesh policies and the contract's changes"
 	var gov refresh.GovernResult
 	if err := workflow.ExecuteActivity(shortOptions(ctx, "Check "+r.p.Ref()+" against the mesh policies and diff its contract with the published one"),
-		refresh.ActivityGovern, refresh.GovernInput{Product: r.p, RunID: r.runID, Policies: r.policies, Quality: staged.val.Quality, Previous: previous}).Get(ctx, &gov); err != nil {
+		refresh.ActivityGovern, refresh.GovernInput{Product: r.p, RunID: r.runID, Policies: r.policies, Quality: staged.val.Quality, Previous: previous,
+			Columns: staged.val.Columns, Consumers: r.consumers()}).Get(ctx, &gov); err != nil {
 		return refresh.Result{}, r.wrap(refresh.StageValidating, err)
 	}
-	r.status.Policies, r.status.Changes, r.status.Breaking = gov.Policies, gov.Changes, gov.Breaking
+	// The impact is copied from the activity's result, like the changes: runs
+	// recorded before impact analysis have none, and replay the same commands.
+	r.status.Policies, r.status.Changes, r.status.Breaking, r.status.Impact = gov.Policies, gov.Changes, gov.Breaking, gov.Impact
 	for _, p := range gov.Policies {
 		if p.Blocks() {
 			msg := p.Message
@@ -158,7 +161,7 @@ func (r *run) execute(ctx workflow.Context) (refresh.Result, error) {
 		Inputs: staged.ing.Inputs, Columns: staged.val.Columns, ContractColumns: staged.val.ContractColumns,
 		ContractVersion: gov.ContractVersion, Contract: &contractRef, Changes: gov.Changes, Policies: gov.Policies,
 		Quality: staged.val.Quality, Data: staged.val.Data, Report: staged.val.Report, Quarantine: staged.val.Quarantine,
-		Breaking: gov.Breaking, Partitions: staged.parts,
+		Breaking: gov.Breaking, Partitions: staged.parts, Impact: gov.Impact,
 	}
 	// The manifest under review names who asked for the run and why. Runs that
 	// were waiting for approval when this was deployed keep the manifest their
@@ -637,6 +640,18 @@ func green(q refresh.Quality, policies []refresh.PolicyResult) bool {
 		}
 	}
 	return true
+}
+
+// consumers returns the products that read this one, as the run resolved
+// them, in the order the product lists them (not the map's).
+func (r *run) consumers() []refresh.Product {
+	var out []refresh.Product
+	for _, ref := range r.p.Consumers {
+		if c, ok := r.downstream[ref]; ok {
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 // ManifestHash identifies the candidate under review: approvals name it, so a

@@ -153,6 +153,7 @@ func printStatus(w io.Writer, id string, st refresh.Status) {
 	for _, c := range st.Changes {
 		fmt.Fprintf(w, "  change     %-12s %s: %s\n", c.Severity, c.Path, c.Message)
 	}
+	printImpact(w, st.Impact)
 	for _, p := range st.Policies {
 		verdict := "holds"
 		if !p.Holds {
@@ -180,6 +181,34 @@ func printStatus(w io.Writer, id string, st refresh.Status) {
 	}
 	if st.Error != "" {
 		fmt.Fprintf(w, "  error      %s\n", st.Error)
+	}
+}
+
+// printImpact shows what a candidate's schema change does to the consumers:
+// the changed columns, then one line per consumer with its output columns
+// that read them.
+func printImpact(w io.Writer, im *refresh.Impact) {
+	if im == nil {
+		return
+	}
+	for _, c := range im.Changed {
+		fmt.Fprintf(w, "  column     `%s` %s\n", c.Name, c.Describe())
+	}
+	for _, c := range im.Consumers {
+		verdict := "ok"
+		switch {
+		case c.Breaks():
+			verdict = "BREAKS"
+		case !c.Checked:
+			verdict = "unchecked"
+		}
+		fmt.Fprintf(w, "  impact     %-9s %s\n", verdict, c.Summary)
+		for _, o := range c.Outputs {
+			fmt.Fprintf(w, "             output column `%s` reads `%s`\n", o.Column, strings.Join(o.Reads, "`, `"))
+		}
+		if c.Error != "" {
+			fmt.Fprintf(w, "             DuckDB: %s\n", c.Error)
+		}
 	}
 }
 

@@ -215,6 +215,13 @@ type GovernInput struct {
 	Policies []Policy  `json:"policies"`
 	Quality  Quality   `json:"quality"`
 	Previous *Manifest `json:"previous,omitempty"`
+	// Columns are the candidate's columns, as its consumers will read them
+	// (ValidateResult.Columns). Runs started before impact analysis send none.
+	Columns []Column `json:"columns,omitempty"`
+	// Consumers are the products that read this one, as the mesh revision
+	// defines them, in the order of Product.Consumers: Govern checks their SQL
+	// against the candidate's columns.
+	Consumers []Product `json:"consumers,omitempty"`
 }
 
 // GovernResult holds the policies' outcomes and the contract's changes.
@@ -225,6 +232,98 @@ type GovernResult struct {
 	// Contract is the candidate contract, staged for publication.
 	Contract        ObjectRef `json:"contract"`
 	ContractVersion string    `json:"contractVersion,omitempty"`
+	// Impact is what the candidate's schema change does to the consumers; nil
+	// when its columns are those of the last published version.
+	Impact *Impact `json:"impact,omitempty"`
+}
+
+// Impact is what a candidate whose columns differ from the last published
+// version's does to the products that read it, checked before sign-off.
+type Impact struct {
+	// Changed are the published columns the candidate removes, renames or
+	// retypes.
+	Changed []ChangedColumn `json:"changed"`
+	// Consumers are the products that read this one, each checked against the
+	// candidate's columns.
+	Consumers []ConsumerImpact `json:"consumers,omitempty"`
+}
+
+// The changes of a column that Impact lists.
+const (
+	ColumnRemoved = "removed"
+	ColumnRenamed = "renamed"
+	ColumnRetyped = "retyped"
+)
+
+// ChangedColumn is a published column that the candidate changes.
+type ChangedColumn struct {
+	Name string `json:"name"`
+	// Change is ColumnRemoved, ColumnRenamed or ColumnRetyped.
+	Change string `json:"change"`
+	// Type is the column's DuckDB type in the last published version.
+	Type string `json:"type"`
+	// NewType is the candidate's type of a retyped column.
+	NewType string `json:"newType,omitempty"`
+	// NewName is the candidate's name of a renamed column.
+	NewName string `json:"newName,omitempty"`
+}
+
+// Describe says what happened to the column, as in "removed here" or
+// "retyped here from BIGINT to VARCHAR".
+func (c ChangedColumn) Describe() string {
+	switch c.Change {
+	case ColumnRetyped:
+		return "retyped here from " + c.Type + " to " + c.NewType
+	case ColumnRenamed:
+		return "renamed here to `" + c.NewName + "`"
+	}
+	return c.Change + " here"
+}
+
+// ConsumerImpact is what a candidate's change does to one consuming product.
+type ConsumerImpact struct {
+	// Product is the consumer, "<domain>/<name>".
+	Product string `json:"product"`
+	// Checked is false when the consumer could not be checked; Summary says
+	// why.
+	Checked bool `json:"checked"`
+	// Binds is true when the consumer's SQL still binds over the candidate's
+	// columns; Error is DuckDB's binder error when it does not.
+	Binds bool   `json:"binds"`
+	Error string `json:"error,omitempty"`
+	// Reads are the changed columns the consumer's SQL reads.
+	Reads []string `json:"reads,omitempty"`
+	// Outputs are the consumer's output columns that read changed columns.
+	Outputs []OutputImpact `json:"outputs,omitempty"`
+	// Summary says it in one sentence, as in "film/airport-cities will fail:
+	// its SQL reads `city`, removed here".
+	Summary string `json:"summary"`
+}
+
+// Breaks reports whether the consumer's next run would fail: its SQL does
+// not bind over the candidate.
+func (c ConsumerImpact) Breaks() bool { return c.Checked && !c.Binds }
+
+// OutputImpact is an output column of a consumer and the changed columns it
+// reads.
+type OutputImpact struct {
+	Column string   `json:"column"`
+	Reads  []string `json:"reads"`
+}
+
+// BreaksConsumers returns the consumers whose next run would fail, in order;
+// a nil Impact breaks none.
+func (i *Impact) BreaksConsumers() []string {
+	out := []string{}
+	if i == nil {
+		return out
+	}
+	for _, c := range i.Consumers {
+		if c.Breaks() {
+			out = append(out, c.Product)
+		}
+	}
+	return out
 }
 
 // ApprovalGroup is one group whose sign-off a run needs: the product's stewards,
@@ -437,6 +536,10 @@ type Manifest struct {
 	Contract *ObjectRef       `json:"contract,omitempty"`
 	Changes  []ContractChange `json:"changes,omitempty"`
 	Policies []PolicyResult   `json:"policies,omitempty"`
+	// Impact is what this version's schema change did to the consumers, as
+	// checked before sign-off. It is omitted when empty, so that manifests of
+	// runs started before impact analysis hash as they did.
+	Impact *Impact `json:"impact,omitempty"`
 	// Partitions summarises a partitioned version and names its partition
 	// index; such a version has no single Data object.
 	Partitions *PartitionSummary `json:"partitions,omitempty"`
@@ -668,6 +771,8 @@ type Status struct {
 	Refused   []Refusal        `json:"refused,omitempty"`
 	// Partitions is a partitioned run's progress.
 	Partitions *PartitionProgress `json:"partitions,omitempty"`
+	// Impact is what the candidate's schema change does to the consumers.
+	Impact *Impact `json:"impact,omitempty"`
 }
 
 // Result is what a finished run returns.

@@ -118,8 +118,11 @@ type versionRow struct {
 	Approvals   []refresh.Approval
 	Breaking    bool
 	Changes     int
-	RunURL      string
-	Latest      bool
+	// Broke are the consumers this version's schema change broke, each with
+	// the impact analysis's summary.
+	Broke  []refresh.ConsumerImpact
+	RunURL string
+	Latest bool
 }
 
 type readInfo struct {
@@ -294,6 +297,13 @@ func (s *server) product(ctx context.Context, e catalog.Entry, signedIn bool) pr
 		}
 		row := versionRow{Version: vm.Version, PublishedAt: vm.PublishedAt, Quality: vm.Quality, Approvals: vm.Approvals,
 			Breaking: vm.Breaking, Changes: len(vm.Changes), RunURL: s.runURL(vm.WorkflowID, vm.RunID), Latest: vm.Version == m.Version}
+		if vm.Impact != nil {
+			for _, c := range vm.Impact.Consumers {
+				if c.Breaks() {
+					row.Broke = append(row.Broke, c)
+				}
+			}
+		}
 		for _, rs := range vm.Quality.Rules {
 			if rs.Status != "pass" {
 				row.Failed = append(row.Failed, rs)
