@@ -1,7 +1,11 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -17,8 +21,11 @@ import (
 	"github.com/meshflow/meshflow/internal/store/layout"
 	"github.com/meshflow/meshflow/internal/temporal/control"
 	"github.com/meshflow/meshflow/internal/testwait"
+	"github.com/meshflow/meshflow/internal/store/storage"
 	"github.com/meshflow/meshflow/test/harness"
+	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
+	"google.golang.org/protobuf/proto"
 )
 
 const partitioned = "supply-chain/daily-deliveries"
@@ -380,4 +387,92 @@ func (pe *partitionedEnv) waitVersion(ref, version string) refresh.Manifest {
 		return err == nil && found && m.Version == version
 	})
 	return m
+}
+
+// TestBackfillOfTenThousandPartitionsStaysWithinTemporalLimits plans and runs a
+// backfill of 10,000 daily partitions and checks the run's history against
+// Temporal's limits (51,200 events, 2 MB per payload): plans and batch results
+// travel as staged objects, so the history holds a few events per batch and
+// small payloads. The batches' DuckDB work is replaced by a stand-in that
+// records what a batch of empty partitions would; planning, the combined check
+// and publication are the real activities.
+func TestBackfillOfTenThousandPartitionsStaysWithinTemporalLimits(t *testing.T) {
+	const days = 10_000
+	var st storage.Store
+	pe := newPartitionedEnv(t, func(harness.BuildPartitionsFunc) harness.BuildPartitionsFunc {
+		return func(ctx context.Context, in refresh.BatchInput) (refresh.BatchResult, error) {
+			var plan struct {
+				BatchSize int `json:"batchSize"`
+				Build     []struct {
+					Key    string            `json:"key"`
+					Inputs map[string]string `json:"inputs"`
+				} `json:"build"`
+			}
+			if err := catalog.ReadObjectJSON(ctx, st, in.Plan, &plan); err != nil {
+				return refresh.BatchResult{}, err
+			}
+			var doc struct {
+				Partitions []refresh.PartitionEntry `json:"partitions"`
+			}
+			for _, p := range plan.Build[in.Batch*plan.BatchSize : min((in.Batch+1)*plan.BatchSize, len(plan.Build))] {
+				doc.Partitions = append(doc.Partitions, refresh.PartitionEntry{Key: p.Key, Inputs: p.Inputs, RunID: in.RunID,
+					Data: refresh.ObjectRef{Key: layout.PartitionObjectKey(in.Product.Ref(), "day="+p.Key, in.RunID, layout.Data)}})
+			}
+			b, _ := json.Marshal(doc)
+			key := layout.BatchResultKey(in.Product.Ref(), in.RunID, in.Batch)
+			if _, err := st.Put(ctx, key, bytes.NewReader(b), storage.PutOptions{}); err != nil {
+				return refresh.BatchResult{}, err
+			}
+			sum := sha256.Sum256(b)
+			return refresh.BatchResult{Result: refresh.ObjectRef{Key: key, Size: int64(len(b)), SHA256: hex.EncodeToString(sum[:])}, Partitions: len(doc.Partitions)}, nil
+		}
+	})
+	st = pe.Store
+	pe.p.Contract = `apiVersion: v3.1.0
+kind: DataContract
+id: daily-deliveries
+name: daily-deliveries
+version: 1.0.0
+status: active
+schema:
+  - name: daily_deliveries
+    properties:
+      - {name: day, logicalType: date, required: true}
+      - {name: lane, logicalType: string, required: true}
+      - {name: carrier, logicalType: string, required: true}
+      - {name: deliveries, logicalType: integer, required: true, quality: [{type: custom, engine: cel, implementation: "deliveries > 0", severity: error}]}
+      - {name: avg_delay_minutes, logicalType: number, required: true}
+`
+	pt := *pe.p.Partitions
+	pt.Start, pt.MaxParallel = "1990-01-01", 8
+	pe.p.Partitions = &pt
+	first := time.Date(1990, 1, 1, 0, 0, 0, 0, time.UTC)
+	for i := range days {
+		day := first.AddDate(0, 0, i).Format(time.DateOnly)
+		writeDay(t, pe.data, day, delivery(i, day+" 08:00:00"))
+	}
+	last := first.AddDate(0, 0, days-1).Format(time.DateOnly)
+	m, idx := pe.run("backfill", "1990-01-01.."+last)
+	if m.Partitions.Built != days || len(idx.Partitions) != days {
+		t.Fatalf("%+v with %d partitions; want %d built", m.Partitions, len(idx.Partitions), days)
+	}
+	id := refresh.WorkflowID(partitioned, "backfill")
+	d, err := pe.Temporal.DescribeWorkflowExecution(t.Context(), id, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	events := d.GetWorkflowExecutionInfo().GetHistoryLength()
+	largest := 0
+	it := pe.Temporal.GetWorkflowHistory(t.Context(), id, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	for it.HasNext() {
+		ev, err := it.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		largest = max(largest, proto.Size(ev))
+	}
+	t.Logf("a backfill of %d partitions: %d history events, largest event %d bytes", days, events, largest)
+	if events > 2_000 || largest > 256<<10 {
+		t.Fatalf("%d history events and a %d-byte event; want far below 51,200 events and 2 MB", events, largest)
+	}
 }
