@@ -16,6 +16,7 @@ import (
 	"strings"
 	"sync/atomic"
 
+	"github.com/meshflow/meshflow/internal/contract"
 	"github.com/meshflow/meshflow/internal/engine"
 	"github.com/meshflow/meshflow/internal/partition"
 	"github.com/meshflow/meshflow/internal/refresh"
@@ -331,7 +332,7 @@ func (a *Activities) buildPartitions(ctx context.Context, in refresh.BatchInput)
 		return res, temporal.NewNonRetryableApplicationError(fmt.Sprintf("%s: the plan has no batch %d", p.Ref(), in.Batch), refresh.ErrBadSpec, nil)
 	}
 	batch := doc.Build[from:min(from+doc.BatchSize, len(doc.Build))]
-	_, set, err := compileContract(p)
+	c, set, err := compileContract(p)
 	if err != nil {
 		return res, err
 	}
@@ -356,7 +357,7 @@ func (a *Activities) buildPartitions(ctx context.Context, in refresh.BatchInput)
 	out := batchDoc{}
 	for i, pp := range batch {
 		progress.Store(fmt.Sprintf("batch %d: partition %d of %d (%s)", in.Batch, i+1, len(batch), pp.Key))
-		e, failed, cols, stats, err := a.buildPartition(ctx, p, in.RunID, filepath.Join(folder, pp.Key), doc, pp, static, set)
+		e, failed, cols, stats, err := a.buildPartition(ctx, p, in.RunID, filepath.Join(folder, pp.Key), doc, pp, static, c, set)
 		if err != nil {
 			return res, err
 		}
@@ -385,7 +386,7 @@ func (a *Activities) buildPartitions(ctx context.Context, in refresh.BatchInput)
 
 // buildPartition builds one partition in the scratch folder sub of the run.
 func (a *Activities) buildPartition(ctx context.Context, p refresh.Product, runID, sub string, doc planDoc, pp plannedPartition,
-	static map[string][]string, set *rules.Set) (e refresh.PartitionEntry, failed []refresh.RuleSummary, cols []refresh.Column, stats []refresh.ColumnStats, err error) {
+	static map[string][]string, c *contract.Contract, set *rules.Set) (e refresh.PartitionEntry, failed []refresh.RuleSummary, cols []refresh.Column, stats []refresh.ColumnStats, err error) {
 	e.Key = pp.Key
 	by := partition.By(doc.By)
 	dir := a.scratchDir(runID, sub)
@@ -460,17 +461,15 @@ func (a *Activities) buildPartition(ctx context.Context, p refresh.Product, runI
 		col, engine.Quote("the partition key "+doc.Column+" is null"),
 		ts, engine.Quote("the partition key "+doc.Column+" is not a date or timestamp"),
 		engine.Quote("the partition key "+doc.Column+" = "), col, engine.Quote(" is outside partition "+pp.Key))
-	if _, err := db.ExecContext(ctx, "CREATE TABLE outside AS SELECT *, "+reason+" AS _meshflow_reason FROM candidate WHERE NOT COALESCE("+inside+", FALSE)"); err != nil {
+	// Views: the candidate is scanned once for the count of rows outside and
+	// once, through the contract's casts, into the checked table.
+	if _, err := db.ExecContext(ctx, "CREATE VIEW outside AS SELECT *, "+reason+" AS _meshflow_reason FROM candidate WHERE NOT COALESCE("+inside+", FALSE)"); err != nil {
 		return e, nil, nil, nil, fmt.Errorf("partition %s: split by key: %w", pp.Key, err)
 	}
-	if _, err := db.ExecContext(ctx, "CREATE TABLE inside AS SELECT * FROM candidate WHERE COALESCE("+inside+", FALSE)"); err != nil {
+	if _, err := db.ExecContext(ctx, "CREATE VIEW inside AS SELECT * FROM candidate WHERE COALESCE("+inside+", FALSE)"); err != nil {
 		return e, nil, nil, nil, fmt.Errorf("partition %s: split by key: %w", pp.Key, err)
 	}
 	if e.OutsideRows, err = db.Count(ctx, "outside"); err != nil {
-		return e, nil, nil, nil, err
-	}
-	c, _, err := compileContract(p)
-	if err != nil {
 		return e, nil, nil, nil, err
 	}
 	if _, cols, err = a.castToContract(ctx, db, p, c, "inside", "checked"); err != nil {
@@ -694,12 +693,8 @@ func (a *Activities) combinePartitions(ctx context.Context, in refresh.CombineIn
 // it scans the union of every partition's rows; without, the row rules' counts
 // add up from the partitions and nothing is read.
 func (a *Activities) versionReport(ctx context.Context, p refresh.Product, runID string, set *rules.Set, idx refresh.PartitionIndex) (*rules.Report, error) {
-	dataset := false
-	for _, k := range set.Rules() {
-		dataset = dataset || k == rules.Dataset
-	}
-	if !dataset {
-		return sumReport(set, idx), nil
+	if !set.NeedsScan() {
+		return sumReport(ctx, set, idx)
 	}
 	dir := a.scratchDir(runID, "version")
 	defer os.RemoveAll(dir)
@@ -738,11 +733,12 @@ func (a *Activities) versionReport(ctx context.Context, p refresh.Product, runID
 	return rep, nil
 }
 
-// sumReport is the report of a version without dataset rules: each row rule's
-// counts are the sums of its partitions'. A row rule's status over the whole is
-// its threshold checked against the sums, as rules.Evaluate does; a partition
-// that failed on its own is reported besides.
-func sumReport(set *rules.Set, idx refresh.PartitionIndex) *rules.Report {
+// sumReport is the report of a version whose dataset rules read only the row
+// count and the row rules' failing fractions: each row rule's counts are the sums
+// of its partitions', its status over the whole is its threshold checked against
+// the sums, as rules.Evaluate does, and the dataset rules are evaluated over the
+// sums. A partition that failed on its own is reported besides.
+func sumReport(ctx context.Context, set *rules.Set, idx refresh.PartitionIndex) (*rules.Report, error) {
 	rep := &rules.Report{Table: "version"}
 	counts := map[string]*rules.RuleResult{}
 	for id, kind := range set.Rules() {
@@ -761,8 +757,9 @@ func sumReport(set *rules.Set, idx refresh.PartitionIndex) *rules.Report {
 		}
 	}
 	rep.Quarantined = rep.Rows - rep.Passing
-	rep.Rules = set.Judge(counts, rep.Rows)
-	return rep
+	var err error
+	rep.Rules, err = set.Judge(ctx, counts, rep.Rows)
+	return rep, err
 }
 
 // combineStats combines the partitions' column statistics: null counts add up,
