@@ -354,10 +354,17 @@ func (a *Activities) buildPartitions(ctx context.Context, in refresh.BatchInput)
 			static[s.Name] = append(static[s.Name], file)
 		}
 	}
+	// One DuckDB instance builds the batch's partitions one after the other;
+	// each partition's tables are dropped before the next.
+	db, err := a.openEngine(ctx, in.RunID, filepath.Join(folder, "db"))
+	if err != nil {
+		return res, err
+	}
+	defer db.Close()
 	out := batchDoc{}
 	for i, pp := range batch {
 		progress.Store(fmt.Sprintf("batch %d: partition %d of %d (%s)", in.Batch, i+1, len(batch), pp.Key))
-		e, failed, cols, stats, err := a.buildPartition(ctx, p, in.RunID, filepath.Join(folder, pp.Key), doc, pp, static, c, set)
+		e, failed, cols, stats, err := a.buildPartition(ctx, db, p, in.RunID, filepath.Join(folder, pp.Key), doc, pp, static, c, set)
 		if err != nil {
 			return res, err
 		}
@@ -385,7 +392,7 @@ func (a *Activities) buildPartitions(ctx context.Context, in refresh.BatchInput)
 }
 
 // buildPartition builds one partition in the scratch folder sub of the run.
-func (a *Activities) buildPartition(ctx context.Context, p refresh.Product, runID, sub string, doc planDoc, pp plannedPartition,
+func (a *Activities) buildPartition(ctx context.Context, db *engine.DB, p refresh.Product, runID, sub string, doc planDoc, pp plannedPartition,
 	static map[string][]string, c *contract.Contract, set *rules.Set) (e refresh.PartitionEntry, failed []refresh.RuleSummary, cols []refresh.Column, stats []refresh.ColumnStats, err error) {
 	e.Key = pp.Key
 	by := partition.By(doc.By)
@@ -415,11 +422,11 @@ func (a *Activities) buildPartition(ctx context.Context, p refresh.Product, runI
 			files[input.Name] = append(files[input.Name], file)
 		}
 	}
-	db, err := a.openEngine(ctx, runID, filepath.Join(sub, "db"))
-	if err != nil {
-		return e, nil, nil, nil, err
-	}
-	defer db.Close()
+	defer func() {
+		if derr := dropAll(context.WithoutCancel(ctx), db); err == nil {
+			err = derr
+		}
+	}()
 	for _, input := range p.Inputs {
 		f := files[input.Name]
 		if len(f) == 0 {
@@ -518,6 +525,36 @@ func (a *Activities) buildPartition(ctx context.Context, p refresh.Product, runI
 		return e, nil, nil, nil, fmt.Errorf("column statistics: %w", err)
 	}
 	return e, failed, cols, stats, nil
+}
+
+// dropAll drops every table and view of the engine's database, so that the
+// next partition of a batch starts from none.
+func dropAll(ctx context.Context, db *engine.DB) error {
+	rows, err := db.QueryContext(ctx, "SELECT 'TABLE', table_name FROM duckdb_tables() WHERE NOT internal AND NOT temporary UNION ALL SELECT 'VIEW', view_name FROM duckdb_views() WHERE NOT internal AND NOT temporary")
+	if err != nil {
+		return err
+	}
+	var drops []string
+	for rows.Next() {
+		var kind, name string
+		if err := rows.Scan(&kind, &name); err != nil {
+			rows.Close()
+			return err
+		}
+		drops = append(drops, "DROP "+kind+" IF EXISTS "+engine.Ident(name))
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	// Views first: they may read the tables.
+	slices.SortFunc(drops, func(x, y string) int { return strings.Compare(y, x) })
+	for _, d := range drops {
+		if _, err := db.ExecContext(ctx, d); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // emptyInput creates input as an empty table with the columns of sample, an

@@ -303,7 +303,9 @@ type Column struct {
 
 // Columns returns the columns of a table, in order.
 func (d *DB) Columns(ctx context.Context, table string) ([]Column, error) {
-	rows, err := d.QueryContext(ctx, "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = ? ORDER BY ordinal_position", table)
+	// pragma_table_info reads one table's entry; information_schema.columns
+	// joins the whole catalog and costs tens of milliseconds each time.
+	rows, err := d.QueryContext(ctx, "SELECT name, type FROM pragma_table_info(?) ORDER BY cid", table)
 	if err != nil {
 		return nil, fmt.Errorf("describe %s: %w", table, err)
 	}
