@@ -10,6 +10,10 @@
 #   through serve's API with a steward's token, then:
 #   F1  kills (SIGKILL) the worker running a refresh's stages: the other worker
 #       finishes it, and the data is byte-identical to the undisturbed refresh;
+#   P   backfills the partitioned supply-chain/daily-deliveries (122 days)
+#       over both workers and SIGKILLs one of them while both build batches:
+#       the backfill completes, the audit is clean, and every partition's
+#       objects are byte-identical to a build on one worker;
 #   F5  restarts the Temporal server while a run waits for approval: the
 #       approval given after the restart publishes;
 #   F4  stops the S3 server while an approved run publishes, starts it again:
@@ -331,6 +335,52 @@ fi
 start_worker "$victim" "$mf"
 audit "F1"
 mark "F1: worker killed mid-refresh; $emea $second_emea byte-identical to $first_emea"
+
+# --- P: a partitioned backfill over both workers, one killed ----------------
+# A reference build on worker a alone, then the same backfill on both workers;
+# when both are building batches, one is killed with SIGKILL. Its batches are
+# built again by the other; every partition must come out byte-identical.
+daily=supply-chain/daily-deliveries
+daily_range=(--from 2026-06-01 --to 2026-09-30)
+"$mf" schedule pause "${tflags[@]}" $daily --note "multi-process backfill" >/dev/null
+# partition_sums VERSION: the checksums of every object of the version's partitions, in key order.
+partition_sums() { grep -o '"sha256":"[0-9a-f]*"' "$(version_dir $daily "$1")/partitions.json" | sha256sum; }
+stop "${worker_pid[b]}"
+"$mf" backfill "${tflags[@]}" $(as tom.baker) "${daily_range[@]}" --wait $daily >"$work/backfill-one.log" 2>&1 ||
+	{ cat "$work/backfill-one.log" >&2; echo "P: the backfill on one worker failed" >&2; exit 1; }
+one="$(latest_of $daily)"
+grep -q "122 built" "$work/backfill-one.log" || { cat "$work/backfill-one.log" >&2; echo "P: the backfill did not build 122 partitions" >&2; exit 1; }
+polled="$(grep -c 'meshflow worker polling' "$work/worker-b.log" || true)"
+start_worker b "$mf"
+wait_for "worker b polling again" 60 bash -c "(( \$(grep -c 'meshflow worker polling' '$work/worker-b.log') > $polled ))"
+"$mf" backfill "${tflags[@]}" $(as tom.baker) "${daily_range[@]}" --wait $daily >"$work/backfill-two.log" 2>&1 &
+backfill=$!
+victim=""
+for _ in $(seq 1 1200); do
+	if compgen -G "$work/scratch-a/*/batch-*" >/dev/null && compgen -G "$work/scratch-b/*/batch-*" >/dev/null; then
+		victim=b
+		forget "${worker_pid[b]}"
+		kill -KILL "${worker_pid[b]}"
+		break
+	fi
+	kill -0 "$backfill" 2>/dev/null || break
+	sleep 0.05
+done
+[[ -n "$victim" ]] || { echo "P: the two workers were never seen building batches at the same time" >&2; exit 1; }
+echo "both workers were building batches; killed worker b with SIGKILL"
+kill_at=$SECONDS
+wait "$backfill" || { cat "$work/backfill-two.log" >&2; echo "P: the backfill failed after the kill" >&2; exit 1; }
+echo "the backfill ended $((SECONDS - kill_at))s after the kill: $(grep -o 'published version.*' "$work/backfill-two.log" | tail -n 1)"
+two="$(latest_of $daily)"
+[[ "$two" != "$one" ]] || { echo "P: $daily still at $one" >&2; exit 1; }
+if [[ "$(partition_sums "$one")" != "$(partition_sums "$two")" ]]; then
+	echo "P: $daily $two (two workers, one killed) differs from $one (one worker)" >&2
+	exit 1
+fi
+start_worker b "$mf"
+"$mf" schedule resume "${tflags[@]}" $daily >/dev/null
+audit "P"
+mark "P: backfill of 122 partitions over two workers, one killed; $daily $two byte-identical to $one"
 
 # --- F5: Temporal restarts while a run waits for approval --------------------
 # The new emea version started a refresh of finance/global-kpis, which waits
