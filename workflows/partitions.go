@@ -63,6 +63,7 @@ func (r *run) buildPartitions(ctx workflow.Context) (staged, error) {
 			r.status.RowsOut += br.RowsOut
 			r.status.Quarantined += br.Quarantined
 			r.status.Detail = building()
+			workflow.SetCurrentDetails(ctx, fmt.Sprintf("**%s** — %s: %s", r.p.Ref(), r.status.Stage, r.status.Detail))
 		})
 	}
 	for next < plan.Batches && inFlight < maxParallel {

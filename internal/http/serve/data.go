@@ -62,7 +62,32 @@ func (s *Server) dataObject(ctx context.Context, w http.ResponseWriter, r *http.
 		api.WriteError(w, e)
 		return refresh.Manifest{}, time.Time{}, false
 	}
+	if m.Partitions != nil {
+		api.Fail(w, http.StatusConflict, CodePartitioned, fmt.Sprintf("%s %s is partitioned (%d partitions): it is no single object; read it with POST /api/v1/query, or with the DuckDB query meshflow catalog show prints",
+			m.Product, m.Version, m.Partitions.Total))
+		return refresh.Manifest{}, time.Time{}, false
+	}
 	return m, until, true
+}
+
+// CodePartitioned answers a download or link of a partitioned version.
+const CodePartitioned = "partitioned"
+
+// dataObjects returns the objects that hold a readable version's rows: its
+// data object, or each partition's, each checked to be one of the product's
+// own objects.
+func (s *Server) dataObjects(ctx context.Context, m refresh.Manifest) ([]refresh.ObjectRef, *api.Error) {
+	objs, err := catalog.DataObjects(ctx, s.store, m)
+	if err != nil {
+		return nil, api.Errorf(http.StatusBadGateway, "store", "cannot read the partitions of %s %s: %v", m.Product, m.Version, err)
+	}
+	for _, o := range objs {
+		if _, own := layout.RunOfPartitionKey(m.Product, o.Key); m.Partitions != nil && !own {
+			s.log.Warn("partition index names data outside its product", "product", m.Product, "version", m.Version, "key", o.Key)
+			return nil, api.Errorf(http.StatusBadGateway, "store", "the partition index of %s %s names data outside its product; run meshflow catalog audit", m.Product, m.Version)
+		}
+	}
+	return objs, nil
 }
 
 // readable is the one decision of who may read which product's data, for
@@ -102,8 +127,9 @@ func (s *Server) readable(ctx context.Context, principal, ref, version string) (
 		}
 	}
 	// A manifest names the product's own data only: a manifest written to
-	// point at another product's objects serves nothing.
-	if !strings.HasPrefix(m.Data.Key, layout.VersionPrefix(ref, m.Version)+"/") {
+	// point at another product's objects serves nothing. A partitioned
+	// version's objects are checked as they are read (dataObjects).
+	if m.Partitions == nil && !strings.HasPrefix(m.Data.Key, layout.VersionPrefix(ref, m.Version)+"/") {
 		s.log.Warn("manifest names data outside its version", "product", ref, "version", m.Version, "key", m.Data.Key)
 		return refresh.Manifest{}, time.Time{}, api.Errorf(http.StatusBadGateway, "store", "the manifest of %s %s names data outside its version; run meshflow catalog audit", ref, m.Version)
 	}

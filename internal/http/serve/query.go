@@ -249,11 +249,18 @@ func (s *Server) query(w http.ResponseWriter, r *http.Request, principal string)
 // error is returned before anything is written.
 func (s *Server) runQuery(ctx context.Context, w http.ResponseWriter, dir string, products []productRef, manifests []refresh.Manifest, sql, format string, limit int) *api.Error {
 	cfg := s.queryCfg
-	files := make([]string, len(products))
+	files := make([][]string, len(products))
 	for i, m := range manifests {
-		files[i] = filepath.Join(dir, "p"+strconv.Itoa(i)+".parquet")
-		if err := s.fetchVerified(ctx, m.Data, files[i]); err != nil {
-			return api.Errorf(http.StatusBadGateway, "store", "cannot read the data of %s %s: %v", m.Product, m.Version, err)
+		objs, e := s.dataObjects(ctx, m)
+		if e != nil {
+			return e
+		}
+		for j, o := range objs {
+			f := filepath.Join(dir, "p"+strconv.Itoa(i)+"-"+strconv.Itoa(j)+".parquet")
+			if err := s.fetchVerified(ctx, o, f); err != nil {
+				return api.Errorf(http.StatusBadGateway, "store", "cannot read the data of %s %s: %v", m.Product, m.Version, err)
+			}
+			files[i] = append(files[i], engine.Quote(f))
 		}
 	}
 	// The request's folder is the database's scratch, and the only folder it
@@ -268,7 +275,7 @@ func (s *Server) runQuery(ctx context.Context, w http.ResponseWriter, dir string
 		}
 	}()
 	for i, p := range products {
-		if _, err := db.ExecContext(ctx, "CREATE VIEW "+engine.Ident(p.name)+" AS SELECT * FROM read_parquet("+engine.Quote(files[i])+")"); err != nil {
+		if _, err := db.ExecContext(ctx, "CREATE VIEW "+engine.Ident(p.name)+" AS SELECT * FROM read_parquet(["+strings.Join(files[i], ", ")+"])"); err != nil {
 			return api.Errorf(http.StatusBadGateway, "store", "cannot read the data of %s %s: %v", manifests[i].Product, manifests[i].Version, err)
 		}
 	}

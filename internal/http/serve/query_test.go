@@ -70,6 +70,10 @@ func newQueryFixtureWith(t *testing.T, cfg QueryConfig) *queryFixture {
 	publishtest.Publish(t, st, publishtest.Version{Ref: kpis, Data: parquetOf(t, "SELECT * FROM (VALUES ('eu', 1), ('us', 2)) t(region, revenue)")})
 	publishtest.Publish(t, st, publishtest.Version{Ref: kpis, Data: parquetOf(t, "SELECT 'r' || i AS region, i AS revenue FROM range(10) r(i)")})
 	publishtest.Publish(t, st, publishtest.Version{Ref: "sales/orders", Data: parquetOf(t, "SELECT 42 AS secret")})
+	publishtest.Publish(t, st, publishtest.Version{Ref: "finance/daily", Partitions: map[string][]byte{
+		"2026-06-01": parquetOf(t, "SELECT DATE '2026-06-01' AS day, 3 AS n"),
+		"2026-06-02": parquetOf(t, "SELECT DATE '2026-06-02' AS day, 4 AS n UNION ALL SELECT DATE '2026-06-02', 5"),
+	}})
 	now := time.Now()
 	recordProvenGrant(t, st, access.Grant{ID: "g1", Product: kpis, Principal: "anna", GrantedBy: "maria",
 		GrantedAt: now.Add(-time.Hour), ExpiresAt: now.Add(time.Hour), WorkflowID: "access/x"})
@@ -90,7 +94,7 @@ func newQueryFixtureWith(t *testing.T, cfg QueryConfig) *queryFixture {
 	srv, err := New(Config{Runs: noRuns{}, Auth: authn, Registry: prometheus.NewRegistry(), Store: st,
 		Readers: func(r string) []string {
 			switch r {
-			case kpis:
+			case kpis, "finance/daily":
 				return []string{"maria"}
 			case "sales/orders":
 				return []string{"sam"}
@@ -147,6 +151,8 @@ func TestQueryFollowsGrants(t *testing.T) {
 		{"two statements", "maria", `SELECT 1; SELECT 2`, 0, 400, "bad_query"},
 		{"closing the wrap", "maria", `SELECT 1) LIMIT 1; COPY (SELECT 1) TO 'x.csv'; SELECT (1`, 0, 400, "bad_query"},
 		{"a limit above the maximum", "maria", `SELECT 1`, 51, 400, "from 1 to 50"},
+		{"every partition of a version", "maria", `SELECT count(*) AS rows, sum(n) AS n, count(DISTINCT day) AS days FROM "finance/daily"`, 0, 200,
+			`{"columns":["rows","n","days"],"rows":[[3,12,2]],"truncated":false}`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -279,5 +285,24 @@ func TestQueryAnswerIsBoundedAndNamesNoPath(t *testing.T) {
 	resp, body := f.query(t, "maria", api.QueryRequest{SQL: "SELECT * FROM read_text(" + engine.Quote(filepath.Join(f.scratch, "x")) + ")"})
 	if resp.StatusCode == http.StatusOK || strings.Contains(string(body), f.scratch) {
 		t.Errorf("a refused read names the folder: %d %s", resp.StatusCode, body)
+	}
+}
+
+// TestPartitionedVersionIsNoSingleObject asks for a partitioned version's data
+// as one object: the answer says it is partitioned and how to read it instead.
+func TestPartitionedVersionIsNoSingleObject(t *testing.T) {
+	f := newQueryFixture(t, 30*time.Second)
+	for _, route := range []string{"data", "link"} {
+		r, _ := http.NewRequest(http.MethodGet, f.ts.URL+"/api/v1/products/finance/daily/"+route, nil)
+		r.Header.Set("Authorization", "Bearer "+f.tokens["maria"])
+		resp, err := http.DefaultClient.Do(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusConflict || !strings.Contains(string(body), CodePartitioned) || !strings.Contains(string(body), "/api/v1/query") {
+			t.Errorf("%s of a partitioned version: %d %s; want 409 naming the query route", route, resp.StatusCode, body)
+		}
 	}
 }

@@ -8,7 +8,10 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 	"testing"
 	"time"
 
@@ -37,6 +40,10 @@ type Version struct {
 	Breaking bool
 	// RunID names the run (default: derived from the product and time).
 	RunID string
+	// Partitions, when set, publishes a version partitioned by day: each key's
+	// bytes become the partition's data object, written where a run writes
+	// them, and Data is not used.
+	Partitions map[string][]byte
 	// Manifest is the base manifest: its Product, RunID, objects and versions
 	// are set here, the rest (columns, quality, approvals…) is published as
 	// given.
@@ -73,7 +80,30 @@ func Publish(t testing.TB, st storage.Store, v Version) refresh.Manifest {
 	if m.WorkflowID == "" {
 		m.WorkflowID = "refresh/" + v.Ref + "/" + v.RunID
 	}
-	m.Data = stage(layout.Data, v.Data)
+	if v.Partitions == nil {
+		m.Data = stage(layout.Data, v.Data)
+	} else {
+		idx := refresh.PartitionIndex{Product: v.Ref, By: "day", Column: "day"}
+		for _, key := range slices.Sorted(maps.Keys(v.Partitions)) {
+			body := v.Partitions[key]
+			k := layout.PartitionObjectKey(v.Ref, "day="+key, v.RunID, layout.Data)
+			if _, err := st.Put(ctx, k, bytes.NewReader(body), storage.PutOptions{}); err != nil {
+				t.Fatalf("write %s: %v", k, err)
+			}
+			sum := sha256.Sum256(body)
+			idx.Partitions = append(idx.Partitions, refresh.PartitionEntry{Key: key, RunID: v.RunID,
+				Data: refresh.ObjectRef{Key: k, Size: int64(len(body)), SHA256: hex.EncodeToString(sum[:])}})
+		}
+		b, err := json.Marshal(idx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := len(idx.Partitions)
+		m.Partitions = &refresh.PartitionSummary{By: "day", Column: "day", Total: n, Built: n, Index: stage(layout.PartitionIndex, b)}
+		if n > 0 {
+			m.Partitions.First, m.Partitions.Last = idx.Partitions[0].Key, idx.Partitions[n-1].Key
+		}
+	}
 	m.Report = stage(layout.Report, []byte(v.Report))
 	if v.Contract != "" {
 		c := stage(layout.Contract, []byte(v.Contract))
