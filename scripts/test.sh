@@ -34,6 +34,7 @@ fuzz() { go test -run '^$' -fuzz "^$2\$" -fuzztime "${FUZZTIME:-15s}" -fuzzminim
 fuzz ./internal/mesh/spec FuzzParseProduct
 fuzz ./internal/contract FuzzLoad
 fuzz ./rules FuzzCompile
+fuzz ./internal/partition FuzzTemplate
 echo "== multi-process run and its faults (Temporal on PostgreSQL, versitygw, two workers, serve)"
 bash scripts/multiprocess.sh
 
