@@ -194,6 +194,30 @@ sales/p.yaml:9:101 error wrong-type: expected true or false for "paused", found 
 			want: "sales/p.yaml:3:1 error yaml-syntax: YAML syntax error: did not find expected ',' or '}'\n",
 		},
 	}
+	cases = append(cases, struct {
+		name  string
+		files map[string]string
+		want  string
+	}{
+		name: "partitions: bad grain, start, lookback and column; placeholders that do not fit",
+		files: map[string]string{
+			"sales/p.yaml": strings.Replace(productSpec("sales", "orders", `  - {name: a, uri: "file://data/orders/day={week}/", format: csv}
+  - {name: b, uri: "file://data/orders/{hour}/", format: csv}`), "contract: c.odcs.yaml",
+				"contract: c.odcs.yaml\npartitions: {by: day, column: amount, start: 2026-13-01, lookback: -1, maxParallel: 999}", 1),
+			"sales/q.yaml": productSpec("sales", "flat", `  - {name: a, uri: "file://data/orders/day={day}/", format: csv}`),
+			"sales/r.yaml": strings.Replace(productSpec("sales", "weekly", `  - {name: a, uri: "file://data/o.csv"}`), "contract: c.odcs.yaml",
+				"contract: c.odcs.yaml\npartitions: {by: week, column: day, start: 2026-01-01}", 1),
+		},
+		want: `sales/p.yaml:5:20 error bad-placeholder: input uri "file://data/orders/day={week}/" has the unknown placeholder {week}: write {hour}, {day} or {month}
+sales/p.yaml:6:20 error bad-placeholder: input "b" is split by hour, the product by day
+sales/p.yaml:10:31 error bad-partition-column: column "amount" has logicalType "number"
+sales/p.yaml:10:46 error bad-value: "2026-13-01" is not a day partition key: write it like 2026-09-01
+sales/p.yaml:10:68 error bad-value: lookback -1 is negative
+sales/p.yaml:10:85 error bad-value: maxParallel 999 is out of range
+sales/q.yaml:5:20 error bad-placeholder: input "a" marks a partition key, but the product is not partitioned
+sales/r.yaml:9:18 error bad-value: unknown partition grain "week"
+`,
+	})
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			files := map[string]string{"mesh.yaml": baseMesh}
