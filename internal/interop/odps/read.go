@@ -114,6 +114,8 @@ func Read(ctx context.Context, st storage.Store, ref string) (Source, error) {
 	src.StoreScheme, _, _ = strings.Cut(st.URI(""), "://")
 	if m.Data.Key != "" {
 		src.DataURI = st.URI(m.Data.Key)
+	} else if m.Partitions != nil {
+		src.DataURI = st.URI(m.Partitions.Index.Key) // the listing of every partition's objects
 	}
 	return src, nil
 }

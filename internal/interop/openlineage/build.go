@@ -239,6 +239,11 @@ func (n Naming) CompleteEvent(ref string, run RunInfo, pub Published, at time.Ti
 	rows, size := m.Quality.RowsOut, m.Data.Size
 	f.DataQualityMetrics = &DataQualityMetricsDatasetFacet{BaseFacet: base(qualityMetricsFacetURL),
 		RowCount: &rows, Bytes: &size, ColumnMetrics: map[string]ColumnMetrics{}}
+	if m.Partitions != nil {
+		// A partitioned version's bytes are its partitions', listed in its
+		// index rather than in the manifest: left out rather than wrong.
+		f.DataQualityMetrics.Bytes = nil
+	}
 	for _, c := range m.Quality.Columns {
 		nulls, distinct := c.Nulls, c.Distinct
 		f.DataQualityMetrics.ColumnMetrics[c.Name] = ColumnMetrics{NullCount: &nulls, DistinctCount: &distinct, Min: c.Min, Max: c.Max}
