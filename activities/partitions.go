@@ -388,6 +388,8 @@ func (a *Activities) buildPartitions(ctx context.Context, in refresh.BatchInput)
 		return res, err
 	}
 	res.Result, res.Partitions = ref, len(out.Partitions)
+	a.logger().Info("built a batch of partitions", "product", p.Ref(), "run", in.RunID, "batch", in.Batch,
+		"partitions", len(out.Partitions), "first", batch[0].Key, "last", batch[len(batch)-1].Key, "rows", res.RowsIn)
 	return res, nil
 }
 

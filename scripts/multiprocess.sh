@@ -119,7 +119,7 @@ declare -A worker_pid=()
 # start_worker NAME BINARY [MESH-DIR]: a worker with its own scratch folder and log.
 start_worker() {
 	mkdir -p "$work/scratch-$1"
-	"$2" worker "${tflags[@]}" --mesh "${3:-$work/mesh}" "${store[@]}" --scratch "$work/scratch-$1" \
+	"$2" worker -v "${tflags[@]}" --mesh "${3:-$work/mesh}" "${store[@]}" --scratch "$work/scratch-$1" \
 		--metrics-listen "127.0.0.1:$(free_port)" >>"$work/worker-$1.log" 2>&1 &
 	pids+=($!)
 	worker_pid[$1]=$!
@@ -342,6 +342,13 @@ mark "F1: worker killed mid-refresh; $emea $second_emea byte-identical to $first
 # built again by the other; every partition must come out byte-identical.
 daily=supply-chain/daily-deliveries
 daily_range=(--from 2026-06-01 --to 2026-09-30)
+# Heavier days than the example's, so that batches take seconds: 20,000 more
+# deliveries in every day's file, the same in both builds.
+for f in "$work"/mesh/data/supply-chain/deliveries/day=*/deliveries.csv; do
+	day="${f%/deliveries.csv}"
+	day="${day##*=}"
+	awk -v day="$day" 'BEGIN { for (i = 0; i < 20000; i++) printf "BULK-%s-%05d,Lane %d,Carrier %d,%s %02d:%02d:00,%d\n", day, i, i % 40, i % 6, day, 6 + i % 14, i % 60, i % 97 - 20 }' >>"$f"
+done
 # partition_sums VERSION: the checksums of every object of the version's partitions, in key order.
 partition_sums() { grep -o '"sha256":"[0-9a-f]*"' "$(version_dir $daily "$1")/partitions.json" | sha256sum; }
 stop "${worker_pid[b]}"
@@ -366,12 +373,14 @@ for _ in $(seq 1 1200); do
 	sleep 0.05
 done
 [[ -n "$victim" ]] || { echo "P: the two workers were never seen building batches at the same time" >&2; exit 1; }
+grep -q 'built a batch of partitions' "$work/worker-b.log" || echo "(worker b was killed before it finished a batch)"
 echo "both workers were building batches; killed worker b with SIGKILL"
 kill_at=$SECONDS
 wait "$backfill" || { cat "$work/backfill-two.log" >&2; echo "P: the backfill failed after the kill" >&2; exit 1; }
 echo "the backfill ended $((SECONDS - kill_at))s after the kill: $(grep -o 'published version.*' "$work/backfill-two.log" | tail -n 1)"
 two="$(latest_of $daily)"
 [[ "$two" != "$one" ]] || { echo "P: $daily still at $one" >&2; exit 1; }
+echo "batches built by worker a: $(grep -c 'built a batch of partitions' "$work/worker-a.log"), by worker b before the kill: $(grep -c 'built a batch of partitions' "$work/worker-b.log")"
 if [[ "$(partition_sums "$one")" != "$(partition_sums "$two")" ]]; then
 	echo "P: $daily $two (two workers, one killed) differs from $one (one worker)" >&2
 	exit 1
