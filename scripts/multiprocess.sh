@@ -342,12 +342,12 @@ mark "F1: worker killed mid-refresh; $emea $second_emea byte-identical to $first
 # built again by the other; every partition must come out byte-identical.
 daily=supply-chain/daily-deliveries
 daily_range=(--from 2026-06-01 --to 2026-09-30)
-# Heavier days than the example's, so that batches take seconds: 20,000 more
+# Heavier days than the example's, so that batches take seconds: 50,000 more
 # deliveries in every day's file, the same in both builds.
 for f in "$work"/mesh/data/supply-chain/deliveries/day=*/deliveries.csv; do
 	day="${f%/deliveries.csv}"
 	day="${day##*=}"
-	awk -v day="$day" 'BEGIN { for (i = 0; i < 20000; i++) printf "BULK-%s-%05d,Lane %d,Carrier %d,%s %02d:%02d:00,%d\n", day, i, i % 40, i % 6, day, 6 + i % 14, i % 60, i % 97 - 20 }' >>"$f"
+	awk -v day="$day" 'BEGIN { for (i = 0; i < 50000; i++) printf "BULK-%s-%05d,Lane %d,Carrier %d,%s %02d:%02d:00,%d\n", day, i, i % 40, i % 6, day, 6 + i % 14, i % 60, i % 97 - 20 }' >>"$f"
 done
 # partition_sums VERSION: the checksums of every object of the version's partitions, in key order.
 partition_sums() { grep -o '"sha256":"[0-9a-f]*"' "$(version_dir $daily "$1")/partitions.json" | sha256sum; }

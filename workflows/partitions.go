@@ -99,11 +99,14 @@ func (r *run) buildPartitions(ctx workflow.Context) (staged, error) {
 // batchOptions are the options of the partitioned stages. They run on any
 // worker of the domain's queue (no session: each stage reads what it needs from
 // the store) and heartbeat, so that a lost worker costs one attempt of one batch.
+// Eager execution is off: it would hand every batch to the worker that runs the
+// workflow task instead of spreading the batches over the queue's workers.
 func batchOptions(ctx workflow.Context, summary string, nonRetryable ...string) workflow.Context {
 	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		StartToCloseTimeout: 6 * time.Hour,
-		HeartbeatTimeout:    30 * time.Second,
-		Summary:             summary,
+		StartToCloseTimeout:   6 * time.Hour,
+		HeartbeatTimeout:      30 * time.Second,
+		DisableEagerExecution: true,
+		Summary:               summary,
 		RetryPolicy: &temporal.RetryPolicy{
 			InitialInterval:        time.Second,
 			BackoffCoefficient:     2,
