@@ -322,7 +322,7 @@ func (a *accessRun) resolve(ctx workflow.Context) error {
 	}
 	var res access.Resolved
 	if err := workflow.ExecuteActivity(accessOptions(ctx, "Read the approvers of "+a.req.Product+" from mesh revision "+revision),
-		access.ActivityResolveAccess, access.ResolveInput{Product: a.req.Product, Revision: revision}).Get(ctx, &res); err != nil {
+		access.ActivityResolveAccess, access.ResolveInput{Product: a.req.Product, Revision: revision, Requester: a.req.Requester, Purpose: a.req.Purpose, Duration: a.req.Duration}).Get(ctx, &res); err != nil {
 		return err
 	}
 	a.req.Owner, a.req.Approvers, a.req.TaskQueue, a.req.Revision = res.Owner, res.Approvers, res.TaskQueue, res.Revision

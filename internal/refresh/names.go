@@ -25,6 +25,9 @@ const (
 	ActivityGovern          = "Govern"
 	ActivityResolve         = "ResolveProduct"
 	ActivityAccessGranted   = "AccessGranted"
+	// ActivityNotifyEscalation leaves the notification of an escalated
+	// approval (EscalationInput).
+	ActivityNotifyEscalation = "NotifyEscalation"
 )
 
 // Update, query and signal names.
