@@ -37,6 +37,8 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	verbose := fs.Bool("v", false, "log what the worker does")
 	var lf lineageFlags
 	lf.register(fs)
+	var nf notifyFlags
+	nf.register(fs, false)
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: meshflow dev [flags]\n\nRuns everything on this machine: a Temporal server with its Web UI, a worker for every domain,\na local object store, and refreshes of the example mesh.")
 		fs.PrintDefaults()
@@ -96,6 +98,10 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err := lf.start(ctx, st, res.Set.Mesh.Metadata.Name, acts, logger); err != nil {
 		return err
 	}
+	if *apiAddr != "" {
+		nf.publicURL = "http://" + *apiAddr
+	}
+	nf.start(ctx, st, acts, reg, logger)
 	withState(st, c)
 	stop, err := startWorkers(c.Temporal, queues, acts, worker.Options{})
 	if err != nil {

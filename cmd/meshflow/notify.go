@@ -1,0 +1,92 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"log/slog"
+	"sync"
+
+	"github.com/meshflow/meshflow/activities"
+	"github.com/meshflow/meshflow/internal/interop/notify"
+	"github.com/meshflow/meshflow/internal/interop/outbox"
+	"github.com/meshflow/meshflow/internal/mesh/meshrev"
+	"github.com/meshflow/meshflow/internal/mesh/spec"
+	"github.com/meshflow/meshflow/internal/store/storage"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// notifyFlags are the notification flags of worker and dev.
+type notifyFlags struct {
+	off       bool
+	file      string
+	publicURL string
+}
+
+func (n *notifyFlags) register(fs *flag.FlagSet, withPublicURL bool) {
+	fs.BoolVar(&n.off, "no-notify", envOr("MESHFLOW_NOTIFY", "on") == "off", "leave no notifications and send none (env MESHFLOW_NOTIFY=off); the notifications of mesh.yaml route them otherwise")
+	fs.StringVar(&n.file, "notify-file", envOr("MESHFLOW_NOTIFY_FILE", ""), "append every notification to this file as JSON lines too, whatever mesh.yaml routes; empty: none")
+	if withPublicURL {
+		fs.StringVar(&n.publicURL, "public-url", envOr("MESHFLOW_PUBLIC_URL", ""), "URL meshflow serve is reached at, e.g. https://meshflow.example.com: notifications link to its inbox and product pages; empty: no links")
+	}
+}
+
+// start turns notifications on for acts and starts the sender, which routes
+// them by the current mesh revision until ctx ends. It warns when the mesh
+// routes e-mail and no SMTP server is set.
+func (n *notifyFlags) start(ctx context.Context, st storage.Store, acts *activities.Activities, reg prometheus.Registerer, logger *slog.Logger) {
+	if n.off {
+		return
+	}
+	acts.Notify = true
+	routes := &revisionRoutes{st: st}
+	s := &notify.Sender{Store: st, Routes: routes.get, PublicURL: n.publicURL, Registerer: reg, Logger: logger}
+	if m := notify.SMTPFromEnv(); m != nil {
+		s.Mail, s.From = m, m.From
+	}
+	if n.file != "" {
+		s.File = &outbox.File{Path: n.file}
+	}
+	if rs, err := routes.get(ctx); err == nil && s.Mail == nil {
+		for _, r := range rs {
+			if len(r.Email) > 0 {
+				logger.Warn("notify: the mesh sends e-mail but no SMTP server is set: set MESHFLOW_SMTP_ADDR (and MESHFLOW_SMTP_USER, MESHFLOW_SMTP_PASSWORD, MESHFLOW_SMTP_FROM); until then its e-mail ends as dead letters", "notification", r.Name)
+			}
+		}
+	}
+	go func() {
+		if err := s.Run(ctx); err != nil {
+			logger.Error("notify sender stopped", "error", err)
+		}
+	}()
+}
+
+// revisionRoutes reads the notifications of the current mesh revision,
+// reading a revision once.
+type revisionRoutes struct {
+	st     storage.Store
+	mu     sync.Mutex
+	id     string
+	routes []spec.Notification
+}
+
+func (r *revisionRoutes) get(ctx context.Context) ([]spec.Notification, error) {
+	p, err := meshrev.Current(ctx, r.st)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, nil // no mesh applied: nobody to tell
+	}
+	if err != nil {
+		return nil, err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if p.Revision == r.id {
+		return r.routes, nil
+	}
+	rev, id, err := meshrev.Load(ctx, r.st, p.Revision)
+	if err != nil {
+		return nil, err
+	}
+	r.id, r.routes = id, rev.Notifications
+	return r.routes, nil
+}

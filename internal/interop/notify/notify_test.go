@@ -1,0 +1,543 @@
+package notify
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"mime/quotedprintable"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/meshflow/meshflow/internal/mesh/spec"
+	"github.com/meshflow/meshflow/internal/store/layout"
+	"github.com/meshflow/meshflow/internal/store/storage"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/santhosh-tekuri/jsonschema/v6"
+)
+
+var quiet = slog.New(slog.DiscardHandler)
+
+func testStore(t *testing.T) storage.Store {
+	t.Helper()
+	st, err := storage.OpenLocal(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+// approval is a full approval-requested event as Govern leaves it.
+func approval(runID string) Event {
+	deadline := time.Date(2026, 12, 3, 6, 0, 0, 0, time.UTC)
+	return Event{Kind: spec.EventApprovalRequested, At: time.Date(2026, 12, 2, 6, 0, 0, 0, time.UTC), Domain: "finance", Product: "finance/global-kpis",
+		Run:   Run{WorkflowID: "refresh/finance/global-kpis/manual-1", RunID: runID},
+		Title: "Approval requested: finance/global-kpis", Text: "A new version waits for sign-off by 1 of stewards (maria.rossi).",
+		Action: "Review it in the inbox.", Stage: "awaiting-approval", Approvers: []string{"maria.rossi"}, Deadline: &deadline,
+		Breaking: true, Changes: []Change{{Severity: "breaking", Path: "schema.kpis.revenue", Message: "column revenue removed"}}}
+}
+
+func compileSchema(t *testing.T) *jsonschema.Schema {
+	t.Helper()
+	c := jsonschema.NewCompiler()
+	c.AssertFormat()
+	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(Schema))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.AddResource("event.schema.json", doc); err != nil {
+		t.Fatal(err)
+	}
+	s, err := c.Compile("event.schema.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestJSONPayloadValidatesAgainstItsSchema(t *testing.T) {
+	schema := compileSchema(t)
+	ev := approval("run-1")
+	ev.SchemaVersion, ev.ID, ev.Link = SchemaVersion, EventID("run-1", SeqApproval, ev.Kind), "https://meshflow.example.com/inbox#x"
+	minimal := Event{SchemaVersion: SchemaVersion, ID: "r-099-failed", Kind: spec.EventFailed, At: ev.At, Domain: "sales", Product: "sales/orders",
+		Run: Run{WorkflowID: "refresh/sales/orders/x", RunID: "r"}, Title: "failed", Text: "it failed"}
+	for _, e := range []Event{ev, minimal} {
+		b, err := Payload(spec.FormatJSON, e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		doc, _ := jsonschema.UnmarshalJSON(bytes.NewReader(b))
+		if err := schema.Validate(doc); err != nil {
+			t.Errorf("%s: %v\n%s", e.Kind, err, b)
+		}
+	}
+	// The schema is strict enough to catch a wrong event.
+	bad := minimal
+	bad.Kind, bad.Product = "approval-requestd", "no-slash"
+	b, _ := Payload("", bad)
+	doc, _ := jsonschema.UnmarshalJSON(bytes.NewReader(b))
+	if err := schema.Validate(doc); err == nil {
+		t.Error("an unknown kind and a product without a domain validate")
+	}
+	// Every event name of mesh.yaml is a kind of the schema.
+	var raw struct {
+		Properties struct {
+			Kind struct {
+				Enum []string `json:"enum"`
+			} `json:"kind"`
+		} `json:"properties"`
+	}
+	if err := json.Unmarshal(Schema, &raw); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(raw.Properties.Kind.Enum, ",") != strings.Join(spec.NotificationEvents, ",") {
+		t.Errorf("schema kinds %v, mesh.yaml events %v", raw.Properties.Kind.Enum, spec.NotificationEvents)
+	}
+}
+
+func TestSlackPayloadHasTextAndBlocks(t *testing.T) {
+	ev := approval("run-1")
+	ev.Link = "https://meshflow.example.com/inbox#refresh%2Ffinance"
+	ev.Text = "a <b> & c"
+	b, err := Payload(spec.FormatSlack, ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var msg struct {
+		Text   string `json:"text"`
+		Blocks []struct {
+			Type     string `json:"type"`
+			Text     *struct{ Type, Text string }
+			Elements []struct {
+				Type string `json:"type"`
+				URL  string `json:"url"`
+			}
+		} `json:"blocks"`
+	}
+	if err := json.Unmarshal(b, &msg); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(msg.Text, "Approval requested: finance/global-kpis") || !strings.Contains(msg.Text, "<"+ev.Link+"|") {
+		t.Errorf("text %q lacks the title or the link", msg.Text)
+	}
+	var types []string
+	button := ""
+	for _, bl := range msg.Blocks {
+		types = append(types, bl.Type)
+		for _, e := range bl.Elements {
+			if e.Type == "button" {
+				button = e.URL
+			}
+		}
+	}
+	if strings.Join(types, ",") != "header,section,section,context,actions" || button != ev.Link {
+		t.Fatalf("blocks %v, button %q", types, button)
+	}
+	if got := msg.Blocks[1].Text.Text; got != "a &lt;b&gt; &amp; c" {
+		t.Errorf("section text %q is not escaped for mrkdwn", got)
+	}
+}
+
+func TestTeamsPayloadIsAMessageCard(t *testing.T) {
+	ev := approval("run-1")
+	ev.Link = "https://meshflow.example.com/inbox#x"
+	b, err := Payload(spec.FormatTeams, ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var card struct {
+		Type     string `json:"@type"`
+		Context  string `json:"@context"`
+		Summary  string `json:"summary"`
+		Sections []struct {
+			Facts []struct{ Name, Value string } `json:"facts"`
+		} `json:"sections"`
+		Actions []struct {
+			Type    string                     `json:"@type"`
+			Targets []struct{ OS, URI string } `json:"targets"`
+		} `json:"potentialAction"`
+	}
+	if err := json.Unmarshal(b, &card); err != nil {
+		t.Fatal(err)
+	}
+	if card.Type != "MessageCard" || card.Context != "https://schema.org/extensions" || card.Summary == "" {
+		t.Fatalf("not a MessageCard: %s", b)
+	}
+	facts := map[string]string{}
+	for _, f := range card.Sections[0].Facts {
+		facts[f.Name] = f.Value
+	}
+	if facts["Product"] != "finance/global-kpis" || facts["Approvers"] != "maria.rossi" || facts["Change (breaking)"] == "" {
+		t.Errorf("facts %v", facts)
+	}
+	if len(card.Actions) != 1 || card.Actions[0].Type != "OpenUri" || card.Actions[0].Targets[0].URI != ev.Link {
+		t.Errorf("actions %+v", card.Actions)
+	}
+	if _, err := Payload("xml", ev); err == nil {
+		t.Error("an unknown format renders")
+	}
+}
+
+// receiver is a webhook that records what it gets and answers with status.
+type receiver struct {
+	mu     sync.Mutex
+	bodies [][]byte
+	status int
+}
+
+func (r *receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	b, _ := io.ReadAll(req.Body)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.bodies = append(r.bodies, b)
+	if r.status != 0 {
+		w.WriteHeader(r.status)
+	}
+}
+
+func (r *receiver) got() [][]byte {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([][]byte(nil), r.bodies...)
+}
+
+func routes(ns ...spec.Notification) func(context.Context) ([]spec.Notification, error) {
+	return func(context.Context) ([]spec.Notification, error) { return ns, nil }
+}
+
+func TestDeliveryIsDeduplicatedByEventID(t *testing.T) {
+	ctx := context.Background()
+	st := testStore(t)
+	rcv := &receiver{}
+	srv := httptest.NewServer(rcv)
+	defer srv.Close()
+	s := &Sender{Store: st, Logger: quiet, Routes: routes(spec.Notification{Name: "stewards", Webhook: srv.URL, Events: []string{spec.EventApprovalRequested}, Domains: []string{"finance"}}),
+		PublicURL: "https://meshflow.example.com/", Registerer: prometheus.NewRegistry()}
+	o := Outbox{Store: st}
+	// Govern ran twice (a retry): the same event, written twice.
+	first := approval("run-1")
+	retry := approval("run-1")
+	retry.Text = "written by the retry"
+	for _, ev := range []Event{first, retry} {
+		if err := o.Write(ctx, SeqApproval, ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Another domain's event is not routed to this channel.
+	other := approval("run-2")
+	other.Domain, other.Product = "sales", "sales/orders"
+	if err := o.Write(ctx, SeqApproval, other); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.Once(ctx); err != nil || n != 2 {
+		t.Fatalf("Once = %d, %v; want both events done", n, err)
+	}
+	// A retry after the event was sent writes nothing again.
+	if err := o.Write(ctx, SeqApproval, retry); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Once(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got := rcv.got()
+	if len(got) != 1 {
+		t.Fatalf("the receiver got %d events, want 1: %s", len(got), got)
+	}
+	var ev Event
+	if err := json.Unmarshal(got[0], &ev); err != nil {
+		t.Fatal(err)
+	}
+	if ev.ID != "run-1-020-approval-requested" || ev.Text != first.Text || ev.Link != "https://meshflow.example.com/inbox#refresh%2Ffinance%2Fglobal-kpis%2Fmanual-1" {
+		t.Errorf("got %+v", ev)
+	}
+	if left, _ := st.List(ctx, layout.NotifyOutbox.Prefix()); len(left) != 0 {
+		t.Errorf("outbox keeps %d events", len(left))
+	}
+}
+
+func TestFailingChannelEndsAsDeadLetterAfterRetries(t *testing.T) {
+	ctx := context.Background()
+	st := testStore(t)
+	down := &receiver{status: http.StatusServiceUnavailable}
+	up := &receiver{}
+	dsrv, usrv := httptest.NewServer(down), httptest.NewServer(up)
+	defer dsrv.Close()
+	defer usrv.Close()
+	now := time.Date(2026, 12, 2, 6, 0, 0, 0, time.UTC)
+	reg := prometheus.NewRegistry()
+	s := &Sender{Store: st, Logger: quiet, Registerer: reg, MaxAttempts: 3, Backoff: time.Minute, Now: func() time.Time { return now },
+		Routes: routes(
+			spec.Notification{Name: "down", Webhook: dsrv.URL, Format: spec.FormatSlack, Events: []string{spec.EventApprovalRequested}},
+			spec.Notification{Name: "up", Webhook: usrv.URL, Format: spec.FormatTeams, Events: []string{spec.EventApprovalRequested}})}
+	if err := (Outbox{Store: st}).Write(ctx, SeqApproval, approval("run-1")); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.Once(ctx); err != nil || n != 0 {
+		t.Fatalf("first pass: %d, %v; want the event to wait for the down channel", n, err)
+	}
+	// Within the backoff nothing is tried again.
+	if _, err := s.Once(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if len(down.got()) != 1 || len(up.got()) != 1 {
+		t.Fatalf("down got %d, up got %d; want 1 and 1", len(down.got()), len(up.got()))
+	}
+	for i := 0; i < 2; i++ {
+		now = now.Add(time.Hour)
+		if _, err := s.Once(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(down.got()) != 3 || len(up.got()) != 1 {
+		t.Fatalf("down got %d (want 3 attempts), up got %d (want 1: never again)", len(down.got()), len(up.got()))
+	}
+	r, _, err := st.Get(ctx, layout.NotifyDeadKey("run-1", SeqApproval, "down"))
+	if err != nil {
+		t.Fatalf("no dead letter: %v", err)
+	}
+	defer r.Close()
+	var dl DeadLetter
+	if err := json.NewDecoder(r).Decode(&dl); err != nil {
+		t.Fatal(err)
+	}
+	if dl.Channel != "down" || dl.Attempts != 3 || !strings.Contains(dl.LastError, "503") || dl.Event.ID != "run-1-020-approval-requested" {
+		t.Errorf("dead letter %+v", dl)
+	}
+	if left, _ := st.List(ctx, layout.NotifyOutbox.Prefix()); len(left) != 0 {
+		t.Errorf("the outbox keeps the dead event: %v", left)
+	}
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(`
+# HELP meshflow_notify_dead_letters_total Notifications a channel never took, kept under _notify/dead/, by channel and event.
+# TYPE meshflow_notify_dead_letters_total counter
+meshflow_notify_dead_letters_total{channel="down",event="approval-requested"} 1
+# HELP meshflow_notify_sent_total Notifications a channel took, by channel (the name in mesh.yaml) and event.
+# TYPE meshflow_notify_sent_total counter
+meshflow_notify_sent_total{channel="up",event="approval-requested"} 1
+`), "meshflow_notify_dead_letters_total", "meshflow_notify_sent_total"); err != nil {
+		t.Error(err)
+	}
+}
+
+func TestRejectedPayloadIsDeadAtOnce(t *testing.T) {
+	ctx := context.Background()
+	st := testStore(t)
+	bad := &receiver{status: http.StatusBadRequest}
+	srv := httptest.NewServer(bad)
+	defer srv.Close()
+	s := &Sender{Store: st, Logger: quiet, Registerer: prometheus.NewRegistry(),
+		Routes: routes(spec.Notification{Name: "bad", Webhook: srv.URL, Events: []string{spec.EventFailed}})}
+	ev := approval("run-9")
+	ev.Kind = spec.EventFailed
+	if err := (Outbox{Store: st}).Write(ctx, SeqEnd, ev); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.Once(ctx); err != nil || n != 1 {
+		t.Fatalf("Once = %d, %v", n, err)
+	}
+	if _, err := st.Head(ctx, layout.NotifyDeadKey("run-9", SeqEnd, "bad")); err != nil || len(bad.got()) != 1 {
+		t.Errorf("a 400 is not dead at once: %v, %d tries", err, len(bad.got()))
+	}
+	// The run's last event was sent: its markers are gone.
+	if m, _ := st.List(ctx, layout.NotifyOutbox.SentPrefix("run-9")); len(m) != 0 {
+		t.Errorf("sent markers stay: %v", m)
+	}
+}
+
+// smtpReceiver is a small SMTP server: enough of RFC 5321 (EHLO, MAIL, RCPT,
+// DATA, QUIT) to take one message per connection.
+type smtpReceiver struct {
+	ln   net.Listener
+	mu   sync.Mutex
+	msgs []smtpMessage
+}
+
+type smtpMessage struct {
+	from string
+	to   []string
+	data string
+}
+
+func startSMTP(t *testing.T) *smtpReceiver {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &smtpReceiver{ln: ln}
+	t.Cleanup(func() { _ = ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go s.serve(c)
+		}
+	}()
+	return s
+}
+
+func (s *smtpReceiver) serve(c net.Conn) {
+	defer c.Close()
+	r := bufio.NewReader(c)
+	say := func(line string) { _, _ = io.WriteString(c, line+"\r\n") }
+	say("220 test ESMTP")
+	var m smtpMessage
+	for {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			return
+		}
+		line = strings.TrimRight(line, "\r\n")
+		verb := strings.ToUpper(strings.SplitN(line, " ", 2)[0])
+		switch {
+		case verb == "EHLO" || verb == "HELO":
+			say("250-test")
+			say("250 8BITMIME")
+		case strings.HasPrefix(strings.ToUpper(line), "MAIL FROM:"):
+			m.from = addrOf(line[len("MAIL FROM:"):])
+			say("250 ok")
+		case strings.HasPrefix(strings.ToUpper(line), "RCPT TO:"):
+			m.to = append(m.to, addrOf(line[len("RCPT TO:"):]))
+			say("250 ok")
+		case verb == "DATA":
+			say("354 go on")
+			var data strings.Builder
+			for {
+				l, err := r.ReadString('\n')
+				if err != nil {
+					return
+				}
+				if l == ".\r\n" {
+					break
+				}
+				data.WriteString(strings.TrimPrefix(l, "."))
+			}
+			m.data = data.String()
+			s.mu.Lock()
+			s.msgs = append(s.msgs, m)
+			s.mu.Unlock()
+			m = smtpMessage{}
+			say("250 queued")
+		case verb == "QUIT":
+			say("221 bye")
+			return
+		default:
+			say("502 not implemented")
+		}
+	}
+}
+
+// addrOf reads the address of a MAIL FROM or RCPT TO path, "<a@b> PARAMS".
+func addrOf(path string) string {
+	a, _, _ := strings.Cut(strings.TrimSpace(path), ">")
+	return strings.TrimPrefix(a, "<")
+}
+
+func (s *smtpReceiver) got() []smtpMessage {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]smtpMessage(nil), s.msgs...)
+}
+
+func TestEmailReachesAnSMTPReceiver(t *testing.T) {
+	ctx := context.Background()
+	st := testStore(t)
+	smtpd := startSMTP(t)
+	t.Setenv("MESHFLOW_SMTP_ADDR", smtpd.ln.Addr().String())
+	t.Setenv("MESHFLOW_SMTP_FROM", "meshflow@acme.example")
+	t.Setenv("MESHFLOW_SMTP_USER", "")
+	m := SMTPFromEnv()
+	if m == nil {
+		t.Fatal("no SMTP from the environment")
+	}
+	s := &Sender{Store: st, Logger: quiet, Mail: m, From: m.From, PublicURL: "http://127.0.0.1:8080", Registerer: prometheus.NewRegistry(),
+		Routes: routes(spec.Notification{Name: "mail", Email: []string{"maria.rossi@acme.example", "li.wei@acme.example"}, Events: []string{spec.EventApprovalRequested}})}
+	if err := (Outbox{Store: st}).Write(ctx, SeqApproval, approval("run-1")); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.Once(ctx); err != nil || n != 1 {
+		t.Fatalf("Once = %d, %v", n, err)
+	}
+	msgs := smtpd.got()
+	if len(msgs) != 1 {
+		t.Fatalf("the receiver got %d messages", len(msgs))
+	}
+	got := msgs[0]
+	if got.from != "meshflow@acme.example" || strings.Join(got.to, ",") != "maria.rossi@acme.example,li.wei@acme.example" {
+		t.Errorf("envelope from %q to %v", got.from, got.to)
+	}
+	header, body, ok := strings.Cut(got.data, "\r\n\r\n")
+	if !ok {
+		t.Fatalf("no header/body split:\n%s", got.data)
+	}
+	text, err := io.ReadAll(quotedprintable.NewReader(strings.NewReader(body)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"Subject: [meshflow] Approval requested: finance/global-kpis", "Message-ID: <run-1-020-approval-requested@meshflow>", "To: maria.rossi@acme.example, li.wei@acme.example"} {
+		if !strings.Contains(header, want) {
+			t.Errorf("the header lacks %q:\n%s", want, header)
+		}
+	}
+	for _, want := range []string{"Open in the inbox: http://127.0.0.1:8080/inbox#refresh%2Ffinance%2Fglobal-kpis%2Fmanual-1", "Approvers: maria.rossi", "Review it in the inbox."} {
+		if !strings.Contains(string(text), want) {
+			t.Errorf("the body lacks %q:\n%s", want, text)
+		}
+	}
+}
+
+func TestEmailWithoutSMTPFailsAndRetries(t *testing.T) {
+	ctx := context.Background()
+	st := testStore(t)
+	s := &Sender{Store: st, Logger: quiet, Registerer: prometheus.NewRegistry(), MaxAttempts: 2,
+		Routes: routes(spec.Notification{Name: "mail", Email: []string{"maria.rossi@acme.example"}, Events: []string{spec.EventApprovalRequested}})}
+	if err := (Outbox{Store: st}).Write(ctx, SeqApproval, approval("run-1")); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.Once(ctx); err != nil || n != 0 {
+		t.Fatalf("Once = %d, %v; want the event to wait", n, err)
+	}
+	r, _, err := st.Get(ctx, layout.NotifyStateKey("run-1", SeqApproval))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	b, _ := io.ReadAll(r)
+	if !strings.Contains(string(b), "MESHFLOW_SMTP_ADDR") {
+		t.Errorf("state %s does not say what to set", b)
+	}
+}
+
+func TestOutboxWriteIsCreateOnly(t *testing.T) {
+	ctx := context.Background()
+	st := testStore(t)
+	ev := approval("run-1")
+	if err := (Outbox{Store: st}).Write(ctx, SeqApproval, ev); err != nil {
+		t.Fatal(err)
+	}
+	ev.Title = "second"
+	if err := (Outbox{Store: st}).Write(ctx, SeqApproval, ev); err != nil {
+		t.Fatal(err)
+	}
+	r, _, err := st.Get(ctx, layout.NotifyOutbox.Key("run-1", SeqApproval))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	var got Event
+	if err := json.NewDecoder(r).Decode(&got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Title != "Approval requested: finance/global-kpis" || got.ID != EventID("run-1", SeqApproval, spec.EventApprovalRequested) {
+		t.Errorf("outbox holds %+v", got)
+	}
+}
