@@ -150,8 +150,8 @@ func (s *Set) checkNotifications(ds *diag.List) {
 		case !slices.Contains(NotificationFormats, n.Format):
 			ds.Errorf(doc.PosAt("notifications", i, "format"), "bad-value", "write one of "+strings.Join(NotificationFormats, ", "), "unknown notification format %q", n.Format)
 		}
-		if len(n.Events) == 0 {
-			ds.Errorf(doc.KeyPosAt("notifications", i, "events"), "no-events", "known events: "+strings.Join(NotificationEvents, ", "), "notification %q routes no events", n.Name)
+		if len(n.Events) == 0 && doc.At("notifications", i, "events") != nil { // a missing key is reported as such
+			ds.Errorf(doc.PosAt("notifications", i, "events"), "no-events", "known events: "+strings.Join(NotificationEvents, ", "), "notification %q routes no events", n.Name)
 		}
 		for j, e := range n.Events {
 			if !slices.Contains(NotificationEvents, e) {
