@@ -2,16 +2,12 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"log/slog"
-	"sync"
 
 	"github.com/meshflow/meshflow/activities"
 	"github.com/meshflow/meshflow/internal/interop/notify"
 	"github.com/meshflow/meshflow/internal/interop/outbox"
-	"github.com/meshflow/meshflow/internal/mesh/meshrev"
-	"github.com/meshflow/meshflow/internal/mesh/spec"
 	"github.com/meshflow/meshflow/internal/store/storage"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -39,15 +35,15 @@ func (n *notifyFlags) start(ctx context.Context, st storage.Store, acts *activit
 		return
 	}
 	acts.Notify = true
-	routes := &revisionRoutes{st: st}
-	s := &notify.Sender{Store: st, Routes: routes.get, PublicURL: n.publicURL, Registerer: reg, Logger: logger}
+	routes := notify.RevisionRoutes(st)
+	s := &notify.Sender{Store: st, Routes: routes, PublicURL: n.publicURL, Registerer: reg, Logger: logger}
 	if m := notify.SMTPFromEnv(); m != nil {
 		s.Mail, s.From = m, m.From
 	}
 	if n.file != "" {
 		s.File = &outbox.File{Path: n.file}
 	}
-	if rs, err := routes.get(ctx); err == nil && s.Mail == nil {
+	if rs, err := routes(ctx); err == nil && s.Mail == nil {
 		for _, r := range rs {
 			if len(r.Email) > 0 {
 				logger.Warn("notify: the mesh sends e-mail but no SMTP server is set: set MESHFLOW_SMTP_ADDR (and MESHFLOW_SMTP_USER, MESHFLOW_SMTP_PASSWORD, MESHFLOW_SMTP_FROM); until then its e-mail ends as dead letters", "notification", r.Name)
@@ -59,34 +55,4 @@ func (n *notifyFlags) start(ctx context.Context, st storage.Store, acts *activit
 			logger.Error("notify sender stopped", "error", err)
 		}
 	}()
-}
-
-// revisionRoutes reads the notifications of the current mesh revision,
-// reading a revision once.
-type revisionRoutes struct {
-	st     storage.Store
-	mu     sync.Mutex
-	id     string
-	routes []spec.Notification
-}
-
-func (r *revisionRoutes) get(ctx context.Context) ([]spec.Notification, error) {
-	p, err := meshrev.Current(ctx, r.st)
-	if errors.Is(err, storage.ErrNotFound) {
-		return nil, nil // no mesh applied: nobody to tell
-	}
-	if err != nil {
-		return nil, err
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if p.Revision == r.id {
-		return r.routes, nil
-	}
-	rev, id, err := meshrev.Load(ctx, r.st, p.Revision)
-	if err != nil {
-		return nil, err
-	}
-	r.id, r.routes = id, rev.Notifications
-	return r.routes, nil
 }
