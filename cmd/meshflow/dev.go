@@ -101,6 +101,9 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if *apiAddr != "" {
 		nf.publicURL = "http://" + *apiAddr
 	}
+	if nf.file == "" {
+		nf.file = filepath.Join(*dataDir, "notifications.jsonl")
+	}
 	nf.start(ctx, st, acts, reg, logger)
 	withState(st, c)
 	stop, err := startWorkers(c.Temporal, queues, acts, worker.Options{})
@@ -135,11 +138,12 @@ meshflow dev is running. Ctrl-C stops it.
   Temporal Web UI    %s/namespaces/%s/workflows
   awaiting approval  %s/namespaces/%s/workflows?query=%s
   object store       %s
+  notifications      %s
   mesh               %s (%d products, %d domains)
 
 `, srv.FrontendAddress(), srv.Namespace(), ui, srv.Namespace(), ui, srv.Namespace(),
 		url.QueryEscape(fmt.Sprintf("%s=%q", refresh.SearchStage, refresh.StageAwaitingApproval)),
-		st.URI(""), *mesh, len(res.Set.Products), len(queues))
+		st.URI(""), nf.summary(), *mesh, len(res.Set.Products), len(queues))
 
 	started := time.Now().Add(-time.Second)
 	if !*noRefresh {

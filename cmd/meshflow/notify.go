@@ -21,10 +21,21 @@ type notifyFlags struct {
 
 func (n *notifyFlags) register(fs *flag.FlagSet, withPublicURL bool) {
 	fs.BoolVar(&n.off, "no-notify", envOr("MESHFLOW_NOTIFY", "on") == "off", "leave no notifications and send none (env MESHFLOW_NOTIFY=off); the notifications of mesh.yaml route them otherwise")
-	fs.StringVar(&n.file, "notify-file", envOr("MESHFLOW_NOTIFY_FILE", ""), "append every notification to this file as JSON lines too, whatever mesh.yaml routes; empty: none")
+	fs.StringVar(&n.file, "notify-file", envOr("MESHFLOW_NOTIFY_FILE", ""), "append every notification to this file as JSON lines too, whatever mesh.yaml routes (meshflow dev: <data-dir>/notifications.jsonl when empty); empty: none")
 	if withPublicURL {
 		fs.StringVar(&n.publicURL, "public-url", envOr("MESHFLOW_PUBLIC_URL", ""), "URL meshflow serve is reached at, e.g. https://meshflow.example.com: notifications link to its inbox and product pages; empty: no links")
 	}
+}
+
+// summary says where notifications go, for meshflow dev's banner.
+func (n *notifyFlags) summary() string {
+	if n.off {
+		return "off (--no-notify)"
+	}
+	if n.file != "" {
+		return "routed by mesh.yaml; every event also in " + n.file
+	}
+	return "routed by mesh.yaml"
 }
 
 // start turns notifications on for acts and starts the sender, which routes
