@@ -49,4 +49,3 @@ func Green(q Quality, policies []PolicyResult) bool {
 	}
 	return true
 }
-
