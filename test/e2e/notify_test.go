@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/meshflow/meshflow/internal/access"
 	"github.com/meshflow/meshflow/internal/interop/notify"
 	"github.com/meshflow/meshflow/internal/mesh/meshrev"
 	"github.com/meshflow/meshflow/internal/mesh/spec"
@@ -55,7 +56,8 @@ func (w *webhook) of(kind string) []notify.Event {
 // TestNotificationsOfARefreshThatNeedsApproval runs a refresh whose product
 // needs a steward's sign-off on the real server, with a mesh that routes its
 // events to a webhook: the webhook gets the approval request with the deep
-// link to its inbox item, then the decision and the publication, each once.
+// link to its inbox item, then the decision and the publication, each once,
+// and then an access request to the product and its grant.
 func TestNotificationsOfARefreshThatNeedsApproval(t *testing.T) {
 	e := harness.New(t, "e2e-notify", harness.LocalStore(t))
 	const queue = "meshflow-finance"
@@ -69,10 +71,10 @@ func TestNotificationsOfARefreshThatNeedsApproval(t *testing.T) {
 
 	p := harness.TinyProduct(t, t.TempDir(), "finance", "ledger", queue)
 	p.Governance = refresh.Governance{Approval: refresh.ApprovalAlways, Stewards: []string{"maria.rossi"}, Quorum: 1, Timeout: time.Hour}
-	rev := meshrev.Revision{Products: map[string]refresh.Product{p.Ref(): p}, AccessApprovers: map[string][]string{},
+	rev := meshrev.Revision{Products: map[string]refresh.Product{p.Ref(): p}, AccessApprovers: map[string][]string{p.Ref(): {"maria.rossi"}},
 		Notifications: []spec.Notification{
 			{Name: "finance-stewards", Webhook: srv.URL, Format: spec.FormatJSON, Domains: []string{"finance"},
-				Events: []string{spec.EventApprovalRequested, spec.EventDecided, spec.EventPublished, spec.EventFailed}},
+				Events: []string{spec.EventApprovalRequested, spec.EventDecided, spec.EventPublished, spec.EventFailed, spec.EventAccessRequested, spec.EventAccessGranted}},
 			{Name: "sales-only", Webhook: srv.URL, Domains: []string{"sales"}, Events: []string{spec.EventPublished}},
 		}}
 	id := e.Mesh.Publish(t, rev)
@@ -116,5 +118,22 @@ func TestNotificationsOfARefreshThatNeedsApproval(t *testing.T) {
 	}
 	if f := rcv.of(spec.EventFailed); len(f) != 0 {
 		t.Errorf("failure events of a run that published: %+v", f)
+	}
+
+	// An access request and its grant are told too.
+	ask2, err := e.Control.RequestAccess(t.Context(), access.Request{Product: p.Ref(), Requester: "chen.jie", Purpose: "e2e: reconcile", Duration: time.Hour, TaskQueue: queue}, "notify")
+	if err != nil {
+		t.Fatal(err)
+	}
+	testwait.For(t, time.Minute, "the access request at the webhook", func() bool { return len(rcv.of(spec.EventAccessRequested)) > 0 })
+	if req := rcv.of(spec.EventAccessRequested)[0]; req.Requester != "chen.jie" || req.Run.WorkflowID != ask2.GetID() || !slices.Equal(req.Approvers, []string{"maria.rossi"}) {
+		t.Errorf("access request event %+v", req)
+	}
+	if _, err := e.Control.DecideAccess(t.Context(), ask2.GetID(), access.Decision{Principal: "maria.rossi", Approve: true, Comment: "ok"}); err != nil {
+		t.Fatal(err)
+	}
+	testwait.For(t, time.Minute, "the grant at the webhook", func() bool { return len(rcv.of(spec.EventAccessGranted)) > 0 })
+	if g := rcv.of(spec.EventAccessGranted)[0]; g.Requester != "chen.jie" || g.GrantID == "" || g.Link != "https://meshflow.example.com/products/"+p.Ref() {
+		t.Errorf("grant event %+v", g)
 	}
 }
