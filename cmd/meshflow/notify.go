@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"log/slog"
+	"os"
 
 	"github.com/meshflow/meshflow/activities"
 	"github.com/meshflow/meshflow/internal/interop/notify"
@@ -48,7 +49,7 @@ func (n *notifyFlags) start(ctx context.Context, st storage.Store, acts *activit
 	acts.Notify = true
 	routes := notify.RevisionRoutes(st)
 	s := &notify.Sender{Store: st, Routes: routes, PublicURL: n.publicURL, Registerer: reg, Logger: logger}
-	if m := notify.SMTPFromEnv(); m != nil {
+	if m := smtpFromEnv(); m != nil {
 		s.Mail, s.From = m, m.From
 	}
 	if n.file != "" {
@@ -66,4 +67,16 @@ func (n *notifyFlags) start(ctx context.Context, st storage.Store, acts *activit
 			logger.Error("notify sender stopped", "error", err)
 		}
 	}()
+}
+
+// smtpFromEnv reads the SMTP server of e-mail notifications from
+// MESHFLOW_SMTP_ADDR (host:port), MESHFLOW_SMTP_USER, MESHFLOW_SMTP_PASSWORD
+// and MESHFLOW_SMTP_FROM; nil when no address is set.
+func smtpFromEnv() *notify.SMTP {
+	addr := os.Getenv("MESHFLOW_SMTP_ADDR")
+	if addr == "" {
+		return nil
+	}
+	return &notify.SMTP{Addr: addr, User: os.Getenv("MESHFLOW_SMTP_USER"), Password: os.Getenv("MESHFLOW_SMTP_PASSWORD"),
+		From: envOr("MESHFLOW_SMTP_FROM", "meshflow@localhost")}
 }

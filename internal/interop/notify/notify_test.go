@@ -452,13 +452,7 @@ func TestEmailReachesAnSMTPReceiver(t *testing.T) {
 	ctx := context.Background()
 	st := testStore(t)
 	smtpd := startSMTP(t)
-	t.Setenv("MESHFLOW_SMTP_ADDR", smtpd.ln.Addr().String())
-	t.Setenv("MESHFLOW_SMTP_FROM", "meshflow@acme.example")
-	t.Setenv("MESHFLOW_SMTP_USER", "")
-	m := SMTPFromEnv()
-	if m == nil {
-		t.Fatal("no SMTP from the environment")
-	}
+	m := &SMTP{Addr: smtpd.ln.Addr().String(), From: "meshflow@acme.example"}
 	s := &Sender{Store: st, Logger: quiet, Mail: m, From: m.From, PublicURL: "http://127.0.0.1:8080", Registerer: prometheus.NewRegistry(),
 		Routes: routes(spec.Notification{Name: "mail", Email: []string{"maria.rossi@acme.example", "li.wei@acme.example"}, Events: []string{spec.EventApprovalRequested}})}
 	if err := (Outbox{Store: st}).Write(ctx, SeqApproval, approval("run-1")); err != nil {

@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/smtp"
 	"net/textproto"
-	"os"
 	"time"
 
 	"github.com/meshflow/meshflow/internal/interop/outbox"
@@ -42,20 +41,6 @@ type SMTP struct {
 	TLS *tls.Config
 	// Timeout bounds one delivery (default 30s).
 	Timeout time.Duration
-}
-
-// SMTPFromEnv reads the server from MESHFLOW_SMTP_ADDR, MESHFLOW_SMTP_USER,
-// MESHFLOW_SMTP_PASSWORD and MESHFLOW_SMTP_FROM; nil when no address is set.
-func SMTPFromEnv() *SMTP {
-	addr := os.Getenv("MESHFLOW_SMTP_ADDR")
-	if addr == "" {
-		return nil
-	}
-	from := os.Getenv("MESHFLOW_SMTP_FROM")
-	if from == "" {
-		from = "meshflow@localhost"
-	}
-	return &SMTP{Addr: addr, User: os.Getenv("MESHFLOW_SMTP_USER"), Password: os.Getenv("MESHFLOW_SMTP_PASSWORD"), From: from}
 }
 
 // ErrNoSMTP is the failure of an e-mail notification on a worker without an
