@@ -61,7 +61,7 @@
 // logged and never fails the activity. A Sender (meshflow worker and
 // meshflow dev run one, under a lease) delivers each event to each of its
 // channels on its own: a delivered channel is recorded in
-// _notify/state/<run>/<seq>.json and never tried again, a failure is retried
+// _notify/sent/<run>/<seq>.state.json and never tried again, a failure is retried
 // with exponential backoff (5s doubling, at most 15m) up to MaxAttempts (8)
 // times, and then, or at once when the receiver refuses the event (HTTP 4xx
 // but 401, 403, 408, 429; SMTP 5xx), it is kept as a dead letter under

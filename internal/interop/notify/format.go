@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"mime"
 	"mime/quotedprintable"
-	"net/textproto"
 	"strings"
 	"time"
 
@@ -139,11 +138,8 @@ func linkName(kind Kind) string {
 }
 
 func clip(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
 	r := []rune(s)
-	if len(r) <= n-1 {
+	if len(r) <= n {
 		return s
 	}
 	return string(r[:n-1]) + "…"
@@ -166,18 +162,19 @@ func Mail(from string, to []string, ev Event) []byte {
 	body.WriteString("\nEvent " + ev.ID + " (" + ev.Kind + ")\n")
 
 	var msg bytes.Buffer
-	h := textproto.MIMEHeader{}
-	h.Set("From", from)
-	h.Set("To", strings.Join(to, ", "))
-	h.Set("Subject", mime.QEncoding.Encode("utf-8", "[meshflow] "+ev.Title))
-	h.Set("Date", ev.At.UTC().Format(time.RFC1123Z))
-	h.Set("Message-ID", "<"+ev.ID+"@meshflow>")
-	h.Set("MIME-Version", "1.0")
-	h.Set("Content-Type", "text/plain; charset=utf-8")
-	h.Set("Content-Transfer-Encoding", "quoted-printable")
-	h.Set("X-Meshflow-Event", ev.Kind)
-	for _, k := range []string{"From", "To", "Subject", "Date", "Message-ID", "MIME-Version", "Content-Type", "Content-Transfer-Encoding", "X-Meshflow-Event"} {
-		msg.WriteString(k + ": " + h.Get(k) + "\r\n")
+	oneLine := strings.NewReplacer("\r", " ", "\n", " ")
+	for _, h := range [][2]string{
+		{"From", from},
+		{"To", strings.Join(to, ", ")},
+		{"Subject", mime.QEncoding.Encode("utf-8", "[meshflow] "+ev.Title)},
+		{"Date", ev.At.UTC().Format(time.RFC1123Z)},
+		{"Message-ID", "<" + ev.ID + "@meshflow>"},
+		{"MIME-Version", "1.0"},
+		{"Content-Type", "text/plain; charset=utf-8"},
+		{"Content-Transfer-Encoding", "quoted-printable"},
+		{"X-Meshflow-Event", ev.Kind},
+	} {
+		msg.WriteString(h[0] + ": " + oneLine.Replace(h[1]) + "\r\n")
 	}
 	msg.WriteString("\r\n")
 	qp := quotedprintable.NewWriter(&msg)

@@ -225,11 +225,9 @@ func (s *Sender) deliver(ctx context.Context, oe outbox.Event) error {
 	if waiting {
 		return outbox.ErrWait
 	}
-	if etag != "" {
-		if err := s.Store.Delete(ctx, stateKey); err != nil && !errors.Is(err, storage.ErrNotFound) {
-			return fmt.Errorf("delete %s: %w", stateKey, err)
-		}
-	}
+	// The state stays until the run's last event is sent (it lies among the
+	// sent markers): a sender that dies before marking the event sent then
+	// delivers it to no channel twice.
 	return nil
 }
 

@@ -22,7 +22,7 @@
 //	_lineage/rejected/<run>/<seq>.json                            an event the receiver refused as malformed
 //	_lineage/lease.json                                           which sender may send, until when
 //	_notify/{outbox,sent,rejected}/…, _notify/lease.json          the same for notifications (type Outbox)
-//	_notify/state/<run>/<seq>.json                                a notification's delivery, per channel
+//	_notify/sent/<run>/<seq>.state.json                           a notification's delivery, per channel
 //	_notify/dead/<run>/<seq>/<channel>.json                       a notification a channel never took
 //
 // Readers only follow the latest pointer to a manifest and from it along each
@@ -137,9 +137,11 @@ func LineageOfOutboxKey(key string) (runID string, seq int, ok bool) { return Li
 const NotifyRoot = "_notify"
 
 // NotifyStateKey returns the key of the delivery state of a run's
-// notification seq: per channel, the attempts made and whether it was delivered.
+// notification seq: per channel, the attempts made and whether it was
+// delivered. It lies beside the run's sent markers, so that it goes with them
+// once the run's last event is sent.
 func NotifyStateKey(runID string, seq int) string {
-	return fmt.Sprintf("%s/state/%s/%03d.json", NotifyRoot, runID, seq)
+	return fmt.Sprintf("%s%03d.state.json", NotifyOutbox.SentPrefix(runID), seq)
 }
 
 // NotifyDeadPrefix is the prefix of the dead letters: notifications that a
