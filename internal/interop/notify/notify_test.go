@@ -4,18 +4,29 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
+	"math/big"
 	"mime/quotedprintable"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/textproto"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/meshflow/meshflow/internal/interop/outbox"
 	"github.com/meshflow/meshflow/internal/mesh/spec"
 	"github.com/meshflow/meshflow/internal/store/layout"
 	"github.com/meshflow/meshflow/internal/store/storage"
@@ -354,9 +365,13 @@ func TestRejectedPayloadIsDeadAtOnce(t *testing.T) {
 // smtpReceiver is a small SMTP server: enough of RFC 5321 (EHLO, MAIL, RCPT,
 // DATA, QUIT) to take one message per connection.
 type smtpReceiver struct {
-	ln   net.Listener
+	ln net.Listener
+	// tls, when set, is offered as STARTTLS, and AUTH PLAIN after it.
+	tls  *tls.Config
 	mu   sync.Mutex
 	msgs []smtpMessage
+	auth []string
+	tlsd bool
 }
 
 type smtpMessage struct {
@@ -365,13 +380,13 @@ type smtpMessage struct {
 	data string
 }
 
-func startSMTP(t *testing.T) *smtpReceiver {
+func startSMTP(t *testing.T, cfg *tls.Config) *smtpReceiver {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &smtpReceiver{ln: ln}
+	s := &smtpReceiver{ln: ln, tls: cfg}
 	t.Cleanup(func() { _ = ln.Close() })
 	go func() {
 		for {
@@ -385,12 +400,14 @@ func startSMTP(t *testing.T) *smtpReceiver {
 	return s
 }
 
-func (s *smtpReceiver) serve(c net.Conn) {
-	defer c.Close()
+func (s *smtpReceiver) serve(conn net.Conn) {
+	var c net.Conn = conn
+	defer func() { _ = c.Close() }()
 	r := bufio.NewReader(c)
 	say := func(line string) { _, _ = io.WriteString(c, line+"\r\n") }
 	say("220 test ESMTP")
 	var m smtpMessage
+	secure := false
 	for {
 		line, err := r.ReadString('\n')
 		if err != nil {
@@ -401,8 +418,33 @@ func (s *smtpReceiver) serve(c net.Conn) {
 		switch {
 		case verb == "EHLO" || verb == "HELO":
 			say("250-test")
+			switch {
+			case s.tls != nil && !secure:
+				say("250-STARTTLS")
+			case s.tls != nil:
+				say("250-AUTH PLAIN")
+			}
 			say("250 8BITMIME")
+		case verb == "STARTTLS" && s.tls != nil:
+			say("220 go ahead")
+			tc := tls.Server(conn, s.tls)
+			if err := tc.Handshake(); err != nil {
+				return
+			}
+			c, r, secure = tc, bufio.NewReader(tc), true
+			s.mu.Lock()
+			s.tlsd = true
+			s.mu.Unlock()
+		case verb == "AUTH" && secure:
+			s.mu.Lock()
+			s.auth = append(s.auth, line)
+			s.mu.Unlock()
+			say("235 ok")
 		case strings.HasPrefix(strings.ToUpper(line), "MAIL FROM:"):
+			if s.tls != nil && !secure {
+				say("530 must issue STARTTLS first")
+				continue
+			}
 			m.from = addrOf(line[len("MAIL FROM:"):])
 			say("250 ok")
 		case strings.HasPrefix(strings.ToUpper(line), "RCPT TO:"):
@@ -451,7 +493,7 @@ func (s *smtpReceiver) got() []smtpMessage {
 func TestEmailReachesAnSMTPReceiver(t *testing.T) {
 	ctx := context.Background()
 	st := testStore(t)
-	smtpd := startSMTP(t)
+	smtpd := startSMTP(t, nil)
 	m := &SMTP{Addr: smtpd.ln.Addr().String(), From: "meshflow@acme.example"}
 	s := &Sender{Store: st, Logger: quiet, Mail: m, From: m.From, PublicURL: "http://127.0.0.1:8080", Registerer: prometheus.NewRegistry(),
 		Routes: routes(spec.Notification{Name: "mail", Email: []string{"maria.rossi@acme.example", "li.wei@acme.example"}, Events: []string{spec.EventApprovalRequested}})}
@@ -533,5 +575,67 @@ func TestOutboxWriteIsCreateOnly(t *testing.T) {
 	}
 	if got.Title != "Approval requested: finance/global-kpis" || got.ID != EventID("run-1", SeqApproval, spec.EventApprovalRequested) {
 		t.Errorf("outbox holds %+v", got)
+	}
+}
+
+// selfSigned is a certificate for 127.0.0.1 and the pool that trusts it.
+func selfSigned(t *testing.T) (tls.Certificate, *x509.CertPool) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "127.0.0.1"},
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(cert)
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, pool
+}
+
+// TestEmailUsesSTARTTLSAndAuthenticates: a server that offers STARTTLS gets
+// the message over TLS, after PLAIN authentication with the configured user.
+func TestEmailUsesSTARTTLSAndAuthenticates(t *testing.T) {
+	cert, pool := selfSigned(t)
+	smtpd := startSMTP(t, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+	m := &SMTP{Addr: smtpd.ln.Addr().String(), User: "meshflow", Password: "s3cret", From: "meshflow@acme.example",
+		TLS: &tls.Config{RootCAs: pool, ServerName: "127.0.0.1", MinVersion: tls.VersionTLS12}}
+	ev := approval("run-1")
+	ev.ID = EventID("run-1", SeqApproval, ev.Kind)
+	if err := m.Send(context.Background(), []string{"maria.rossi@acme.example"}, Mail(m.From, []string{"maria.rossi@acme.example"}, ev)); err != nil {
+		t.Fatal(err)
+	}
+	smtpd.mu.Lock()
+	defer smtpd.mu.Unlock()
+	want := "AUTH PLAIN " + base64.StdEncoding.EncodeToString([]byte("\x00meshflow\x00s3cret"))
+	if !smtpd.tlsd || len(smtpd.auth) != 1 || smtpd.auth[0] != want || len(smtpd.msgs) != 1 {
+		t.Errorf("tls %v, auth %q (want %q), %d messages", smtpd.tlsd, smtpd.auth, want, len(smtpd.msgs))
+	}
+	// A server whose certificate nobody trusts gets nothing.
+	plain := startSMTP(t, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+	noTLS := &SMTP{Addr: plain.ln.Addr().String(), From: "meshflow@acme.example",
+		TLS: &tls.Config{RootCAs: x509.NewCertPool(), ServerName: "127.0.0.1", MinVersion: tls.VersionTLS12}}
+	if err := noTLS.Send(context.Background(), []string{"a@b.example"}, []byte("x")); err == nil {
+		t.Error("a certificate nobody trusts: sent anyway")
+	}
+}
+
+// TestSMTPRefusalsForGoodAreRejections: a 5xx answer is a rejection (the
+// event is dead at once), a 4xx one is retried.
+func TestSMTPRefusalsForGoodAreRejections(t *testing.T) {
+	m := &SMTP{Addr: "mail.example:25"}
+	if err := m.fail(&textproto.Error{Code: 550, Msg: "no such user"}); !errors.Is(err, outbox.ErrRejected) {
+		t.Errorf("550: %v, want a rejection", err)
+	}
+	if err := m.fail(&textproto.Error{Code: 451, Msg: "try later"}); errors.Is(err, outbox.ErrRejected) || err == nil {
+		t.Errorf("451: %v, want an error to retry", err)
 	}
 }
