@@ -45,12 +45,16 @@
 //	failed, expired, decided (rejected)            CleanupStaging, the end of every run
 //	access-requested                               ResolveAccess, the start of an AccessRequest
 //	access-granted                                 RecordGrant
+//	product-late                                   the Sender itself (CheckLate, every 5m): once per late version
 //
-// Not emitted yet: access-expiring (it needs a timer before a grant's expiry
-// in the AccessRequest workflow), product-late (it needs a periodic check of
-// catalog.FreshnessOf against the SLA, which no worker runs yet) and
-// deprecation-approaching (deprecation does not exist yet). mesh.yaml accepts
-// them, so that routes need not change when they come.
+// product-late comes from no run: the Sender compares every product's latest
+// version with its contract's freshness SLA (catalog.FreshnessOf, as the
+// meshflow_product_late metric does) while a route takes the event, and
+// leaves one event per late version in the outbox of the run that published
+// it (seq SeqLate). Not emitted yet: access-expiring (it needs a timer before
+// a grant's expiry in the AccessRequest workflow, so a workflow change and new
+// histories) and deprecation-approaching (deprecation does not exist yet).
+// mesh.yaml accepts them, so that routes need not change when they come.
 //
 // # Delivery
 //

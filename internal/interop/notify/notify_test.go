@@ -29,6 +29,7 @@ import (
 	"github.com/meshflow/meshflow/internal/interop/outbox"
 	"github.com/meshflow/meshflow/internal/mesh/spec"
 	"github.com/meshflow/meshflow/internal/store/layout"
+	"github.com/meshflow/meshflow/internal/store/publish/publishtest"
 	"github.com/meshflow/meshflow/internal/store/storage"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -637,5 +638,46 @@ func TestSMTPRefusalsForGoodAreRejections(t *testing.T) {
 	}
 	if err := m.fail(&textproto.Error{Code: 451, Msg: "try later"}); errors.Is(err, outbox.ErrRejected) || err == nil {
 		t.Errorf("451: %v, want an error to retry", err)
+	}
+}
+
+// TestLateProductIsToldOncePerVersion: a product older than its contract's
+// freshness SLA gets one product-late event per late version; a fresh one none.
+func TestLateProductIsToldOncePerVersion(t *testing.T) {
+	ctx := context.Background()
+	st := testStore(t)
+	const sla = "apiVersion: v3.1.0\nkind: DataContract\nid: orders\nname: orders\nversion: 1.0.0\nstatus: active\n" +
+		"slaProperties:\n  - property: frequency\n    value: 1\n    unit: d\n"
+	publishtest.Publish(t, st, publishtest.Version{Ref: "finance/ledger", At: time.Now().Add(-48 * time.Hour), Contract: sla, RunID: "run-old"})
+	publishtest.Publish(t, st, publishtest.Version{Ref: "sales/orders", At: time.Now().Add(-time.Hour), Contract: sla, RunID: "run-new"})
+	rcv := &receiver{}
+	srv := httptest.NewServer(rcv)
+	defer srv.Close()
+	s := &Sender{Store: st, Logger: quiet, Registerer: prometheus.NewRegistry(), PublicURL: "https://meshflow.example.com",
+		Routes: routes(spec.Notification{Name: "late", Webhook: srv.URL, Events: []string{spec.EventProductLate}})}
+	for range 2 {
+		if n, err := s.CheckLate(ctx); err != nil || n != 1 {
+			t.Fatalf("CheckLate = %d, %v; want the ledger late", n, err)
+		}
+		if _, err := s.Once(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := rcv.got()
+	if len(got) != 1 {
+		t.Fatalf("the webhook got %d events, want one", len(got))
+	}
+	var ev Event
+	if err := json.Unmarshal(got[0], &ev); err != nil {
+		t.Fatal(err)
+	}
+	if ev.Kind != spec.EventProductLate || ev.Product != "finance/ledger" || ev.Version != "1.0.0" || ev.Run.RunID != "run-old" ||
+		!strings.Contains(ev.Text, "within 24h0m0s") || ev.Link != "https://meshflow.example.com/products/finance/ledger" {
+		t.Errorf("late event %+v", ev)
+	}
+	schema := compileSchema(t)
+	doc, _ := jsonschema.UnmarshalJSON(strings.NewReader(string(got[0])))
+	if err := schema.Validate(doc); err != nil {
+		t.Error(err)
 	}
 }

@@ -49,6 +49,9 @@ type Sender struct {
 	// MaxBackoff (default 15m).
 	MaxAttempts         int
 	Backoff, MaxBackoff time.Duration
+	// LateEvery is how often the products' freshness is checked for
+	// product-late events (default 5m; negative: never).
+	LateEvery time.Duration
 	// Registerer, when set, gets the sender's metrics.
 	Registerer prometheus.Registerer
 	// Holder, Poll and LeaseTTL tune the outbox.Sender (see there).
@@ -107,8 +110,32 @@ func (s *Sender) init() *outbox.Sender {
 	return s.out
 }
 
-// Run delivers until ctx ends. It returns nil when ctx ends.
-func (s *Sender) Run(ctx context.Context) error { return s.init().Run(ctx) }
+// Run delivers until ctx ends, and checks the products' freshness every
+// LateEvery. It returns nil when ctx ends.
+func (s *Sender) Run(ctx context.Context) error {
+	out := s.init()
+	if s.LateEvery >= 0 {
+		every := s.LateEvery
+		if every == 0 {
+			every = 5 * time.Minute
+		}
+		go func() {
+			t := time.NewTicker(every)
+			defer t.Stop()
+			for {
+				if _, err := s.CheckLate(ctx); err != nil && ctx.Err() == nil {
+					s.Logger.Warn("notify: cannot check whether products are late", "error", err)
+				}
+				select {
+				case <-ctx.Done():
+					return
+				case <-t.C:
+				}
+			}
+		}()
+	}
+	return out.Run(ctx)
+}
 
 // Once makes one pass over the outbox and returns how many events are done
 // (delivered to every channel, or dead).
