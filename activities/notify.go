@@ -183,6 +183,18 @@ func (a *Activities) notifyAccessGranted(ctx context.Context, g access.Grant) {
 		Requester: g.Principal, GrantID: g.ID})
 }
 
+// NotifyAccessExpiring leaves the notification that a grant ends soon; the
+// AccessRequest workflow calls it access.ExpiryWarning before the end.
+func (a *Activities) NotifyAccessExpiring(ctx context.Context, in access.ExpiringInput) error {
+	g := in.Grant
+	a.notify(ctx, notify.SeqAccessExpiring, notify.Event{Kind: spec.EventAccessExpiring, Product: g.Product, Stage: string(access.StageGranted),
+		Title:     "Access of " + g.Principal + " to " + g.Product + " ends soon",
+		Text:      fmt.Sprintf("Grant %s lets %s read %s until %s.", g.ID, g.Principal, g.Product, g.ExpiresAt.UTC().Format(time.RFC3339)),
+		Action:    "To keep reading, ask again before then: meshflow access request " + g.Product + " --purpose …",
+		Requester: g.Principal, GrantID: g.ID})
+	return nil
+}
+
 func changeText(cs []refresh.ContractChange) string {
 	var parts []string
 	for _, c := range cs {

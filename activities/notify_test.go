@@ -109,6 +109,16 @@ func TestActivitiesLeaveNotifications(t *testing.T) {
 		t.Errorf("grant event %+v", granted)
 	}
 
+	env.RegisterActivity(a.NotifyAccessExpiring)
+	if _, err := env.ExecuteActivity(a.NotifyAccessExpiring, access.ExpiringInput{Grant: g}); err != nil {
+		t.Fatal(err)
+	}
+	evs = outboxEvents(t, st)
+	i = slices.IndexFunc(evs, func(ev notify.Event) bool { return ev.Kind == spec.EventAccessExpiring })
+	if i < 0 || evs[i].GrantID != "g-1" || !strings.Contains(evs[i].Text, "until 2026-03-02T10:00:00Z") || !strings.Contains(evs[i].Action, "meshflow access request finance/global-kpis") {
+		t.Errorf("expiring event among %s: %+v", kinds(evs), evs)
+	}
+
 	// Without Notify the activities leave nothing.
 	a.Notify = false
 	before := len(evs)

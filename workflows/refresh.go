@@ -37,6 +37,11 @@ const ChangeMeshRevision = "mesh-revision"
 // the run knows of, since escalation is a timer of the workflow.
 const ChangeNotifyEscalation = "notify-escalation"
 
+// ChangeNotifyAccessExpiring is the change ID of access requests that wait
+// for a warning timer before their grant's expiry and leave the
+// access-expiring notification (version 1).
+const ChangeNotifyAccessExpiring = "notify-access-expiring"
+
 // MaxSessionAttempts is how many times the ingest–transform–validate session is
 // started on a fresh worker after the worker holding it was lost.
 const MaxSessionAttempts = 5

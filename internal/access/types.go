@@ -69,6 +69,12 @@ type ResolveInput struct {
 	Duration  time.Duration `json:"duration,omitempty"`
 }
 
+// ExpiringInput is the input of the NotifyAccessExpiring activity: the
+// grant ends at its ExpiresAt unless it is asked for again.
+type ExpiringInput struct {
+	Grant Grant `json:"grant"`
+}
+
 // Resolved is a product's access policy as the mesh revision defines it.
 type Resolved struct {
 	Revision  string              `json:"revision"`

@@ -37,7 +37,8 @@
 // MessageCard (title, text, facts, an OpenUri action). E-mail is plain text
 // (quoted-printable UTF-8) with the same facts; its Message-ID is the event ID.
 //
-// Who emits what — activities, never workflow code, except one call:
+// Who emits what — activities, never workflow code, except two calls behind
+// workflow.GetVersion (ChangeNotifyEscalation, ChangeNotifyAccessExpiring):
 //
 //	breaking-change-proposed, approval-requested   Govern (it routes the approval as the workflow will)
 //	approval-escalated                             NotifyEscalation, from the workflow's escalation timer
@@ -45,16 +46,16 @@
 //	failed, expired, decided (rejected)            CleanupStaging, the end of every run
 //	access-requested                               ResolveAccess, the start of an AccessRequest
 //	access-granted                                 RecordGrant
+//	access-expiring                                NotifyAccessExpiring, from the AccessRequest's warning timer (a tenth of the grant before its end, at most a week)
 //	product-late                                   the Sender itself (CheckLate, every 5m): once per late version
 //
 // product-late comes from no run: the Sender compares every product's latest
 // version with its contract's freshness SLA (catalog.FreshnessOf, as the
 // meshflow_product_late metric does) while a route takes the event, and
 // leaves one event per late version in the outbox of the run that published
-// it (seq SeqLate). Not emitted yet: access-expiring (it needs a timer before
-// a grant's expiry in the AccessRequest workflow, so a workflow change and new
-// histories) and deprecation-approaching (deprecation does not exist yet).
-// mesh.yaml accepts them, so that routes need not change when they come.
+// it (seq SeqLate). Not emitted yet: deprecation-approaching (deprecation
+// does not exist yet); mesh.yaml accepts it, so that routes need not change
+// when it comes.
 //
 // # Delivery
 //

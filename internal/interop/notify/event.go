@@ -30,6 +30,7 @@ const (
 	SeqPublished       = 50
 	SeqAccessRequested = 60
 	SeqAccessGranted   = 70
+	SeqAccessExpiring  = 75
 	// SeqEnd is the last event of a refresh run: failed, expired, decided
 	// (rejected) or run-ended.
 	SeqEnd = 99
