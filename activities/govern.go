@@ -7,11 +7,15 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/meshflow/meshflow/internal/contract"
 	"github.com/meshflow/meshflow/internal/contract/contractdiff"
+	"github.com/meshflow/meshflow/internal/engine"
 	"github.com/meshflow/meshflow/internal/mesh/diag"
+	"github.com/meshflow/meshflow/internal/mesh/impact"
 	"github.com/meshflow/meshflow/internal/mesh/policy"
 	"github.com/meshflow/meshflow/internal/mesh/spec"
 	"github.com/meshflow/meshflow/internal/refresh"
@@ -22,9 +26,12 @@ import (
 )
 
 // Govern checks a candidate against the mesh's policies (over the product, its
-// contract and the run's quality report) and compares its contract with the last
-// published one, classifying every change. The candidate contract is staged so
-// that Publish stores it with the version.
+// contract, the run's quality report and the impact of its schema change) and
+// compares its contract with the last published one, classifying every change.
+// When the candidate's columns differ from the last published version's, it
+// checks every consumer's SQL against them (package impact) before anyone is
+// asked to sign off. The candidate contract is staged so that Publish stores it
+// with the version.
 func (a *Activities) Govern(ctx context.Context, in refresh.GovernInput) (refresh.GovernResult, error) {
 	var res refresh.GovernResult
 	p := in.Product
@@ -50,9 +57,6 @@ func (a *Activities) Govern(ctx context.Context, in refresh.GovernInput) (refres
 	if _, ok := quality["rejected"]; !ok {
 		quality["rejected"] = 0 // omitted from the JSON when zero; policies may always read it
 	}
-	for _, r := range set.Evaluate(ctx, p, cur, quality) {
-		res.Policies = append(res.Policies, refresh.PolicyResult{ID: r.ID, Severity: r.Severity, Message: r.Message, Holds: r.Holds, Error: r.Error})
-	}
 
 	if prev := in.Previous; prev != nil && prev.Contract != nil {
 		old, err := catalog.Contract(ctx, a.Store, *prev)
@@ -65,6 +69,19 @@ func (a *Activities) Govern(ctx context.Context, in refresh.GovernInput) (refres
 			res.Changes = append(res.Changes, refresh.ContractChange{Severity: string(c.Severity), Kind: c.Kind, Path: c.Path, Message: c.Message})
 		}
 	}
+	if prev := in.Previous; prev != nil && len(prev.Columns) > 0 && len(in.Columns) > 0 {
+		scratch := a.scratchDir(in.RunID, "impact")
+		defer os.RemoveAll(scratch)
+		res.Impact, err = impact.Analyze(ctx, scratch, impact.Change{Product: p.Ref(), Old: prev.Columns, New: in.Columns},
+			in.Consumers, a.knownColumns(scratch))
+		if err != nil {
+			return res, fmt.Errorf("check the consumers of %s: %w", p.Ref(), err)
+		}
+	}
+
+	for _, r := range set.Evaluate(ctx, p, cur, quality, res.Impact) {
+		res.Policies = append(res.Policies, refresh.PolicyResult{ID: r.ID, Severity: r.Severity, Message: r.Message, Holds: r.Holds, Error: r.Error})
+	}
 
 	key := layout.StagedKey(p.Ref(), in.RunID, layout.Contract)
 	obj, err := a.Store.Put(ctx, key, strings.NewReader(p.Contract), storage.PutOptions{ContentType: "application/yaml"})
@@ -74,6 +91,55 @@ func (a *Activities) Govern(ctx context.Context, in refresh.GovernInput) (refres
 	res.Contract = refresh.ObjectRef{Key: key, Size: obj.Size, SHA256: sha256Hex([]byte(p.Contract))}
 	a.notifyGovern(ctx, in, res)
 	return res, nil
+}
+
+// knownColumns returns the columns of a consumer's inputs as far as they can
+// be known before the consumer's run, as meshflow validate knows them: an
+// upstream product's are those of its latest published version, and local
+// files' (file://) those DuckDB reads from them, sniffing a sample in a
+// sandbox that may read only them. The columns of s3:// and PostgreSQL inputs
+// are known only in the consumer's run.
+func (a *Activities) knownColumns(scratch string) impact.Columns {
+	return func(ctx context.Context, in refresh.Input) ([]refresh.Column, bool, error) {
+		if in.Product != "" {
+			h, found, err := catalog.ReadLatest(ctx, a.Store, in.Product)
+			if err != nil || !found {
+				return nil, false, err
+			}
+			return h.Manifest.Columns, len(h.Manifest.Columns) > 0, nil
+		}
+		path, ok := strings.CutPrefix(in.URI, "file://")
+		if !ok || a.inStore(in.URI) {
+			return nil, false, nil
+		}
+		path = filepath.FromSlash(path)
+		sources, err := fileSources(in, path)
+		if err != nil {
+			return nil, false, nil // the consumer's run reports it
+		}
+		allow := path
+		if fi, err := os.Stat(path); err == nil && !fi.IsDir() {
+			allow = filepath.Dir(path)
+		}
+		db, err := engine.Open(ctx, filepath.Join(scratch, "files", in.Name), 1, "256MB", 0, allow)
+		if err != nil {
+			return nil, false, err
+		}
+		defer db.Close()
+		files := make([]string, len(sources))
+		for i, src := range sources {
+			files[i] = src.name
+		}
+		cols, err := db.DescribeInput(ctx, engine.Input{Name: in.Name, Format: in.Format, Files: files, Delimiter: in.Delimiter, Header: in.Header})
+		if err != nil {
+			return nil, false, nil // not readable as its format: the consumer's run reports it
+		}
+		out := make([]refresh.Column, len(cols))
+		for i, c := range cols {
+			out[i] = refresh.Column{Name: c.Name, Type: c.Type}
+		}
+		return out, len(out) > 0, nil
+	}
 }
 
 func contractName(p refresh.Product) string {

@@ -43,82 +43,122 @@ func (a *Activities) Ingest(ctx context.Context, in refresh.IngestInput) (refres
 	}
 	for i, input := range p.Inputs {
 		activity.RecordHeartbeat(ctx, fmt.Sprintf("input %d of %d: %s", i+1, len(p.Inputs), input.Name))
-		staged := refresh.StagedInput{Name: input.Name, Format: input.Format}
-		var sources []source
-		var err error
-		if input.NeedsGrant(p.Domain) {
-			if _, ok, err := grants.Check(ctx, a.Store, p.Owner, input.Product, time.Now()); err != nil {
-				return res, fmt.Errorf("input %s: check the grant of %s: %w", input.Name, p.Owner, err)
-			} else if !ok {
-				return res, temporal.NewNonRetryableApplicationError(fmt.Sprintf("input %s: %s holds no grant to read %s (restricted); request access with meshflow access request %s",
-					input.Name, p.Owner, input.Product, input.Product), refresh.ErrUnauthorized, nil)
-			}
-		}
-		if input.Product != "" {
-			staged.Source = refresh.ProductSourcePrefix + input.Product
-			staged.Format = refresh.FormatParquet
-			sources, staged.SourceVersion, err = a.productSource(ctx, input.Product)
-		} else if spec.IsPostgres(input.URI) {
-			staged.Source, staged.Format = postgresSourceName(input), refresh.FormatParquet
-			obj, err := a.snapshotPostgres(ctx, p.Ref(), in.RunID, input)
-			if err != nil {
-				return res, err
-			}
-			staged.Objects = append(staged.Objects, obj)
-			res.Bytes += obj.Size
-			res.Inputs = append(res.Inputs, staged)
-			continue
-		} else {
-			staged.Source = input.URI
-			if a.inStore(input.URI) {
-				return res, temporal.NewNonRetryableApplicationError(fmt.Sprintf("input %s: %s lies in the mesh's own store; read another product with product: <domain>/<name>, under its access rules",
-					input.Name, input.URI), refresh.ErrUnauthorized, nil)
-			}
-			sources, err = a.uriSources(ctx, input)
-		}
+		staged, n, err := a.snapshotInput(ctx, p, in.RunID, input)
 		if err != nil {
 			return res, err
 		}
-		for n, src := range sources {
-			// The snapshot keeps the source's compression suffix, by which the
-			// engine knows to decompress it.
-			ext := string(staged.Format) + strings.ToLower(refresh.CompressionOfName(src.name))
-			key := layout.StagedInputKey(p.Ref(), in.RunID, input.Name, n, ext)
-			file := a.scratchDir(in.RunID, "inputs", input.Name, fmt.Sprintf("%04d.%s", n, ext))
-			r, err := src.open(ctx)
-			if err != nil {
-				if errors.Is(err, storage.ErrNotFound) || errors.Is(err, fs.ErrNotExist) {
-					return res, badInput("input %s: %s disappeared while it was read", input.Name, src.name)
-				}
-				return res, fmt.Errorf("input %s: open %s: %w", input.Name, src.name, err)
-			}
-			var body io.Reader = r
-			if left, limited := a.scratchLeft(in.RunID); limited {
-				body = &capReader{r: r, left: left}
-			}
-			sum, size, err := writeFile(file, body)
-			if cerr := r.Close(); err == nil {
-				err = cerr
-			}
-			if errors.Is(err, errScratchFull) {
-				return res, a.scratchExceeded(p.Ref(), fmt.Sprintf("the snapshot of input %s (%s)", input.Name, src.name))
-			}
-			if err != nil {
-				return res, fmt.Errorf("input %s: copy %s: %w", input.Name, src.name, err)
-			}
-			obj, err := a.upload(ctx, file, key)
-			if err != nil {
-				return res, err
-			}
-			if obj.SHA256 != sum {
-				return res, fmt.Errorf("input %s: staged copy of %s changed on disk", input.Name, src.name)
-			}
-			staged.Objects = append(staged.Objects, obj)
-			res.Bytes += size
-		}
 		res.Inputs = append(res.Inputs, staged)
+		res.Bytes += n
 	}
 	return res, nil
+}
+
+// checkGrant fails when input is another domain's restricted product that p's
+// owner team holds no grant for.
+func (a *Activities) checkGrant(ctx context.Context, p refresh.Product, input refresh.Input) error {
+	if !input.NeedsGrant(p.Domain) {
+		return nil
+	}
+	if _, ok, err := grants.Check(ctx, a.Store, p.Owner, input.Product, time.Now()); err != nil {
+		return fmt.Errorf("input %s: check the grant of %s: %w", input.Name, p.Owner, err)
+	} else if !ok {
+		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("input %s: %s holds no grant to read %s (restricted); request access with meshflow access request %s",
+			input.Name, p.Owner, input.Product, input.Product), refresh.ErrUnauthorized, nil)
+	}
+	return nil
+}
+
+// snapshotInput snapshots one input of p into the run's staging and scratch; it
+// returns the staged input and the bytes copied.
+func (a *Activities) snapshotInput(ctx context.Context, p refresh.Product, runID string, input refresh.Input) (refresh.StagedInput, int64, error) {
+	staged := refresh.StagedInput{Name: input.Name, Format: input.Format}
+	var bytes int64
+	var sources []source
+	var err error
+	if err := a.checkGrant(ctx, p, input); err != nil {
+		return staged, 0, err
+	}
+	if input.Product != "" {
+		staged.Source = refresh.ProductSourcePrefix + input.Product
+		staged.Format = refresh.FormatParquet
+		sources, staged.SourceVersion, err = a.productSource(ctx, input.Product)
+	} else if spec.IsPostgres(input.URI) {
+		staged.Source, staged.Format = postgresSourceName(input), refresh.FormatParquet
+		obj, err := a.snapshotPostgres(ctx, p.Ref(), runID, input)
+		if err != nil {
+			return staged, 0, err
+		}
+		staged.Objects = append(staged.Objects, obj)
+		return staged, obj.Size, nil
+	} else {
+		staged.Source = input.URI
+		if a.inStore(input.URI) {
+			return staged, 0, temporal.NewNonRetryableApplicationError(fmt.Sprintf("input %s: %s lies in the mesh's own store; read another product with product: <domain>/<name>, under its access rules",
+				input.Name, input.URI), refresh.ErrUnauthorized, nil)
+		}
+		sources, err = a.uriSources(ctx, input)
+	}
+	if err != nil {
+		return staged, 0, err
+	}
+	for n, src := range sources {
+		// The snapshot keeps the source's compression suffix, by which the
+		// engine knows to decompress it.
+		ext := string(staged.Format) + strings.ToLower(refresh.CompressionOfName(src.name))
+		key := layout.StagedInputKey(p.Ref(), runID, input.Name, n, ext)
+		file := a.scratchDir(runID, "inputs", input.Name, fmt.Sprintf("%04d.%s", n, ext))
+		obj, size, err := a.copySource(ctx, p.Ref(), runID, input.Name, src, file)
+		if err != nil {
+			return staged, 0, err
+		}
+		if obj, err = a.stageCopy(ctx, file, key, obj, input.Name, src.name); err != nil {
+			return staged, 0, err
+		}
+		staged.Objects = append(staged.Objects, obj)
+		bytes += size
+	}
+	return staged, bytes, nil
+}
+
+// copySource copies one source object into a local file within the run's
+// scratch budget; it returns the file's checksum (in an ObjectRef without key)
+// and size.
+func (a *Activities) copySource(ctx context.Context, ref, runID, input string, src source, file string) (refresh.ObjectRef, int64, error) {
+	r, err := src.open(ctx)
+	if err != nil {
+		if errors.Is(err, storage.ErrNotFound) || errors.Is(err, fs.ErrNotExist) {
+			return refresh.ObjectRef{}, 0, badInput("input %s: %s disappeared while it was read", input, src.name)
+		}
+		return refresh.ObjectRef{}, 0, fmt.Errorf("input %s: open %s: %w", input, src.name, err)
+	}
+	var body io.Reader = r
+	if left, limited := a.scratchLeft(runID); limited {
+		body = &capReader{r: r, left: left}
+	}
+	sum, size, err := writeFile(file, body)
+	if cerr := r.Close(); err == nil {
+		err = cerr
+	}
+	if errors.Is(err, errScratchFull) {
+		return refresh.ObjectRef{}, 0, a.scratchExceeded(ref, fmt.Sprintf("the snapshot of input %s (%s)", input, src.name))
+	}
+	if err != nil {
+		return refresh.ObjectRef{}, 0, fmt.Errorf("input %s: copy %s: %w", input, src.name, err)
+	}
+	return refresh.ObjectRef{Size: size, SHA256: sum}, size, nil
+}
+
+// stageCopy uploads a source's local copy to key and checks that the upload is
+// what was read.
+func (a *Activities) stageCopy(ctx context.Context, file, key string, read refresh.ObjectRef, input, name string) (refresh.ObjectRef, error) {
+	obj, err := a.upload(ctx, file, key)
+	if err != nil {
+		return obj, err
+	}
+	if obj.SHA256 != read.SHA256 {
+		return obj, fmt.Errorf("input %s: staged copy of %s changed on disk", input, name)
+	}
+	return obj, nil
 }
 
 // productSource returns the data of a product's latest published version.
@@ -131,11 +171,23 @@ func (a *Activities) productSource(ctx context.Context, ref string) ([]source, s
 		return nil, "", temporal.NewNonRetryableApplicationError(
 			fmt.Sprintf("input product %s has no published version yet; refresh it first", ref), refresh.ErrNotPublished, nil)
 	}
-	key := head.Manifest.Data.Key
-	return []source{{name: a.Store.URI(key), open: func(ctx context.Context) (io.ReadCloser, error) {
+	objs, err := catalog.DataObjects(ctx, a.Store, head.Manifest)
+	if err != nil {
+		return nil, "", err
+	}
+	out := make([]source, len(objs))
+	for i, o := range objs {
+		out[i] = a.storeSource(o.Key)
+	}
+	return out, head.Manifest.Version, nil
+}
+
+// storeSource is an object of the mesh's own store.
+func (a *Activities) storeSource(key string) source {
+	return source{name: a.Store.URI(key), open: func(ctx context.Context) (io.ReadCloser, error) {
 		r, _, err := a.Store.Get(ctx, key)
 		return r, err
-	}}}, head.Manifest.Version, nil
+	}}
 }
 
 // uriSources lists the objects of a file:// or s3:// input: the object itself, or

@@ -40,6 +40,27 @@ func (a *Activities) MeasuredValidate(ctx context.Context, in refresh.ValidateIn
 	return res, err
 }
 
+// MeasuredPlan is PlanPartitions, timed as the ingest stage it stands for.
+func (a *Activities) MeasuredPlan(ctx context.Context, in refresh.PlanInput) (refresh.PlanResult, error) {
+	start := time.Now()
+	res, err := a.PlanPartitions(ctx, in)
+	a.stageDone(in.Product.Ref(), refresh.StageIngesting, start, err)
+	return res, err
+}
+
+// MeasuredCombine is CombinePartitions, recording the version's rows, rules
+// and partitions.
+func (a *Activities) MeasuredCombine(ctx context.Context, in refresh.CombineInput) (refresh.CombineResult, error) {
+	start := time.Now()
+	res, err := a.CombinePartitions(ctx, in)
+	a.stageDone(in.Product.Ref(), refresh.StageValidating, start, err)
+	if err == nil {
+		a.Metrics.Validated(in.Product.Ref(), res.Validate.Quality)
+		a.Metrics.Partitioned(in.Product.Ref(), res.Partitions)
+	}
+	return res, err
+}
+
 // MeasuredPublish is Publish, timed.
 func (a *Activities) MeasuredPublish(ctx context.Context, in refresh.PublishInput) (refresh.PublishResult, error) {
 	start := time.Now()

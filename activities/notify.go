@@ -63,14 +63,18 @@ func (a *Activities) notifyGovern(ctx context.Context, in refresh.GovernInput, r
 			action = fmt.Sprintf("Its stewards and the stewards of its consumers (%s) must sign off the new major version; check that the consumers still work with it.", strings.Join(consumers, ", "))
 		}
 		a.notify(ctx, notify.SeqBreakingChange, notify.Event{Kind: spec.EventBreakingChangeProposed, Product: ref, Stage: string(refresh.StageValidating),
-			Title: "Breaking change proposed for " + ref, Text: text, Action: action, Breaking: true, Changes: changes})
+			Title: "Breaking change proposed for " + ref, Text: text, Action: action, Breaking: true, Changes: changes, Impact: impactOf(res.Impact)})
 	}
 	for _, p := range res.Policies {
 		if p.Blocks() {
 			return // the run fails: nobody is asked
 		}
 	}
-	groups := refresh.Route(in.Product, in.Downstream, in.Previous != nil, res.Breaking, refresh.Green(in.Quality, res.Policies))
+	downstream := map[string]refresh.Product{}
+	for _, c := range in.Consumers {
+		downstream[c.Ref()] = c
+	}
+	groups := refresh.Route(in.Product, downstream, in.Previous != nil, res.Breaking, refresh.Green(in.Quality, res.Policies))
 	if len(groups) == 0 {
 		return
 	}
@@ -94,8 +98,12 @@ func (a *Activities) notifyGovern(ctx context.Context, in refresh.GovernInput, r
 	if len(res.Changes) > 0 {
 		text += " Contract changes: " + changeText(res.Changes) + "."
 	}
+	impacts := impactOf(res.Impact)
+	if len(impacts) > 0 {
+		text += " Impact on its consumers: " + strings.Join(impacts, "; ") + "."
+	}
 	a.notify(ctx, notify.SeqApproval, notify.Event{Kind: spec.EventApprovalRequested, Product: ref, Stage: string(refresh.StageAwaitingApproval),
-		Title: "Approval requested: " + ref, Text: text,
+		Title: "Approval requested: " + ref, Text: text, Impact: impacts,
 		Action:    fmt.Sprintf("Review it in the inbox and approve or reject it before %s (meshflow approve %s / meshflow reject %s --comment …).", deadline.Format(time.RFC3339), ref, ref),
 		Approvers: approvers, Deadline: &deadline, Breaking: res.Breaking, Changes: changes})
 }
@@ -193,6 +201,21 @@ func (a *Activities) NotifyAccessExpiring(ctx context.Context, in access.Expirin
 		Action:    "To keep reading, ask again before then: meshflow access request " + g.Product + " --purpose …",
 		Requester: g.Principal, GrantID: g.ID})
 	return nil
+}
+
+// impactOf says in a sentence each what the candidate does to its consumers
+// (refresh.ConsumerImpact.Summary), for the approvers.
+func impactOf(i *refresh.Impact) []string {
+	if i == nil {
+		return nil
+	}
+	var out []string
+	for _, c := range i.Consumers {
+		if c.Summary != "" {
+			out = append(out, c.Summary)
+		}
+	}
+	return out
 }
 
 func changeText(cs []refresh.ContractChange) string {

@@ -63,9 +63,11 @@ func TestActivitiesLeaveNotifications(t *testing.T) {
 	env := ts.NewTestActivityEnvironment()
 	p := refresh.Product{Domain: "aviation", Name: "airports", Consumers: []string{"film/airport-cities"},
 		Governance: refresh.Governance{Approval: refresh.ApprovalOnBreakingChange, Stewards: []string{"ana"}, Timeout: time.Hour}}
-	down := map[string]refresh.Product{"film/airport-cities": {Domain: "film", Name: "airport-cities", Governance: refresh.Governance{Stewards: []string{"bo"}}}}
-	gov := refresh.GovernInput{Product: p, Previous: &refresh.Manifest{Version: "1.0.0"}, Downstream: down}
+	film := refresh.Product{Domain: "film", Name: "airport-cities", Governance: refresh.Governance{Stewards: []string{"bo"}}}
+	gov := refresh.GovernInput{Product: p, Previous: &refresh.Manifest{Version: "1.0.0"}, Consumers: []refresh.Product{film}}
 	res := refresh.GovernResult{Breaking: true, ContractVersion: "2.0.0",
+		Impact: &refresh.Impact{Consumers: []refresh.ConsumerImpact{{Product: "film/airport-cities", Checked: true,
+			Summary: "film/airport-cities will fail: its SQL reads `city`, removed here"}}},
 		Changes: []refresh.ContractChange{{Severity: "breaking", Kind: "column-removed", Path: "airports.city", Message: "column city removed"}}}
 	env.RegisterActivityWithOptions(func(ctx context.Context) error {
 		a.notifyGovern(ctx, gov, res)
@@ -83,7 +85,8 @@ func TestActivitiesLeaveNotifications(t *testing.T) {
 	}
 	ask := evs[1]
 	if !slices.Equal(ask.Approvers, []string{"ana", "bo"}) || !strings.Contains(ask.Text, "1 of consumer film/airport-cities (bo)") || ask.Deadline == nil ||
-		!strings.Contains(ask.Action, "meshflow approve aviation/airports") || ask.Domain != "aviation" || ask.Run.RunID == "" {
+		!strings.Contains(ask.Action, "meshflow approve aviation/airports") || ask.Domain != "aviation" || ask.Run.RunID == "" ||
+		len(ask.Impact) != 1 || !strings.Contains(ask.Text, "film/airport-cities will fail: its SQL reads `city`") {
 		t.Errorf("approval request %+v", ask)
 	}
 	if evs[0].Changes[0].Path != "airports.city" || !strings.Contains(evs[0].Text, "column city removed") {

@@ -9,6 +9,7 @@ import (
 	"github.com/meshflow/meshflow/internal/mesh/meshcheck"
 	"github.com/meshflow/meshflow/internal/mesh/meshrev"
 	"github.com/meshflow/meshflow/internal/mesh/meshtest"
+	"github.com/meshflow/meshflow/internal/mesh/spec"
 	"github.com/meshflow/meshflow/internal/refresh"
 	"github.com/meshflow/meshflow/internal/signing"
 	"github.com/meshflow/meshflow/internal/store/storage"
@@ -72,6 +73,11 @@ const factPolicies = `
     message: Contracts say what they are for.
     severity: warning
     rule: has(contract.description) && has(contract.description.purpose)
+  # impact exists in both paths: empty at validate time, where there is no
+  # candidate, and in a run whose columns did not change.
+  - id: no-broken-consumers
+    message: A change breaks no consumer.
+    rule: impact.breaksConsumers.size() == 0
   - id: quality-not-blocked
     message: No blocking rule fails.
     rule: quality.blocked == false
@@ -81,7 +87,7 @@ const factPolicies = `
 // the fixture, in both paths; before policy.Facts, validate or the run failed
 // each of them for some product.
 var alwaysHold = []string{"has-stewards", "stewards-are-people", "board-stewards-fx", "inputs-are-relative",
-	"local-inputs-under-data", "kpis-read-both-regions", "approval-named", "owned-by-team", "contract-is-active-odcs-3"}
+	"local-inputs-under-data", "kpis-read-both-regions", "approval-named", "owned-by-team", "contract-is-active-odcs-3", "no-broken-consumers"}
 
 // TestPoliciesSeeTheSameFactsAtValidateAndInARun evaluates policies over
 // stewards, inputs, tags, owner, approval and contract fields with `meshflow
@@ -108,18 +114,7 @@ func TestPoliciesSeeTheSameFactsAtValidateAndInARun(t *testing.T) {
 	}
 
 	// Run time: apply's revision, in a store, read back as a run reads it.
-	st, err := storage.OpenLocal(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	signer, err := signing.NewSigner()
-	if err != nil {
-		t.Fatal(err)
-	}
-	rev, err := meshrev.Build(res.Set, "ci", []signing.PublicKey{signer.PublicKey()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	rev, st := revisionOf(t, res.Set)
 	if _, err := meshrev.Publish(ctx, st, rev, time.Now()); err != nil {
 		t.Fatal(err)
 	}
@@ -174,4 +169,23 @@ func TestPoliciesSeeTheSameFactsAtValidateAndInARun(t *testing.T) {
 	if n := holds["board-tag"]; n == 0 || n == len(res.Set.Products) {
 		t.Errorf("policy board-tag holds for %d of %d products; the fixture has one board product", n, len(res.Set.Products))
 	}
+}
+
+// revisionOf returns the revision meshflow apply builds of a checked mesh, and
+// an empty store for a test to publish to.
+func revisionOf(t *testing.T, set *spec.Set) (meshrev.Revision, storage.Store) {
+	t.Helper()
+	st, err := storage.OpenLocal(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := signing.NewSigner()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rev, err := meshrev.Build(set, "ci", []signing.PublicKey{signer.PublicKey()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rev, st
 }

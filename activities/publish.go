@@ -79,5 +79,35 @@ func (a *Activities) CleanupStaging(ctx context.Context, in refresh.CleanupInput
 			return err
 		}
 	}
+	if err := a.removeUnpublishedPartitions(ctx, in); err != nil {
+		return err
+	}
 	return os.RemoveAll(a.scratchDir(in.RunID))
+}
+
+// removeUnpublishedPartitions deletes the partition objects a run built when it
+// ended without publishing them (failed, rejected, expired): no version names
+// them. A published run's objects stay; gc removes them once no retained
+// version names them.
+func (a *Activities) removeUnpublishedPartitions(ctx context.Context, in refresh.CleanupInput) error {
+	if in.Stage == refresh.StagePublished || in.Stage == "" {
+		return nil
+	}
+	objs, err := a.Store.List(ctx, layout.PartitionsPrefix(in.Ref))
+	if err != nil || len(objs) == 0 {
+		return err
+	}
+	if head, found, err := catalog.ReadLatest(ctx, a.Store, in.Ref); err != nil {
+		return err
+	} else if found && head.Manifest.RunID == in.RunID {
+		return nil // published after all: its objects are named
+	}
+	for _, o := range objs {
+		if run, ok := layout.RunOfPartitionKey(in.Ref, o.Key); ok && run == in.RunID {
+			if err := a.Store.Delete(ctx, o.Key); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }

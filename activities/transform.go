@@ -49,29 +49,18 @@ func (a *Activities) transform(ctx context.Context, in refresh.TransformInput) (
 		return res, err
 	}
 	defer db.Close()
-	var copyBudget int64
-	if left, limited := a.scratchLeft(in.RunID); limited {
-		copyBudget = max(1, left)
-	}
 	for _, input := range in.Inputs {
-		files := inputFiles[input.Name]
 		var spec refresh.Input
 		for _, i := range in.Product.Inputs {
 			if i.Name == input.Name {
 				spec = i
 			}
 		}
-		rows, err := db.LoadInput(ctx, engine.Input{Name: input.Name, Format: input.Format, Files: files, Delimiter: spec.Delimiter, Header: spec.Header, BadRows: spec.BadRows, MaxCopyBytes: copyBudget})
-		if err != nil {
-			if errors.Is(err, engine.ErrCopyTooLarge) {
-				return res, a.scratchExceeded(in.Product.Ref(), "the readable copy of input "+input.Name)
-			}
-			if de, ok := errors.AsType[*engine.DataError](err); ok {
-				return res, badInput("%s (source %s)", de.Error(), input.Source)
-			}
+		spec.Format = input.Format
+		if err := a.loadInput(ctx, db, in.Product, spec, inputFiles[input.Name], in.RunID, input.Source); err != nil {
 			return res, err
 		}
-		progress.Store(fmt.Sprintf("loaded input %s: %d rows", input.Name, rows))
+		progress.Store("loaded input " + input.Name)
 	}
 	if err := a.stageRejects(ctx, db, in.Product.Ref(), in.RunID); err != nil {
 		return res, err
@@ -79,10 +68,7 @@ func (a *Activities) transform(ctx context.Context, in refresh.TransformInput) (
 	progress.Store("running the transform SQL")
 	rows, err := db.Run(ctx, "candidate", in.Product.SQL)
 	if err != nil {
-		if se, ok := errors.AsType[*engine.SQLError](err); ok {
-			return res, temporal.NewNonRetryableApplicationError("transform SQL: "+se.Error(), refresh.ErrTransform, nil)
-		}
-		return res, err
+		return res, transformErr(err)
 	}
 	progress.Store(fmt.Sprintf("writing %d rows", rows))
 	cols, err := db.Columns(ctx, "candidate")
@@ -105,6 +91,40 @@ func (a *Activities) transform(ctx context.Context, in refresh.TransformInput) (
 		res.Columns = append(res.Columns, refresh.Column{Name: c.Name, Type: c.Type})
 	}
 	return res, nil
+}
+
+// loadInput loads the local files of an input into the engine as a table named
+// after the input, within the run's scratch budget. Rows that are not rows fail
+// with a non-retryable error naming the file and line.
+// Errors name source, the input's origin, when it is set.
+func (a *Activities) loadInput(ctx context.Context, db *engine.DB, p refresh.Product, input refresh.Input, files []string, runID, source string) error {
+	var copyBudget int64
+	if left, limited := a.scratchLeft(runID); limited {
+		copyBudget = max(1, left)
+	}
+	format := input.Format
+	if input.Product != "" {
+		format = refresh.FormatParquet
+	}
+	_, err := db.LoadInput(ctx, engine.Input{Name: input.Name, Format: format, Files: files, Delimiter: input.Delimiter, Header: input.Header, BadRows: input.BadRows, MaxCopyBytes: copyBudget})
+	if errors.Is(err, engine.ErrCopyTooLarge) {
+		return a.scratchExceeded(p.Ref(), "the readable copy of input "+input.Name)
+	}
+	if de, ok := errors.AsType[*engine.DataError](err); ok {
+		if source != "" {
+			return badInput("%s (source %s)", de.Error(), source)
+		}
+		return badInput("%s", de.Error())
+	}
+	return err
+}
+
+// transformErr makes an error of the transform SQL non-retryable.
+func transformErr(err error) error {
+	if se, ok := errors.AsType[*engine.SQLError](err); ok {
+		return temporal.NewNonRetryableApplicationError("transform SQL: "+se.Error(), refresh.ErrTransform, nil)
+	}
+	return err
 }
 
 // stageRejects stages the input lines the loads set aside, if any, where

@@ -54,22 +54,8 @@ func (a *Activities) validate(ctx context.Context, in refresh.ValidateInput) (re
 	if err := db.LoadParquet(ctx, "candidate", file); err != nil {
 		return res, err
 	}
-	have, err := db.Columns(ctx, "candidate")
-	if err != nil {
+	if res.ContractColumns, _, err = a.castToContract(ctx, db, p, c, "candidate", "checked"); err != nil {
 		return res, err
-	}
-	props := c.Schema[0].Properties
-	if err := checkColumns(p, have, props); err != nil {
-		return res, err
-	}
-	var casts []string
-	for _, prop := range props {
-		casts = append(casts, fmt.Sprintf("CAST(%s AS %s) AS %s", engine.Ident(prop.Name), duckType(prop), engine.Ident(prop.Name)))
-		res.ContractColumns = append(res.ContractColumns, refresh.Column{Name: prop.Name, Type: prop.LogicalType})
-	}
-	if _, err := db.Run(ctx, "checked", "SELECT "+strings.Join(casts, ", ")+" FROM candidate"); err != nil {
-		return res, temporal.NewNonRetryableApplicationError(
-			fmt.Sprintf("the output does not match the types of the contract: %v", err), refresh.ErrContract, nil)
 	}
 	activity.RecordHeartbeat(ctx, "evaluating rules")
 	dir := a.scratchDir(in.RunID)
@@ -113,6 +99,37 @@ func (a *Activities) validate(ctx context.Context, in refresh.ValidateInput) (re
 		return res, fmt.Errorf("column statistics: %w", err)
 	}
 	return res, nil
+}
+
+// castToContract checks that table from has exactly the contract's columns and
+// creates table to with each value read as its column's logical type. It returns
+// the contract's columns (logical types) and to's columns (DuckDB types).
+func (a *Activities) castToContract(ctx context.Context, db *engine.DB, p refresh.Product, c *contract.Contract, from, to string) (contractCols, cols []refresh.Column, err error) {
+	have, err := db.Columns(ctx, from)
+	if err != nil {
+		return nil, nil, err
+	}
+	props := c.Schema[0].Properties
+	if err := checkColumns(p, have, props); err != nil {
+		return nil, nil, err
+	}
+	var casts []string
+	for _, prop := range props {
+		casts = append(casts, fmt.Sprintf("CAST(%s AS %s) AS %s", engine.Ident(prop.Name), duckType(prop), engine.Ident(prop.Name)))
+		contractCols = append(contractCols, refresh.Column{Name: prop.Name, Type: prop.LogicalType})
+	}
+	if _, err := db.Run(ctx, to, "SELECT "+strings.Join(casts, ", ")+" FROM "+engine.Ident(from)); err != nil {
+		return nil, nil, temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("the output does not match the types of the contract: %v", err), refresh.ErrContract, nil)
+	}
+	typed, err := db.Columns(ctx, to)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, c := range typed {
+		cols = append(cols, refresh.Column{Name: c.Name, Type: c.Type})
+	}
+	return contractCols, cols, nil
 }
 
 // rejects records in q the input lines the transform set aside, if it staged

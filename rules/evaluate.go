@@ -606,3 +606,49 @@ func (e *evaluation) observed(r *compiled, res *RuleResult, aggs map[string]map[
 	}
 	return "; found " + strings.Join(parts, ", ")
 }
+
+// NeedsScan reports whether a dataset rule reads an aggregate of a column (null,
+// distinct or duplicate count, minimum, maximum), which only a scan of the rows
+// gives. Without one, Judge evaluates every rule from counts made elsewhere.
+func (s *Set) NeedsScan() bool {
+	for _, r := range s.rules {
+		for m := range r.keys {
+			if r.kind == Dataset && m != varFailingFraction {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// Judge evaluates the rules from counts made elsewhere, such as the sums of a
+// partitioned version's partitions: counts maps a row rule's ID to its Checked
+// and Failing rows, over rows rows. Row rules get their status from their
+// thresholds; dataset rules are evaluated over the row count and the row rules'
+// failing fractions, so Judge is only for sets that do not NeedsScan. It returns
+// the results in the set's order; a row rule without counts has none failing.
+func (s *Set) Judge(ctx context.Context, counts map[string]*RuleResult, rows int64) ([]RuleResult, error) {
+	e := &evaluation{set: s, rep: &Report{Rows: rows, Rules: make([]RuleResult, len(s.rules))}}
+	fractions := map[string]float64{}
+	for i, r := range s.rules {
+		res := &e.rep.Rules[i]
+		*res = RuleResult{ID: r.ID, Column: r.Column, Kind: r.kind, Severity: r.Severity, Engine: EngineSQL}
+		if r.kind != Row {
+			res.Engine = EngineCEL
+			continue
+		}
+		if c := counts[r.ID]; c != nil {
+			res.Checked, res.Failing = c.Checked, c.Failing
+		}
+		e.rowStatus(r, res)
+		fractions[r.ID] = res.FailingFraction
+	}
+	for i, r := range s.rules {
+		if r.kind == Dataset {
+			if err := e.datasetRule(ctx, r, &e.rep.Rules[i], map[string]map[string]ref.Val{}, fractions); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return e.rep.Rules, nil
+}

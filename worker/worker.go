@@ -62,20 +62,24 @@ type ActivityRegistry interface {
 // activities are the Measured… ones, which record metrics when a.Metrics is set.
 func Register(r ActivityRegistry, a *activities.Activities) {
 	for name, fn := range map[string]any{
-		refresh.ActivityIngest:           a.MeasuredIngest,
-		refresh.ActivityTransform:        a.MeasuredTransform,
-		refresh.ActivityValidate:         a.MeasuredValidate,
-		refresh.ActivityLatest:           a.LatestManifest,
-		refresh.ActivityPublish:          a.MeasuredPublish,
-		refresh.ActivityInputsPublished:  a.InputsPublished,
-		refresh.ActivityCleanup:          a.CleanupStaging,
-		refresh.ActivityGovern:           a.Govern,
-		refresh.ActivityResolve:          a.ResolveProduct,
-		refresh.ActivityAccessGranted:    a.AccessGranted,
-		refresh.ActivityNotifyEscalation: a.NotifyEscalation,
-		access.ActivityResolveAccess:     a.ResolveAccess,
-		access.ActivityRecordGrant:       a.RecordGrant,
-		access.ActivityRevokeGrant:       a.RevokeGrant,
+		refresh.ActivityIngest:            a.MeasuredIngest,
+		refresh.ActivityTransform:         a.MeasuredTransform,
+		refresh.ActivityValidate:          a.MeasuredValidate,
+		refresh.ActivityLatest:            a.LatestManifest,
+		refresh.ActivityPublish:           a.MeasuredPublish,
+		refresh.ActivityInputsPublished:   a.InputsPublished,
+		refresh.ActivityCleanup:           a.CleanupStaging,
+		refresh.ActivityGovern:            a.Govern,
+		refresh.ActivityResolve:           a.ResolveProduct,
+		refresh.ActivityAccessGranted:     a.AccessGranted,
+		refresh.ActivityNotifyEscalation:  a.NotifyEscalation,
+		refresh.ActivityPlanPartitions:    a.MeasuredPlan,
+		refresh.ActivityBuildPartitions:   a.BuildPartitions,
+		refresh.ActivityCombinePartitions: a.MeasuredCombine,
+		access.ActivityResolveAccess:      a.ResolveAccess,
+		access.ActivityRecordGrant:        a.RecordGrant,
+		access.ActivityRevokeGrant:        a.RevokeGrant,
+		access.ActivityNotifyExpiring:     a.NotifyAccessExpiring,
 	} {
 		r.RegisterActivityWithOptions(fn, activity.RegisterOptions{Name: name})
 	}

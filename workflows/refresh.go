@@ -121,7 +121,15 @@ func (r *run) execute(ctx workflow.Context) (refresh.Result, error) {
 			return *ended, err
 		}
 	}
-	staged, err := r.stage(ctx)
+	var staged staged
+	var err error
+	if r.p.Partitions != nil {
+		// Only runs resolved from a revision know partitions: runs of
+		// earlier code never take this path.
+		staged, err = r.buildPartitions(ctx)
+	} else {
+		staged, err = r.stage(ctx)
+	}
 	if err != nil {
 		return refresh.Result{}, err
 	}
@@ -141,10 +149,13 @@ func (r *run) execute(ctx workflow.Context) (refresh.Result, error) {
 	r.status.Detail = "checking mesh policies and the contract's changes"
 	var gov refresh.GovernResult
 	if err := workflow.ExecuteActivity(shortOptions(ctx, "Check "+r.p.Ref()+" against the mesh policies and diff its contract with the published one"),
-		refresh.ActivityGovern, refresh.GovernInput{Product: r.p, RunID: r.runID, Policies: r.policies, Quality: staged.val.Quality, Previous: previous, Downstream: r.downstream}).Get(ctx, &gov); err != nil {
+		refresh.ActivityGovern, refresh.GovernInput{Product: r.p, RunID: r.runID, Policies: r.policies, Quality: staged.val.Quality, Previous: previous,
+			Columns: staged.val.Columns, Consumers: r.consumers()}).Get(ctx, &gov); err != nil {
 		return refresh.Result{}, r.wrap(refresh.StageValidating, err)
 	}
-	r.status.Policies, r.status.Changes, r.status.Breaking = gov.Policies, gov.Changes, gov.Breaking
+	// The impact is copied from the activity's result, like the changes: runs
+	// recorded before impact analysis have none, and replay the same commands.
+	r.status.Policies, r.status.Changes, r.status.Breaking, r.status.Impact = gov.Policies, gov.Changes, gov.Breaking, gov.Impact
 	for _, p := range gov.Policies {
 		if p.Blocks() {
 			msg := p.Message
@@ -160,7 +171,7 @@ func (r *run) execute(ctx workflow.Context) (refresh.Result, error) {
 		Inputs: staged.ing.Inputs, Columns: staged.val.Columns, ContractColumns: staged.val.ContractColumns,
 		ContractVersion: gov.ContractVersion, Contract: &contractRef, Changes: gov.Changes, Policies: gov.Policies,
 		Quality: staged.val.Quality, Data: staged.val.Data, Report: staged.val.Report, Quarantine: staged.val.Quarantine,
-		Breaking: gov.Breaking,
+		Breaking: gov.Breaking, Partitions: staged.parts, Impact: gov.Impact,
 	}
 	// The manifest under review names who asked for the run and why. Runs that
 	// were waiting for approval when this was deployed keep the manifest their
@@ -203,16 +214,22 @@ func (r *run) execute(ctx workflow.Context) (refresh.Result, error) {
 	}
 	r.status.Version = pub.Version
 	_ = workflow.UpsertTypedSearchAttributes(ctx, keyVersion.ValueSet(pub.Version))
-	r.setStage(ctx, refresh.StagePublished, "published version "+pub.Version)
+	done := "published version " + pub.Version
+	if staged.parts != nil {
+		done += ": " + staged.parts.Words()
+	}
+	r.setStage(ctx, refresh.StagePublished, done)
 	r.propagate(ctx, pub.Version)
 	return refresh.Result{Stage: refresh.StagePublished, Version: pub.Version}, nil
 }
 
-// staged is what the session stages produce.
+// staged is what the session stages produce, or the partitioned stages.
 type staged struct {
 	ing refresh.IngestResult
 	tr  refresh.TransformResult
 	val refresh.ValidateResult
+	// parts summarises a partitioned run's partitions.
+	parts *refresh.PartitionSummary
 }
 
 // stage runs ingest, transform and validate on one worker (a Temporal session), so
@@ -611,6 +628,18 @@ const GroupStewards = refresh.GroupStewards
 // Route decides who must sign off a new version (refresh.Route).
 func Route(p refresh.Product, downstream map[string]refresh.Product, hasPrevious, breaking, green bool) []refresh.ApprovalGroup {
 	return refresh.Route(p, downstream, hasPrevious, breaking, green)
+}
+
+// consumers returns the products that read this one, as the run resolved
+// them, in the order the product lists them (not the map's).
+func (r *run) consumers() []refresh.Product {
+	var out []refresh.Product
+	for _, ref := range r.p.Consumers {
+		if c, ok := r.downstream[ref]; ok {
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 // ManifestHash identifies the candidate under review: approvals name it, so a

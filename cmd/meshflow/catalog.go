@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/meshflow/meshflow/internal/access/grants"
 	"github.com/meshflow/meshflow/internal/mesh/meshrev"
@@ -20,12 +21,13 @@ import (
 func runCatalog(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	const usage = "Usage: meshflow catalog list [--store …] | meshflow catalog show [--store …] [--json] <domain>/<product>\n" +
 		"       meshflow catalog audit [--store …] [--json] [<domain>/<product> …]\n" +
+		"       meshflow catalog gc [--store …] --keep N [--dry-run] [--json] <domain>/<product>\n" +
 		"       meshflow catalog export [--store …] [--mesh …] [--public-url …] [--json] --format odps <domain>/<product>"
 	if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
 		fmt.Fprintln(stdout, usage)
 		return nil
 	}
-	if len(args) == 0 || !slices.Contains([]string{"list", "show", "audit", "export"}, args[0]) {
+	if len(args) == 0 || !slices.Contains([]string{"list", "show", "audit", "gc", "export"}, args[0]) {
 		fmt.Fprintln(stderr, usage)
 		return exitError{2}
 	}
@@ -39,6 +41,8 @@ func runCatalog(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	asJSON := fs.Bool("json", false, "print JSON")
 	term := fs.String("term", "", "list only products with a column linked to this glossary term (or one of its synonyms)")
 	mesh := fs.String("mesh", defaultMesh(), "mesh folder, for the glossary's synonyms")
+	keep := fs.Int("keep", 0, "gc: keep the data of the newest N versions; older versions are retired (their manifests stay)")
+	dryRun := fs.Bool("dry-run", false, "gc: say what would be removed, remove nothing")
 	if err := parse(fs, args[1:]); err != nil {
 		return flagError(err)
 	}
@@ -48,6 +52,13 @@ func runCatalog(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	if sub == "audit" {
 		return runAudit(ctx, st, fs.Args(), *asJSON, stdout)
+	}
+	if sub == "gc" {
+		ref, err := oneArg(fs, "product as <domain>/<product>")
+		if err != nil {
+			return err
+		}
+		return runGC(ctx, st, ref, *keep, *dryRun, *asJSON, stdout)
 	}
 	if sub == "list" {
 		entries, err := catalog.List(ctx, st)
@@ -92,7 +103,17 @@ func runCatalog(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if m.Submitter != "" {
 		fmt.Fprintf(stdout, "  requested   by %s (%s)\n", m.Submitter, m.Reason)
 	}
-	fmt.Fprintf(stdout, "  data        %s (%d bytes, sha256 %s)\n", st.URI(m.Data.Key), m.Data.Size, m.Data.SHA256)
+	objs, err := catalog.DataObjects(ctx, st, m)
+	if err != nil {
+		return err
+	}
+	if ps := m.Partitions; ps != nil {
+		fmt.Fprintf(stdout, "  partitions  %d by %s (%s), %s to %s: %s\n", ps.Total, ps.By, ps.Column, ps.First, ps.Last, ps.Words())
+		fmt.Fprintf(stdout, "  index       %s (sha256 %s)\n", st.URI(ps.Index.Key), ps.Index.SHA256)
+	} else {
+		fmt.Fprintf(stdout, "  data        %s (%d bytes, sha256 %s)\n", st.URI(m.Data.Key), m.Data.Size, m.Data.SHA256)
+	}
+	fmt.Fprintf(stdout, "  read        %s\n", catalog.ReadSQL(st, objs))
 	fmt.Fprintf(stdout, "  rows        %d published, %d quarantined of %d\n", m.Quality.RowsOut, m.Quality.Quarantined, m.Quality.RowsIn)
 	if m.Quality.Rejected > 0 {
 		fmt.Fprintf(stdout, "  rejected    %d input lines that were not rows, in %s\n", m.Quality.Rejected, st.URI(m.Quality.Rejects.Key))
@@ -220,4 +241,39 @@ func runAudit(ctx context.Context, st storage.Store, refs []string, asJSON bool,
 		return fmt.Errorf("the audit found broken guarantees in %d of %d product(s)", broken, len(audits))
 	}
 	return nil
+}
+
+// runGC retires a product's versions older than the newest keep and removes the
+// objects no kept version names.
+func runGC(ctx context.Context, st storage.Store, ref string, keep int, dryRun, asJSON bool, stdout io.Writer) error {
+	res, err := catalog.GC(ctx, st, ref, keep, dryRun, time.Now())
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		return json.NewEncoder(stdout).Encode(res)
+	}
+	verb := "removed"
+	if dryRun {
+		verb = "would remove"
+	}
+	retired := "none"
+	if len(res.Retired) > 0 {
+		retired = strings.Join(res.Retired, ", ")
+	}
+	fmt.Fprintf(stdout, "%s: kept the data of %s; retired %s; %s %d objects (%s)\n", ref, strings.Join(res.Kept, ", "), retired, verb, len(res.Removed), byteSize(res.Bytes))
+	return nil
+}
+
+// byteSize writes a byte count for people.
+func byteSize(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d bytes", n)
 }

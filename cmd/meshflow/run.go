@@ -22,6 +22,7 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	actor.register(fs, "principal who asks for the run (it cannot approve it)")
 	reason := fs.String("reason", "manual", "why the run starts (recorded in the manifest)")
 	wait := fs.Bool("wait", false, "follow the run until it ends, stage by stage")
+	parts := fs.String("partitions", "", "for a partitioned product: also build these partitions, whatever their state (2026-09-01..2026-09-07)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: meshflow run [flags] <domain>/<product>\n\nStarts a refresh of a product through meshflow serve, in your name; the run reads the product from\nthe current mesh revision (meshflow apply publishes it; meshflow dev applies its folder).")
 		fs.PrintDefaults()
@@ -37,7 +38,7 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
-	started, err := srv.StartRefresh(ctx, api.RefreshRequest{Product: ref, Reason: *reason})
+	started, err := srv.StartRefresh(ctx, api.RefreshRequest{Product: ref, Reason: *reason, Partitions: *parts})
 	if err != nil {
 		return fmt.Errorf("start a refresh of %s: %w", ref, err)
 	}
@@ -140,6 +141,9 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 func printStatus(w io.Writer, id string, st refresh.Status) {
 	fmt.Fprintf(w, "%s\n  product    %s\n  stage      %s — %s\n  submitter  %s, started %s\n", id, st.Product, st.Stage, st.Detail, st.Submitter, st.StartedAt.Local().Format(time.DateTime))
 	fmt.Fprintf(w, "  rows       in %d, out %d, quarantined %d; %d warning rule(s)\n", st.RowsIn, st.RowsOut, st.Quarantined, st.Warnings)
+	if p := st.Partitions; p != nil {
+		fmt.Fprintf(w, "  partitions %d built, %d carried over (%d of %d batches done)\n", p.Done, p.CarriedOver, p.BatchesDone, p.Batches)
+	}
 	if st.Version != "" {
 		fmt.Fprintf(w, "  version    %s\n", st.Version)
 	}
@@ -149,6 +153,7 @@ func printStatus(w io.Writer, id string, st refresh.Status) {
 	for _, c := range st.Changes {
 		fmt.Fprintf(w, "  change     %-12s %s: %s\n", c.Severity, c.Path, c.Message)
 	}
+	printImpact(w, st.Impact)
 	for _, p := range st.Policies {
 		verdict := "holds"
 		if !p.Holds {
@@ -176,6 +181,34 @@ func printStatus(w io.Writer, id string, st refresh.Status) {
 	}
 	if st.Error != "" {
 		fmt.Fprintf(w, "  error      %s\n", st.Error)
+	}
+}
+
+// printImpact shows what a candidate's schema change does to the consumers:
+// the changed columns, then one line per consumer with its output columns
+// that read them.
+func printImpact(w io.Writer, im *refresh.Impact) {
+	if im == nil {
+		return
+	}
+	for _, c := range im.Changed {
+		fmt.Fprintf(w, "  column     `%s` %s\n", c.Name, c.Describe())
+	}
+	for _, c := range im.Consumers {
+		verdict := "ok"
+		switch {
+		case c.Breaks():
+			verdict = "BREAKS"
+		case !c.Checked:
+			verdict = "unchecked"
+		}
+		fmt.Fprintf(w, "  impact     %-9s %s\n", verdict, c.Summary)
+		for _, o := range c.Outputs {
+			fmt.Fprintf(w, "             output column `%s` reads `%s`\n", o.Column, strings.Join(o.Reads, "`, `"))
+		}
+		if c.Error != "" {
+			fmt.Fprintf(w, "             DuckDB: %s\n", c.Error)
+		}
 	}
 }
 

@@ -35,7 +35,7 @@ func TestValidateExampleMesh(t *testing.T) {
 	want := "cross-domain edges:\n" +
 		"  finance/global-kpis reads sales-china/regional-sales: open, no grant needed\n" +
 		"  finance/global-kpis reads sales-emea/regional-sales: restricted: finance-data needs a grant (its runs wait in awaiting-access and ask for one)\n" +
-		exampleMesh + ": 5 products, 0 errors, 0 warnings\n"
+		exampleMesh + ": 6 products, 0 errors, 0 warnings\n"
 	if got := stdout.String(); got != want {
 		t.Errorf("stdout = %q, want %q", got, want)
 	}
@@ -63,7 +63,7 @@ func TestValidateBrokenMeshText(t *testing.T) {
    52 |             implementation: net_revenue + 1.0
       |                             ^
       = help: write a condition that is true for good data, such as ` + "`x > 0`" + `
-` + dir + `: 5 products, 2 errors, 0 warnings
+` + dir + `: 6 products, 2 errors, 0 warnings
 `
 	if got := stdout.String(); got != want {
 		t.Errorf("stdout:\n%s\nwant:\n%s", got, want)

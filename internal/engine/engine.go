@@ -41,6 +41,12 @@ type DB struct {
 // extensions to install or load, no ATTACH outside) and its configuration
 // locked, so that no statement can change these settings back.
 func Open(ctx context.Context, scratch string, threads int, memoryLimit string, maxTemp int64, allow ...string) (*DB, error) {
+	return open(ctx, scratch, threads, memoryLimit, maxTemp, nil, allow)
+}
+
+// open is Open with a hook that configures the database further before the
+// sandbox locks its configuration; a nil hook does nothing.
+func open(ctx context.Context, scratch string, threads int, memoryLimit string, maxTemp int64, configure func(context.Context, *sql.DB) error, allow []string) (*DB, error) {
 	if err := os.MkdirAll(scratch, 0o755); err != nil {
 		return nil, fmt.Errorf("open duckdb: %w", err)
 	}
@@ -61,8 +67,19 @@ func Open(ctx context.Context, scratch string, threads int, memoryLimit string, 
 	if maxTemp > 0 {
 		settings = append(settings, fmt.Sprintf("SET max_temp_directory_size = '%dKiB'", max(1, maxTemp>>10)))
 	}
-	settings = append(settings, sandbox(scratch, allow)...)
 	for _, s := range settings {
+		if _, err := db.ExecContext(ctx, s); err != nil {
+			_ = db.Close()
+			return nil, fmt.Errorf("configure duckdb (%s): %w", s, err)
+		}
+	}
+	if configure != nil {
+		if err := configure(ctx, db); err != nil {
+			_ = db.Close()
+			return nil, fmt.Errorf("configure duckdb: %w", err)
+		}
+	}
+	for _, s := range sandbox(scratch, allow) {
 		if _, err := db.ExecContext(ctx, s); err != nil {
 			_ = db.Close()
 			return nil, fmt.Errorf("configure duckdb (%s): %w", s, err)

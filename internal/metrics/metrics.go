@@ -25,7 +25,15 @@ type Metrics struct {
 	ruleFailing  *prometheus.GaugeVec
 	ruleFailures *prometheus.CounterVec
 	decision     *prometheus.HistogramVec
+	partitions   *prometheus.CounterVec
 }
+
+// Kinds of partitions, the values of the kind label of
+// meshflow_refresh_partitions_total.
+const (
+	PartitionsBuilt       = "built"
+	PartitionsCarriedOver = "carried_over"
+)
 
 // New registers the refresh metrics on reg.
 func New(reg prometheus.Registerer) *Metrics {
@@ -60,7 +68,21 @@ func New(reg prometheus.Registerer) *Metrics {
 			// 1 minute to about 17 days.
 			Buckets: prometheus.ExponentialBuckets(60, 3, 10),
 		}, append(product, "decision")),
+		partitions: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "meshflow_refresh_partitions_total",
+			Help: "Partitions of partitioned products' checked versions, by kind: built by the run, or carried_over by reference from an earlier version.",
+		}, append(product, "kind")),
 	}
+}
+
+// Partitioned records what a partitioned run did with its partitions.
+func (m *Metrics) Partitioned(ref string, s refresh.PartitionSummary) {
+	if m == nil {
+		return
+	}
+	domain, name := split(ref)
+	m.partitions.WithLabelValues(domain, name, PartitionsBuilt).Add(float64(s.Built))
+	m.partitions.WithLabelValues(domain, name, PartitionsCarriedOver).Add(float64(s.CarriedOver))
 }
 
 // split returns the domain and name of "<domain>/<name>".

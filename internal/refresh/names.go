@@ -28,6 +28,11 @@ const (
 	// ActivityNotifyEscalation leaves the notification of an escalated
 	// approval (EscalationInput).
 	ActivityNotifyEscalation = "NotifyEscalation"
+	// The stages of a partitioned product: plan the partitions, build them in
+	// batches, check the version as a whole.
+	ActivityPlanPartitions    = "PlanPartitions"
+	ActivityBuildPartitions   = "BuildPartitions"
+	ActivityCombinePartitions = "CombinePartitions"
 )
 
 // Update, query and signal names.

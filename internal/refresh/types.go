@@ -1,6 +1,7 @@
 package refresh
 
 import (
+	"fmt"
 	"strings"
 	"time"
 
@@ -29,6 +30,23 @@ type Product struct {
 	Governance   Governance `json:"governance"`
 	// Consumers are the products that read this one ("<domain>/<name>").
 	Consumers []string `json:"consumers,omitempty"`
+	// Partitions, when set, makes the product time-partitioned: a refresh
+	// builds only new, changed and lookback partitions, in batches.
+	Partitions *Partitioning `json:"partitions,omitempty"`
+}
+
+// Partitioning is how a product is split into time partitions.
+type Partitioning struct {
+	// By is hour, day or month.
+	By string `json:"by"`
+	// Column is the output column that holds each row's partition key.
+	Column string `json:"column"`
+	// Start is the first partition's key; nothing earlier is built.
+	Start string `json:"start"`
+	// Lookback is how many partitions before the newest every run rebuilds.
+	Lookback int `json:"lookback,omitempty"`
+	// MaxParallel is how many batches are in flight at once (0: the default).
+	MaxParallel int `json:"maxParallel,omitempty"`
 }
 
 // Ref returns "<domain>/<name>".
@@ -58,6 +76,10 @@ type Input struct {
 	// Access is the access mode of the input product (AccessOpen or
 	// AccessRestricted), as the mesh revision defines it.
 	Access string `json:"access,omitempty"`
+	// Partitioned is set on an input of a partitioned product that is split
+	// like the product: a URI with a partition placeholder, or a product
+	// partitioned by the same grain. Each partition reads only its own part.
+	Partitioned bool `json:"partitioned,omitempty"`
 }
 
 // NeedsGrant reports whether a product of domain needs a grant to read the
@@ -111,6 +133,10 @@ type RefreshInput struct {
 	Submitter string `json:"submitter"`
 	// Reason says why the run started ("manual", "schedule", "after sales-china/regional-sales v1.2.0").
 	Reason string `json:"reason,omitempty"`
+	// Partitions, for a partitioned product, is a range of partitions to build
+	// whatever their state ("2026-09-01..2026-09-07"), besides the new, changed
+	// and lookback ones.
+	Partitions string `json:"partitions,omitempty"`
 
 	// Product, Downstream and Policies carried the whole product in the input
 	// before mesh revisions. Runs started on current code ignore them; they are
@@ -189,9 +215,13 @@ type GovernInput struct {
 	Policies []Policy  `json:"policies"`
 	Quality  Quality   `json:"quality"`
 	Previous *Manifest `json:"previous,omitempty"`
-	// Downstream are the consumers of the product, as the run resolved them:
-	// Govern routes the approval with them to tell the approvers (Route).
-	Downstream map[string]Product `json:"downstream,omitempty"`
+	// Columns are the candidate's columns, as its consumers will read them
+	// (ValidateResult.Columns). Runs started before impact analysis send none.
+	Columns []Column `json:"columns,omitempty"`
+	// Consumers are the products that read this one, as the mesh revision
+	// defines them, in the order of Product.Consumers: Govern checks their SQL
+	// against the candidate's columns.
+	Consumers []Product `json:"consumers,omitempty"`
 }
 
 // GovernResult holds the policies' outcomes and the contract's changes.
@@ -202,6 +232,98 @@ type GovernResult struct {
 	// Contract is the candidate contract, staged for publication.
 	Contract        ObjectRef `json:"contract"`
 	ContractVersion string    `json:"contractVersion,omitempty"`
+	// Impact is what the candidate's schema change does to the consumers; nil
+	// when its columns are those of the last published version.
+	Impact *Impact `json:"impact,omitempty"`
+}
+
+// Impact is what a candidate whose columns differ from the last published
+// version's does to the products that read it, checked before sign-off.
+type Impact struct {
+	// Changed are the published columns the candidate removes, renames or
+	// retypes.
+	Changed []ChangedColumn `json:"changed"`
+	// Consumers are the products that read this one, each checked against the
+	// candidate's columns.
+	Consumers []ConsumerImpact `json:"consumers,omitempty"`
+}
+
+// The changes of a column that Impact lists.
+const (
+	ColumnRemoved = "removed"
+	ColumnRenamed = "renamed"
+	ColumnRetyped = "retyped"
+)
+
+// ChangedColumn is a published column that the candidate changes.
+type ChangedColumn struct {
+	Name string `json:"name"`
+	// Change is ColumnRemoved, ColumnRenamed or ColumnRetyped.
+	Change string `json:"change"`
+	// Type is the column's DuckDB type in the last published version.
+	Type string `json:"type"`
+	// NewType is the candidate's type of a retyped column.
+	NewType string `json:"newType,omitempty"`
+	// NewName is the candidate's name of a renamed column.
+	NewName string `json:"newName,omitempty"`
+}
+
+// Describe says what happened to the column, as in "removed here" or
+// "retyped here from BIGINT to VARCHAR".
+func (c ChangedColumn) Describe() string {
+	switch c.Change {
+	case ColumnRetyped:
+		return "retyped here from " + c.Type + " to " + c.NewType
+	case ColumnRenamed:
+		return "renamed here to `" + c.NewName + "`"
+	}
+	return c.Change + " here"
+}
+
+// ConsumerImpact is what a candidate's change does to one consuming product.
+type ConsumerImpact struct {
+	// Product is the consumer, "<domain>/<name>".
+	Product string `json:"product"`
+	// Checked is false when the consumer could not be checked; Summary says
+	// why.
+	Checked bool `json:"checked"`
+	// Binds is true when the consumer's SQL still binds over the candidate's
+	// columns; Error is DuckDB's binder error when it does not.
+	Binds bool   `json:"binds"`
+	Error string `json:"error,omitempty"`
+	// Reads are the changed columns the consumer's SQL reads.
+	Reads []string `json:"reads,omitempty"`
+	// Outputs are the consumer's output columns that read changed columns.
+	Outputs []OutputImpact `json:"outputs,omitempty"`
+	// Summary says it in one sentence, as in "film/airport-cities will fail:
+	// its SQL reads `city`, removed here".
+	Summary string `json:"summary"`
+}
+
+// Breaks reports whether the consumer's next run would fail: its SQL does
+// not bind over the candidate.
+func (c ConsumerImpact) Breaks() bool { return c.Checked && !c.Binds }
+
+// OutputImpact is an output column of a consumer and the changed columns it
+// reads.
+type OutputImpact struct {
+	Column string   `json:"column"`
+	Reads  []string `json:"reads"`
+}
+
+// BreaksConsumers returns the consumers whose next run would fail, in order;
+// a nil Impact breaks none.
+func (i *Impact) BreaksConsumers() []string {
+	out := []string{}
+	if i == nil {
+		return out
+	}
+	for _, c := range i.Consumers {
+		if c.Breaks() {
+			out = append(out, c.Product)
+		}
+	}
+	return out
 }
 
 // ApprovalGroup is one group whose sign-off a run needs: the product's stewards,
@@ -414,6 +536,146 @@ type Manifest struct {
 	Contract *ObjectRef       `json:"contract,omitempty"`
 	Changes  []ContractChange `json:"changes,omitempty"`
 	Policies []PolicyResult   `json:"policies,omitempty"`
+	// Impact is what this version's schema change did to the consumers, as
+	// checked before sign-off. It is omitted when empty, so that manifests of
+	// runs started before impact analysis hash as they did.
+	Impact *Impact `json:"impact,omitempty"`
+	// Partitions summarises a partitioned version and names its partition
+	// index; such a version has no single Data object.
+	Partitions *PartitionSummary `json:"partitions,omitempty"`
+}
+
+// PartitionSummary is what a manifest says of a partitioned version's
+// partitions.
+type PartitionSummary struct {
+	By     string `json:"by"`
+	Column string `json:"column"`
+	// Total is the number of partitions of the version: Built by its run plus
+	// CarriedOver, by reference, from earlier versions.
+	Total       int    `json:"total"`
+	Built       int    `json:"built"`
+	CarriedOver int    `json:"carriedOver"`
+	First       string `json:"first,omitempty"`
+	Last        string `json:"last,omitempty"`
+	// Index is the version's partition index (PartitionIndex, JSON): every
+	// partition with its objects, checksums and row counts.
+	Index ObjectRef `json:"index"`
+}
+
+// Words says what a run did with the partitions: "3 built, 177 carried over".
+func (s PartitionSummary) Words() string {
+	return fmt.Sprintf("%d built, %d carried over", s.Built, s.CarriedOver)
+}
+
+// PartitionIndex lists every partition of one version of a partitioned product.
+type PartitionIndex struct {
+	Product    string           `json:"product"`
+	By         string           `json:"by"`
+	Column     string           `json:"column"`
+	Partitions []PartitionEntry `json:"partitions"`
+}
+
+// PartitionEntry is one partition of a version.
+type PartitionEntry struct {
+	Key  string    `json:"key"`
+	Data ObjectRef `json:"data"`
+	// Quarantine holds the partition's rows that failed an error row rule;
+	// Outside its rows whose key was null or outside the partition, with the
+	// reason. Rejects holds input lines that were not rows.
+	Quarantine *ObjectRef `json:"quarantine,omitempty"`
+	Outside    *ObjectRef `json:"outside,omitempty"`
+	Rejects    *ObjectRef `json:"rejects,omitempty"`
+	// RowsIn = RowsOut + Quarantined; Quarantined counts the Outside rows too.
+	RowsIn      int64 `json:"rowsIn"`
+	RowsOut     int64 `json:"rowsOut"`
+	Quarantined int64 `json:"quarantined"`
+	OutsideRows int64 `json:"outsideRows,omitempty"`
+	Rejected    int64 `json:"rejected,omitempty"`
+	// Rules are the row rules' counts over the partition's rows in place.
+	Rules []RuleCount `json:"rules,omitempty"`
+	// Inputs is the fingerprint of each input the partition was built from,
+	// and Recipe the fingerprint of the SQL, contract and partitioning.
+	Inputs map[string]string `json:"inputs"`
+	Recipe string            `json:"recipe"`
+	// RunID is the run that built the partition.
+	RunID string `json:"runId"`
+}
+
+// RuleCount is one row rule's counts over a partition.
+type RuleCount struct {
+	ID      string `json:"id"`
+	Checked int64  `json:"checked"`
+	Failing int64  `json:"failing"`
+}
+
+// PlanInput asks to plan a refresh of a partitioned product.
+type PlanInput struct {
+	Product Product `json:"product"`
+	RunID   string  `json:"runId"`
+	// Requested is a range of partitions to build whatever their state.
+	Requested string `json:"requested,omitempty"`
+}
+
+// PlanResult says how many partitions the run builds, in how many batches; the
+// plan itself (keys, objects, fingerprints) is staged as Plan, so that a plan of
+// thousands of partitions never travels in a payload.
+type PlanResult struct {
+	Plan        ObjectRef `json:"plan"`
+	Build       int       `json:"build"`
+	CarriedOver int       `json:"carriedOver"`
+	BatchSize   int       `json:"batchSize"`
+	Batches     int       `json:"batches"`
+	// Reasons counts the built partitions by why they are built.
+	Reasons map[string]int `json:"reasons,omitempty"`
+	// Inputs are the unpartitioned inputs, snapshotted once for every batch.
+	Inputs []StagedInput `json:"inputs"`
+	Bytes  int64         `json:"bytes"`
+}
+
+// BatchInput asks to build batch number Batch of a plan.
+type BatchInput struct {
+	Product Product   `json:"product"`
+	RunID   string    `json:"runId"`
+	Plan    ObjectRef `json:"plan"`
+	Batch   int       `json:"batch"`
+}
+
+// BatchResult is what one batch built; its partitions' entries are staged as
+// Result.
+type BatchResult struct {
+	Result      ObjectRef `json:"result"`
+	Partitions  int       `json:"partitions"`
+	RowsIn      int64     `json:"rowsIn"`
+	RowsOut     int64     `json:"rowsOut"`
+	Quarantined int64     `json:"quarantined"`
+	// Blocked lists the partitions whose checks block publication, with why.
+	Blocked []string `json:"blocked,omitempty"`
+}
+
+// CombineInput asks to check a partitioned version as a whole: the plan's
+// carried-over partitions and the batches' built ones.
+type CombineInput struct {
+	Product Product     `json:"product"`
+	RunID   string      `json:"runId"`
+	Plan    ObjectRef   `json:"plan"`
+	Batches []ObjectRef `json:"batches"`
+}
+
+// CombineResult is the checked partitioned version: the quality of the whole, its
+// report, and the staged partition index.
+type CombineResult struct {
+	Validate   ValidateResult   `json:"validate"`
+	Partitions PartitionSummary `json:"partitions"`
+}
+
+// PartitionProgress is how far a partitioned run is.
+type PartitionProgress struct {
+	// Done of Build partitions are built; CarriedOver are kept by reference.
+	Done        int `json:"done"`
+	Build       int `json:"build"`
+	CarriedOver int `json:"carriedOver"`
+	Batches     int `json:"batches"`
+	BatchesDone int `json:"batchesDone"`
 }
 
 // PublishInput asks to publish the staged, checked output.
@@ -522,6 +784,10 @@ type Status struct {
 	Policies  []PolicyResult   `json:"policies,omitempty"`
 	Escalated bool             `json:"escalated,omitempty"`
 	Refused   []Refusal        `json:"refused,omitempty"`
+	// Partitions is a partitioned run's progress.
+	Partitions *PartitionProgress `json:"partitions,omitempty"`
+	// Impact is what the candidate's schema change does to the consumers.
+	Impact *Impact `json:"impact,omitempty"`
 }
 
 // Result is what a finished run returns.

@@ -65,6 +65,9 @@ func Connect(t testing.TB, name string, st storage.Store, tc client.Client, addr
 // PublishFunc is the signature of the Publish activity.
 type PublishFunc func(context.Context, refresh.PublishInput) (refresh.PublishResult, error)
 
+// BuildPartitionsFunc is the signature of the BuildPartitions activity.
+type BuildPartitionsFunc func(context.Context, refresh.BatchInput) (refresh.BatchResult, error)
+
 // WorkerOptions tune StartWorkers. The zero value runs the real activities on
 // the Env's store with one DuckDB thread and the worker's default concurrency.
 type WorkerOptions struct {
@@ -82,6 +85,9 @@ type WorkerOptions struct {
 	Publish func(real PublishFunc) PublishFunc
 	// Notify makes the activities leave notifications in the store's outbox.
 	Notify bool
+	// BuildPartitions, when set, is registered as the BuildPartitions
+	// activity in place of the real one, which it receives.
+	BuildPartitions func(real BuildPartitionsFunc) BuildPartitionsFunc
 	// MaxConcurrentSessions and MaxConcurrentActivities raise the workers'
 	// concurrency (0: the worker's defaults).
 	MaxConcurrentSessions, MaxConcurrentActivities int
@@ -107,6 +113,9 @@ func (e *Env) StartWorkers(queues []string, o WorkerOptions) *activities.Activit
 			MaxConcurrentSessions: o.MaxConcurrentSessions, MaxConcurrentActivities: o.MaxConcurrentActivities})
 		if o.Publish != nil {
 			w.RegisterActivityWithOptions(o.Publish(acts.Publish), activity.RegisterOptions{Name: refresh.ActivityPublish, DisableAlreadyRegisteredCheck: true})
+		}
+		if o.BuildPartitions != nil {
+			w.RegisterActivityWithOptions(o.BuildPartitions(acts.BuildPartitions), activity.RegisterOptions{Name: refresh.ActivityBuildPartitions, DisableAlreadyRegisteredCheck: true})
 		}
 		if err := w.Start(); err != nil {
 			e.T.Fatalf("start a worker on %s: %v", q, err)

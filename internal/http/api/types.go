@@ -63,7 +63,14 @@ type RefreshRequest struct {
 	Product string `json:"product"`
 	// Reason says why; default "manual".
 	Reason string `json:"reason,omitempty"`
+	// Partitions, for a partitioned product, is a range of partitions to build
+	// whatever their state: "2026-09-01..2026-09-07" or one key.
+	Partitions string `json:"partitions,omitempty"`
 }
+
+// CodeNotPartitioned answers a refresh that names partitions of a product that
+// has none.
+const CodeNotPartitioned = "not_partitioned"
 
 // Started is the answer to a started workflow.
 type Started struct {

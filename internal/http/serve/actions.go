@@ -11,6 +11,7 @@ import (
 	"github.com/meshflow/meshflow/internal/access"
 	"github.com/meshflow/meshflow/internal/http/api"
 	"github.com/meshflow/meshflow/internal/mesh/spec"
+	"github.com/meshflow/meshflow/internal/partition"
 	"github.com/meshflow/meshflow/internal/temporal/control"
 	"go.temporal.io/sdk/client"
 )
@@ -67,8 +68,21 @@ func (s *Server) startRefresh(w http.ResponseWriter, r *http.Request, principal 
 		api.Fail(w, http.StatusBadRequest, api.CodeBadRequest, "the reason is longer than 500 characters")
 		return
 	}
+	parts := ""
+	if req.Partitions != "" {
+		if p.Partitions == nil {
+			api.Fail(w, http.StatusBadRequest, api.CodeNotPartitioned, fmt.Sprintf("%s is not partitioned: refresh it whole, without partitions", p.Ref()))
+			return
+		}
+		rg, err := partition.By(p.Partitions.By).ParseRange(req.Partitions)
+		if err != nil {
+			api.Fail(w, http.StatusBadRequest, api.CodeBadRequest, "partitions: "+err.Error())
+			return
+		}
+		parts = rg.String()
+	}
 	run, err := s.actions.Start(r.Context(), control.Refresh{Ref: p.Ref(), TaskQueue: s.mesh.Domain(p.Metadata.Domain).Queue(),
-		Principal: principal, Reason: reason, Suffix: "manual-" + s.now().UTC().Format("20060102T150405.000")})
+		Principal: principal, Reason: reason, Suffix: "manual-" + s.now().UTC().Format("20060102T150405.000"), Partitions: parts})
 	if err != nil {
 		s.controlError(w, "start a refresh of "+p.Ref(), err)
 		return

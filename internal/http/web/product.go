@@ -118,13 +118,19 @@ type versionRow struct {
 	Approvals   []refresh.Approval
 	Breaking    bool
 	Changes     int
-	RunURL      string
-	Latest      bool
+	// Broke are the consumers this version's schema change broke, each with
+	// the impact analysis's summary.
+	Broke  []refresh.ConsumerImpact
+	RunURL string
+	Latest bool
 }
 
 type readInfo struct {
 	URI, Format, DuckDB, Access string
 	Contract                    string
+	// Partitions describes a partitioned version's partitions; URI is then its
+	// partition index.
+	Partitions string
 	// Hidden is true when the viewer is not signed in: the store's locations
 	// are not shown.
 	Hidden bool
@@ -291,6 +297,13 @@ func (s *server) product(ctx context.Context, e catalog.Entry, signedIn bool) pr
 		}
 		row := versionRow{Version: vm.Version, PublishedAt: vm.PublishedAt, Quality: vm.Quality, Approvals: vm.Approvals,
 			Breaking: vm.Breaking, Changes: len(vm.Changes), RunURL: s.runURL(vm.WorkflowID, vm.RunID), Latest: vm.Version == m.Version}
+		if vm.Impact != nil {
+			for _, c := range vm.Impact.Consumers {
+				if c.Breaks() {
+					row.Broke = append(row.Broke, c)
+				}
+			}
+		}
 		for _, rs := range vm.Quality.Rules {
 			if rs.Status != "pass" {
 				row.Failed = append(row.Failed, rs)
@@ -312,9 +325,17 @@ func (s *server) product(ctx context.Context, e catalog.Entry, signedIn bool) pr
 		d.RunsNote = "Sign in to see where the data is stored and the runs of this product."
 		return d
 	}
-	uri := s.deps.Store.URI(m.Data.Key)
-	d.Read.URI = uri
-	d.Read.DuckDB = fmt.Sprintf("SELECT * FROM read_parquet('%s');", strings.ReplaceAll(uri, "'", "''"))
+	objs, err := catalog.DataObjects(ctx, s.deps.Store, m)
+	if err != nil {
+		s.log.Warn("web: read the data objects", "product", e.Ref, "error", err)
+	}
+	if m.Partitions != nil {
+		d.Read.URI = s.deps.Store.URI(m.Partitions.Index.Key)
+		d.Read.Partitions = fmt.Sprintf("%d partitions by %s, %s to %s: %s in this version's run.", m.Partitions.Total, m.Partitions.By, m.Partitions.First, m.Partitions.Last, m.Partitions.Words())
+	} else {
+		d.Read.URI = s.deps.Store.URI(m.Data.Key)
+	}
+	d.Read.DuckDB = catalog.ReadSQL(s.deps.Store, objs)
 	d.Read.Access += fmt.Sprintf(" The path above is version %s and never changes; the latest version is always named by %s.", m.Version, s.deps.Store.URI(layout.LatestKey(e.Ref)))
 	if m.Contract != nil {
 		d.Read.Contract = s.deps.Store.URI(m.Contract.Key)

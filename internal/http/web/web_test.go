@@ -65,6 +65,11 @@ func publish(t testing.TB, st storage.Store, ref, tag, class, term string, versi
 				{ID: "amount_0", Severity: "error", Status: "fail", Failing: 10, Fraction: .1},
 				{ID: "amount_1", Severity: "warning", Status: "warn", Failing: 3, Fraction: .03}}},
 			Approvals: []refresh.Approval{{Principal: "maria.rossi", Decision: refresh.Approve, Comment: "<b>looks right</b>", At: time.Now()}}}
+		if breaking {
+			m.Impact = &refresh.Impact{Changed: []refresh.ChangedColumn{{Name: "region", Change: refresh.ColumnRemoved, Type: "VARCHAR"}},
+				Consumers: []refresh.ConsumerImpact{{Product: "finance/board-pack", Checked: true, Reads: []string{"region"},
+					Summary: "finance/board-pack will fail: its SQL reads `region`, removed here"}}}
+		}
 		got := publishtest.Publish(t, st, publishtest.Version{Ref: ref, RunID: "run-" + v, Breaking: breaking, Manifest: m,
 			At:       time.Now().Add(-time.Duration(len(versions)-i) * time.Hour),
 			Contract: fmt.Sprintf(testContract, name, domain, tag, class, term)})
@@ -191,7 +196,8 @@ func TestPages(t *testing.T) {
 		{"/?q=a&q=b", 400, []string{"given 2 times"}, nil, true},
 		{"/products/finance/kpis", 200, []string{
 			"<code>amount</code>", `href="/?term=net-revenue"`, `id="versions-table"`, "v2.0.0", "v1.1.0", `id="lineage-svg"`,
-			`id="rows-chart"`, "read_parquet(&#39;file://", "&lt;b&gt;looks right&lt;/b&gt;", "amount_1 warn", "This server is not connected to Temporal"}, nil, false},
+			`id="rows-chart"`, "read_parquet(&#39;file://", "&lt;b&gt;looks right&lt;/b&gt;", "amount_1 warn", "This server is not connected to Temporal",
+			`<span class="bad impact" title="finance/board-pack will fail: its SQL reads ` + "`region`" + `, removed here">broke finance/board-pack</span>`}, nil, false},
 		{"/products/finance/kpis", 200, []string{"<code>amount</code>", `id="versions-table"`, `id="data-hidden"`, "Sign in to see where the data is stored"},
 			[]string{"file://", "read_parquet", "This server is not connected to Temporal"}, true},
 		{"/products/finance/nope", 404, []string{"finance/nope has not been published"}, nil, true},
@@ -290,5 +296,33 @@ func TestInboxEvidence(t *testing.T) {
 	}
 	if strings.Contains(body, "<script>") {
 		t.Errorf("a sample value is not escaped")
+	}
+}
+
+// TestInboxShowsImpact renders an inbox entry whose change breaks one consumer
+// and not another: each consumer's verdict, summary and output columns show.
+func TestInboxShowsImpact(t *testing.T) {
+	s := New(Deps{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}).(*server)
+	im := &refresh.Impact{Changed: []refresh.ChangedColumn{{Name: "city", Change: refresh.ColumnRemoved, Type: "VARCHAR"}},
+		Consumers: []refresh.ConsumerImpact{
+			{Product: "film/airport-cities", Checked: true, Error: `Binder Error: Referenced column "city" not found`, Reads: []string{"city"},
+				Outputs: []refresh.OutputImpact{{Column: "city name", Reads: []string{"city"}}},
+				Summary: "film/airport-cities will fail: its SQL reads `city`, removed here"},
+			{Product: "film/heights", Checked: true, Binds: true, Summary: "film/heights still binds and reads none of the changed columns"},
+		}}
+	d := inboxData{Principal: "maria.rossi", MaxComment: api.MaxComment, Pending: []pendingRun{{
+		Run:    runRow{WorkflowID: "refresh/aviation/airports/x", Product: "aviation/airports"},
+		Status: refresh.Status{Product: "aviation/airports", Stage: refresh.StageAwaitingApproval, ManifestHash: "abc123", Impact: im},
+	}}}
+	w := httptest.NewRecorder()
+	s.render(w, httptest.NewRequest(http.MethodGet, "/inbox", nil), http.StatusOK, "inbox", page{Title: "Inbox", Principal: "maria.rossi", Data: d})
+	body := w.Body.String()
+	for _, want := range []string{"Impact on consumers", "<code>city</code> removed here",
+		`<tr data-consumer="film/airport-cities">`, `<td class="bad">will fail</td>`, "its SQL reads `city`, removed here",
+		"<code>city name</code> reads <code>city</code>", "DuckDB: Binder Error: Referenced column &#34;city&#34; not found",
+		`<tr data-consumer="film/heights">`, `<td class="good">binds</td>`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("inbox lacks %q:\n%s", want, body)
+		}
 	}
 }

@@ -65,6 +65,10 @@ type Event struct {
 	// Breaking and Changes describe the candidate contract's changes.
 	Breaking bool     `json:"breaking,omitempty"`
 	Changes  []Change `json:"changes,omitempty"`
+	// Impact says, a sentence per consumer, what the candidate does to the
+	// products that read it (the govern stage's impact analysis), as in
+	// "film/airport-cities will fail: its SQL reads `city`, removed here".
+	Impact []string `json:"impact,omitempty"`
 	// Approvers may decide; Deadline is when the request expires.
 	Approvers []string   `json:"approvers,omitempty"`
 	Deadline  *time.Time `json:"deadline,omitempty"`

@@ -60,6 +60,9 @@ func facts(ev Event) [][2]string {
 	for _, c := range ev.Changes {
 		add("Change ("+c.Severity+")", c.Path+": "+c.Message)
 	}
+	for _, i := range ev.Impact {
+		add("Impact", i)
+	}
 	return out
 }
 

@@ -94,5 +94,5 @@ func evaluate(ctx context.Context, pols *policy.Set, set *spec.Set, p *spec.Prod
 		ds.Errorf(p.Doc.PosAt("metadata"), "internal", "report this as a bug", "the contract of %s does not parse once resolved", p.Ref())
 		return nil, false
 	}
-	return pols.Evaluate(ctx, rp, c, nil), true
+	return pols.Evaluate(ctx, rp, c, nil, nil), true
 }

@@ -47,8 +47,8 @@ func TestExampleMeshIsClean(t *testing.T) {
 	if got := render(dir, res.Diagnostics.Items()); got != "" {
 		t.Fatalf("the example mesh has diagnostics:\n%s", got)
 	}
-	if n := len(res.Set.Products); n != 5 {
-		t.Errorf("%d products, want 5", n)
+	if n := len(res.Set.Products); n != 6 {
+		t.Errorf("%d products, want 6", n)
 	}
 	for _, p := range res.Set.Products {
 		if res.Rules[p.Ref()] == nil {

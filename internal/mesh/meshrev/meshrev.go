@@ -127,6 +127,7 @@ func Product(set *spec.Set, p *spec.Product) (refresh.Product, error) {
 		if producer := set.Product(in.Product); producer != nil {
 			ri.Access = producer.AccessMode()
 		}
+		ri.Partitioned = set.PartitionedInput(p, in)
 		if in.URI != "" {
 			ri.URI, ri.SpecURI = in.URI, in.URI
 			if rel, ok := strings.CutPrefix(in.URI, "file://"); ok && !strings.HasPrefix(rel, "/") {
@@ -134,6 +135,9 @@ func Product(set *spec.Set, p *spec.Product) (refresh.Product, error) {
 			}
 		}
 		out.Inputs = append(out.Inputs, ri)
+	}
+	if pt := p.Partitions; pt != nil {
+		out.Partitions = &refresh.Partitioning{By: pt.By, Column: pt.Column, Start: pt.Start, Lookback: pt.Lookback, MaxParallel: pt.MaxParallel}
 	}
 	if p.Contract == nil {
 		return out, fmt.Errorf("%s: the contract could not be read; run meshflow validate", p.Ref())

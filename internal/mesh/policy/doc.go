@@ -38,6 +38,15 @@
 // rules, blocked, warnings); it exists only in a run, so outside one the
 // policies whose rule mentions quality are skipped.
 //
+// `impact` is what the candidate's schema change does to the products that
+// read this one (refresh.Impact, package impact): impact.breaksConsumers lists
+// the consumers ("<domain>/<name>") whose SQL no longer binds over the
+// candidate's columns, so their next run would fail. It is an empty list when
+// the columns do not change, and at validate time, where there is no
+// candidate. A policy such as `impact.breaksConsumers.size() == 0` blocks a
+// change that would break a consumer; consumers cannot pin a major version yet,
+// so every consumer counts.
+//
 // Every evaluation is bounded by CostLimit and fails closed: a policy that
 // cannot be evaluated does not hold.
 package policy

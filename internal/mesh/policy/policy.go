@@ -35,6 +35,7 @@ func newEnv() (*cel.Env, error) {
 		cel.Variable("product", cel.MapType(cel.StringType, cel.DynType)),
 		cel.Variable("contract", cel.MapType(cel.StringType, cel.DynType)),
 		cel.Variable("quality", cel.MapType(cel.StringType, cel.DynType)),
+		cel.Variable("impact", cel.MapType(cel.StringType, cel.DynType)),
 	)
 }
 
@@ -80,7 +81,7 @@ func Compile(m *spec.Mesh, ds *diag.List) *Set {
 		if iss.Err() != nil {
 			for _, e := range iss.Errors() {
 				loc := e.Location
-				ds.Errorf(m.Doc.ScalarPos(node, loc.Line(), loc.Column()+1), "cel", "fix the expression; policies see product, contract and quality",
+				ds.Errorf(m.Doc.ScalarPos(node, loc.Line(), loc.Column()+1), "cel", "fix the expression; policies see product, contract, quality and impact",
 					"policy %q: %s", p.ID, e.Message)
 			}
 			continue
@@ -131,12 +132,13 @@ func (r Result) Blocks() bool { return !r.Holds && r.Severity != "warning" }
 // Evaluate checks every policy against a product as a run sees it: p is the
 // product resolved from a mesh revision (meshrev.Product), c its contract as
 // contract.Load reads p.Contract, and quality the run's quality report as
-// generic values (refresh.Quality as JSON). Outside a run quality is nil, and
-// the policies that read it are skipped. A policy that cannot be evaluated
-// fails closed. `meshflow validate` and the Govern activity both call it, with
-// the same facts (see Facts).
-func (s *Set) Evaluate(ctx context.Context, p refresh.Product, c *contract.Contract, quality map[string]any) []Result {
-	vars := Facts(p, c, quality)
+// generic values (refresh.Quality as JSON), and im what the candidate's schema
+// change does to the consumers (nil when nothing changes). Outside a run quality
+// and im are nil, and the policies that read quality are skipped. A policy that
+// cannot be evaluated fails closed. `meshflow validate` and the Govern activity
+// both call it, with the same facts (see Facts).
+func (s *Set) Evaluate(ctx context.Context, p refresh.Product, c *contract.Contract, quality map[string]any, im *refresh.Impact) []Result {
+	vars := Facts(p, c, quality, im)
 	var out []Result
 	for _, pol := range s.Policies {
 		if quality == nil && pol.needsQuality {
@@ -163,10 +165,10 @@ func (s *Set) Evaluate(ctx context.Context, p refresh.Product, c *contract.Contr
 	return out
 }
 
-// Facts returns the variables a policy sees, `product`, `contract` and
-// `quality`, for a product as a run sees it; the package documentation
+// Facts returns the variables a policy sees, `product`, `contract`, `quality`
+// and `impact`, for a product as a run sees it; the package documentation
 // describes each. It is the only place that builds them.
-func Facts(p refresh.Product, c *contract.Contract, quality map[string]any) map[string]any {
+func Facts(p refresh.Product, c *contract.Contract, quality map[string]any, im *refresh.Impact) map[string]any {
 	inputs := []string{}
 	for _, in := range p.Inputs {
 		switch {
@@ -193,7 +195,8 @@ func Facts(p refresh.Product, c *contract.Contract, quality map[string]any) map[
 	if quality == nil {
 		quality = map[string]any{}
 	}
-	return map[string]any{"product": product, "contract": contractVars, "quality": quality}
+	impact := map[string]any{"breaksConsumers": im.BreaksConsumers()}
+	return map[string]any{"product": product, "contract": contractVars, "quality": quality, "impact": impact}
 }
 
 // nonNil returns a copy of list that is never nil, so that a policy sees an

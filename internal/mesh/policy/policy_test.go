@@ -68,7 +68,7 @@ func TestEvaluate(t *testing.T) {
 		t.Fatal(ds.Err())
 	}
 	p := refresh.Product{Name: "x", Domain: "d", Owner: "o"}
-	res := set.Evaluate(context.Background(), p, nil, nil)
+	res := set.Evaluate(context.Background(), p, nil, nil, nil)
 	// The rule that only mentions the word quality is evaluated outside a run.
 	if len(res) != 3 || res[2].ID != "contract-quality" || !res[2].Holds {
 		t.Fatalf("outside a run, only the policy reading quality must be skipped: %+v", res)
@@ -76,13 +76,61 @@ func TestEvaluate(t *testing.T) {
 	if res[0].Holds || !res[0].Blocks() || res[1].Holds || res[1].Blocks() {
 		t.Errorf("got %+v", res)
 	}
-	res = set.Evaluate(context.Background(), p, nil, map[string]any{"blocked": false})
+	res = set.Evaluate(context.Background(), p, nil, map[string]any{"blocked": false}, nil)
 	if len(res) != 4 || !res[2].Holds {
 		t.Errorf("got %+v", res)
 	}
 	// A policy that reads a missing field fails closed.
-	res = set.Evaluate(context.Background(), p, nil, map[string]any{})
+	res = set.Evaluate(context.Background(), p, nil, map[string]any{}, nil)
 	if res[2].Holds || res[2].Error == "" {
 		t.Errorf("missing quality field must fail closed: %+v", res[2])
+	}
+}
+
+// TestImpactBlocksABreakingChange: a policy over impact.breaksConsumers holds
+// without a candidate change (as at validate time) and for a change that breaks
+// no consumer, and blocks one that breaks a consumer, naming it.
+func TestImpactBlocksABreakingChange(t *testing.T) {
+	m := mesh(t, `  - id: no-broken-consumers
+    message: A change may not break the products that read this one.
+    rule: impact.breaksConsumers.size() == 0
+  - id: kpis-never-break
+    message: Nothing may break the board's KPIs.
+    rule: '!("finance/global-kpis" in impact.breaksConsumers)'
+`)
+	ds := &diag.List{}
+	set := Compile(m, ds)
+	if ds.HasErrors() {
+		t.Fatal(ds.Err())
+	}
+	p := refresh.Product{Name: "regional-sales", Domain: "sales-china", Owner: "o"}
+	holds := func(res []Result) []bool {
+		var out []bool
+		for _, r := range res {
+			if r.Error != "" {
+				t.Fatalf("policy %s: %s", r.ID, r.Error)
+			}
+			out = append(out, r.Holds)
+		}
+		return out
+	}
+	if got := holds(set.Evaluate(context.Background(), p, nil, nil, nil)); fmt.Sprint(got) != "[true true]" {
+		t.Errorf("without a change: holds %v, want both", got)
+	}
+	harmless := &refresh.Impact{Changed: []refresh.ChangedColumn{{Name: "city", Change: refresh.ColumnRemoved}},
+		Consumers: []refresh.ConsumerImpact{{Product: "finance/global-kpis", Checked: true, Binds: true}}}
+	if got := holds(set.Evaluate(context.Background(), p, nil, map[string]any{}, harmless)); fmt.Sprint(got) != "[true true]" {
+		t.Errorf("a change no consumer reads: holds %v, want both", got)
+	}
+	breaking := &refresh.Impact{Changed: harmless.Changed, Consumers: []refresh.ConsumerImpact{
+		{Product: "finance/global-kpis", Checked: true, Binds: false, Error: `Referenced column "city" not found`},
+		{Product: "film/raw", Checked: false}, // not checked: not known to break
+	}}
+	res := set.Evaluate(context.Background(), p, nil, map[string]any{}, breaking)
+	if got := holds(res); fmt.Sprint(got) != "[false false]" || !res[0].Blocks() {
+		t.Errorf("a change that breaks the KPIs: holds %v, want neither, blocking", got)
+	}
+	if got := Facts(p, nil, nil, breaking)["impact"].(map[string]any)["breaksConsumers"]; fmt.Sprint(got) != "[finance/global-kpis]" {
+		t.Errorf("impact.breaksConsumers = %v, want the KPIs alone", got)
 	}
 }

@@ -313,6 +313,7 @@ func (s *Set) checkProduct(p *Product, ds *diag.List) {
 	if p.Contract != nil && s.Mesh != nil {
 		s.checkGlossary(p, ds)
 	}
+	s.checkPartitions(p, ds)
 }
 
 func (s *Set) checkInputs(p *Product, ds *diag.List) {

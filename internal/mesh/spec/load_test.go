@@ -31,8 +31,8 @@ func TestExampleMeshLoadsClean(t *testing.T) {
 			t.Errorf("%s", d.Error())
 		}
 	}
-	if len(set.Products) != 5 {
-		t.Fatalf("loaded %d products, want 5", len(set.Products))
+	if len(set.Products) != 6 {
+		t.Fatalf("loaded %d products, want 6", len(set.Products))
 	}
 	order := set.Order()
 	pos := map[string]int{}

@@ -193,6 +193,8 @@ type Product struct {
 	Governance   Governance `yaml:"governance"`
 	Output       Output     `yaml:"output"`
 	Schedule     *Schedule  `yaml:"schedule"`
+	// Partitions makes the product time-partitioned.
+	Partitions *Partitions `yaml:"partitions"`
 	// Access is AccessOpen (any product and person of the mesh may read it) or
 	// AccessRestricted (the default: products of other domains read it only
 	// while their owner team holds a grant).
@@ -254,6 +256,23 @@ type Input struct {
 	// PGSSLMODE), never from the spec.
 	Table string `yaml:"table"`
 	Query string `yaml:"query"`
+}
+
+// Partitions splits a product into time partitions, named as other tools name
+// them: a refresh builds only the new, changed and lookback partitions.
+type Partitions struct {
+	// By is hour, day or month.
+	By string `yaml:"by" required:"true"`
+	// Column is the output column (DATE or TIMESTAMP) that holds each row's
+	// partition key.
+	Column string `yaml:"column" required:"true"`
+	// Start is the first partition; nothing earlier is built.
+	Start string `yaml:"start" required:"true"`
+	// Lookback is how many partitions before the newest every run rebuilds, for
+	// late data; 0 by default.
+	Lookback int `yaml:"lookback"`
+	// MaxParallel is how many batches of partitions are in flight at once.
+	MaxParallel int `yaml:"maxParallel"`
 }
 
 // Transform is the SQL that turns the inputs into the product.

@@ -30,6 +30,11 @@ type Audit struct {
 	// Staging counts the product's objects under _staging/: runs in progress,
 	// or left by runs that ended without their cleanup.
 	Staging int `json:"staging"`
+	// Unreferenced are partition objects no committed version names: built by
+	// runs that never published, or only by versions gc retired. gc removes them.
+	Unreferenced []string `json:"unreferenced,omitempty"`
+	// Retired are versions gc retired: their manifests stay, their data does not.
+	Retired []string `json:"retired,omitempty"`
 	// Problems are broken guarantees, each a sentence naming the object.
 	Problems []string `json:"problems,omitempty"`
 	// Manifests are the committed versions' manifests, by version.
@@ -90,10 +95,15 @@ func AuditProduct(ctx context.Context, st storage.Store, ref string) (Audit, err
 		return a, fmt.Errorf("list %s: %w", st.URI(ref+"/"), err)
 	}
 	folders := map[string][]string{} // version -> object names
+	parts := map[string]storage.Object{}
 	hasLatest := false
 	for _, o := range objs {
 		if o.Key == layout.LatestKey(ref) {
 			hasLatest = true
+			continue
+		}
+		if _, ok := layout.RunOfPartitionKey(ref, o.Key); ok {
+			parts[o.Key] = o
 			continue
 		}
 		v, name, ok := versionObject(ref, o.Key)
@@ -110,6 +120,7 @@ func AuditProduct(ctx context.Context, st storage.Store, ref string) (Audit, err
 	}
 
 	if !hasLatest {
+		a.Unreferenced = slices.Sorted(maps.Keys(parts))
 		for v := range folders {
 			a.Unreachable = append(a.Unreachable, v)
 		}
@@ -127,6 +138,7 @@ func AuditProduct(ctx context.Context, st storage.Store, ref string) (Audit, err
 
 	// Walk the chain from latest back to the first version.
 	runs := map[string]string{} // run ID -> version
+	named := map[string]bool{}  // partition objects named by a version, checked
 	for v := l.Version; v != ""; {
 		if _, dup := a.Manifests[v]; dup {
 			a.problem("the manifests' previous versions loop at %s", v)
@@ -151,8 +163,17 @@ func AuditProduct(ctx context.Context, st storage.Store, ref string) (Audit, err
 			a.problem("run %s published twice: versions %s and %s", m.RunID, v, other)
 		}
 		runs[m.RunID] = v
-		if err := a.checkObjects(ctx, st, m, names); err != nil {
+		retired := slices.Contains(names, layout.Retired)
+		if retired {
+			a.Retired = append(a.Retired, v)
+		}
+		if err := a.checkObjects(ctx, st, m, names, retired); err != nil {
 			return a, err
+		}
+		if !retired {
+			if err := a.checkPartitions(ctx, st, m, parts, named); err != nil {
+				return a, err
+			}
 		}
 		a.checkApprovals(m)
 		for _, err := range meshrev.VerifyApprovals(ctx, st, m) {
@@ -180,13 +201,64 @@ func AuditProduct(ctx context.Context, st storage.Store, ref string) (Audit, err
 		}
 	}
 	slices.SortFunc(a.Unreachable, layout.CompareVersions)
+	slices.SortFunc(a.Retired, layout.CompareVersions)
+	for _, k := range slices.Sorted(maps.Keys(parts)) {
+		if !named[k] {
+			a.Unreferenced = append(a.Unreferenced, k)
+		}
+	}
 	return a, nil
 }
 
+// checkPartitions checks that every object a partitioned version's index names
+// is in the store with the size and checksum the index recorded. Objects that
+// several versions name are read once; named collects them.
+func (a *Audit) checkPartitions(ctx context.Context, st storage.Store, m refresh.Manifest, parts map[string]storage.Object, named map[string]bool) error {
+	if m.Partitions == nil {
+		return nil
+	}
+	idx, err := Partitions(ctx, st, m)
+	if err != nil {
+		a.problem("version %s: %v", m.Version, err)
+		return nil
+	}
+	if len(idx.Partitions) != m.Partitions.Total {
+		a.problem("version %s: the manifest counts %d partitions, its index lists %d", m.Version, m.Partitions.Total, len(idx.Partitions))
+	}
+	for _, e := range idx.Partitions {
+		for _, r := range []*refresh.ObjectRef{&e.Data, e.Quarantine, e.Outside, e.Rejects} {
+			if r == nil || named[r.Key] {
+				continue
+			}
+			if _, ok := parts[r.Key]; !ok {
+				a.problem("version %s: partition %s names %s, which is not in the store", m.Version, e.Key, r.Key)
+				continue
+			}
+			named[r.Key] = true
+			sum, size, err := digest(ctx, st, r.Key)
+			if err != nil {
+				return err
+			}
+			if sum != r.SHA256 || size != r.Size {
+				a.problem("version %s: partition %s: %s holds %d bytes with SHA-256 %s; the index says %d bytes with SHA-256 %s", m.Version, e.Key, r.Key, size, sum, r.Size, r.SHA256)
+			}
+		}
+		if e.RowsIn != e.RowsOut+e.Quarantined {
+			a.problem("version %s: partition %s counts %d rows in, %d out and %d quarantined", m.Version, e.Key, e.RowsIn, e.RowsOut, e.Quarantined)
+		}
+	}
+	return nil
+}
+
 // checkObjects compares a committed version's objects with its manifest.
-func (a *Audit) checkObjects(ctx context.Context, st storage.Store, m refresh.Manifest, names []string) error {
+//
+// A version gc retired keeps its manifest, contract and report; its data is gone.
+func (a *Audit) checkObjects(ctx context.Context, st storage.Store, m refresh.Manifest, names []string, retired bool) error {
 	vp := layout.VersionPrefix(a.Ref, m.Version)
 	refs := layout.Objects(m)
+	if retired {
+		refs = layout.Kept(m)
+	}
 	if m.Contract == nil {
 		a.problem("version %s has no contract", m.Version)
 	}
@@ -210,7 +282,10 @@ func (a *Audit) checkObjects(ctx context.Context, st storage.Store, m refresh.Ma
 		}
 	}
 	for _, name := range names {
-		if _, ok := refs[name]; !ok && name != layout.Manifest {
+		if _, leftover := layout.Objects(m)[name]; retired && leftover {
+			continue // a gc that stopped before removing it
+		}
+		if _, ok := refs[name]; !ok && name != layout.Manifest && name != layout.Retired {
 			a.problem("version %s holds %s, which its manifest does not name", m.Version, name)
 		}
 	}

@@ -11,12 +11,18 @@
 //	<domain>/<product>/v<version>/rejects.parquet                 input lines that were not rows, when inputs quarantine them
 //	<domain>/<product>/v<version>/quality.json                    the quality report
 //	<domain>/<product>/v<version>/contract.odcs.yaml              the contract the version was checked against
+//	<domain>/<product>/v<version>/partitions.json                 a partitioned version's partition index
+//	<domain>/<product>/v<version>/retired.json                    gc retired the version: its data is gone
+//	<domain>/<product>/partitions/<by>=<key>/<run>/<name>.parquet a partition's objects, written by the run that built it
 //	<domain>/<product>/latest.json                                the commit point: names the newest version
 //	_staging/<domain>/<product>/<run>/inputs/<input>/<n>.<ext>    snapshots of a run's inputs
 //	_staging/<domain>/<product>/<run>/candidate.parquet           the transform's output
 //	_staging/<domain>/<product>/<run>/{data,quarantine}.parquet   the checked output, split
 //	_staging/<domain>/<product>/<run>/quality.json                the quality report
 //	_staging/<domain>/<product>/<run>/contract.odcs.yaml          the contract, staged for publication
+//	_staging/<domain>/<product>/<run>/plan.json                   a partitioned run's plan
+//	_staging/<domain>/<product>/<run>/batches/<n>.json            what batch n of the plan built
+//	_staging/<domain>/<product>/<run>/partitions.json             the partition index, staged for publication
 //	_lineage/outbox/<run>/<seq>.json                              an OpenLineage event waiting to be sent
 //	_lineage/sent/<run>/<seq>                                     a sent event's marker, until its run's last event is sent
 //	_lineage/rejected/<run>/<seq>.json                            an event the receiver refused as malformed
@@ -24,6 +30,12 @@
 //	_notify/{outbox,sent,rejected}/…, _notify/lease.json          the same for notifications (type Outbox)
 //	_notify/sent/<run>/<seq>.state.json                           a notification's delivery, per channel
 //	_notify/dead/<run>/<seq>/<channel>.json                       a notification a channel never took
+//
+// A partition's objects are written once, by the run that built it, outside any
+// version's folder: later versions that carry the partition over name the same
+// objects in their partition index, so nothing is copied. They become visible
+// only when a version whose index names them is committed; objects no retained
+// version names are what `meshflow catalog gc` removes.
 //
 // Readers only follow the latest pointer to a manifest and from it along each
 // manifest's previous version, so nothing under _staging and no version that
@@ -54,7 +66,55 @@ const (
 	Candidate = "candidate.parquet"
 	// Rejects are the input lines that could not be read as rows.
 	Rejects = "rejects.parquet"
+	// PartitionIndex lists a partitioned version's partitions.
+	PartitionIndex = "partitions.json"
+	// Outside holds a partition's rows whose key is null or in another partition.
+	Outside = "outside.parquet"
+	// Plan is a partitioned run's plan.
+	Plan = "plan.json"
+	// Retired marks a version gc retired: its data is removed, its manifest,
+	// contract and report are kept.
+	Retired = "retired.json"
 )
+
+// Kept returns the objects of a manifest that stay when gc retires its version:
+// the record of what was published, checked and approved.
+func Kept(m refresh.Manifest) map[string]refresh.ObjectRef {
+	objs := map[string]refresh.ObjectRef{Report: m.Report}
+	if m.Contract != nil {
+		objs[Contract] = *m.Contract
+	}
+	if m.Partitions != nil {
+		objs[PartitionIndex] = m.Partitions.Index
+	}
+	return objs
+}
+
+// PartitionsPrefix returns the prefix of every partition object of a product,
+// with a trailing slash.
+func PartitionsPrefix(ref string) string { return ref + "/partitions/" }
+
+// PartitionObjectKey returns the key of the object name of the partition folder
+// ("day=2026-09-01") that run runID built.
+func PartitionObjectKey(ref, folder, runID, name string) string {
+	return path.Join(ref, "partitions", folder, runID, name)
+}
+
+// RunOfPartitionKey returns the run that wrote a partition object; ok is false
+// when key is not one of ref's partition objects.
+func RunOfPartitionKey(ref, key string) (runID string, ok bool) {
+	rest, ok := strings.CutPrefix(key, PartitionsPrefix(ref))
+	parts := strings.Split(rest, "/")
+	if !ok || len(parts) != 3 || parts[0] == "" || parts[1] == "" || parts[2] == "" {
+		return "", false
+	}
+	return parts[1], true
+}
+
+// BatchResultKey returns the staged key of what batch n of a run built.
+func BatchResultKey(ref, runID string, n int) string {
+	return path.Join(StagingPrefix(ref, runID), "batches", fmt.Sprintf("%05d.json", n))
+}
 
 // StagingRoot is the first segment of every staging key.
 const StagingRoot = "_staging"
@@ -197,6 +257,14 @@ func StagingPrefix(ref, runID string) string { return path.Join(StagingRoot, ref
 // with a trailing slash.
 func ProductStagingPrefix(ref string) string { return path.Join(StagingRoot, ref) + "/" }
 
+// RunOfStagingKey returns the run whose staging holds key; ok is false when key
+// is not in ref's staging.
+func RunOfStagingKey(ref, key string) (runID string, ok bool) {
+	rest, ok := strings.CutPrefix(key, ProductStagingPrefix(ref))
+	runID, _, found := strings.Cut(rest, "/")
+	return runID, ok && found && runID != ""
+}
+
 // StagedKey returns the key of the object name in a run's staging.
 func StagedKey(ref, runID, name string) string { return path.Join(StagingPrefix(ref, runID), name) }
 
@@ -207,7 +275,13 @@ func StagedInputKey(ref, runID, input string, n int, ext string) string {
 
 // Objects returns a manifest's objects by their name in the version's folder.
 func Objects(m refresh.Manifest) map[string]refresh.ObjectRef {
-	objs := map[string]refresh.ObjectRef{Data: m.Data, Report: m.Report}
+	objs := map[string]refresh.ObjectRef{Report: m.Report}
+	if m.Data.Key != "" {
+		objs[Data] = m.Data
+	}
+	if m.Partitions != nil {
+		objs[PartitionIndex] = m.Partitions.Index
+	}
 	if m.Contract != nil {
 		objs[Contract] = *m.Contract
 	}
@@ -225,7 +299,15 @@ func Objects(m refresh.Manifest) map[string]refresh.ObjectRef {
 func InVersion(m refresh.Manifest, version string) refresh.Manifest {
 	vp := VersionPrefix(m.Product, version)
 	m.Version = version
-	m.Data.Key, m.Report.Key = path.Join(vp, Data), path.Join(vp, Report)
+	m.Report.Key = path.Join(vp, Report)
+	if m.Data.Key != "" {
+		m.Data.Key = path.Join(vp, Data)
+	}
+	if m.Partitions != nil {
+		ps := *m.Partitions
+		ps.Index.Key = path.Join(vp, PartitionIndex)
+		m.Partitions = &ps
+	}
 	if m.Contract != nil {
 		c := *m.Contract
 		c.Key = path.Join(vp, Contract)

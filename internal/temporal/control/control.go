@@ -46,6 +46,9 @@ type Refresh struct {
 	Reason    string
 	// Suffix ends the workflow ID refresh/<domain>/<product>/<suffix>.
 	Suffix string
+	// Partitions, for a partitioned product, is a range of partitions to build
+	// whatever their state ("2026-09-01..2026-09-07").
+	Partitions string
 }
 
 // Start starts a refresh run, signing the request in the principal's name. The
@@ -61,7 +64,7 @@ func (c *Client) Start(ctx context.Context, rq Refresh) (client.WorkflowRun, err
 	id := refresh.WorkflowID(rq.Ref, rq.Suffix)
 	stmt, proof := c.Signer.Sign(refresh.RequestStatement(id, rq.Ref, rq.Principal, rq.Reason, rq.Revision), time.Now())
 	in := refresh.RefreshInput{Ref: rq.Ref, Revision: rq.Revision, Trigger: refresh.TriggerRequest,
-		Request: &signing.Signed{Statement: stmt, Proof: proof}, Submitter: rq.Principal, Reason: rq.Reason}
+		Request: &signing.Signed{Statement: stmt, Proof: proof}, Submitter: rq.Principal, Reason: rq.Reason, Partitions: rq.Partitions}
 	opts := client.StartWorkflowOptions{
 		ID:            id,
 		TaskQueue:     rq.TaskQueue,

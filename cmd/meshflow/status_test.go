@@ -1,0 +1,66 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/meshflow/meshflow/internal/refresh"
+	"github.com/santhosh-tekuri/jsonschema/v6"
+)
+
+// TestStatusPrintsImpact: meshflow status shows the changed columns and each
+// consumer's verdict, with its output columns that read them.
+func TestStatusPrintsImpact(t *testing.T) {
+	st := refresh.Status{Product: "aviation/airports", Stage: refresh.StageAwaitingApproval, Breaking: true, ManifestHash: "h",
+		Impact: &refresh.Impact{Changed: []refresh.ChangedColumn{{Name: "city", Change: refresh.ColumnRemoved, Type: "VARCHAR"}},
+			Consumers: []refresh.ConsumerImpact{
+				{Product: "film/airport-cities", Checked: true, Error: `Binder Error: Referenced column "city" not found`, Reads: []string{"city"},
+					Outputs: []refresh.OutputImpact{{Column: "city name", Reads: []string{"city"}}},
+					Summary: "film/airport-cities will fail: its SQL reads `city`, removed here"},
+				{Product: "film/raw", Summary: "film/raw was not checked: the columns of its input raw are not known before its run"},
+			}}}
+	checkStatusSchema(t, st)
+	var b bytes.Buffer
+	printStatus(&b, "refresh/aviation/airports/x", st)
+	for _, want := range []string{
+		"  column     `city` removed here\n",
+		"  impact     BREAKS    film/airport-cities will fail: its SQL reads `city`, removed here\n",
+		"             output column `city name` reads `city`\n",
+		"             DuckDB: Binder Error: Referenced column \"city\" not found\n",
+		"  impact     unchecked film/raw was not checked",
+	} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("status lacks %q:\n%s", want, b.String())
+		}
+	}
+}
+
+// checkStatusSchema wants st, as the API answers it, to match the OpenAPI
+// document's RefreshStatus: the conformance test's runs change no schema, so
+// they answer no impact.
+func checkStatusSchema(t *testing.T, st refresh.Status) {
+	t.Helper()
+	c := newConformance(t, "")
+	sch, err := c.schemas.Compile(openAPIURL + "#" + pointer("components", "schemas", "RefreshStatus"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := json.Marshal(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := jsonschema.UnmarshalJSON(bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sch.Validate(v); err != nil {
+		t.Errorf("a status with impact does not match the document: %v\n%s", err, b)
+	}
+	// The document describes every field of the impact: an unknown one is refused.
+	bad := bytes.Replace(b, []byte(`"summary":`), []byte(`"extra":1,"summary":`), 1)
+	if v, err = jsonschema.UnmarshalJSON(bytes.NewReader(bad)); err != nil || sch.Validate(v) == nil {
+		t.Errorf("the document accepts a consumer impact with an undocumented field (%v)", err)
+	}
+}
