@@ -32,6 +32,10 @@
 //	failed, expired                         <url>/runs?product=<domain>/<name>
 //	any other                               <url>/products/<domain>/<name>
 //
+// An approval request and a breaking change also carry the govern stage's
+// impact analysis, a sentence per consumer ("film/airport-cities will fail:
+// its SQL reads `city`, removed here"), in impact and in the text.
+//
 // The slack format is an incoming-webhook message (text, and Block Kit
 // blocks: header, sections, context, a button); teams an Office 365 connector
 // MessageCard (title, text, facts, an OpenUri action). E-mail is plain text
