@@ -19,6 +19,7 @@ func (a *Activities) RecordGrant(ctx context.Context, in access.RecordInput) (ac
 	}
 	if err == nil {
 		a.logger().Info("access granted", "grant", g.ID, "product", g.Product, "principal", g.Principal, "expires", g.ExpiresAt)
+		a.notifyAccessGranted(ctx, g)
 	}
 	return g, err
 }

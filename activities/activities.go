@@ -54,6 +54,11 @@ type Activities struct {
 	// end in the store's lineage outbox, named after this mesh, for the
 	// openlineage.Sender to send; nil writes no events.
 	Lineage *openlineage.Naming
+	// Notify, when set, leaves the notifications of every run (approval
+	// requests, escalations, decisions, publications, failures, expiries,
+	// breaking changes, access requests and grants) in the store's outbox,
+	// for the notify.Sender to route and deliver.
+	Notify bool
 	// RunStatus, when set, reads a run's status (the worker passes its control
 	// client's Status); the FAIL event's errorMessage is then the run's own
 	// error. It is a function so that activities link no Temporal client.

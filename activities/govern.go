@@ -89,6 +89,7 @@ func (a *Activities) Govern(ctx context.Context, in refresh.GovernInput) (refres
 		return res, fmt.Errorf("stage contract: %w", err)
 	}
 	res.Contract = refresh.ObjectRef{Key: key, Size: obj.Size, SHA256: sha256Hex([]byte(p.Contract))}
+	a.notifyGovern(ctx, in, res)
 	return res, nil
 }
 

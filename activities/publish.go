@@ -56,14 +56,17 @@ func (a *Activities) Publish(ctx context.Context, in refresh.PublishInput) (refr
 		return res, temporal.NewNonRetryableApplicationError(taken.Error(), refresh.ErrVersionTaken, nil)
 	case errors.As(err, &bad):
 		return res, temporal.NewNonRetryableApplicationError(bad.Error(), refresh.ErrBadSpec, nil)
+	case err == nil:
+		a.notifyPublished(ctx, in, res)
 	}
 	return res, err
 }
 
 // CleanupStaging deletes a run's staging objects and scratch files, after it
-// leaves the run's last OpenLineage event in the outbox when lineage is on.
+// leaves the run's last OpenLineage event and notification in the outboxes.
 func (a *Activities) CleanupStaging(ctx context.Context, in refresh.CleanupInput) error {
 	a.runEnded(ctx, in)
+	a.notifyEnd(ctx, in)
 	if err := a.lineageEnd(ctx, in); err != nil {
 		return err
 	}

@@ -47,6 +47,7 @@ func (a *Activities) ResolveAccess(ctx context.Context, in access.ResolveInput) 
 					res.ConsumerOwners = append(res.ConsumerOwners, cp.Owner)
 				}
 			}
+			a.notifyAccessRequested(ctx, in, res)
 			return res, nil
 		}
 		err = fmt.Errorf("%w: mesh revision %s has no product %s", meshrev.ErrNoRevision, meshrev.Short(id), in.Product)

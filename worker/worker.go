@@ -72,12 +72,14 @@ func Register(r ActivityRegistry, a *activities.Activities) {
 		refresh.ActivityGovern:            a.Govern,
 		refresh.ActivityResolve:           a.ResolveProduct,
 		refresh.ActivityAccessGranted:     a.AccessGranted,
+		refresh.ActivityNotifyEscalation:  a.NotifyEscalation,
 		refresh.ActivityPlanPartitions:    a.MeasuredPlan,
 		refresh.ActivityBuildPartitions:   a.BuildPartitions,
 		refresh.ActivityCombinePartitions: a.MeasuredCombine,
 		access.ActivityResolveAccess:      a.ResolveAccess,
 		access.ActivityRecordGrant:        a.RecordGrant,
 		access.ActivityRevokeGrant:        a.RevokeGrant,
+		access.ActivityNotifyExpiring:     a.NotifyAccessExpiring,
 	} {
 		r.RegisterActivityWithOptions(fn, activity.RegisterOptions{Name: name})
 	}

@@ -120,6 +120,9 @@ func (a *accessRun) execute(ctx workflow.Context, timeout time.Duration) (access
 		g.Principal, g.ExpiresAt.Format(time.RFC3339), g.ID, g.GrantedBy))
 	a.tellParent(ctx, true)
 
+	if err := a.warnBeforeExpiry(ctx, g); err != nil {
+		return access.Result{}, err
+	}
 	if left := g.ExpiresAt.Sub(workflow.Now(ctx)); left > 0 && a.revocation == nil {
 		if _, err := workflow.AwaitWithOptions(ctx, workflow.AwaitOptions{Timeout: left, TimerOptions: workflow.TimerOptions{Summary: "grant expiry"}},
 			func() bool { return a.revocation != nil }); err != nil {
@@ -141,6 +144,35 @@ func (a *accessRun) execute(ctx workflow.Context, timeout time.Duration) (access
 	a.status.Grant = &g
 	a.setStage(ctx, stage, fmt.Sprintf("grant %s ended at %s by %s: %s", g.ID, g.RevokedAt.Format(time.RFC3339), g.RevokedBy, g.Reason))
 	return access.Result{Stage: stage, GrantID: g.ID, Reason: g.Reason}, nil
+}
+
+// warnBeforeExpiry waits until access.ExpiryWarning before the grant ends and
+// leaves the access-expiring notification, unless the grant is revoked first.
+// A notification never fails the request: a few tries, then the wait goes on.
+func (a *accessRun) warnBeforeExpiry(ctx workflow.Context, g access.Grant) error {
+	if workflow.GetVersion(ctx, ChangeNotifyAccessExpiring, workflow.DefaultVersion, 1) < 1 {
+		return nil
+	}
+	warn := g.ExpiresAt.Add(-access.ExpiryWarning(g.ExpiresAt.Sub(g.GrantedAt))).Sub(workflow.Now(ctx))
+	if warn <= 0 || a.revocation != nil {
+		return nil
+	}
+	if _, err := workflow.AwaitWithOptions(ctx, workflow.AwaitOptions{Timeout: warn, TimerOptions: workflow.TimerOptions{Summary: "expiry warning"}},
+		func() bool { return a.revocation != nil }); err != nil {
+		return err
+	}
+	if a.revocation != nil {
+		return nil
+	}
+	nctx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: time.Minute,
+		Summary:             "Tell the notifications that grant " + g.ID + " of " + g.Product + " to " + g.Principal + " ends soon",
+		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumAttempts: 3},
+	})
+	if err := workflow.ExecuteActivity(nctx, access.ActivityNotifyExpiring, access.ExpiringInput{Grant: g}).Get(ctx, nil); err != nil {
+		workflow.GetLogger(ctx).Warn("cannot leave the notification that the grant ends soon", "grant", g.ID, "error", err)
+	}
+	return nil
 }
 
 // checkRequest refuses requests that cannot end in a useful grant.
@@ -322,7 +354,7 @@ func (a *accessRun) resolve(ctx workflow.Context) error {
 	}
 	var res access.Resolved
 	if err := workflow.ExecuteActivity(accessOptions(ctx, "Read the approvers of "+a.req.Product+" from mesh revision "+revision),
-		access.ActivityResolveAccess, access.ResolveInput{Product: a.req.Product, Revision: revision}).Get(ctx, &res); err != nil {
+		access.ActivityResolveAccess, access.ResolveInput{Product: a.req.Product, Revision: revision, Requester: a.req.Requester, Purpose: a.req.Purpose, Duration: a.req.Duration}).Get(ctx, &res); err != nil {
 		return err
 	}
 	a.req.Owner, a.req.Approvers, a.req.TaskQueue, a.req.Revision = res.Owner, res.Approvers, res.TaskQueue, res.Revision

@@ -26,6 +26,8 @@ type accessHarness struct {
 	env      *testsuite.TestWorkflowEnvironment
 	recorded []access.Grant
 	revoked  []access.RevokeInput
+	// expiring are the times NotifyAccessExpiring was called at.
+	expiring []time.Time
 	signer   *signing.Signer
 	// req is the request run; the ResolveAccess stand-in answers with its
 	// owner, approvers and queue, as if the mesh revision held them.
@@ -48,6 +50,10 @@ func newAccessHarness() *accessHarness {
 		activity.RegisterOptions{Name: access.ActivityRecordGrant})
 	h.env.RegisterActivityWithOptions(func(context.Context, access.RevokeInput) (access.Grant, error) { return access.Grant{}, nil },
 		activity.RegisterOptions{Name: access.ActivityRevokeGrant})
+	h.env.RegisterActivityWithOptions(func(context.Context, access.ExpiringInput) error {
+		h.expiring = append(h.expiring, h.env.Now())
+		return nil
+	}, activity.RegisterOptions{Name: access.ActivityNotifyExpiring})
 	h.env.RegisterActivityWithOptions(func(_ context.Context, in access.ResolveInput) (access.Resolved, error) {
 		if _, _, ok := access.SplitRef(in.Product); !ok {
 			return access.Resolved{}, temporal.NewNonRetryableApplicationError("no product "+in.Product, access.ErrBadRequest, nil)
@@ -214,6 +220,9 @@ func TestAccessApprovedThenRevokedAtExpiry(t *testing.T) {
 	if len(h.revoked) != 1 || !h.revoked[0].At.Equal(g.ExpiresAt) || h.revoked[0].By != "meshflow" || h.revoked[0].ID != g.ID {
 		t.Fatalf("revocations %+v, want one at %s by meshflow", h.revoked, g.ExpiresAt)
 	}
+	if warn := g.ExpiresAt.Add(-72 * time.Hour); len(h.expiring) != 1 || !h.expiring[0].Equal(warn) {
+		t.Errorf("expiry warnings at %v, want one at %s (a tenth of 30 days before the end)", h.expiring, warn)
+	}
 	if st := h.status(t); st.Stage != access.StageExpired || st.Grant == nil || st.Grant.RevokedAt.IsZero() {
 		t.Fatalf("final status %+v", st)
 	}
@@ -278,6 +287,9 @@ func TestAccessRevokedEarly(t *testing.T) {
 	}
 	if len(h.revoked) != 1 || !h.revoked[0].At.Equal(accessStart.Add(5*time.Hour)) || h.revoked[0].By != "maria.rossi" {
 		t.Fatalf("revocations %+v, want one by maria.rossi after 5h", h.revoked)
+	}
+	if len(h.expiring) != 0 {
+		t.Errorf("a grant revoked early was told to be expiring at %v", h.expiring)
 	}
 }
 

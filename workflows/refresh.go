@@ -32,6 +32,16 @@ const ChangeManifestProvenance = "manifest-provenance"
 // newest version.
 const ChangeMeshRevision = "mesh-revision"
 
+// ChangeNotifyEscalation is the change ID of runs that leave a notification
+// when their approval is escalated (version 1): the only event no activity of
+// the run knows of, since escalation is a timer of the workflow.
+const ChangeNotifyEscalation = "notify-escalation"
+
+// ChangeNotifyAccessExpiring is the change ID of access requests that wait
+// for a warning timer before their grant's expiry and leave the
+// access-expiring notification (version 1).
+const ChangeNotifyAccessExpiring = "notify-access-expiring"
+
 // MaxSessionAttempts is how many times the ingest–transform–validate session is
 // started on a fresh worker after the worker holding it was lost.
 const MaxSessionAttempts = 5
@@ -172,7 +182,7 @@ func (r *run) execute(ctx workflow.Context) (refresh.Result, error) {
 	manifest.MeshRevision = r.revision
 	r.status.ManifestHash = ManifestHash(manifest)
 
-	if groups := Route(r.p, r.downstream, latest.Found, gov.Breaking, green(staged.val.Quality, gov.Policies)); len(groups) > 0 {
+	if groups := Route(r.p, r.downstream, latest.Found, gov.Breaking, refresh.Green(staged.val.Quality, gov.Policies)); len(groups) > 0 {
 		r.status.Groups = groups
 		if err := r.awaitApproval(ctx); err != nil {
 			return refresh.Result{}, err
@@ -333,6 +343,20 @@ func (r *run) escalate(ctx workflow.Context) {
 	workflow.GetLogger(ctx).Warn("approval escalated", "product", r.p.Ref(), "escalateTo", r.p.Governance.EscalateTo)
 	r.setStage(ctx, refresh.StageAwaitingApproval, fmt.Sprintf("escalated to %s; waiting for %s until %s",
 		strings.Join(r.p.Governance.EscalateTo, ", "), r.groupsText(), r.status.Deadline.Format(time.RFC3339)))
+	if workflow.GetVersion(ctx, ChangeNotifyEscalation, workflow.DefaultVersion, 1) >= 1 {
+		// A notification never holds up or fails the run: a few tries, then
+		// the wait goes on without it.
+		nctx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+			StartToCloseTimeout: time.Minute,
+			Summary:             "Tell the notifications that the approval of " + r.p.Ref() + " was escalated",
+			RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumAttempts: 3},
+		})
+		in := refresh.EscalationInput{Ref: r.p.Ref(), RunID: r.runID, EscalateTo: r.p.Governance.EscalateTo, Approvers: r.status.Approvers,
+			Deadline: r.status.Deadline, Detail: r.status.Detail}
+		if err := workflow.ExecuteActivity(nctx, refresh.ActivityNotifyEscalation, in).Get(ctx, nil); err != nil {
+			workflow.GetLogger(ctx).Warn("cannot leave the escalation's notification", "error", err)
+		}
+	}
 }
 
 func (r *run) approvers() []string {
@@ -526,8 +550,12 @@ func (r *run) propagate(ctx workflow.Context, version string) {
 // cleanup deletes the run's staging objects; published objects are copies.
 func (r *run) cleanup(ctx workflow.Context) {
 	dctx, _ := workflow.NewDisconnectedContext(ctx)
+	reason := r.status.Detail
+	if r.status.Stage == refresh.StageRejected && r.decided && !r.approved {
+		reason = "rejected by " + r.lastComment()
+	}
 	err := workflow.ExecuteActivity(shortOptions(dctx, "Delete the staging objects of this run"),
-		refresh.ActivityCleanup, refresh.CleanupInput{Ref: r.p.Ref(), RunID: r.runID, Stage: r.status.Stage, Approval: r.approvalOutcome()}).Get(dctx, nil)
+		refresh.ActivityCleanup, refresh.CleanupInput{Ref: r.p.Ref(), RunID: r.runID, Stage: r.status.Stage, Approval: r.approvalOutcome(), Reason: reason}).Get(dctx, nil)
 	if err != nil {
 		workflow.GetLogger(ctx).Warn("staging cleanup failed; objects stay under _staging", "error", err)
 	}
@@ -595,51 +623,11 @@ func qualityMessage(q refresh.Quality) string {
 }
 
 // GroupStewards names the approval group of the product's own stewards.
-const GroupStewards = "stewards"
+const GroupStewards = refresh.GroupStewards
 
-// Route decides who must sign off a new version, as approval groups:
-//
-//   - a breaking change needs the product's stewards and a representative (a
-//     steward) of every product that consumes it, one group per consumer;
-//   - approval "always" needs the stewards;
-//   - approval "on-breaking-change" needs the stewards when the run is not green
-//     (a warning rule warned or a warning policy does not hold);
-//   - otherwise the version is approved automatically ("never", and a green,
-//     non-breaking run of "on-breaking-change").
+// Route decides who must sign off a new version (refresh.Route).
 func Route(p refresh.Product, downstream map[string]refresh.Product, hasPrevious, breaking, green bool) []refresh.ApprovalGroup {
-	g := p.Governance
-	stewards := refresh.ApprovalGroup{Name: GroupStewards, Members: slices.Clone(g.Stewards), Quorum: max(1, min(g.Quorum, len(g.Stewards)))}
-	var groups []refresh.ApprovalGroup
-	switch {
-	case breaking && hasPrevious:
-		groups = append(groups, stewards)
-		for _, ref := range p.Consumers {
-			c, ok := downstream[ref]
-			if !ok || len(c.Governance.Stewards) == 0 {
-				continue
-			}
-			groups = append(groups, refresh.ApprovalGroup{Name: "consumer " + ref, Members: slices.Clone(c.Governance.Stewards), Quorum: 1})
-		}
-	case g.Approval == refresh.ApprovalAlways:
-		groups = append(groups, stewards)
-	case g.Approval == refresh.ApprovalOnBreakingChange && !green:
-		groups = append(groups, stewards)
-	}
-	return groups
-}
-
-// green reports whether a run has nothing to look at: no warning rule warned and
-// every policy holds.
-func green(q refresh.Quality, policies []refresh.PolicyResult) bool {
-	if q.Warnings > 0 {
-		return false
-	}
-	for _, p := range policies {
-		if !p.Holds {
-			return false
-		}
-	}
-	return true
+	return refresh.Route(p, downstream, hasPrevious, breaking, green)
 }
 
 // consumers returns the products that read this one, as the run resolved

@@ -3,6 +3,7 @@ package workflows
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -42,6 +43,8 @@ type harness struct {
 	govern      refresh.GovernResult
 	ingestErr   error
 	ingestCalls int
+	// escalations are the inputs of NotifyEscalation.
+	escalations []refresh.EscalationInput
 	// signer is meshflow serve's key in the test; resolved is what the
 	// ResolveProduct stand-in returns (set by startWith).
 	signer   *signing.Signer
@@ -84,6 +87,10 @@ func newHarness(t *testing.T) *harness {
 		return refresh.InputsPublishedResult{}, nil
 	})
 	reg(refresh.ActivityCleanup, func(context.Context, refresh.CleanupInput) error { return nil })
+	reg(refresh.ActivityNotifyEscalation, func(_ context.Context, in refresh.EscalationInput) error {
+		h.escalations = append(h.escalations, in)
+		return nil
+	})
 	reg(refresh.ActivityResolve, func(_ context.Context, in refresh.ResolveInput) (refresh.Resolved, error) {
 		if in.Ref != h.resolved.Product.Ref() {
 			return refresh.Resolved{}, temporal.NewNonRetryableApplicationError("no product "+in.Ref, refresh.ErrNoRevision, nil)
@@ -377,6 +384,10 @@ func TestEscalationLetsTheBoardDecide(t *testing.T) {
 	}
 	if st := h.status(t); !st.Escalated {
 		t.Error("status does not say the run was escalated")
+	}
+	if len(h.escalations) != 1 || !slices.Equal(h.escalations[0].EscalateTo, []string{"board"}) || !slices.Contains(h.escalations[0].Approvers, "board") ||
+		h.escalations[0].Deadline.IsZero() {
+		t.Errorf("the escalation's notification: %+v, want one naming the board, among the approvers, with the deadline", h.escalations)
 	}
 }
 

@@ -37,6 +37,8 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	verbose := fs.Bool("v", false, "log what the worker does")
 	var lf lineageFlags
 	lf.register(fs)
+	var nf notifyFlags
+	nf.register(fs, false)
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: meshflow dev [flags]\n\nRuns everything on this machine: a Temporal server with its Web UI, a worker for every domain,\na local object store, and refreshes of the example mesh.")
 		fs.PrintDefaults()
@@ -96,6 +98,13 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err := lf.start(ctx, st, res.Set.Mesh.Metadata.Name, acts, logger); err != nil {
 		return err
 	}
+	if *apiAddr != "" {
+		nf.publicURL = "http://" + *apiAddr
+	}
+	if nf.file == "" {
+		nf.file = filepath.Join(*dataDir, "notifications.jsonl")
+	}
+	nf.start(ctx, st, acts, reg, logger)
 	withState(st, c)
 	stop, err := startWorkers(c.Temporal, queues, acts, worker.Options{})
 	if err != nil {
@@ -129,11 +138,12 @@ meshflow dev is running. Ctrl-C stops it.
   Temporal Web UI    %s/namespaces/%s/workflows
   awaiting approval  %s/namespaces/%s/workflows?query=%s
   object store       %s
+  notifications      %s
   mesh               %s (%d products, %d domains)
 
 `, srv.FrontendAddress(), srv.Namespace(), ui, srv.Namespace(), ui, srv.Namespace(),
 		url.QueryEscape(fmt.Sprintf("%s=%q", refresh.SearchStage, refresh.StageAwaitingApproval)),
-		st.URI(""), *mesh, len(res.Set.Products), len(queues))
+		st.URI(""), nf.summary(), *mesh, len(res.Set.Products), len(queues))
 
 	started := time.Now().Add(-time.Second)
 	if !*noRefresh {

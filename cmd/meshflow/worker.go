@@ -38,6 +38,8 @@ func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	verbose := fs.Bool("v", false, "log activity")
 	var lf lineageFlags
 	lf.register(fs)
+	var nf notifyFlags
+	nf.register(fs, true)
 	if err := parse(fs, args); err != nil {
 		return flagError(err)
 	}
@@ -96,6 +98,7 @@ func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err := lf.start(ctx, st, meshName, acts, logger); err != nil {
 		return err
 	}
+	nf.start(ctx, st, acts, reg, logger)
 	ctl := &control.Client{Temporal: cl, Namespace: conn.namespace}
 	acts.RunStatus = ctl.Status
 	withState(st, ctl)

@@ -16,6 +16,9 @@ const WorkflowAccessRequest = "AccessRequest"
 const (
 	ActivityRecordGrant = "RecordGrant"
 	ActivityRevokeGrant = "RevokeGrant"
+	// ActivityNotifyExpiring leaves the notification that a grant ends soon
+	// (ExpiringInput).
+	ActivityNotifyExpiring = "NotifyAccessExpiring"
 	// ActivityResolveAccess reads a product's owner, approvers and task queue
 	// from a mesh revision.
 	ActivityResolveAccess = "ResolveAccess"
@@ -73,6 +76,10 @@ const DefaultDecisionTimeout = 7 * 24 * time.Hour
 // DefaultGrantDuration is how long a grant lasts that a refresh asks for on its
 // owner team's behalf.
 const DefaultGrantDuration = 90 * 24 * time.Hour
+
+// ExpiryWarning is how long before its end a grant of duration d is told to
+// be expiring: a tenth of it, at most a week.
+func ExpiryWarning(d time.Duration) time.Duration { return min(d/10, 7*24*time.Hour) }
 
 // MaxGrantDuration bounds every grant: access is asked for again at least
 // once a year.

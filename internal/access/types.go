@@ -62,6 +62,17 @@ func RevokeStatement(workflowID, product, principal, reason string) signing.Stat
 type ResolveInput struct {
 	Product  string `json:"product"`
 	Revision string `json:"revision"`
+	// Requester, Purpose and Duration are the request's, for the
+	// notification of it (access-requested).
+	Requester string        `json:"requester,omitempty"`
+	Purpose   string        `json:"purpose,omitempty"`
+	Duration  time.Duration `json:"duration,omitempty"`
+}
+
+// ExpiringInput is the input of the NotifyAccessExpiring activity: the
+// grant ends at its ExpiresAt unless it is asked for again.
+type ExpiringInput struct {
+	Grant Grant `json:"grant"`
 }
 
 // Resolved is a product's access policy as the mesh revision defines it.

@@ -25,6 +25,9 @@ const (
 	ActivityGovern          = "Govern"
 	ActivityResolve         = "ResolveProduct"
 	ActivityAccessGranted   = "AccessGranted"
+	// ActivityNotifyEscalation leaves the notification of an escalated
+	// approval (EscalationInput).
+	ActivityNotifyEscalation = "NotifyEscalation"
 	// The stages of a partitioned product: plan the partitions, build them in
 	// batches, check the version as a whole.
 	ActivityPlanPartitions    = "PlanPartitions"

@@ -717,6 +717,21 @@ type CleanupInput struct {
 	Stage Stage `json:"stage,omitempty"`
 	// Approval says how the wait for approval ended, when the run waited.
 	Approval *ApprovalOutcome `json:"approval,omitempty"`
+	// Reason says why the run ended so: its error, who rejected it and why,
+	// what expired (for the notifications).
+	Reason string `json:"reason,omitempty"`
+}
+
+// EscalationInput is the input of the NotifyEscalation activity: the approval
+// of a run was escalated to EscalateTo, who may now decide with Approvers
+// until Deadline.
+type EscalationInput struct {
+	Ref        string    `json:"ref"`
+	RunID      string    `json:"runId"`
+	EscalateTo []string  `json:"escalateTo"`
+	Approvers  []string  `json:"approvers"`
+	Deadline   time.Time `json:"deadline"`
+	Detail     string    `json:"detail,omitempty"`
 }
 
 // ApprovalOutcome is how a run's wait for approval ended.

@@ -83,6 +83,8 @@ type WorkerOptions struct {
 	// Publish, when set, is registered as the Publish activity in place of the
 	// real one, which it receives.
 	Publish func(real PublishFunc) PublishFunc
+	// Notify makes the activities leave notifications in the store's outbox.
+	Notify bool
 	// BuildPartitions, when set, is registered as the BuildPartitions
 	// activity in place of the real one, which it receives.
 	BuildPartitions func(real BuildPartitionsFunc) BuildPartitionsFunc
@@ -105,7 +107,7 @@ func (e *Env) StartWorkers(queues []string, o WorkerOptions) *activities.Activit
 		threads = 1
 	}
 	acts := &activities.Activities{Store: st, Open: o.Open, Scratch: e.T.TempDir(), Threads: threads,
-		Logger: QuietLogger(), Metrics: o.Metrics}
+		Logger: QuietLogger(), Metrics: o.Metrics, Notify: o.Notify}
 	for _, q := range queues {
 		w := worker.New(e.Temporal, q, acts, worker.Options{Identity: e.Name + "-" + q,
 			MaxConcurrentSessions: o.MaxConcurrentSessions, MaxConcurrentActivities: o.MaxConcurrentActivities})

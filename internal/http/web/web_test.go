@@ -289,7 +289,7 @@ func TestInboxEvidence(t *testing.T) {
 	s.render(w, httptest.NewRequest(http.MethodGet, "/inbox", nil), http.StatusOK, "inbox", page{Title: "Inbox", Principal: "maria.rossi", Data: d})
 	body := w.Body.String()
 	for _, want := range []string{"Failing rows of <code>email_1</code>", "<th>email</th><th>n</th>", "&lt;script&gt;x&lt;/script&gt;", "NULL",
-		"column amount was removed", `name="workflow" value="refresh/finance/kpis/x"`, `name="manifest" value="abc123"`, `maxlength="2000"`, "Submitted by <strong>chen.jie</strong>"} {
+		"column amount was removed", `name="workflow" value="refresh/finance/kpis/x"`, `<article class="pending" id="refresh/finance/kpis/x"`, `name="manifest" value="abc123"`, `maxlength="2000"`, "Submitted by <strong>chen.jie</strong>"} {
 		if !strings.Contains(body, want) {
 			t.Errorf("inbox lacks %q:\n%s", want, body)
 		}

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -18,6 +19,7 @@ import (
 	"github.com/meshflow/meshflow/internal/refresh"
 	"github.com/meshflow/meshflow/internal/store/layout"
 	"github.com/meshflow/meshflow/internal/store/storage"
+	"github.com/meshflow/meshflow/internal/testwait"
 	"github.com/santhosh-tekuri/jsonschema/v6"
 )
 
@@ -287,18 +289,23 @@ func TestSenderDeliversInOrderThroughAnOutage(t *testing.T) {
 	done := make(chan struct{})
 	go func() { _ = s.Run(ctx); close(done) }()
 	defer func() { cancel(); <-done }()
-	for {
+	// The last event's delete comes before its run's markers go: wait for
+	// both, or the check below races the sender's cleanup.
+	if err := testwait.Poll(10*time.Second, func() error {
 		objs, err := st.List(ctx, layout.LineageOutboxPrefix)
 		if err != nil {
-			t.Fatal(err)
+			return err
 		}
-		if len(objs) == 0 {
-			break
+		marks, err := st.List(ctx, layout.LineageRoot+"/sent/")
+		if err != nil {
+			return err
 		}
-		if ctx.Err() != nil {
-			t.Fatalf("outbox still holds %d events", len(objs))
+		if len(objs) > 0 || len(marks) > 0 {
+			return fmt.Errorf("outbox still holds %d events and %d sent markers", len(objs), len(marks))
 		}
-		time.Sleep(5 * time.Millisecond)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
 	}
 	cancel()
 	rcv.mu.Lock()

@@ -1,17 +1,12 @@
 package openlineage
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
-	"os"
-	"strings"
-	"sync"
-	"time"
+
+	"github.com/meshflow/meshflow/internal/interop/outbox"
 )
 
 // Transport delivers one event, as JSON. An error that wraps ErrRejected means
@@ -22,7 +17,7 @@ type Transport interface {
 
 // ErrRejected marks an event the receiver refused (HTTP 4xx other than 408
 // and 429).
-var ErrRejected = errors.New("event rejected")
+var ErrRejected = outbox.ErrRejected
 
 // LineagePath is the path of Marquez's (and the OpenLineage HTTP transport's)
 // endpoint, added to a URL without a path.
@@ -56,65 +51,15 @@ func (h *HTTP) Send(ctx context.Context, event []byte) error {
 	if err != nil {
 		return err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, bytes.NewReader(event))
-	if err != nil {
-		return fmt.Errorf("post %s: %w", endpoint, err)
-	}
-	req.Header.Set("Content-Type", "application/json")
+	header := http.Header{}
 	if h.APIKey != "" {
-		req.Header.Set("Authorization", "Bearer "+h.APIKey)
+		header.Set("Authorization", "Bearer "+h.APIKey)
 	}
-	cl := h.Client
-	if cl == nil {
-		cl = &http.Client{Timeout: 30 * time.Second}
-	}
-	resp, err := cl.Do(req)
-	if err != nil {
-		return fmt.Errorf("post %s: %w", endpoint, err)
-	}
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<10))
-	if err := resp.Body.Close(); err != nil {
-		return fmt.Errorf("post %s: %w", endpoint, err)
-	}
-	switch {
-	case resp.StatusCode >= 200 && resp.StatusCode < 300:
-		return nil
-	case resp.StatusCode >= 400 && resp.StatusCode < 500 && resp.StatusCode != http.StatusRequestTimeout && resp.StatusCode != http.StatusTooManyRequests &&
-		resp.StatusCode != http.StatusUnauthorized && resp.StatusCode != http.StatusForbidden:
-		return fmt.Errorf("post %s: %s: %s: %w", endpoint, resp.Status, strings.TrimSpace(string(body)), ErrRejected)
-	default:
-		return fmt.Errorf("post %s: %s: %s", endpoint, resp.Status, strings.TrimSpace(string(body)))
-	}
+	return outbox.Post(ctx, h.Client, endpoint, "application/json", header, event)
 }
 
 // File appends events to a file as JSON lines, one event a line.
-type File struct {
-	Path string
-	mu   sync.Mutex
-}
-
-// Send appends one event and syncs the file.
-func (f *File) Send(_ context.Context, event []byte) (err error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	fh, err := os.OpenFile(f.Path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return fmt.Errorf("open %s: %w", f.Path, err)
-	}
-	defer func() {
-		if cerr := fh.Close(); err == nil && cerr != nil {
-			err = fmt.Errorf("close %s: %w", f.Path, cerr)
-		}
-	}()
-	line := append(bytes.TrimSpace(event), '\n')
-	if _, err := fh.Write(line); err != nil {
-		return fmt.Errorf("write %s: %w", f.Path, err)
-	}
-	if err := fh.Sync(); err != nil {
-		return fmt.Errorf("sync %s: %w", f.Path, err)
-	}
-	return nil
-}
+type File = outbox.File
 
 // Multi sends to each transport in turn; an event is sent when all took it.
 type Multi []Transport

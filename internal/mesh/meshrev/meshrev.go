@@ -60,6 +60,8 @@ type Revision struct {
 	// to read it: its owner team's members and its stewards.
 	AccessApprovers map[string][]string `json:"accessApprovers"`
 	Policies        []refresh.Policy    `json:"policies,omitempty"`
+	// Notifications route the mesh's events to channels (package notify).
+	Notifications []spec.Notification `json:"notifications,omitempty"`
 }
 
 // Pointer is the content of the current pointer.
@@ -86,6 +88,7 @@ func Build(set *spec.Set, appliedBy string, keys []signing.PublicKey) (Revision,
 		for _, pol := range set.Mesh.Policies {
 			rev.Policies = append(rev.Policies, refresh.Policy{ID: pol.ID, Message: pol.Message, Severity: pol.Severity, Rule: pol.Rule})
 		}
+		rev.Notifications = slices.Clone(set.Mesh.Notifications)
 	}
 	for _, p := range set.Products {
 		rp, err := Product(set, p)

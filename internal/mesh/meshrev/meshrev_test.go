@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/meshflow/meshflow/internal/mesh/meshtest"
+	"github.com/meshflow/meshflow/internal/mesh/spec"
 	"github.com/meshflow/meshflow/internal/refresh"
 	"github.com/meshflow/meshflow/internal/signing"
 	"github.com/meshflow/meshflow/internal/store/storage"
@@ -115,5 +117,35 @@ func TestVerifyApprovals(t *testing.T) {
 	legacy := refresh.Manifest{Product: "finance/kpis", Approvals: []refresh.Approval{{Principal: "maria", Decision: "approve"}}}
 	if errs := VerifyApprovals(t.Context(), st, legacy); len(errs) != 0 {
 		t.Errorf("a manifest from before revisions: %v", errs)
+	}
+}
+
+// TestBuildCarriesNotifications: the revision routes notifications as
+// mesh.yaml does, and a mesh without them hashes as before (no key).
+func TestBuildCarriesNotifications(t *testing.T) {
+	dir := meshtest.CopyExample(t)
+	s, _ := signing.NewSigner()
+	set, ds := spec.Load(dir)
+	if ds.HasErrors() {
+		t.Fatal(ds.Err())
+	}
+	plain, err := Build(set, "ci", []signing.PublicKey{s.PublicKey()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, _, _ := plain.Encode(); bytes.Contains(b, []byte(`"notifications"`)) {
+		t.Error("a revision without notifications has the key")
+	}
+	meshtest.Edit(t, dir, "mesh.yaml", "notifications: []", `notifications:
+  - {name: finance-stewards, webhook: "https://hooks.example.com/T000", format: teams, events: [approval-requested, published], domains: [finance]}`)
+	if set, ds = spec.Load(dir); ds.HasErrors() {
+		t.Fatal(ds.Err())
+	}
+	rev, err := Build(set, "ci", []signing.PublicKey{s.PublicKey()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rev.Notifications) != 1 || rev.Notifications[0].Format != spec.FormatTeams || rev.Notifications[0].Domains[0] != "finance" {
+		t.Errorf("notifications %+v", rev.Notifications)
 	}
 }

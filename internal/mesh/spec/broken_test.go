@@ -187,6 +187,40 @@ sales/p.yaml:9:101 error wrong-type: expected true or false for "paused", found 
 `,
 		},
 		{
+			name: "bad notifications",
+			files: map[string]string{
+				"mesh.yaml": baseMesh + `notifications:
+  - name: stewards
+    webhook: http://hooks.example.com/T000
+    format: markdown
+    events: [approval-requestd, published]
+    domains: [finanse]
+  - name: stewards
+    email: [maria.rossi@acme.example, "Maria <m@x>", not-an-address]
+  - name: nobody
+    events: [failed]
+  - name: both
+    webhook: https://hooks.example.com/T000
+    email: [maria.rossi@acme.example]
+    events: []
+  - {name: local, webhook: "http://127.0.0.1:9000/hook", events: [failed]}
+`,
+				"sales/p.yaml": productSpec("sales", "orders", okInput),
+			},
+			want: `mesh.yaml:16:14 error bad-webhook: webhook of "stewards": "http://hooks.example.com/T000" is http: events would cross the network unencrypted
+mesh.yaml:17:13 error bad-value: unknown notification format "markdown"
+mesh.yaml:18:14 error unknown-event: unknown event "approval-requestd"
+mesh.yaml:19:15 error unknown-domain: unknown domain "finanse"
+mesh.yaml:20:5 error missing-key: missing required key "events" in "notifications"
+mesh.yaml:20:11 error duplicate-notification: notification "stewards" is defined twice
+mesh.yaml:21:39 error bad-email: e-mail address "Maria <m@x>" of "stewards" is not an address
+mesh.yaml:21:54 error bad-email: e-mail address "not-an-address" of "stewards" is not an address
+mesh.yaml:22:5 error no-channel: notification "nobody" has neither a webhook nor e-mail addresses
+mesh.yaml:26:12 error two-channels: notification "both" has both a webhook and e-mail addresses
+mesh.yaml:27:13 error no-events: notification "both" routes no events
+`,
+		},
+		{
 			name: "YAML syntax error",
 			files: map[string]string{
 				"sales/p.yaml": "apiVersion: meshflow/v1\nkind: DataProduct\nmetadata: {name: x\n",

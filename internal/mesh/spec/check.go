@@ -2,6 +2,8 @@ package spec
 
 import (
 	"fmt"
+	"net/mail"
+	"net/url"
 	"path"
 	"slices"
 	"strings"
@@ -107,6 +109,89 @@ func (s *Set) checkMesh(ds *diag.List) {
 			ds.Errorf(doc.PosAt("policies", i, "severity"), "bad-value", "write error or warning", "unknown severity %q", p.Severity)
 		}
 	}
+	s.checkNotifications(ds)
+}
+
+// checkNotifications checks the routes of notifications: a unique name, one
+// channel (an https webhook, or e-mail addresses), a known format, known
+// events and domains.
+func (s *Set) checkNotifications(ds *diag.List) {
+	m := s.Mesh
+	doc := m.Doc
+	names := map[string]bool{}
+	for i, n := range m.Notifications {
+		if names[n.Name] {
+			ds.Errorf(doc.PosAt("notifications", i, "name"), "duplicate-notification", "give each notification its own name", "notification %q is defined twice", n.Name)
+		}
+		names[n.Name] = true
+		if n.Name != "" && !SafeName(n.Name) {
+			unsafeName(doc, "notification", n.Name, ds, "notifications", i, "name")
+		}
+		switch {
+		case n.Webhook == "" && len(n.Email) == 0:
+			ds.Errorf(doc.KeyPosAt("notifications", i), "no-channel", "add webhook: https://… or email: [address]", "notification %q has neither a webhook nor e-mail addresses", n.Name)
+		case n.Webhook != "" && len(n.Email) > 0:
+			ds.Errorf(doc.PosAt("notifications", i, "email"), "two-channels", "write one notification per channel", "notification %q has both a webhook and e-mail addresses", n.Name)
+		}
+		if n.Webhook != "" {
+			if err := CheckWebhook(n.Webhook); err != nil {
+				ds.Errorf(doc.PosAt("notifications", i, "webhook"), "bad-webhook", "write https://host/path (http only to localhost or 127.0.0.1)", "webhook of %q: %v", n.Name, err)
+			}
+		}
+		for j, addr := range n.Email {
+			if a, err := mail.ParseAddress(addr); err != nil || a.Name != "" {
+				ds.Errorf(doc.PosAt("notifications", i, "email", j), "bad-email", "write a plain address such as maria.rossi@acme.example", "e-mail address %q of %q is not an address", addr, n.Name)
+			}
+		}
+		switch {
+		case n.Format == "":
+		case len(n.Email) > 0:
+			ds.Errorf(doc.PosAt("notifications", i, "format"), "bad-value", "leave format out: e-mail is plain text", "notification %q sends e-mail and has a webhook format", n.Name)
+		case !slices.Contains(NotificationFormats, n.Format):
+			ds.Errorf(doc.PosAt("notifications", i, "format"), "bad-value", "write one of "+strings.Join(NotificationFormats, ", "), "unknown notification format %q", n.Format)
+		}
+		if len(n.Events) == 0 && doc.At("notifications", i, "events") != nil { // a missing key is reported as such
+			ds.Errorf(doc.PosAt("notifications", i, "events"), "no-events", "known events: "+strings.Join(NotificationEvents, ", "), "notification %q routes no events", n.Name)
+		}
+		for j, e := range n.Events {
+			if !slices.Contains(NotificationEvents, e) {
+				ds.Errorf(doc.PosAt("notifications", i, "events", j), "unknown-event", eventHint(e), "unknown event %q", e)
+			}
+		}
+		for j, d := range n.Domains {
+			if !slices.Contains(s.domainNames(), d) {
+				s.unknownDomain(doc, d, ds, "notifications", i, "domains", j)
+			}
+		}
+	}
+}
+
+func eventHint(name string) string {
+	if c := yamlfile.Closest(name, NotificationEvents); c != "" {
+		return fmt.Sprintf("did you mean %q?", c)
+	}
+	return "known events: " + strings.Join(NotificationEvents, ", ")
+}
+
+// CheckWebhook says what is wrong with a webhook URL: it must be https, or
+// http to the local machine (for tests and meshflow dev).
+func CheckWebhook(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return err
+	}
+	host := u.Hostname()
+	switch {
+	case u.Host == "" || host == "":
+		return fmt.Errorf("%q has no host", raw)
+	case u.Scheme == "https":
+		return nil
+	case u.Scheme == "http" && (host == "localhost" || host == "127.0.0.1" || host == "::1"):
+		return nil
+	case u.Scheme == "http":
+		return fmt.Errorf("%q is http: events would cross the network unencrypted", raw)
+	}
+	return fmt.Errorf("%q is not an https URL", raw)
 }
 
 // Term returns the glossary term with the given name or synonym, or nil.

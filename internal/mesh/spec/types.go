@@ -24,6 +24,8 @@ type Mesh struct {
 	Policies   []Policy     `yaml:"policies"`
 	Storage    Storage      `yaml:"storage"`
 	Temporal   Temporal     `yaml:"temporal"`
+	// Notifications route the mesh's events to people's channels.
+	Notifications []Notification `yaml:"notifications"`
 
 	// Doc is the parsed file, for positions.
 	Doc *yamlfile.Doc `yaml:"-"`
@@ -113,6 +115,53 @@ type Policy struct {
 	Severity string `yaml:"severity"` // error (default) or warning
 	Rule     string `yaml:"rule" required:"true"`
 }
+
+// Notification routes events of the mesh to one channel: a webhook (generic
+// JSON, Slack or Teams) or e-mail to a list of addresses (SMTP from the
+// worker's environment). Package notify delivers them.
+type Notification struct {
+	Name string `yaml:"name" json:"name" required:"true"`
+	// Webhook is an https URL (http only to localhost or 127.0.0.1).
+	Webhook string `yaml:"webhook" json:"webhook,omitempty"`
+	// Email lists the addresses that get the events as e-mail.
+	Email []string `yaml:"email" json:"email,omitempty"`
+	// Format is the webhook payload: json (default), slack or teams.
+	Format string `yaml:"format" json:"format,omitempty"`
+	// Events are the event names routed here (NotificationEvents).
+	Events []string `yaml:"events" json:"events" required:"true"`
+	// Domains, when set, keeps only the events of products of these domains.
+	Domains []string `yaml:"domains" json:"domains,omitempty"`
+}
+
+// The events a notification may route.
+const (
+	EventApprovalRequested      = "approval-requested"
+	EventApprovalEscalated      = "approval-escalated"
+	EventDecided                = "decided"
+	EventPublished              = "published"
+	EventFailed                 = "failed"
+	EventExpired                = "expired"
+	EventBreakingChangeProposed = "breaking-change-proposed"
+	EventAccessRequested        = "access-requested"
+	EventAccessGranted          = "access-granted"
+	EventAccessExpiring         = "access-expiring"
+	EventProductLate            = "product-late"
+	EventDeprecationApproaching = "deprecation-approaching"
+)
+
+// NotificationEvents lists the event names, in the order of a run's life.
+var NotificationEvents = []string{EventApprovalRequested, EventApprovalEscalated, EventDecided, EventPublished, EventFailed, EventExpired,
+	EventBreakingChangeProposed, EventAccessRequested, EventAccessGranted, EventAccessExpiring, EventProductLate, EventDeprecationApproaching}
+
+// The payload formats of a webhook.
+const (
+	FormatJSON  = "json"
+	FormatSlack = "slack"
+	FormatTeams = "teams"
+)
+
+// NotificationFormats lists the webhook payload formats.
+var NotificationFormats = []string{FormatJSON, FormatSlack, FormatTeams}
 
 // Storage says where products are staged and published.
 type Storage struct {

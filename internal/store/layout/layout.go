@@ -27,6 +27,9 @@
 //	_lineage/sent/<run>/<seq>                                     a sent event's marker, until its run's last event is sent
 //	_lineage/rejected/<run>/<seq>.json                            an event the receiver refused as malformed
 //	_lineage/lease.json                                           which sender may send, until when
+//	_notify/{outbox,sent,rejected}/…, _notify/lease.json          the same for notifications (type Outbox)
+//	_notify/sent/<run>/<seq>.state.json                           a notification's delivery, per channel
+//	_notify/dead/<run>/<seq>/<channel>.json                       a notification a channel never took
 //
 // A partition's objects are written once, by the run that built it, outside any
 // version's folder: later versions that carry the partition over name the same
@@ -116,22 +119,37 @@ func BatchResultKey(ref, runID string, n int) string {
 // StagingRoot is the first segment of every staging key.
 const StagingRoot = "_staging"
 
-// LineageRoot is the first segment of every key of the OpenLineage outbox.
-const LineageRoot = "_lineage"
-
-// LineageOutboxPrefix is the prefix of every event waiting to be sent.
-const LineageOutboxPrefix = LineageRoot + "/outbox/"
-
-// LineageOutboxKey returns the key of a run's event number seq in the outbox.
-// Keys sort by run, then by seq, which is the order the run's events are sent in.
-func LineageOutboxKey(runID string, seq int) string {
-	return fmt.Sprintf("%s%s/%03d.json", LineageOutboxPrefix, runID, seq)
+// An Outbox is the key space of one outbox of events that activities leave
+// for a sender (package outbox): OpenLineage events under _lineage,
+// notifications under _notify. Under its root:
+//
+//	outbox/<run>/<seq>.json    an event waiting to be sent
+//	sent/<run>/<seq>           a sent event's marker, until its run's last event is sent
+//	rejected/<run>/<seq>.json  an event its receiver refused
+//	lease.json                 which sender may send, until when
+type Outbox struct {
+	// Root is the first segment of every key.
+	Root string
 }
 
-// LineageOfOutboxKey reads the run and seq of an outbox key; ok is false when key
-// is not one.
-func LineageOfOutboxKey(key string) (runID string, seq int, ok bool) {
-	rest, ok := strings.CutPrefix(key, LineageOutboxPrefix)
+// The outboxes.
+var (
+	LineageOutbox = Outbox{Root: LineageRoot}
+	NotifyOutbox  = Outbox{Root: NotifyRoot}
+)
+
+// Prefix is the prefix of every event waiting to be sent.
+func (o Outbox) Prefix() string { return o.Root + "/outbox/" }
+
+// Key returns the key of a run's event number seq. Keys sort by run, then by
+// seq, which is the order the run's events are sent in.
+func (o Outbox) Key(runID string, seq int) string {
+	return fmt.Sprintf("%s%s/%03d.json", o.Prefix(), runID, seq)
+}
+
+// Parse reads the run and seq of an outbox key; ok is false when key is not one.
+func (o Outbox) Parse(key string) (runID string, seq int, ok bool) {
+	rest, ok := strings.CutPrefix(key, o.Prefix())
 	if !ok {
 		return "", 0, false
 	}
@@ -147,21 +165,54 @@ func LineageOfOutboxKey(key string) (runID string, seq int, ok bool) {
 	return runID, seq, true
 }
 
-// LineageSentPrefix returns the prefix of a run's sent markers.
-func LineageSentPrefix(runID string) string { return LineageRoot + "/sent/" + runID + "/" }
+// SentPrefix returns the prefix of a run's sent markers.
+func (o Outbox) SentPrefix(runID string) string { return o.Root + "/sent/" + runID + "/" }
 
-// LineageSentKey returns the key of the marker that a run's event seq was sent.
-func LineageSentKey(runID string, seq int) string {
-	return fmt.Sprintf("%s%03d", LineageSentPrefix(runID), seq)
+// SentKey returns the key of the marker that a run's event seq was sent.
+func (o Outbox) SentKey(runID string, seq int) string {
+	return fmt.Sprintf("%s%03d", o.SentPrefix(runID), seq)
 }
 
-// LineageRejectedKey returns where an event the receiver refused is kept.
-func LineageRejectedKey(runID string, seq int) string {
-	return fmt.Sprintf("%s/rejected/%s/%03d.json", LineageRoot, runID, seq)
+// RejectedKey returns where an event the receiver refused is kept.
+func (o Outbox) RejectedKey(runID string, seq int) string {
+	return fmt.Sprintf("%s/rejected/%s/%03d.json", o.Root, runID, seq)
 }
 
-// LineageLeaseKey is the key of the lease that lets one sender send at a time.
-const LineageLeaseKey = LineageRoot + "/lease.json"
+// LeaseKey is the key of the lease that lets one sender send at a time.
+func (o Outbox) LeaseKey() string { return o.Root + "/lease.json" }
+
+// LineageRoot is the first segment of every key of the OpenLineage outbox.
+const LineageRoot = "_lineage"
+
+// LineageOutboxPrefix is the prefix of every event waiting to be sent.
+const LineageOutboxPrefix = LineageRoot + "/outbox/"
+
+// LineageOutboxKey returns the key of a run's event number seq in the outbox.
+func LineageOutboxKey(runID string, seq int) string { return LineageOutbox.Key(runID, seq) }
+
+// LineageOfOutboxKey reads the run and seq of a lineage outbox key.
+func LineageOfOutboxKey(key string) (runID string, seq int, ok bool) { return LineageOutbox.Parse(key) }
+
+// NotifyRoot is the first segment of every key of the notifications' outbox.
+const NotifyRoot = "_notify"
+
+// NotifyStateKey returns the key of the delivery state of a run's
+// notification seq: per channel, the attempts made and whether it was
+// delivered. It lies beside the run's sent markers, so that it goes with them
+// once the run's last event is sent.
+func NotifyStateKey(runID string, seq int) string {
+	return fmt.Sprintf("%s%03d.state.json", NotifyOutbox.SentPrefix(runID), seq)
+}
+
+// NotifyDeadPrefix is the prefix of the dead letters: notifications that a
+// channel never took.
+const NotifyDeadPrefix = NotifyRoot + "/dead/"
+
+// NotifyDeadKey returns the key of the dead letter of a run's notification
+// seq to a channel.
+func NotifyDeadKey(runID string, seq int, channel string) string {
+	return fmt.Sprintf("%s%s/%03d/%s.json", NotifyDeadPrefix, runID, seq, channel)
+}
 
 // latestName is the name of a product's latest pointer.
 const latestName = "latest.json"
