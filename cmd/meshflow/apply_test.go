@@ -44,11 +44,11 @@ func TestApplyCommands(t *testing.T) {
 
 	out := mustRun(append(apply, "--dry-run", dir)...)
 	t.Logf("meshflow apply --dry-run:\n%s", out)
-	if !strings.Contains(out, "5 to create, 0 to update, 0 to delete, 0 unchanged (dry run: nothing changed)") ||
+	if !strings.Contains(out, "6 to create, 0 to update, 0 to delete, 0 unchanged (dry run: nothing changed)") ||
 		!strings.Contains(out, `create  schedule/sales-china/regional-sales`) {
 		t.Errorf("apply --dry-run:\n%s", out)
 	}
-	if out := mustRun(append(apply, dir)...); !strings.Contains(out, "5 created, 0 updated, 0 deleted, 0 unchanged") || !strings.Contains(out, "published mesh revision") {
+	if out := mustRun(append(apply, dir)...); !strings.Contains(out, "6 created, 0 updated, 0 deleted, 0 unchanged") || !strings.Contains(out, "published mesh revision") {
 		t.Errorf("apply:\n%s", out)
 	}
 	st, err := storage.OpenLocal(storeDir)
@@ -56,10 +56,10 @@ func TestApplyCommands(t *testing.T) {
 		t.Fatal(err)
 	}
 	rev, id, err := meshrev.Load(t.Context(), st, refresh.RevisionCurrent)
-	if err != nil || len(rev.Products) != 5 || rev.AppliedBy != "meshflow-apply" || len(rev.Keys) != 1 || rev.Keys[0] != signer.PublicKey() {
+	if err != nil || len(rev.Products) != 6 || rev.AppliedBy != "meshflow-apply" || len(rev.Keys) != 1 || rev.Keys[0] != signer.PublicKey() {
 		t.Fatalf("the applied revision: %d products, applied by %q, keys %v: %v", len(rev.Products), rev.AppliedBy, rev.Keys, err)
 	}
-	if out := mustRun(append(apply, dir)...); !strings.Contains(out, "0 created, 0 updated, 0 deleted, 5 unchanged") || !strings.Contains(out, "mesh revision "+meshrev.Short(id)+" is current already") {
+	if out := mustRun(append(apply, dir)...); !strings.Contains(out, "0 created, 0 updated, 0 deleted, 6 unchanged") || !strings.Contains(out, "mesh revision "+meshrev.Short(id)+" is current already") {
 		t.Errorf("second apply:\n%s", out)
 	}
 	var stdout, stderr bytes.Buffer
@@ -81,7 +81,7 @@ func TestApplyCommands(t *testing.T) {
 	// The checks below say what is missing when the wait times out.
 	var list string
 	_ = testwait.Poll(30*time.Second, func() error {
-		if list = mustRun("schedule", "list"); strings.Count(list, "schedule/") != 5 {
+		if list = mustRun("schedule", "list"); strings.Count(list, "schedule/") != 6 {
 			return errors.New("not every schedule is listed yet")
 		}
 		return nil
