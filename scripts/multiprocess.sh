@@ -437,8 +437,9 @@ stop "${worker_pid[b]}"
 # The old build knows no `access:` key: it reads the mesh without them.
 cp -r "$work/mesh" "$work/mesh-old"
 find "$work/mesh-old" -name '*.yaml' -exec sed -i '/^access: /d' {} +
-# The old build knows no partitioned products either.
+# The old build knows no partitioned products and no notifications either.
 rm "$work/mesh-old/supply-chain/daily-deliveries.yaml" "$work/mesh-old/supply-chain/daily-deliveries.odcs.yaml"
+sed -i '/^notifications:/d' "$work/mesh-old/mesh.yaml"
 start_worker old "$mf_old" "$work/mesh-old"
 # The old build's client starts the run the old way, straight on Temporal.
 old_run="$("$mf_old" run "${tflags[@]}" --mesh "$work/mesh-old" --as anna.schmidt $kpis | awk '$1 == "started" { print $2 }')"
