@@ -43,7 +43,13 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return fmt.Errorf("start a refresh of %s: %w", ref, err)
 	}
 	fmt.Fprintf(stdout, "started %s (run %s) as %s\n", started.WorkflowID, started.RunID, started.Principal)
-	if !*wait {
+	return followStarted(ctx, conn, ref, started, *wait, stdout, stderr)
+}
+
+// followStarted follows a started run until it ends when wait is set, and
+// otherwise says how to follow it.
+func followStarted(ctx context.Context, conn connFlags, ref string, started api.Started, wait bool, stdout, stderr io.Writer) error {
+	if !wait {
 		fmt.Fprintf(stdout, "follow it with: meshflow status %s\n", ref)
 		return nil
 	}

@@ -172,16 +172,7 @@ day included.`)
 		switch {
 		case err == nil:
 			fmt.Fprintf(stdout, "backfill of %s partitions %s..%s started: %s (run %s) as %s\n", ref, *fromFlag, *toFlag, started.WorkflowID, started.RunID, started.Principal)
-			if !*wait {
-				fmt.Fprintf(stdout, "follow it with: meshflow status %s\n", ref)
-				return nil
-			}
-			c, closeFn, err := conn.control(newLogger(stderr, false))
-			if err != nil {
-				return err
-			}
-			defer closeFn()
-			return follow(ctx, c, started.WorkflowID, started.RunID, stdout)
+			return followStarted(ctx, conn, ref, started, *wait, stdout, stderr)
 		case errors.As(err, &ae) && ae.Code == api.CodeNotPartitioned:
 			// Not partitioned: run the schedule's missed refreshes.
 		default:
