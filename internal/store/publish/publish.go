@@ -257,10 +257,20 @@ func (p *Publisher) publishedEarlier(ctx context.Context, ref string, in refresh
 }
 
 // copyVerified copies an object, checking the bytes against the checksum recorded
-// when they were staged; a corrupt read is retried, never published.
+// when they were staged; a corrupt read is retried, never published. A store
+// that copies inside the server (storage.Copier) does, and checks the copy's
+// checksum; any other store's bytes are read and written again.
 func (p *Publisher) copyVerified(ctx context.Context, src refresh.ObjectRef, dst string) error {
 	if obj, err := p.Store.Head(ctx, dst); err == nil && obj.SHA256 == src.SHA256 && obj.Size == src.Size {
 		return nil // copied by an earlier attempt
+	}
+	if c, ok := p.Store.(storage.Copier); ok {
+		// The server copies and checksums the bytes itself: they do not
+		// travel to the worker and back.
+		_, err := c.Copy(ctx, src.Key, dst, storage.Object{Size: src.Size, SHA256: src.SHA256})
+		if !errors.Is(err, storage.ErrCopyUnsupported) {
+			return err
+		}
 	}
 	r, _, err := p.Store.Get(ctx, src.Key)
 	if err != nil {

@@ -336,3 +336,58 @@ func TestS3DefaultChecksumMode(t *testing.T) {
 		t.Errorf("Put from a stream: %v", err)
 	}
 }
+
+// TestS3Copy copies inside versitygw: the copy holds the bytes, a copy whose
+// checksum is not the one wanted is refused and removed, and a source damaged
+// at rest is caught by the server's checksum of the copy, never published.
+func TestS3Copy(t *testing.T) {
+	gw := startVersityGW(t)
+	s := gw.store(t, "copy", "p")
+	content := strings.Repeat("id,amount\n1,100\n", 1000)
+	src := "staging/run 1/data 100%.csv"
+	mustPut(t, s, src, content, PutOptions{})
+	want := Object{Size: int64(len(content)), SHA256: hexSHA([]byte(content))}
+
+	got, err := s.Copy(t.Context(), src, "v/1.0.0/data.csv", want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.SHA256 != want.SHA256 || got.Size != want.Size {
+		t.Fatalf("copy = %+v, want %+v", got, want)
+	}
+	rc, _, err := s.Get(t.Context(), "v/1.0.0/data.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := io.ReadAll(rc)
+	rc.Close()
+	if err != nil || string(body) != content {
+		t.Fatalf("the copy reads %d bytes, %v; want the source's %d", len(body), err, len(content))
+	}
+
+	wrong := want
+	wrong.SHA256 = hexSHA([]byte("something else"))
+	if _, err := s.Copy(t.Context(), src, "v/1.1.0/data.csv", wrong); !errors.Is(err, ErrChecksumMismatch) {
+		t.Fatalf("copy with another checksum wanted: %v, want ErrChecksumMismatch", err)
+	}
+	if _, err := s.Head(t.Context(), "v/1.1.0/data.csv"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("the refused copy is still there: %v", err)
+	}
+
+	f, err := os.OpenFile(filepath.Join(gw.dir, "copy", "p", "staging", "run 1", "data 100%.csv"), os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt([]byte("X"), 100); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Copy(t.Context(), src, "v/1.2.0/data.csv", want); !errors.Is(err, ErrChecksumMismatch) {
+		t.Fatalf("copying a source damaged at rest: %v, want ErrChecksumMismatch", err)
+	}
+	if _, err := s.Head(t.Context(), "v/1.2.0/data.csv"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("the damaged copy is still there: %v", err)
+	}
+}
