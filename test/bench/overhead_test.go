@@ -5,7 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
-		"fmt"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
