@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/meshflow/meshflow/internal/refresh"
 	"github.com/santhosh-tekuri/jsonschema/v6"
@@ -20,7 +21,10 @@ func TestStatusPrintsImpact(t *testing.T) {
 					Outputs: []refresh.OutputImpact{{Column: "city name", Reads: []string{"city"}}},
 					Summary: "film/airport-cities will fail: its SQL reads `city`, removed here"},
 				{Product: "film/raw", Summary: "film/raw was not checked: the columns of its input raw are not known before its run"},
-			}}}
+				{Product: "film/old", Pinned: 1, Binds: true, Summary: "film/old is pinned to @1, unaffected: it keeps reading the newest 1.x of aviation/airports"},
+			}},
+		Deprecated: []refresh.DeprecatedInput{{Input: "towns", Deprecation: refresh.Deprecation{Product: "geo/towns", Major: 1, On: "2027-03-01",
+			Note: "use @2", By: "ana", At: time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)}}}}
 	checkStatusSchema(t, st)
 	var b bytes.Buffer
 	printStatus(&b, "refresh/aviation/airports/x", st)
@@ -30,6 +34,8 @@ func TestStatusPrintsImpact(t *testing.T) {
 		"             output column `city name` reads `city`\n",
 		"             DuckDB: Binder Error: Referenced column \"city\" not found\n",
 		"  impact     unchecked film/raw was not checked",
+		"  impact     pinned    film/old is pinned to @1, unaffected",
+		"  warning    input towns: geo/towns@1 is deprecated on 2027-03-01: use @2; from then on, this product's runs fail\n",
 	} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("status lacks %q:\n%s", want, b.String())
