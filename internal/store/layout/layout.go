@@ -258,6 +258,19 @@ func DeprecationKey(ref string, major int) string {
 	return fmt.Sprintf("%s/deprecations/%d.json", ref, major)
 }
 
+// IsMajorOrDeprecationKey reports whether key is a major's pointer or
+// deprecation record of product ref.
+func IsMajorOrDeprecationKey(ref, key string) bool {
+	for _, dir := range []string{"/majors/", "/deprecations/"} {
+		rest, ok := strings.CutPrefix(key, ref+dir)
+		num, json := strings.CutSuffix(rest, ".json")
+		if n, err := strconv.Atoi(num); ok && json && err == nil && n >= 1 {
+			return true
+		}
+	}
+	return false
+}
+
 // DeprecationsPrefix returns the prefix of a product's deprecation records.
 func DeprecationsPrefix(ref string) string { return ref + "/deprecations/" }
 
