@@ -53,14 +53,14 @@ type Config struct {
 type State struct {
 	cfg Config
 
-	mu        sync.Mutex
-	readAt    time.Time
-	products  []productState
+	mu       sync.Mutex
+	readAt   time.Time
+	products []productState
 	// deprecated are the inputs pinned to a deprecated major.
 	deprecated []deprecatedInput
-	pending   map[string][]time.Time // run start times by product ref
-	catalogUp float64
-	runsUp    float64
+	pending    map[string][]time.Time // run start times by product ref
+	catalogUp  float64
+	runsUp     float64
 
 	lastPublish, freshness, sla, late, pendingDesc, oldest, up, deprecatedDesc *prometheus.Desc
 }
