@@ -44,8 +44,9 @@ const ChangeNotifyAccessExpiring = "notify-access-expiring"
 
 // ChangePinnedMajors is the change ID of runs whose route knows pinned major
 // versions (version 1): a consumer pinned to an older major than the one a
-// breaking change publishes is told, not asked to sign off. Runs started
-// before it ask every consumer, as they did.
+// breaking change publishes is told, not asked to sign off, and not
+// refreshed after the publication. Runs started before it ask and refresh
+// every consumer, as they did.
 const ChangePinnedMajors = "pinned-majors"
 
 // MaxSessionAttempts is how many times the ingest–transform–validate session is
@@ -230,7 +231,7 @@ func (r *run) execute(ctx workflow.Context) (refresh.Result, error) {
 		done += ": " + staged.parts.Words()
 	}
 	r.setStage(ctx, refresh.StagePublished, done)
-	r.propagate(ctx, pub.Version)
+	r.propagate(ctx, pub.Version, pins)
 	return refresh.Result{Stage: refresh.StagePublished, Version: pub.Version}, nil
 }
 
@@ -509,11 +510,17 @@ func (r *run) lastComment() string {
 }
 
 // propagate starts a refresh of every consumer whose product inputs are all
-// published. The child runs are abandoned: they outlive this run.
-func (r *run) propagate(ctx workflow.Context, version string) {
+// published. The child runs are abandoned: they outlive this run. With pins
+// (ChangePinnedMajors), a consumer pinned to an older major than version's
+// is left alone: what it reads did not change.
+func (r *run) propagate(ctx workflow.Context, version string, pins bool) {
 	for _, ref := range r.p.Consumers {
 		child, ok := r.downstream[ref]
 		if !ok {
+			continue
+		}
+		if pins && refresh.PinnedBelow(child, r.p.Ref(), refresh.NextMajor(version, false)) {
+			// It reads an older major, which did not change.
 			continue
 		}
 		var ready refresh.InputsPublishedResult
