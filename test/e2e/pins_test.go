@@ -23,7 +23,7 @@ import (
 // latest version. A breaking 2.0.0 (the column amount removed) asks the
 // stewards of film/latest, which it breaks, and only tells those of
 // film/cities, which the impact analysis lists as pinned and unaffected.
-// film/cities keeps reading 1.0.0. Deprecated on a date to come, @1 warns in
+// film/cities keeps reading 1.0.0; a pin to @3 fails, saying so. Deprecated on a date to come, @1 warns in
 // its status and a deprecation-approaching notification, and gc keeps 1.0.0
 // for it; once the date has come, gc retires 1.0.0 and film/cities' run fails,
 // naming the date and the note.
@@ -43,7 +43,8 @@ func TestPinnedConsumerAcrossABreakingChange(t *testing.T) {
 			SQL:    "SELECT id, amount FROM airports", Contract: harness.OrdersContract, ContractFile: name + ".odcs.yaml",
 			Governance: refresh.Governance{Approval: refresh.ApprovalNever, Stewards: []string{steward}}}
 	}
-	products := map[string]refresh.Product{airports: producer, cities: consumer("cities", 1, "fred"), latest: consumer("latest", 0, "lara")}
+	products := map[string]refresh.Product{airports: producer, cities: consumer("cities", 1, "fred"), latest: consumer("latest", 0, "lara"),
+		"film/future": consumer("future", 3, "fred")}
 	apply := func() string {
 		rev := meshrev.Revision{Products: map[string]refresh.Product{}, AccessApprovers: map[string][]string{}}
 		for ref, p := range products {
@@ -124,6 +125,12 @@ func TestPinnedConsumerAcrossABreakingChange(t *testing.T) {
 		t.Fatalf("published %s, want 2.0.0", v)
 	}
 
+	// A pin to a major never published fails, saying what is.
+	_, err := e.Result(start("film/future", rev, "no-such-major"), 2*time.Minute)
+	if harness.ErrType(err) != refresh.ErrNotPublished || !strings.Contains(err.Error(), "pins aviation/airports@3, but aviation/airports has no published 3.x (its latest version is 2.0.0)") {
+		t.Errorf("a pin to @3: %v (type %q); want it failing, naming the latest version", err, harness.ErrType(err))
+	}
+
 	// film/cities keeps working, reading 1.0.0.
 	before := readLatest(cities).Version
 	if v := e.Published(start(cities, rev, "after-2"), 2*time.Minute); v == before {
@@ -140,7 +147,7 @@ func TestPinnedConsumerAcrossABreakingChange(t *testing.T) {
 	}
 	warned := start(cities, rev, "warned")
 	e.Published(warned, 2*time.Minute)
-	st, err := e.Control.Status(t.Context(), warned.GetID(), "")
+	st, err = e.Control.Status(t.Context(), warned.GetID(), "")
 	if err != nil || len(st.Deprecated) != 1 || st.Deprecated[0].Input != "airports" || st.Deprecated[0].On != on {
 		t.Fatalf("status of the warned run: %+v, %v; want input airports deprecated on %s", st.Deprecated, err, on)
 	}
@@ -152,8 +159,8 @@ func TestPinnedConsumerAcrossABreakingChange(t *testing.T) {
 		t.Errorf("deprecation-approaching %+v", soon)
 	}
 	pinned, err := catalog.PinnedMajors(t.Context(), e.Store, airports, products, time.Now())
-	if err != nil || !slices.Equal(pinned, []int{1}) {
-		t.Fatalf("pinned majors %v, %v; want [1]", pinned, err)
+	if err != nil || !slices.Equal(pinned, []int{1, 3}) {
+		t.Fatalf("pinned majors %v, %v; want [1 3] (film/future pins a major that gc has none of)", pinned, err)
 	}
 	gc, err := catalog.GCKeeping(t.Context(), e.Store, airports, 1, pinned, false, time.Now())
 	if err != nil || !slices.Equal(gc.Kept, []string{"1.0.0", "2.0.0"}) || len(gc.Retired) != 0 {
@@ -165,8 +172,8 @@ func TestPinnedConsumerAcrossABreakingChange(t *testing.T) {
 	if err := catalog.Deprecate(t.Context(), e.Store, refresh.Deprecation{Product: airports, Major: 1, On: past, Note: "read @2, which has no amount", By: "stella", At: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
-	if pinned, err = catalog.PinnedMajors(t.Context(), e.Store, airports, products, time.Now()); err != nil || len(pinned) != 0 {
-		t.Fatalf("pinned majors past their date %v, %v; want none", pinned, err)
+	if pinned, err = catalog.PinnedMajors(t.Context(), e.Store, airports, products, time.Now()); err != nil || !slices.Equal(pinned, []int{3}) {
+		t.Fatalf("pinned majors with @1 past its date %v, %v; want [3]", pinned, err)
 	}
 	if gc, err = catalog.GCKeeping(t.Context(), e.Store, airports, 1, pinned, false, time.Now()); err != nil || !slices.Equal(gc.Retired, []string{"1.0.0"}) {
 		t.Fatalf("gc after the date: %+v, %v; want 1.0.0 retired", gc, err)
