@@ -70,3 +70,27 @@ func checkStatusSchema(t *testing.T, st refresh.Status) {
 		t.Errorf("the document accepts a consumer impact with an undocumented field (%v)", err)
 	}
 }
+
+// TestDeprecateArguments: meshflow deprecate takes <domain>/<product>@<major>
+// and a date, and says what is wrong with them before calling serve.
+func TestDeprecateArguments(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"aviation/airports", "--on", "2027-03-01"}, `"aviation/airports" is not a major version of a product: write <domain>/<product>@<major>`},
+		{[]string{"aviation/airports@0", "--on", "2027-03-01"}, "is not a major version of a product"},
+		{[]string{"airports@1", "--on", "2027-03-01"}, "is not a major version of a product"},
+		{[]string{"aviation/airports@1"}, "give the date with --on YYYY-MM-DD"},
+		{[]string{"aviation/airports@1", "--on", "1 March"}, `--on: deprecation date "1 March" is not a date as YYYY-MM-DD`},
+	} {
+		var out, errb bytes.Buffer
+		err := runDeprecate(t.Context(), tc.args, &out, &errb)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("deprecate %v: %v, want an error with %q", tc.args, err, tc.want)
+		}
+	}
+	if ref, major, err := parsePin("aviation/airports@12"); err != nil || ref != "aviation/airports" || major != 12 {
+		t.Errorf("parsePin = %s, %d, %v", ref, major, err)
+	}
+}
