@@ -41,13 +41,21 @@
 //
 // A major's pointer is written by the publication that moved latest to a
 // version of that major, after latest, on every attempt (a retried
-// publication writes it again), so that a pinned consumer finds the newest
-// <major>.x without walking back from latest. It is a shortcut, not a commit
-// point: once a newer major is published no version of an older one is
-// published again (versions only grow from latest), so a major's pointer
-// never moves after that; readers trust one only when the version it names
-// is of its major, and otherwise, or without one (versions published before
-// pointers existed), walk the committed chain from latest back to the major.
+// publication writes it again); the publication that starts a new major also
+// writes the previous major's, naming the version it was published on top
+// of. Pointers only move forward (a slow attempt never moves one back), so
+// that a pinned consumer finds the newest <major>.x without walking back
+// from latest. A pointer is a shortcut, not a commit point: once a newer
+// major is published no version of an older one is published again
+// (versions only grow from latest), so a major's pointer never moves after
+// that; readers trust one only when the version it names is of its major,
+// and otherwise, or without one (versions published before pointers
+// existed), walk the committed chain from latest back to the major.
+//
+// A major's deprecation record is written by catalog.Deprecate (through
+// meshflow serve, for the product's owner and stewards) and read by the runs
+// of consumers that pin the major, the catalog pages, the metrics and gc,
+// which keeps the newest version of every pinned major until its date.
 //
 // Readers only follow the latest pointer to a manifest and from it along each
 // manifest's previous version, so nothing under _staging and no version that
