@@ -72,7 +72,11 @@ func (a *Activities) Govern(ctx context.Context, in refresh.GovernInput) (refres
 	if prev := in.Previous; prev != nil && len(prev.Columns) > 0 && len(in.Columns) > 0 {
 		scratch := a.scratchDir(in.RunID, "impact")
 		defer os.RemoveAll(scratch)
-		res.Impact, err = impact.Analyze(ctx, scratch, impact.Change{Product: p.Ref(), Old: prev.Columns, New: in.Columns},
+		ch := impact.Change{Product: p.Ref(), Old: prev.Columns, New: in.Columns}
+		if in.Pins {
+			ch.Major = refresh.NextMajor(prev.Version, res.Breaking)
+		}
+		res.Impact, err = impact.Analyze(ctx, scratch, ch,
 			in.Consumers, a.knownColumns(scratch))
 		if err != nil {
 			return res, fmt.Errorf("check the consumers of %s: %w", p.Ref(), err)
@@ -103,6 +107,9 @@ func (a *Activities) knownColumns(scratch string) impact.Columns {
 	return func(ctx context.Context, in refresh.Input) ([]refresh.Column, bool, error) {
 		if in.Product != "" {
 			h, found, err := catalog.ReadLatest(ctx, a.Store, in.Product)
+			if in.Major > 0 {
+				h, found, err = catalog.ReadMajor(ctx, a.Store, in.Product, in.Major)
+			}
 			if err != nil || !found {
 				return nil, false, err
 			}

@@ -81,7 +81,7 @@ func (a *Activities) snapshotInput(ctx context.Context, p refresh.Product, runID
 	if input.Product != "" {
 		staged.Source = refresh.ProductSourcePrefix + input.Product
 		staged.Format = refresh.FormatParquet
-		sources, staged.SourceVersion, err = a.productSource(ctx, input.Product)
+		sources, staged.SourceVersion, staged.Deprecated, err = a.productSource(ctx, p, input)
 	} else if spec.IsPostgres(input.URI) {
 		staged.Source, staged.Format = postgresSourceName(input), refresh.FormatParquet
 		obj, err := a.snapshotPostgres(ctx, p.Ref(), runID, input)
@@ -161,25 +161,77 @@ func (a *Activities) stageCopy(ctx context.Context, file, key string, read refre
 	return obj, nil
 }
 
-// productSource returns the data of a product's latest published version.
-func (a *Activities) productSource(ctx context.Context, ref string) ([]source, string, error) {
-	head, found, err := catalog.ReadLatest(ctx, a.Store, ref)
+// productSource returns the data of the version an input product reads:
+// the latest, or the newest of the major the input pins (readInputVersion).
+func (a *Activities) productSource(ctx context.Context, p refresh.Product, input refresh.Input) ([]source, string, *refresh.Deprecation, error) {
+	head, dep, err := a.readInputVersion(ctx, p, input)
 	if err != nil {
-		return nil, "", fmt.Errorf("read latest version of %s: %w", ref, err)
-	}
-	if !found {
-		return nil, "", temporal.NewNonRetryableApplicationError(
-			fmt.Sprintf("input product %s has no published version yet; refresh it first", ref), refresh.ErrNotPublished, nil)
+		return nil, "", nil, err
 	}
 	objs, err := catalog.DataObjects(ctx, a.Store, head.Manifest)
 	if err != nil {
-		return nil, "", err
+		return nil, "", nil, err
 	}
 	out := make([]source, len(objs))
 	for i, o := range objs {
 		out[i] = a.storeSource(o.Key)
 	}
-	return out, head.Manifest.Version, nil
+	return out, head.Manifest.Version, dep, nil
+}
+
+// readInputVersion returns the version of an input product that a run of p
+// reads: the latest, or for an input that pins a major the newest version of
+// that major, and that major's deprecation when it is deprecated on a date
+// to come (the run warns, and leaves a deprecation-approaching
+// notification). A pinned major that has no published version, or whose
+// deprecation date has come, ends the run, naming the date and the note.
+func (a *Activities) readInputVersion(ctx context.Context, p refresh.Product, input refresh.Input) (catalog.Head, *refresh.Deprecation, error) {
+	ref := input.Product
+	if input.Major == 0 {
+		head, found, err := catalog.ReadLatest(ctx, a.Store, ref)
+		if err != nil {
+			return head, nil, fmt.Errorf("read latest version of %s: %w", ref, err)
+		}
+		if !found {
+			return head, nil, temporal.NewNonRetryableApplicationError(
+				fmt.Sprintf("input product %s has no published version yet; refresh it first", ref), refresh.ErrNotPublished, nil)
+		}
+		return head, nil, nil
+	}
+	pin := fmt.Sprintf("%s@%d", ref, input.Major)
+	head, found, err := catalog.ReadMajor(ctx, a.Store, ref, input.Major)
+	if err != nil {
+		return head, nil, fmt.Errorf("read the newest %d.x of %s: %w", input.Major, ref, err)
+	}
+	if !found {
+		latest, any, err := catalog.ReadLatest(ctx, a.Store, ref)
+		if err != nil {
+			return head, nil, fmt.Errorf("read latest version of %s: %w", ref, err)
+		}
+		msg := fmt.Sprintf("input %s pins %s, but %s has no published version yet; refresh it first", input.Name, pin, ref)
+		if any {
+			msg = fmt.Sprintf("input %s pins %s, but %s has no published %d.x (its latest version is %s); pin a major version it published, or remove the pin to follow the latest",
+				input.Name, pin, ref, input.Major, latest.Pointer.Version)
+		}
+		return head, nil, temporal.NewNonRetryableApplicationError(msg, refresh.ErrNotPublished, nil)
+	}
+	dep, err := catalog.ReadDeprecation(ctx, a.Store, ref, input.Major)
+	if err != nil {
+		return head, nil, fmt.Errorf("read the deprecation of %s: %w", pin, err)
+	}
+	if dep == nil {
+		return head, nil, nil
+	}
+	if dep.Past(time.Now()) {
+		msg := fmt.Sprintf("input %s pins %s, which was deprecated on %s", input.Name, pin, dep.On)
+		if dep.Note != "" {
+			msg += ": " + dep.Note
+		}
+		msg += fmt.Sprintf("; move the input to a newer major version of %s (or remove the pin) and apply the mesh", ref)
+		return head, nil, temporal.NewNonRetryableApplicationError(msg, refresh.ErrDeprecated, nil)
+	}
+	a.notifyDeprecation(ctx, p, input, *dep)
+	return head, dep, nil
 }
 
 // storeSource is an object of the mesh's own store.

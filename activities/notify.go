@@ -1,6 +1,7 @@
 package activities
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -55,26 +56,45 @@ func (a *Activities) notifyGovern(ctx context.Context, in refresh.GovernInput, r
 	for _, c := range res.Changes {
 		changes = append(changes, notify.Change{Severity: c.Severity, Path: c.Path, Message: c.Message})
 	}
+	downstream := map[string]refresh.Product{}
+	for _, c := range in.Consumers {
+		downstream[c.Ref()] = c
+	}
+	route := refresh.RouteInput{HasPrevious: in.Previous != nil, Breaking: res.Breaking, Green: refresh.Green(in.Quality, res.Policies)}
+	if in.Pins && in.Previous != nil {
+		route.Major = refresh.NextMajor(in.Previous.Version, res.Breaking)
+	}
+	pinned := refresh.PinnedConsumers(in.Product, downstream, route.Major)
 	if res.Breaking && in.Previous != nil {
-		consumers := in.Product.Consumers
+		var consumers []string
+		for _, c := range in.Product.Consumers {
+			if !slices.ContainsFunc(pinned, func(pc refresh.PinnedConsumer) bool { return pc.Product == c }) {
+				consumers = append(consumers, c)
+			}
+		}
 		text := fmt.Sprintf("The candidate contract %s of %s breaks the published %s: %s.", res.ContractVersion, ref, in.Previous.Version, changeText(res.Changes))
 		action := "Its stewards must sign off the new major version."
 		if len(consumers) > 0 {
 			action = fmt.Sprintf("Its stewards and the stewards of its consumers (%s) must sign off the new major version; check that the consumers still work with it.", strings.Join(consumers, ", "))
 		}
+		if len(pinned) > 0 {
+			var told []string
+			for _, pc := range pinned {
+				told = append(told, fmt.Sprintf("%s (pinned to @%d)", pc.Product, pc.Major))
+			}
+			text += fmt.Sprintf(" Consumers pinned to an older major keep reading it and are told, not asked: %s.", strings.Join(told, ", "))
+			action += " Pinned consumers should plan their move to the new major before the old one is deprecated."
+		}
 		a.notify(ctx, notify.SeqBreakingChange, notify.Event{Kind: spec.EventBreakingChangeProposed, Product: ref, Stage: string(refresh.StageValidating),
 			Title: "Breaking change proposed for " + ref, Text: text, Action: action, Breaking: true, Changes: changes, Impact: impactOf(res.Impact)})
+		a.notifyPinned(ctx, ref, res, pinned)
 	}
 	for _, p := range res.Policies {
 		if p.Blocks() {
 			return // the run fails: nobody is asked
 		}
 	}
-	downstream := map[string]refresh.Product{}
-	for _, c := range in.Consumers {
-		downstream[c.Ref()] = c
-	}
-	groups := refresh.Route(in.Product, downstream, in.Previous != nil, res.Breaking, refresh.Green(in.Quality, res.Policies))
+	groups := refresh.RouteWith(in.Product, downstream, route)
 	if len(groups) == 0 {
 		return
 	}
@@ -106,6 +126,22 @@ func (a *Activities) notifyGovern(ctx context.Context, in refresh.GovernInput, r
 		Title: "Approval requested: " + ref, Text: text, Impact: impacts,
 		Action:    fmt.Sprintf("Review it in the inbox and approve or reject it before %s (meshflow approve %s / meshflow reject %s --comment …).", deadline.Format(time.RFC3339), ref, ref),
 		Approvers: approvers, Deadline: &deadline, Breaking: res.Breaking, Changes: changes})
+}
+
+// notifyPinned tells the domains of consumers pinned to an older major of a
+// breaking change: one breaking-change-proposed event each, to the
+// consumer's domain, that asks nothing of them (seq SeqBreakingChange plus
+// the consumer's place, at most SeqApproval-1).
+func (a *Activities) notifyPinned(ctx context.Context, ref string, res refresh.GovernResult, pinned []refresh.PinnedConsumer) {
+	for i, pc := range pinned {
+		seq := min(notify.SeqBreakingChange+1+i, notify.SeqApproval-1)
+		domain, _, _ := strings.Cut(pc.Product, "/")
+		a.notify(ctx, seq, notify.Event{Kind: spec.EventBreakingChangeProposed, Product: ref, Domain: domain, Stage: string(refresh.StageValidating),
+			Title:    fmt.Sprintf("Breaking change proposed for %s; %s is pinned to @%d", ref, pc.Product, pc.Major),
+			Text:     fmt.Sprintf("The candidate contract %s of %s breaks it: %s. %s pins @%d and keeps reading the newest %d.x: it is told, not asked to sign off.", res.ContractVersion, ref, changeText(res.Changes), pc.Product, pc.Major, pc.Major),
+			Action:   fmt.Sprintf("Nothing to sign off. Plan the move of %s to the new major version before @%d is deprecated (meshflow catalog show %s).", pc.Product, pc.Major, ref),
+			Breaking: true})
+	}
 }
 
 // notifyPublished leaves the notifications of a publication: the decision
@@ -201,6 +237,24 @@ func (a *Activities) NotifyAccessExpiring(ctx context.Context, in access.Expirin
 		Action:    "To keep reading, ask again before then: meshflow access request " + g.Product + " --purpose …",
 		Requester: g.Principal, GrantID: g.ID})
 	return nil
+}
+
+// notifyDeprecation leaves the deprecation-approaching notification of a
+// run of p whose input pins a major that is deprecated on a date to come.
+func (a *Activities) notifyDeprecation(ctx context.Context, p refresh.Product, input refresh.Input, d refresh.Deprecation) {
+	seq := notify.SeqDeprecation
+	for i, in := range p.Inputs {
+		if in.Name == input.Name {
+			seq = min(notify.SeqDeprecation+i, notify.SeqDeprecationLast)
+		}
+	}
+	left := max(0, int(time.Until(d.Date()).Hours()/24))
+	a.notify(ctx, seq, notify.Event{Kind: spec.EventDeprecationApproaching, Product: p.Ref(), Domain: p.Domain, Stage: string(refresh.StageIngesting),
+		Title: fmt.Sprintf("%s reads %s, deprecated on %s", p.Ref(), d.Pin(), d.On),
+		Text: fmt.Sprintf("Input %s of %s pins %s, which %s deprecated on %s (in %d day(s)): %s. From then on, its runs fail.",
+			input.Name, p.Ref(), d.Pin(), d.By, d.On, left, cmp.Or(d.Note, "no note given")),
+		Action: fmt.Sprintf("Move input %s to a newer major version of %s (product: %s@<major>, or no pin to follow the latest) and apply the mesh before %s.",
+			input.Name, d.Product, d.Product, d.On)})
 }
 
 // impactOf says in a sentence each what the candidate does to its consumers

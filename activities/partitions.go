@@ -120,11 +120,11 @@ func (a *Activities) PlanPartitions(ctx context.Context, in refresh.PlanInput) (
 			static[input.Name] = fingerprint(sums)
 			continue
 		}
-		byKey, version, err := a.listPartitioned(ctx, p, input, by)
+		byKey, version, dep, err := a.listPartitioned(ctx, p, input, by)
 		if err != nil {
 			return res, err
 		}
-		si := refresh.StagedInput{Name: input.Name, Format: input.Format, Source: input.URI, SourceVersion: version}
+		si := refresh.StagedInput{Name: input.Name, Format: input.Format, Source: input.URI, SourceVersion: version, Deprecated: dep}
 		if input.Product != "" {
 			si.Source, si.Format = refresh.ProductSourcePrefix+input.Product, refresh.FormatParquet
 		}
@@ -216,39 +216,37 @@ func fingerprint(lines []string) string {
 }
 
 // listPartitioned lists a partitioned input's objects by partition key: the
-// objects a URI template matches, or the partitions of an input product.
-func (a *Activities) listPartitioned(ctx context.Context, p refresh.Product, input refresh.Input, by partition.By) (map[string][]sourceObject, string, error) {
+// objects a URI template matches, or the partitions of the version of an
+// input product that the run reads (readInputVersion: the latest, or the
+// newest of the major it pins, with that major's deprecation).
+func (a *Activities) listPartitioned(ctx context.Context, p refresh.Product, input refresh.Input, by partition.By) (map[string][]sourceObject, string, *refresh.Deprecation, error) {
 	out := map[string][]sourceObject{}
 	if input.Product != "" {
 		if err := a.checkGrant(ctx, p, input); err != nil {
-			return nil, "", err
+			return nil, "", nil, err
 		}
-		head, found, err := catalog.ReadLatest(ctx, a.Store, input.Product)
+		head, dep, err := a.readInputVersion(ctx, p, input)
 		if err != nil {
-			return nil, "", fmt.Errorf("read latest version of %s: %w", input.Product, err)
-		}
-		if !found {
-			return nil, "", temporal.NewNonRetryableApplicationError(
-				fmt.Sprintf("input product %s has no published version yet; refresh it first", input.Product), refresh.ErrNotPublished, nil)
+			return nil, "", nil, err
 		}
 		idx, err := catalog.Partitions(ctx, a.Store, head.Manifest)
 		if err != nil {
-			return nil, "", err
+			return nil, "", nil, err
 		}
 		if idx == nil || idx.By != string(by) {
-			return nil, "", badInput("input %s: product %s version %s is not partitioned by %s; read it whole (the mesh revision is out of date?)", input.Name, input.Product, head.Manifest.Version, by)
+			return nil, "", nil, badInput("input %s: product %s version %s is not partitioned by %s; read it whole (the mesh revision is out of date?)", input.Name, input.Product, head.Manifest.Version, by)
 		}
 		for _, e := range idx.Partitions {
 			out[e.Key] = append(out[e.Key], sourceObject{Key: e.Data.Key, Size: e.Data.Size, SHA256: e.Data.SHA256})
 		}
-		return out, head.Manifest.Version, nil
+		return out, head.Manifest.Version, dep, nil
 	}
 	t, ok, err := partition.ParseTemplate(input.URI)
 	if !ok || err != nil {
-		return nil, "", badInput("input %s: %s has no partition placeholder: %v", input.Name, input.URI, err)
+		return nil, "", nil, badInput("input %s: %s has no partition placeholder: %v", input.Name, input.URI, err)
 	}
 	if a.inStore(t.ListPrefix()) {
-		return nil, "", temporal.NewNonRetryableApplicationError(fmt.Sprintf("input %s: %s lies in the mesh's own store; read another product with product: <domain>/<name>, under its access rules",
+		return nil, "", nil, temporal.NewNonRetryableApplicationError(fmt.Sprintf("input %s: %s lies in the mesh's own store; read another product with product: <domain>/<name>, under its access rules",
 			input.Name, input.URI), refresh.ErrUnauthorized, nil)
 	}
 	add := func(uri string, size int64, version string, name string) {
@@ -275,22 +273,22 @@ func (a *Activities) listPartitioned(ctx context.Context, p refresh.Product, inp
 			return nil
 		})
 		if err != nil {
-			return nil, "", badInput("input %s: %v", input.Name, err)
+			return nil, "", nil, badInput("input %s: %v", input.Name, err)
 		}
 	} else {
 		if a.Open == nil {
-			return nil, "", badInput("input %s: %s: this worker has no object store configured for s3:// inputs", input.Name, input.URI)
+			return nil, "", nil, badInput("input %s: %s: this worker has no object store configured for s3:// inputs", input.Name, input.URI)
 		}
 		st, prefix, err := a.Open(ctx, t.ListPrefix())
 		if err != nil {
-			return nil, "", badInput("input %s: %v", input.Name, err)
+			return nil, "", nil, badInput("input %s: %v", input.Name, err)
 		}
 		if prefix != "" && !strings.HasSuffix(prefix, "/") {
 			prefix += "/"
 		}
 		objs, err := st.List(ctx, prefix)
 		if err != nil {
-			return nil, "", fmt.Errorf("input %s: list %s: %w", input.Name, t.ListPrefix(), err)
+			return nil, "", nil, fmt.Errorf("input %s: list %s: %w", input.Name, t.ListPrefix(), err)
 		}
 		for _, o := range objs {
 			version := o.SHA256
@@ -304,9 +302,9 @@ func (a *Activities) listPartitioned(ctx context.Context, p refresh.Product, inp
 		slices.SortFunc(objs, func(x, y sourceObject) int { return strings.Compare(x.URI, y.URI) })
 	}
 	if len(out) == 0 {
-		return nil, "", badInput("input %s: no %s objects match %s", input.Name, input.Format, input.URI)
+		return nil, "", nil, badInput("input %s: no %s objects match %s", input.Name, input.Format, input.URI)
 	}
-	return out, "", nil
+	return out, "", nil, nil
 }
 
 // BuildPartitions builds one batch of a plan on this worker: for each partition,

@@ -29,6 +29,7 @@ func (r *run) buildPartitions(ctx workflow.Context) (staged, error) {
 	progress := &refresh.PartitionProgress{Build: plan.Build, CarriedOver: plan.CarriedOver, Batches: plan.Batches}
 	r.status.Partitions = progress
 	out.ing.Inputs = plan.Inputs
+	r.status.Deprecated = refresh.DeprecatedInputs(plan.Inputs)
 
 	maxParallel := r.p.Partitions.MaxParallel
 	if maxParallel <= 0 {

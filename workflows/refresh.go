@@ -42,6 +42,13 @@ const ChangeNotifyEscalation = "notify-escalation"
 // access-expiring notification (version 1).
 const ChangeNotifyAccessExpiring = "notify-access-expiring"
 
+// ChangePinnedMajors is the change ID of runs whose route knows pinned major
+// versions (version 1): a consumer pinned to an older major than the one a
+// breaking change publishes is told, not asked to sign off, and not
+// refreshed after the publication. Runs started before it ask and refresh
+// every consumer, as they did.
+const ChangePinnedMajors = "pinned-majors"
+
 // MaxSessionAttempts is how many times the ingest–transform–validate session is
 // started on a fresh worker after the worker holding it was lost.
 const MaxSessionAttempts = 5
@@ -147,10 +154,11 @@ func (r *run) execute(ctx workflow.Context) (refresh.Result, error) {
 		previous = &latest.Manifest
 	}
 	r.status.Detail = "checking mesh policies and the contract's changes"
+	pins := workflow.GetVersion(ctx, ChangePinnedMajors, workflow.DefaultVersion, 1) >= 1
 	var gov refresh.GovernResult
 	if err := workflow.ExecuteActivity(shortOptions(ctx, "Check "+r.p.Ref()+" against the mesh policies and diff its contract with the published one"),
 		refresh.ActivityGovern, refresh.GovernInput{Product: r.p, RunID: r.runID, Policies: r.policies, Quality: staged.val.Quality, Previous: previous,
-			Columns: staged.val.Columns, Consumers: r.consumers()}).Get(ctx, &gov); err != nil {
+			Columns: staged.val.Columns, Consumers: r.consumers(), Pins: pins}).Get(ctx, &gov); err != nil {
 		return refresh.Result{}, r.wrap(refresh.StageValidating, err)
 	}
 	// The impact is copied from the activity's result, like the changes: runs
@@ -182,7 +190,11 @@ func (r *run) execute(ctx workflow.Context) (refresh.Result, error) {
 	manifest.MeshRevision = r.revision
 	r.status.ManifestHash = ManifestHash(manifest)
 
-	if groups := Route(r.p, r.downstream, latest.Found, gov.Breaking, refresh.Green(staged.val.Quality, gov.Policies)); len(groups) > 0 {
+	route := refresh.RouteInput{HasPrevious: latest.Found, Breaking: gov.Breaking, Green: refresh.Green(staged.val.Quality, gov.Policies)}
+	if pins && latest.Found {
+		route.Major = refresh.NextMajor(latest.Manifest.Version, gov.Breaking)
+	}
+	if groups := refresh.RouteWith(r.p, r.downstream, route); len(groups) > 0 {
 		r.status.Groups = groups
 		if err := r.awaitApproval(ctx); err != nil {
 			return refresh.Result{}, err
@@ -219,7 +231,7 @@ func (r *run) execute(ctx workflow.Context) (refresh.Result, error) {
 		done += ": " + staged.parts.Words()
 	}
 	r.setStage(ctx, refresh.StagePublished, done)
-	r.propagate(ctx, pub.Version)
+	r.propagate(ctx, pub.Version, pins)
 	return refresh.Result{Stage: refresh.StagePublished, Version: pub.Version}, nil
 }
 
@@ -270,6 +282,8 @@ func (r *run) stageOnce(ctx workflow.Context) (staged, error) {
 		refresh.ActivityIngest, refresh.IngestInput{Product: r.p, RunID: r.runID}).Get(ctx, &out.ing); err != nil {
 		return out, r.wrap(refresh.StageIngesting, err)
 	}
+	// Only the query shows it: no command depends on it.
+	r.status.Deprecated = refresh.DeprecatedInputs(out.ing.Inputs)
 	r.setStage(ctx, refresh.StageTransforming, "running the transform SQL")
 	if err := workflow.ExecuteActivity(sessionOptions(ctx, "Run the transform SQL of "+r.p.Ref()+" in DuckDB", refresh.ErrTransform, refresh.ErrBadInput),
 		refresh.ActivityTransform, refresh.TransformInput{Product: r.p, RunID: r.runID, Inputs: out.ing.Inputs}).Get(ctx, &out.tr); err != nil {
@@ -496,11 +510,17 @@ func (r *run) lastComment() string {
 }
 
 // propagate starts a refresh of every consumer whose product inputs are all
-// published. The child runs are abandoned: they outlive this run.
-func (r *run) propagate(ctx workflow.Context, version string) {
+// published. The child runs are abandoned: they outlive this run. With pins
+// (ChangePinnedMajors), a consumer pinned to an older major than version's
+// is left alone: what it reads did not change.
+func (r *run) propagate(ctx workflow.Context, version string, pins bool) {
 	for _, ref := range r.p.Consumers {
 		child, ok := r.downstream[ref]
 		if !ok {
+			continue
+		}
+		if pins && refresh.PinnedBelow(child, r.p.Ref(), refresh.NextMajor(version, false)) {
+			// It reads an older major, which did not change.
 			continue
 		}
 		var ready refresh.InputsPublishedResult

@@ -441,3 +441,40 @@ func TestRoute(t *testing.T) {
 		t.Errorf("never, non-breaking: %+v, want automatic", g)
 	}
 }
+
+// TestRouteWithPins: a breaking change that publishes major 2 asks the
+// stewards of a consumer that follows the latest version and of one pinned
+// to @2, not of one pinned to @1, which is listed as pinned; runs from
+// before pins (Major 0) ask every consumer.
+func TestRouteWithPins(t *testing.T) {
+	p := product("on-breaking-change")
+	ref := p.Ref()
+	p.Consumers = []string{"film/latest", "film/old", "film/new"}
+	consumer := func(name string, major int, steward string) refresh.Product {
+		return refresh.Product{Domain: "film", Name: name, Inputs: []refresh.Input{{Name: "up", Product: ref, Major: major}},
+			Governance: refresh.Governance{Stewards: []string{steward}}}
+	}
+	down := map[string]refresh.Product{
+		"film/latest": consumer("latest", 0, "lu"), "film/old": consumer("old", 1, "olga"), "film/new": consumer("new", 2, "nina"),
+	}
+	major := refresh.NextMajor("1.4.0", true)
+	if major != 2 {
+		t.Fatalf("NextMajor(1.4.0, breaking) = %d, want 2", major)
+	}
+	var names []string
+	for _, g := range refresh.RouteWith(p, down, refresh.RouteInput{HasPrevious: true, Breaking: true, Green: true, Major: major}) {
+		names = append(names, g.Name)
+	}
+	if want := []string{GroupStewards, "consumer film/latest", "consumer film/new"}; !slices.Equal(names, want) {
+		t.Errorf("groups %v, want %v", names, want)
+	}
+	if pinned := refresh.PinnedConsumers(p, down, major); len(pinned) != 1 || pinned[0] != (refresh.PinnedConsumer{Product: "film/old", Major: 1}) {
+		t.Errorf("pinned consumers %+v, want film/old at 1", pinned)
+	}
+	if g := Route(p, down, true, true, true); len(g) != 4 {
+		t.Errorf("without pins: %d groups, want the stewards and every consumer", len(g))
+	}
+	if refresh.NextMajor("1.4.0", false) != 1 || refresh.PinnedConsumers(p, down, 1) != nil {
+		t.Error("a non-breaking change stays in major 1, and no consumer is pinned below it")
+	}
+}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 	"github.com/meshflow/meshflow/internal/access/grants"
 	"github.com/meshflow/meshflow/internal/mesh/meshrev"
 	"github.com/meshflow/meshflow/internal/mesh/spec"
+	"github.com/meshflow/meshflow/internal/refresh"
 	"github.com/meshflow/meshflow/internal/store/catalog"
 	"github.com/meshflow/meshflow/internal/store/storage"
 )
@@ -246,7 +248,19 @@ func runAudit(ctx context.Context, st storage.Store, refs []string, asJSON bool,
 // runGC retires a product's versions older than the newest keep and removes the
 // objects no kept version names.
 func runGC(ctx context.Context, st storage.Store, ref string, keep int, dryRun, asJSON bool, stdout io.Writer) error {
-	res, err := catalog.GC(ctx, st, ref, keep, dryRun, time.Now())
+	// The applied mesh says which majors consumers pin: their newest
+	// versions stay, until their deprecation date.
+	var pinned []int
+	rev, _, err := meshrev.Load(ctx, st, refresh.RevisionCurrent)
+	switch {
+	case err == nil:
+		if pinned, err = catalog.PinnedMajors(ctx, st, ref, rev.Products, time.Now()); err != nil {
+			return err
+		}
+	case !errors.Is(err, meshrev.ErrNoRevision):
+		return fmt.Errorf("read the applied mesh for the majors its consumers pin: %w", err)
+	}
+	res, err := catalog.GCKeeping(ctx, st, ref, keep, pinned, dryRun, time.Now())
 	if err != nil {
 		return err
 	}
@@ -261,7 +275,11 @@ func runGC(ctx context.Context, st storage.Store, ref string, keep int, dryRun, 
 	if len(res.Retired) > 0 {
 		retired = strings.Join(res.Retired, ", ")
 	}
-	fmt.Fprintf(stdout, "%s: kept the data of %s; retired %s; %s %d objects (%s)\n", ref, strings.Join(res.Kept, ", "), retired, verb, len(res.Removed), byteSize(res.Bytes))
+	forPins := ""
+	if len(res.KeptForPins) > 0 {
+		forPins = " (" + strings.Join(res.KeptForPins, ", ") + " for consumers that pin its major)"
+	}
+	fmt.Fprintf(stdout, "%s: kept the data of %s%s; retired %s; %s %d objects (%s)\n", ref, strings.Join(res.Kept, ", "), forPins, retired, verb, len(res.Removed), byteSize(res.Bytes))
 	return nil
 }
 

@@ -42,6 +42,7 @@ func commands() []command {
 		{"token", "make an API token for a principal: meshflow token new <principal>", runToken},
 		{"keys", "make meshflow serve's signing key: meshflow keys new --out serve.key", runKeys},
 		{"access", "request, approve, list, revoke and export read access to products", runAccess},
+		{"deprecate", "deprecate a major version of a product for its pinned consumers: meshflow deprecate aviation/airports@1 --on 2027-03-01 --note …", runDeprecate},
 		{"codec-server", "serve the payload codec (decrypt for the Temporal UI): --key-file keys --cors-origin http://localhost:8233", runCodecServer},
 	}
 }

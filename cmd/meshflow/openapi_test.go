@@ -474,6 +474,19 @@ func TestOpenAPIConformance(t *testing.T) {
 	want(401, s, b, "an anonymous download")
 	s, b = c.call(api.RouteData, "/api/v1/products/"+kpis+"/data?version=9.9.9", maria, nil)
 	want(404, s, b, "an unknown version")
+	// Deprecations: the product's steward may; someone else may not; a bad
+	// date or a major never published is refused.
+	deps := "/api/v1/products/" + kpis + "/deprecations"
+	s, b = c.call(api.RouteDeprecations, deps, tom, api.DeprecationBody{Major: 1, On: "2099-03-01"})
+	want(403, s, b, "a deprecation by someone outside the owner team")
+	s, b = c.call(api.RouteDeprecations, deps, maria, api.DeprecationBody{Major: 1, On: "March 1st"})
+	want(400, s, b, "a deprecation with a bad date")
+	s, b = c.call(api.RouteDeprecations, deps, maria, api.DeprecationBody{Major: 9, On: "2099-03-01"})
+	want(404, s, b, "a deprecation of a major never published")
+	s, b = c.call(api.RouteDeprecations, deps, "", api.DeprecationBody{Major: 1, On: "2099-03-01"})
+	want(401, s, b, "an anonymous deprecation")
+	s, b = c.call(api.RouteDeprecations, deps, omar, api.DeprecationBody{Major: 1, On: "2099-03-01", Note: "openapi"})
+	want(201, s, b, "a deprecation by the owner team")
 	s, b = c.call(api.RouteLink, "/api/v1/products/"+kpis+"/link", maria, nil)
 	want(200, s, b, "a link")
 	var link struct{ URL string }

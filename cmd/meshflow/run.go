@@ -160,6 +160,9 @@ func printStatus(w io.Writer, id string, st refresh.Status) {
 		fmt.Fprintf(w, "  change     %-12s %s: %s\n", c.Severity, c.Path, c.Message)
 	}
 	printImpact(w, st.Impact)
+	for _, d := range st.Deprecated {
+		fmt.Fprintf(w, "  warning    input %s: %s; from then on, this product's runs fail\n", d.Input, d.Warning())
+	}
 	for _, p := range st.Policies {
 		verdict := "holds"
 		if !p.Holds {
@@ -203,6 +206,8 @@ func printImpact(w io.Writer, im *refresh.Impact) {
 	for _, c := range im.Consumers {
 		verdict := "ok"
 		switch {
+		case c.Pinned > 0:
+			verdict = "pinned"
 		case c.Breaks():
 			verdict = "BREAKS"
 		case !c.Checked:

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/meshflow/meshflow/internal/refresh"
 	"github.com/santhosh-tekuri/jsonschema/v6"
@@ -20,7 +21,10 @@ func TestStatusPrintsImpact(t *testing.T) {
 					Outputs: []refresh.OutputImpact{{Column: "city name", Reads: []string{"city"}}},
 					Summary: "film/airport-cities will fail: its SQL reads `city`, removed here"},
 				{Product: "film/raw", Summary: "film/raw was not checked: the columns of its input raw are not known before its run"},
-			}}}
+				{Product: "film/old", Pinned: 1, Binds: true, Summary: "film/old is pinned to @1, unaffected: it keeps reading the newest 1.x of aviation/airports"},
+			}},
+		Deprecated: []refresh.DeprecatedInput{{Input: "towns", Deprecation: refresh.Deprecation{Product: "geo/towns", Major: 1, On: "2027-03-01",
+			Note: "use @2", By: "ana", At: time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)}}}}
 	checkStatusSchema(t, st)
 	var b bytes.Buffer
 	printStatus(&b, "refresh/aviation/airports/x", st)
@@ -30,6 +34,8 @@ func TestStatusPrintsImpact(t *testing.T) {
 		"             output column `city name` reads `city`\n",
 		"             DuckDB: Binder Error: Referenced column \"city\" not found\n",
 		"  impact     unchecked film/raw was not checked",
+		"  impact     pinned    film/old is pinned to @1, unaffected",
+		"  warning    input towns: geo/towns@1 is deprecated on 2027-03-01: use @2; from then on, this product's runs fail\n",
 	} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("status lacks %q:\n%s", want, b.String())
@@ -62,5 +68,29 @@ func checkStatusSchema(t *testing.T, st refresh.Status) {
 	bad := bytes.Replace(b, []byte(`"summary":`), []byte(`"extra":1,"summary":`), 1)
 	if v, err = jsonschema.UnmarshalJSON(bytes.NewReader(bad)); err != nil || sch.Validate(v) == nil {
 		t.Errorf("the document accepts a consumer impact with an undocumented field (%v)", err)
+	}
+}
+
+// TestDeprecateArguments: meshflow deprecate takes <domain>/<product>@<major>
+// and a date, and says what is wrong with them before calling serve.
+func TestDeprecateArguments(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"aviation/airports", "--on", "2027-03-01"}, `"aviation/airports" is not a major version of a product: write <domain>/<product>@<major>`},
+		{[]string{"aviation/airports@0", "--on", "2027-03-01"}, "is not a major version of a product"},
+		{[]string{"airports@1", "--on", "2027-03-01"}, "is not a major version of a product"},
+		{[]string{"aviation/airports@1"}, "give the date with --on YYYY-MM-DD"},
+		{[]string{"aviation/airports@1", "--on", "1 March"}, `--on: deprecation date "1 March" is not a date as YYYY-MM-DD`},
+	} {
+		var out, errb bytes.Buffer
+		err := runDeprecate(t.Context(), tc.args, &out, &errb)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("deprecate %v: %v, want an error with %q", tc.args, err, tc.want)
+		}
+	}
+	if ref, major, err := parsePin("aviation/airports@12"); err != nil || ref != "aviation/airports" || major != 12 {
+		t.Errorf("parsePin = %s, %d, %v", ref, major, err)
 	}
 }

@@ -94,7 +94,8 @@ const (
 	ErrContract     = "ContractViolation"
 	ErrQuality      = "QualityFailed"   // an error-severity rule failed
 	ErrBadSpec      = "BadSpec"         // the spec or contract in the input does not compile
-	ErrNotPublished = "NotPublished"    // an input product has no published version
+	ErrNotPublished = "NotPublished"    // an input product has no published version (of the major it pins)
+	ErrDeprecated   = "Deprecated"      // an input pins a major version past its deprecation date
 	ErrVersionTaken = "VersionTaken"    // another run published this version first
 	ErrPolicy       = "PolicyViolation" // an error-severity mesh policy does not hold
 	ErrScratch      = "ScratchExceeded" // the run's files outgrew the worker's scratch budget for one run

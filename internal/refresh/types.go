@@ -60,9 +60,12 @@ type Input struct {
 	// SpecURI is the URI as the product spec writes it: a file:// URI stays
 	// relative to the mesh folder. Policies see it (package policy), so that they
 	// see the same inputs wherever the mesh was applied.
-	SpecURI   string `json:"specUri,omitempty"`
-	Format    Format `json:"format,omitempty"`
-	Product   string `json:"product,omitempty"`
+	SpecURI string `json:"specUri,omitempty"`
+	Format  Format `json:"format,omitempty"`
+	Product string `json:"product,omitempty"`
+	// Major is the major version of Product that the input pins: it reads the
+	// newest published Major.x. Zero follows the latest version.
+	Major     int    `json:"major,omitempty"`
 	Delimiter string `json:"delimiter,omitempty"`
 	Header    *bool  `json:"header,omitempty"`
 	// BadRows is BadRowsQuarantine when unreadable lines are set aside rather
@@ -222,6 +225,10 @@ type GovernInput struct {
 	// defines them, in the order of Product.Consumers: Govern checks their SQL
 	// against the candidate's columns.
 	Consumers []Product `json:"consumers,omitempty"`
+	// Pins is set by runs whose route knows pinned majors (the workflow's
+	// ChangePinnedMajors): consumers pinned to an older major than the
+	// candidate's are listed as unaffected, and told rather than asked.
+	Pins bool `json:"pins,omitempty"`
 }
 
 // GovernResult holds the policies' outcomes and the contract's changes.
@@ -298,11 +305,15 @@ type ConsumerImpact struct {
 	// Summary says it in one sentence, as in "film/airport-cities will fail:
 	// its SQL reads `city`, removed here".
 	Summary string `json:"summary"`
+	// Pinned is the older major version the consumer pins: the candidate
+	// does not reach it, and it is not checked ("pinned to @1, unaffected").
+	Pinned int `json:"pinned,omitempty"`
 }
 
 // Breaks reports whether the consumer's next run would fail: its SQL does
-// not bind over the candidate.
-func (c ConsumerImpact) Breaks() bool { return c.Checked && !c.Binds }
+// not bind over the candidate. A consumer pinned to an older major never
+// breaks.
+func (c ConsumerImpact) Breaks() bool { return c.Pinned == 0 && c.Checked && !c.Binds }
 
 // OutputImpact is an output column of a consumer and the changed columns it
 // reads.
@@ -357,6 +368,20 @@ type StagedInput struct {
 	// SourceVersion is the version read when the input is a product.
 	SourceVersion string      `json:"sourceVersion,omitempty"`
 	Objects       []ObjectRef `json:"objects"`
+	// Deprecated is set when the input pins a major version of a product
+	// that is deprecated on a date still to come.
+	Deprecated *Deprecation `json:"deprecated,omitempty"`
+}
+
+// DeprecatedInputs returns the staged inputs that read a deprecated major.
+func DeprecatedInputs(inputs []StagedInput) []DeprecatedInput {
+	var out []DeprecatedInput
+	for _, in := range inputs {
+		if in.Deprecated != nil {
+			out = append(out, DeprecatedInput{Input: in.Name, Deprecation: *in.Deprecated})
+		}
+	}
+	return out
 }
 
 // ProductSourcePrefix starts the Source of a staged input that was read from
@@ -788,6 +813,9 @@ type Status struct {
 	Partitions *PartitionProgress `json:"partitions,omitempty"`
 	// Impact is what the candidate's schema change does to the consumers.
 	Impact *Impact `json:"impact,omitempty"`
+	// Deprecated are the run's inputs pinned to a major version that is
+	// deprecated on a date still to come.
+	Deprecated []DeprecatedInput `json:"deprecated,omitempty"`
 }
 
 // Result is what a finished run returns.

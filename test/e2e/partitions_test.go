@@ -331,7 +331,7 @@ func TestPartitionedConsumerRebuildsOnlyChangedUpstream(t *testing.T) {
 	pe := newPartitionedEnv(t)
 	consumer := refresh.Product{Domain: "supply-chain", Name: "daily-volume", Owner: pe.p.Owner, TaskQueue: pe.p.TaskQueue,
 		Description: "Deliveries per day.", Tags: []string{"test"}, Access: refresh.AccessOpen,
-		Inputs:     []refresh.Input{{Name: "daily", Product: partitioned, Format: refresh.FormatParquet, Access: refresh.AccessOpen, Partitioned: true}},
+		Inputs:     []refresh.Input{{Name: "daily", Product: partitioned, Major: 1, Format: refresh.FormatParquet, Access: refresh.AccessOpen, Partitioned: true}},
 		SQL:        "SELECT day, CAST(sum(deliveries) AS BIGINT) AS deliveries FROM daily GROUP BY day",
 		Partitions: &refresh.Partitioning{By: "day", Column: "day", Start: "2026-06-01"},
 		Contract: `apiVersion: v3.1.0
@@ -366,6 +366,19 @@ schema:
 	m2 := pe.waitVersion(consumer.Ref(), "1.1.0")
 	if m2.Partitions.Built != 1 || m2.Partitions.CarriedOver != 4 {
 		t.Fatalf("consumer after a new upstream day: %+v; want 1 built, 4 carried over", m2.Partitions)
+	}
+
+	// The consumer pins @1: once it is deprecated, its partitioned runs warn.
+	on := time.Now().UTC().AddDate(1, 0, 0).Format(refresh.DateLayout)
+	if err := catalog.Deprecate(t.Context(), pe.Store, refresh.Deprecation{Product: partitioned, Major: 1, On: on, Note: "moving", By: "tom.baker", At: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	writeDay(t, pe.data, "2026-06-06", delivery(6, "2026-06-06 08:00:00"))
+	pe.run("deprecated", "")
+	m3 := pe.waitVersion(consumer.Ref(), "1.2.0")
+	st, err := pe.Control.Status(t.Context(), m3.WorkflowID, "")
+	if err != nil || len(st.Deprecated) != 1 || st.Deprecated[0].Input != "daily" || st.Deprecated[0].On != on {
+		t.Fatalf("status of the consumer's run with @1 deprecated: %+v, %v", st.Deprecated, err)
 	}
 }
 

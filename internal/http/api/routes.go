@@ -25,6 +25,7 @@ const (
 	RouteProductODPS     = "GET /api/v1/products/{domain}/{name}/odps"
 	RouteData            = "GET /api/v1/products/{domain}/{name}/data"
 	RouteLink            = "GET /api/v1/products/{domain}/{name}/link"
+	RouteDeprecations    = "POST /api/v1/products/{domain}/{name}/deprecations"
 	RouteFollowLink      = "GET /api/v1/links/{token}"
 	RouteQuery           = "POST /api/v1/query"
 	RouteMetrics         = "GET /metrics"
@@ -47,6 +48,7 @@ var Routes = []string{
 	RouteProductODPS,
 	RouteData,
 	RouteLink,
+	RouteDeprecations,
 	RouteFollowLink,
 	RouteQuery,
 	RouteMetrics,

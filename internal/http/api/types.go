@@ -96,6 +96,20 @@ type AccessDecisionBody struct {
 	Comment string `json:"comment,omitempty"`
 }
 
+// DeprecationBody is the body of POST
+// /api/v1/products/{domain}/{name}/deprecations: the major version to
+// deprecate, the date (YYYY-MM-DD) from which pinned consumers' runs fail,
+// and a note that says why and what to move to.
+type DeprecationBody struct {
+	Major int    `json:"major"`
+	On    string `json:"on"`
+	Note  string `json:"note,omitempty"`
+}
+
+// CodeUnknownMajor answers a deprecation of a major that has no published
+// version.
+const CodeUnknownMajor = "unknown_major"
+
 // RevocationBody is the body of POST /api/v1/access/revocations.
 type RevocationBody struct {
 	WorkflowID string `json:"workflowId"`

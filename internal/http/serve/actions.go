@@ -2,6 +2,7 @@ package serve
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -12,6 +13,8 @@ import (
 	"github.com/meshflow/meshflow/internal/http/api"
 	"github.com/meshflow/meshflow/internal/mesh/spec"
 	"github.com/meshflow/meshflow/internal/partition"
+	"github.com/meshflow/meshflow/internal/refresh"
+	"github.com/meshflow/meshflow/internal/store/catalog"
 	"github.com/meshflow/meshflow/internal/temporal/control"
 	"go.temporal.io/sdk/client"
 )
@@ -31,6 +34,71 @@ func (s *Server) actionRoutes() {
 	s.mux.HandleFunc(api.RouteAccessRequests, s.authenticated(s.requestAccess))
 	s.mux.HandleFunc(api.RouteAccessDecisions, s.authenticated(s.decideAccess))
 	s.mux.HandleFunc(api.RouteRevocations, s.authenticated(s.revokeAccess))
+}
+
+// deprecationRoutes serves deprecations, which need the mesh (who may) and
+// the store (where they are recorded).
+func (s *Server) deprecationRoutes() {
+	s.mux.HandleFunc(api.RouteDeprecations, s.authenticated(s.deprecate))
+}
+
+// MaxDeprecationNote bounds a deprecation's note.
+const MaxDeprecationNote = 1000
+
+// deprecate records the deprecation of a major version of a product. The
+// product's owner (its team's members) and the stewards of the product and
+// of its domain may, by the mesh this server loaded and the authenticated
+// principal; nothing in the request decides who.
+func (s *Server) deprecate(w http.ResponseWriter, r *http.Request, principal string) {
+	ref := r.PathValue("domain") + "/" + r.PathValue("name")
+	p := s.product(w, ref)
+	if p == nil {
+		return
+	}
+	var req api.DeprecationBody
+	if !readBody(w, r, &req) {
+		return
+	}
+	if !slices.Contains(s.deprecators(p), principal) {
+		s.log.Warn("deprecation refused", "principal", principal, "product", ref)
+		api.Fail(w, http.StatusForbidden, api.CodeRefused, fmt.Sprintf("%s may not deprecate %s: its owner %s and the stewards of %s and of domain %s may", principal, ref, p.Metadata.Owner, ref, p.Metadata.Domain))
+		return
+	}
+	switch {
+	case req.Major < 1:
+		api.Fail(w, http.StatusBadRequest, api.CodeMissingField, "send major, the major version to deprecate (1 or more)")
+		return
+	case len(req.Note) > MaxDeprecationNote:
+		api.Fail(w, http.StatusBadRequest, api.CodeBadRequest, fmt.Sprintf("the note is longer than %d characters", MaxDeprecationNote))
+		return
+	}
+	if _, err := refresh.ParseDeprecationDate(req.On); err != nil {
+		api.Fail(w, http.StatusBadRequest, api.CodeBadRequest, "on: "+err.Error())
+		return
+	}
+	d := refresh.Deprecation{Product: ref, Major: req.Major, On: req.On, Note: strings.TrimSpace(req.Note), By: principal, At: s.now().UTC()}
+	if err := catalog.Deprecate(r.Context(), s.store, d); errors.Is(err, catalog.ErrNoMajor) {
+		api.Fail(w, http.StatusNotFound, api.CodeUnknownMajor, err.Error())
+		return
+	} else if err != nil {
+		s.log.Error("deprecation not recorded", "product", ref, "error", err)
+		api.Fail(w, http.StatusBadGateway, "store", "record the deprecation: "+err.Error())
+		return
+	}
+	s.log.Info("deprecated", "principal", principal, "product", ref, "major", d.Major, "on", d.On)
+	api.WriteJSON(w, http.StatusCreated, d)
+}
+
+// deprecators are the people who may deprecate a major of p: the members
+// of its owner, its stewards (the product's, else its domain's) and its
+// domain's stewards.
+func (s *Server) deprecators(p *spec.Product) []string {
+	names := []string{p.Metadata.Owner}
+	names = append(names, s.mesh.Stewards(p)...)
+	if d := s.mesh.Domain(p.Metadata.Domain); d != nil {
+		names = append(names, d.Stewards...)
+	}
+	return s.mesh.People(names)
 }
 
 // readBody decodes a JSON body strictly (api.DecodeStrict), answering 400/413

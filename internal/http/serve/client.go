@@ -12,6 +12,7 @@ import (
 
 	"github.com/meshflow/meshflow/internal/access"
 	"github.com/meshflow/meshflow/internal/http/api"
+	"github.com/meshflow/meshflow/internal/refresh"
 )
 
 // Client calls the API of a meshflow serve; the command line uses it. It sends
@@ -78,6 +79,13 @@ func (c *Client) DecideAccess(ctx context.Context, req api.AccessDecisionBody) (
 func (c *Client) RevokeAccess(ctx context.Context, req api.RevocationBody) (access.Status, error) {
 	var out access.Status
 	err := c.do(ctx, http.MethodPost, "/api/v1/access/revocations", req, &out)
+	return out, err
+}
+
+// Deprecate records the deprecation of a major version of product ref.
+func (c *Client) Deprecate(ctx context.Context, ref string, req api.DeprecationBody) (refresh.Deprecation, error) {
+	var out refresh.Deprecation
+	err := c.do(ctx, http.MethodPost, "/api/v1/products/"+ref+"/deprecations", req, &out)
 	return out, err
 }
 

@@ -134,6 +134,9 @@ func New(cfg Config) (*Server, error) {
 	if s.actions != nil && s.mesh != nil {
 		s.actionRoutes()
 	}
+	if s.mesh != nil && s.store != nil {
+		s.deprecationRoutes()
+	}
 	s.mux.HandleFunc(api.RouteQuery, s.authenticated(s.query))
 	s.mux.HandleFunc(api.RouteApprovals, s.authenticated(s.approvals))
 	s.mux.HandleFunc(api.RouteRuns, s.authenticated(s.listRuns))

@@ -84,6 +84,27 @@ type productData struct {
 	RunsNote          string
 	LatestRunURL      string
 	ContractVersion   string
+	// Deprecations are the product's deprecated majors.
+	Deprecations []deprecationRow
+	// Pins are the product's inputs that pin a major of another product.
+	Pins []pinRow
+}
+
+// deprecationRow is a deprecated major of the product.
+type deprecationRow struct {
+	refresh.Deprecation
+	// Newest is the newest version of the major; Past is set once its date
+	// has come.
+	Newest string
+	Past   bool
+}
+
+// pinRow is an input that pins a major, with its deprecation when it has one.
+type pinRow struct {
+	Input, Pin, Ref string
+	Major           int
+	Deprecation     *refresh.Deprecation
+	Past            bool
 }
 
 type columnRow struct {
@@ -173,6 +194,37 @@ func (s *server) productPage(w http.ResponseWriter, r *http.Request) {
 	s.render(w, r, http.StatusOK, "product", page{Title: ref, Nav: "catalog", Data: d})
 }
 
+// deprecations gathers the product's deprecated majors and its inputs'
+// pins, with their deprecations: both show as warnings on its page.
+func (s *server) deprecations(ctx context.Context, d *productData, e catalog.Entry, sp *spec.Product) {
+	now := time.Now()
+	deps, err := catalog.Deprecations(ctx, s.deps.Store, e.Ref)
+	if err != nil {
+		s.log.Warn("web: read the deprecations", "product", e.Ref, "error", err)
+	}
+	newest := catalog.NewestOfMajors(e.Versions)
+	for _, dep := range deps {
+		d.Deprecations = append(d.Deprecations, deprecationRow{Deprecation: dep, Newest: newest[dep.Major], Past: dep.Past(now)})
+	}
+	if sp == nil {
+		return
+	}
+	for _, in := range sp.Inputs {
+		if in.Product == "" || in.Major == 0 {
+			continue
+		}
+		row := pinRow{Input: in.Name, Pin: fmt.Sprintf("%s@%d", in.Product, in.Major), Ref: in.Product, Major: in.Major}
+		dep, err := catalog.ReadDeprecation(ctx, s.deps.Store, in.Product, in.Major)
+		if err != nil {
+			s.log.Warn("web: read a deprecation", "product", in.Product, "major", in.Major, "error", err)
+		}
+		if dep != nil {
+			row.Deprecation, row.Past = dep, dep.Past(now)
+		}
+		d.Pins = append(d.Pins, row)
+	}
+}
+
 // product gathers a product's page. Where the data is stored (the store's
 // URIs: absolute paths of the worker's folder for a local store), where external
 // inputs are read from and the product's runs show only to a signed-in viewer.
@@ -230,6 +282,7 @@ func (s *server) product(ctx context.Context, e catalog.Entry, signedIn bool) pr
 		}
 	}
 	d.Fresh = freshOf(m.PublishedAt, c)
+	s.deprecations(ctx, &d, e, sp)
 
 	var inputs []lineageInput
 	var consumers []string

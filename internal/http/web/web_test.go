@@ -15,6 +15,7 @@ import (
 
 	"github.com/meshflow/meshflow/internal/http/api"
 	"github.com/meshflow/meshflow/internal/refresh"
+	"github.com/meshflow/meshflow/internal/store/catalog"
 	"github.com/meshflow/meshflow/internal/store/publish/publishtest"
 	"github.com/meshflow/meshflow/internal/store/storage"
 )
@@ -324,5 +325,19 @@ func TestInboxShowsImpact(t *testing.T) {
 		if !strings.Contains(body, want) {
 			t.Errorf("inbox lacks %q:\n%s", want, body)
 		}
+	}
+}
+
+// TestProductShowsDeprecation: a deprecated major shows on its product's
+// page with its date, note and newest version.
+func TestProductShowsDeprecation(t *testing.T) {
+	srv, st := newTestServer(t)
+	if err := catalog.Deprecate(t.Context(), st, refresh.Deprecation{Product: "finance/kpis", Major: 1, On: "2099-03-01", Note: "use <b>@2</b>", By: "maria.rossi", At: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	status, body := getAs(t, srv, nil, "/products/finance/kpis")
+	want := `<dd class="deprecation" id="deprecated-1"><span class="warn">@1 is deprecated on 2099-03-01</span> (newest 1.1.0): use &lt;b&gt;@2&lt;/b&gt;`
+	if status != 200 || !strings.Contains(body, want) {
+		t.Errorf("product page: %d, no %q in\n%s", status, want, body)
 	}
 }

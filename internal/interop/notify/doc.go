@@ -52,14 +52,17 @@
 //	access-granted                                 RecordGrant
 //	access-expiring                                NotifyAccessExpiring, from the AccessRequest's warning timer (a tenth of the grant before its end, at most a week)
 //	product-late                                   the Sender itself (CheckLate, every 5m): once per late version
+//	deprecation-approaching                        Ingest and PlanPartitions of a consumer whose input pins a deprecated major, until its date
 //
 // product-late comes from no run: the Sender compares every product's latest
 // version with its contract's freshness SLA (catalog.FreshnessOf, as the
 // meshflow_product_late metric does) while a route takes the event, and
 // leaves one event per late version in the outbox of the run that published
-// it (seq SeqLate). Not emitted yet: deprecation-approaching (deprecation
-// does not exist yet); mesh.yaml accepts it, so that routes need not change
-// when it comes.
+// it (seq SeqLate). deprecation-approaching is told by every run of a
+// consumer that reads a pinned major (`product: aviation/airports@1`) whose
+// deprecation date is still to come, once per run and input (seq
+// SeqDeprecation plus the input's place, at most SeqDeprecationLast), to the
+// consumer's domain.
 //
 // # Delivery
 //

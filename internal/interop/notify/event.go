@@ -23,6 +23,11 @@ const KindRunEnded Kind = "run-ended"
 // The seq of each event in its run's outbox: fixed by the kind of event, so
 // that a retried activity writes the same key, and in the order of a run.
 const (
+	// SeqDeprecation is the first seq of deprecation-approaching events: the
+	// input at place i of a product has seq SeqDeprecation+i, at most
+	// SeqDeprecationLast (later inputs share it, and only the first is told).
+	SeqDeprecation     = 1
+	SeqDeprecationLast = 9
 	SeqBreakingChange  = 10
 	SeqApproval        = 20
 	SeqEscalated       = 30

@@ -76,6 +76,10 @@ type Columns func(ctx context.Context, in refresh.Input) (cols []refresh.Column,
 type Change struct {
 	Product  string
 	Old, New []refresh.Column
+	// Major is the major version the candidate is published as; a consumer
+	// pinned to an older one keeps reading that and is listed as pinned,
+	// unaffected, without checking its SQL. Zero checks every consumer.
+	Major int
 }
 
 // Analyze checks every consumer against a change and returns the impact, or
@@ -89,7 +93,8 @@ type Change struct {
 // consumer's other inputs get the columns columns knows; a consumer with an
 // input whose columns are not known is reported as not checked. A consumer
 // whose SQL did not bind over the old columns either is reported with the
-// binder error and no lineage.
+// binder error and no lineage. A consumer pinned to an older major than
+// ch.Major is listed as pinned and unaffected.
 func Analyze(ctx context.Context, scratch string, ch Change, consumers []refresh.Product, columns Columns) (*refresh.Impact, error) {
 	changed := Changed(ch.Old, ch.New)
 	if len(changed) == 0 {
@@ -97,6 +102,12 @@ func Analyze(ctx context.Context, scratch string, ch Change, consumers []refresh
 	}
 	im := &refresh.Impact{Changed: changed}
 	for i, c := range consumers {
+		if refresh.PinnedBelow(c, ch.Product, ch.Major) {
+			pin := refresh.PinOf(c, ch.Product)
+			im.Consumers = append(im.Consumers, refresh.ConsumerImpact{Product: c.Ref(), Pinned: pin, Binds: true,
+				Summary: fmt.Sprintf("%s is pinned to @%d, unaffected: it keeps reading the newest %d.x of %s", c.Ref(), pin, pin, ch.Product)})
+			continue
+		}
 		ci, err := consumer(ctx, filepath.Join(scratch, fmt.Sprint(i)), ch, changed, c, columns)
 		if err != nil {
 			return nil, fmt.Errorf("check consumer %s: %w", c.Ref(), err)

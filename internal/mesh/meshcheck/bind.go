@@ -3,6 +3,7 @@ package meshcheck
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -41,8 +42,12 @@ func bindSQL(ctx context.Context, set *spec.Set, skip map[string]bool, ds *diag.
 			continue
 		}
 		var tables []engine.Table
+		var pins []string
 		known := true
 		for _, in := range p.Inputs {
+			if in.Major > 0 {
+				pins = append(pins, fmt.Sprintf("%s pins %s@%d", in.Name, in.Product, in.Major))
+			}
 			cols, ok := inputColumns(ctx, set, in, scratch, &files)
 			if !ok {
 				known = false
@@ -71,13 +76,22 @@ func bindSQL(ctx context.Context, set *spec.Set, skip map[string]bool, ds *diag.
 		if line, col, ok := caret(be.Message, p.Transform.SQL); ok {
 			pos = p.Doc.ScalarPos(p.Doc.At("transform", "sql"), line, col)
 		}
-		ds.Errorf(pos, "sql-bind", "the inputs are "+strings.Join(names, "; ")+": fix the names in the SQL, or the inputs",
-			"transform.sql does not bind over its inputs: %s", msg)
+		hint := "the inputs are " + strings.Join(names, "; ") + ": fix the names in the SQL, or the inputs"
+		if len(pins) > 0 {
+			// A pinned major may still have the columns the producer's spec
+			// dropped since: only the run knows.
+			ds.Warnf(pos, "sql-bind", hint+" (the columns of a pinned input are those its producer publishes next; the pinned major's may differ)",
+				"transform.sql does not bind over its inputs as their specs stand (%s): %s", strings.Join(pins, ", "), msg)
+			continue
+		}
+		ds.Errorf(pos, "sql-bind", hint, "transform.sql does not bind over its inputs: %s", msg)
 	}
 }
 
 // inputColumns returns the columns of an input, when they can be known
-// before a run.
+// before a run. Those of an input that pins a major are those of the
+// producer's spec, which describes its next version: the pinned major's may
+// differ (the caller warns rather than fails).
 func inputColumns(ctx context.Context, set *spec.Set, in spec.Input, scratch string, files **engine.DB) ([]engine.Column, bool) {
 	if in.Product != "" {
 		up := set.Product(in.Product)

@@ -123,7 +123,7 @@ func Product(set *spec.Set, p *spec.Product) (refresh.Product, error) {
 		return out, err
 	}
 	for _, in := range p.Inputs {
-		ri := refresh.Input{Name: in.Name, Product: in.Product, Format: in.DataFormat(), Delimiter: in.Delimiter, Header: in.Header, BadRows: in.BadRows, Table: in.Table, Query: in.Query}
+		ri := refresh.Input{Name: in.Name, Product: in.Product, Major: in.Major, Format: in.DataFormat(), Delimiter: in.Delimiter, Header: in.Header, BadRows: in.BadRows, Table: in.Table, Query: in.Query}
 		if producer := set.Product(in.Product); producer != nil {
 			ri.Access = producer.AccessMode()
 		}

@@ -18,7 +18,8 @@
 //   - description: metadata.description ("" when missing).
 //   - tags: metadata.tags (an empty list when missing).
 //   - inputs: one string per input, in the spec's order: the product reference
-//     ("<domain>/<name>") of an input that reads another product, otherwise the
+//     ("<domain>/<name>", without the "@<major>" of a pinned input) of an input
+//     that reads another product, otherwise the
 //     URI as the spec writes it. A file:// URI stays relative to the mesh folder
 //     ("file://data/fx.csv"), although a run reads it from an absolute path, so
 //     that a policy does not depend on where the mesh was applied.

@@ -83,6 +83,24 @@ sales/p.yaml:3:11 error missing-key: missing required key "owner" in "metadata"
 `,
 		},
 		{
+			name: "pins that are not major versions, and a pin on a uri",
+			files: map[string]string{
+				"sales/up.yaml": productSpec("sales", "upstream", okInput),
+				"sales/p.yaml": productSpec("sales", "orders", `  - {name: a, product: sales/upstream@0}
+  - {name: b, product: sales/upstream@v2}
+  - {name: c, product: sales/upstream@}
+  - {name: d, uri: file://data/o.csv@1, format: csv}
+  - {name: e, product: sales/upstream@2}
+  - {name: f, product: sales/nothing@1}`),
+			},
+			want: `sales/p.yaml:5:24 error bad-pin: input "a" pins "0", which is not a major version number (1 or more)
+sales/p.yaml:6:24 error bad-pin: input "b" pins "v2", which is not a major version number (1 or more)
+sales/p.yaml:7:24 error bad-pin: input "c" pins "", which is not a major version number (1 or more)
+sales/p.yaml:8:20 error bad-pin: input "d" pins a major version on a uri, which has none
+sales/p.yaml:10:24 error unknown-product: input "f" reads unknown product "sales/nothing"
+`,
+		},
+		{
 			name: "unknown domain, owner, steward and product",
 			files: map[string]string{
 				"sales/p.yaml": strings.Replace(strings.Replace(productSpec("salez", "orders", "  - {name: fx, product: finance/fx}"),
@@ -283,4 +301,26 @@ func TestBadTokenHashHint(t *testing.T) {
 		}
 	}
 	t.Fatalf("no bad-token-hash error in:\n%s", render(dir, ds))
+}
+
+// TestPinnedInput: a product input pinned to a major version loads as the
+// product's reference and the major; the product's consumers include it.
+func TestPinnedInput(t *testing.T) {
+	dir := writeMesh(t, map[string]string{
+		"mesh.yaml":         baseMesh,
+		"sales/c.odcs.yaml": baseContract,
+		"sales/up.yaml":     productSpec("sales", "upstream", "  - {name: orders, uri: file://data/o.csv}"),
+		"sales/p.yaml":      productSpec("sales", "orders", "  - {name: up, product: sales/upstream@2}"),
+	})
+	set, ds := Load(dir)
+	if ds.HasErrors() {
+		t.Fatal(render(dir, ds))
+	}
+	in := set.Product("sales/orders").Inputs[0]
+	if in.Product != "sales/upstream" || in.Major != 2 || in.Pin != "@2" {
+		t.Errorf("input = %+v, want sales/upstream pinned to 2", in)
+	}
+	if cs := set.Consumers("sales/upstream"); len(cs) != 1 || cs[0].Ref() != "sales/orders" {
+		t.Errorf("consumers of sales/upstream = %v, want sales/orders", cs)
+	}
 }

@@ -347,6 +347,10 @@ func (s *Set) checkInputs(p *Product, ds *diag.List) {
 		case in.URI != "" && in.Product != "":
 			ds.Errorf(doc.PosAt("inputs", i, "product"), "conflict", "keep one of them", "input %q has both a uri and a product", in.Name)
 		case in.Product != "":
+			if in.Pin != "" && in.Major == 0 {
+				ds.Errorf(doc.PosAt("inputs", i, "product"), "bad-pin", fmt.Sprintf("pin a major version by its number, as in product: %s@1, or remove the @ to follow the latest version", in.Product),
+					"input %q pins %q, which is not a major version number (1 or more)", in.Name, in.Pin[1:])
+			}
 			if s.Product(in.Product) == nil {
 				var refs []string
 				for _, q := range s.Products {
@@ -355,6 +359,9 @@ func (s *Set) checkInputs(p *Product, ds *diag.List) {
 				ds.Errorf(doc.PosAt("inputs", i, "product"), "unknown-product", suggest(in.Product, refs, "the products", "the mesh folder"),
 					"input %q reads unknown product %q", in.Name, in.Product)
 			}
+		case pinnedURI.MatchString(in.URI) && !IsPostgres(in.URI):
+			ds.Errorf(doc.PosAt("inputs", i, "uri"), "bad-pin", "only product inputs pin a major version (product: <domain>/<name>@<major>); a uri reads its objects as they are — rename the object if its name really ends in @<number>",
+				"input %q pins a major version on a uri, which has none", in.Name)
 		case IsPostgres(in.URI):
 			checkPostgres(doc, i, in, ds)
 		default:

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/meshflow/meshflow/internal/contract"
@@ -181,11 +182,30 @@ func parseProduct(path string, data []byte, ds *diag.List) *Product {
 	p := &Product{Doc: doc}
 	yamlfile.Decode(doc, doc.Root, p, ds)
 	checkHeader(doc, p.APIVersion, p.Kind, "DataProduct", ds)
+	p.splitPins()
 	if p.Metadata.Name == "" || p.Metadata.Domain == "" {
 		return nil // already reported as missing keys; nothing can refer to it
 	}
 	p.loadContract(ds)
 	return p
+}
+
+// splitPins splits the major version pin off every product input
+// ("aviation/airports@1"): Product keeps the reference, Pin the "@" and what
+// follows it, and Major its number when it is one (checkInputs reports
+// the others).
+func (p *Product) splitPins() {
+	for i := range p.Inputs {
+		in := &p.Inputs[i]
+		ref, pin, ok := strings.Cut(in.Product, "@")
+		if !ok {
+			continue
+		}
+		in.Product, in.Pin = ref, "@"+pin
+		if n, err := strconv.Atoi(pin); err == nil && n >= 1 && strconv.Itoa(n) == pin {
+			in.Major = n
+		}
+	}
 }
 
 // isMapping reports whether the document is a mapping, as every meshflow file is.
@@ -249,6 +269,8 @@ func (p *Product) loadContract(ds *diag.List) {
 var (
 	safeName  = regexp.MustCompile(`^[a-z][a-z0-9-]{0,61}[a-z0-9]$`)
 	tableName = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
+	// pinnedURI matches a uri written as if it pinned a major version.
+	pinnedURI = regexp.MustCompile(`@[0-9]+/?$`)
 )
 
 // SafeName reports whether s can name a domain or product: it becomes part of object

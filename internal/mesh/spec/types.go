@@ -242,8 +242,15 @@ type Input struct {
 	URI    string         `yaml:"uri"`
 	Format refresh.Format `yaml:"format"`
 	// Product names another product as "<domain>/<product>"; its latest published
-	// version is read.
+	// version is read. "<domain>/<product>@<major>" pins a major version: the
+	// newest published <major>.x is read, even after a newer major is
+	// published. Load splits the pin off into Major (and Pin, as written).
 	Product string `yaml:"product"`
+	// Major is the major version the input pins, 0 when it follows the latest
+	// version.
+	Major int `yaml:"-"`
+	// Pin is the "@" of Product and what follows it, as written; "" without one.
+	Pin string `yaml:"-"`
 	// CSV options.
 	Delimiter string `yaml:"delimiter"`
 	Header    *bool  `yaml:"header"`

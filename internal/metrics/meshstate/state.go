@@ -1,17 +1,23 @@
 // Package meshstate is a Prometheus collector of the mesh's state, read at
 // scrape time: the freshness and lateness of published products against their
-// contracts' SLAs (from the catalog), and the runs waiting for approval (from
+// contracts' SLAs (from the catalog), the inputs of the applied mesh that pin
+// a deprecated major version, and the runs waiting for approval (from
 // Temporal's visibility). It is apart from package metrics so that the
 // activities, which record metrics, do not link the Temporal client.
 package meshstate
 
 import (
 	"context"
+	"errors"
 	"log/slog"
+	"maps"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/meshflow/meshflow/internal/mesh/meshrev"
 	"github.com/meshflow/meshflow/internal/refresh"
 	"github.com/meshflow/meshflow/internal/store/catalog"
 	"github.com/meshflow/meshflow/internal/store/storage"
@@ -47,14 +53,23 @@ type Config struct {
 type State struct {
 	cfg Config
 
-	mu        sync.Mutex
-	readAt    time.Time
-	products  []productState
-	pending   map[string][]time.Time // run start times by product ref
-	catalogUp float64
-	runsUp    float64
+	mu       sync.Mutex
+	readAt   time.Time
+	products []productState
+	// deprecated are the inputs pinned to a deprecated major.
+	deprecated []deprecatedInput
+	pending    map[string][]time.Time // run start times by product ref
+	catalogUp  float64
+	runsUp     float64
 
-	lastPublish, freshness, sla, late, pendingDesc, oldest, up *prometheus.Desc
+	lastPublish, freshness, sla, late, pendingDesc, oldest, up, deprecatedDesc *prometheus.Desc
+}
+
+// deprecatedInput is an input of a product of the applied mesh that pins a
+// deprecated major of another.
+type deprecatedInput struct {
+	product, input string
+	dep            refresh.Deprecation
 }
 
 type productState struct {
@@ -91,6 +106,9 @@ func New(cfg Config) *State {
 			"Runs of the product waiting for approval, from Temporal's visibility.", product, nil),
 		oldest: prometheus.NewDesc("meshflow_approval_oldest_pending_seconds",
 			"Age of the product's oldest run waiting for approval, counted from the run's start (an upper bound of its wait).", product, nil),
+		deprecatedDesc: prometheus.NewDesc("meshflow_deprecated_inputs",
+			"1 for each input of a product of the applied mesh that pins a deprecated major version (upstream@major), until the date (on) from which its runs fail.",
+			[]string{"product", "input", "upstream", "major", "on"}, nil),
 		up: prometheus.NewDesc("meshflow_state_up",
 			"1 when the last read of the source (catalog, temporal) for the state metrics worked, else 0.", []string{"source"}, nil),
 	}
@@ -98,7 +116,7 @@ func New(cfg Config) *State {
 
 // Describe implements prometheus.Collector.
 func (s *State) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{s.lastPublish, s.freshness, s.sla, s.late, s.pendingDesc, s.oldest, s.up} {
+	for _, d := range []*prometheus.Desc{s.lastPublish, s.freshness, s.sla, s.late, s.pendingDesc, s.oldest, s.up, s.deprecatedDesc} {
 		ch <- d
 	}
 }
@@ -142,6 +160,11 @@ func (s *State) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(s.pendingDesc, prometheus.GaugeValue, float64(len(starts)), d, n)
 		ch <- prometheus.MustNewConstMetric(s.oldest, prometheus.GaugeValue, now.Sub(oldest).Seconds(), d, n)
 	}
+	for _, d := range s.deprecated {
+		if !d.dep.Past(now) {
+			ch <- prometheus.MustNewConstMetric(s.deprecatedDesc, prometheus.GaugeValue, 1, d.product, d.input, d.dep.Product, strconv.Itoa(d.dep.Major), d.dep.On)
+		}
+	}
 	if s.cfg.Store != nil {
 		ch <- prometheus.MustNewConstMetric(s.up, prometheus.GaugeValue, s.catalogUp, "catalog")
 	}
@@ -158,11 +181,15 @@ func (s *State) read(now time.Time) {
 	defer cancel()
 	if s.cfg.Store != nil {
 		products, err := s.readCatalog(ctx)
+		var deprecated []deprecatedInput
+		if err == nil {
+			deprecated, err = s.readDeprecated(ctx)
+		}
 		if err != nil {
 			s.catalogUp = 0
 			s.cfg.Logger.Warn("metrics: cannot read the catalog", "error", err)
 		} else {
-			s.catalogUp, s.products = 1, products
+			s.catalogUp, s.products, s.deprecated = 1, products, deprecated
 		}
 	}
 	if s.cfg.Runs != nil {
@@ -174,6 +201,34 @@ func (s *State) read(now time.Time) {
 			s.runsUp, s.pending = 1, pending
 		}
 	}
+}
+
+// readDeprecated lists the inputs of the applied mesh's products that pin
+// a deprecated major; none before a mesh is applied.
+func (s *State) readDeprecated(ctx context.Context) ([]deprecatedInput, error) {
+	rev, _, err := meshrev.Load(ctx, s.cfg.Store, refresh.RevisionCurrent)
+	if errors.Is(err, meshrev.ErrNoRevision) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []deprecatedInput
+	for _, ref := range slices.Sorted(maps.Keys(rev.Products)) {
+		for _, in := range rev.Products[ref].Inputs {
+			if in.Product == "" || in.Major == 0 {
+				continue
+			}
+			d, err := catalog.ReadDeprecation(ctx, s.cfg.Store, in.Product, in.Major)
+			if err != nil {
+				return nil, err
+			}
+			if d != nil {
+				out = append(out, deprecatedInput{product: ref, input: in.Name, dep: *d})
+			}
+		}
+	}
+	return out, nil
 }
 
 func (s *State) readCatalog(ctx context.Context) ([]productState, error) {

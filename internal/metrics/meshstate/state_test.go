@@ -6,7 +6,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/meshflow/meshflow/internal/mesh/meshrev/meshrevtest"
 	"github.com/meshflow/meshflow/internal/refresh"
+	"github.com/meshflow/meshflow/internal/store/catalog"
 	"github.com/meshflow/meshflow/internal/store/publish/publishtest"
 	"github.com/meshflow/meshflow/internal/store/storage"
 	"github.com/meshflow/meshflow/internal/temporal/control"
@@ -147,4 +149,38 @@ func gaugeValue(t *testing.T, reg prometheus.Gatherer, name, product string) flo
 	}
 	t.Fatalf("no %s{product=%q}", name, product)
 	return 0
+}
+
+// TestDeprecatedInputs: an input of the applied mesh pinned to a deprecated
+// major is a series until the deprecation date; inputs that follow the
+// latest version, or pin a major that is not deprecated, are none.
+func TestDeprecatedInputs(t *testing.T) {
+	st, err := storage.OpenLocal(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
+	const up = "aviation/airports"
+	publishtest.Publish(t, st, publishtest.Version{Ref: up, At: now.Add(-2 * time.Hour)})
+	publishtest.Publish(t, st, publishtest.Version{Ref: up, At: now.Add(-time.Hour), Breaking: true})
+	meshrevtest.New(t, st).Products(t,
+		refresh.Product{Domain: "film", Name: "cities", Inputs: []refresh.Input{{Name: "airports", Product: up, Major: 1}, {Name: "now", Product: up}}},
+		refresh.Product{Domain: "film", Name: "new", Inputs: []refresh.Input{{Name: "airports", Product: up, Major: 2}}})
+	if err := catalog.Deprecate(t.Context(), st, refresh.Deprecation{Product: up, Major: 1, On: "2027-03-01", Note: "use @2", By: "ana", At: now}); err != nil {
+		t.Fatal(err)
+	}
+	clock := now
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(New(Config{Store: st, Now: func() time.Time { return clock }, TTL: time.Minute}))
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(`
+# HELP meshflow_deprecated_inputs 1 for each input of a product of the applied mesh that pins a deprecated major version (upstream@major), until the date (on) from which its runs fail.
+# TYPE meshflow_deprecated_inputs gauge
+meshflow_deprecated_inputs{input="airports",major="1",on="2027-03-01",product="film/cities",upstream="aviation/airports"} 1
+`), "meshflow_deprecated_inputs"); err != nil {
+		t.Error(err)
+	}
+	clock = time.Date(2027, 3, 1, 0, 0, 0, 0, time.UTC)
+	if n, err := testutil.GatherAndCount(reg, "meshflow_deprecated_inputs"); err != nil || n != 0 {
+		t.Errorf("after the date: %d series (%v), want none", n, err)
+	}
 }

@@ -106,6 +106,9 @@ func AuditProduct(ctx context.Context, st storage.Store, ref string) (Audit, err
 			parts[o.Key] = o
 			continue
 		}
+		if layout.IsMajorOrDeprecationKey(ref, o.Key) {
+			continue // shortcuts and records beside the versions, not part of one
+		}
 		v, name, ok := versionObject(ref, o.Key)
 		if !ok {
 			a.problem("unexpected object %s", o.Key)

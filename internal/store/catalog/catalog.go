@@ -1,10 +1,12 @@
 // Package catalog reads what the mesh has published: every product's latest
 // manifest, found through its latest pointer, the manifests of its earlier
 // versions, the contracts published with them (parsed once per checksum), the
-// glossary terms and freshness those contracts give, and a run's staged quality
-// report. It only follows latest pointers and version manifests, so it never
-// shows a version that was not committed. Package layout names the keys it
-// reads; package publish is the one writer.
+// glossary terms and freshness those contracts give, the newest version of a
+// major (ReadMajor, for inputs that pin one), the deprecations of majors, and
+// a run's staged quality report. It only follows latest pointers and version
+// manifests, so it never shows a version that was not committed. Package
+// layout names the keys it reads; package publish is the one writer of
+// versions, Deprecate the one writer of deprecations.
 package catalog
 
 import (

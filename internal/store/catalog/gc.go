@@ -29,6 +29,9 @@ type GCResult struct {
 	Bytes   int64    `json:"bytes"`
 	// Kept are the versions whose data stays.
 	Kept []string `json:"kept"`
+	// KeptForPins are the kept versions older than the newest keep that stay
+	// as the newest of a major that consumers pin.
+	KeptForPins []string `json:"keptForPins,omitempty"`
 }
 
 // retiredRecord is the content of a retired version's layout.Retired marker.
@@ -46,6 +49,13 @@ type retiredRecord struct {
 // version names; the audit checks that every kept version's objects are there.
 // With dryRun it only reports.
 func GC(ctx context.Context, st storage.Store, ref string, keep int, dryRun bool, now time.Time) (GCResult, error) {
+	return GCKeeping(ctx, st, ref, keep, nil, dryRun, now)
+}
+
+// GCKeeping is GC that also keeps the data of the newest version of every
+// major in pinned (PinnedMajors: the majors that consumers pin and that are
+// not past their deprecation date).
+func GCKeeping(ctx context.Context, st storage.Store, ref string, keep int, pinned []int, dryRun bool, now time.Time) (GCResult, error) {
 	res := GCResult{Ref: ref}
 	if keep < 1 {
 		return res, fmt.Errorf("gc of %s: keep at least one version (--keep 1 or more)", ref)
@@ -58,7 +68,16 @@ func GC(ctx context.Context, st storage.Store, ref string, keep int, dryRun bool
 		return res, fmt.Errorf("gc of %s: the audit found problems; fix them first: %v", ref, a.Problems)
 	}
 	n := len(a.Versions)
-	kept := a.Versions[max(0, n-keep):]
+	kept := slices.Clone(a.Versions[max(0, n-keep):])
+	newest := NewestOfMajors(a.Versions)
+	for _, m := range pinned {
+		if v, ok := newest[m]; ok && !slices.Contains(kept, v) {
+			kept = append(kept, v)
+			res.KeptForPins = append(res.KeptForPins, v)
+		}
+	}
+	slices.SortFunc(kept, layout.CompareVersions)
+	slices.SortFunc(res.KeptForPins, layout.CompareVersions)
 	res.Kept = slices.Clone(kept)
 	named := map[string]bool{}
 	for _, v := range kept {
@@ -91,7 +110,10 @@ func GC(ctx context.Context, st storage.Store, ref string, keep int, dryRun bool
 		}
 		return st.Delete(ctx, o.Key)
 	}
-	for _, v := range a.Versions[:max(0, n-keep)] {
+	for _, v := range a.Versions {
+		if slices.Contains(kept, v) {
+			continue
+		}
 		m := a.Manifests[v]
 		vp := layout.VersionPrefix(ref, v)
 		if !slices.Contains(a.Retired, v) {
@@ -142,4 +164,27 @@ func GC(ctx context.Context, st storage.Store, ref string, keep int, dryRun bool
 	}
 	slices.Sort(res.Removed)
 	return res, nil
+}
+
+// PinnedMajors returns the majors of ref that a product of products (a mesh
+// revision's) pins and that are not past their deprecation date at now,
+// sorted: gc keeps the newest version of each.
+func PinnedMajors(ctx context.Context, st storage.Store, ref string, products map[string]refresh.Product, now time.Time) ([]int, error) {
+	var out []int
+	for _, p := range products {
+		for _, in := range p.Inputs {
+			if in.Product != ref || in.Major == 0 || slices.Contains(out, in.Major) {
+				continue
+			}
+			d, err := ReadDeprecation(ctx, st, ref, in.Major)
+			if err != nil {
+				return nil, err
+			}
+			if d == nil || !d.Past(now) {
+				out = append(out, in.Major)
+			}
+		}
+	}
+	slices.Sort(out)
+	return out, nil
 }

@@ -15,6 +15,8 @@
 //	<domain>/<product>/v<version>/retired.json                    gc retired the version: its data is gone
 //	<domain>/<product>/partitions/<by>=<key>/<run>/<name>.parquet a partition's objects, written by the run that built it
 //	<domain>/<product>/latest.json                                the commit point: names the newest version
+//	<domain>/<product>/majors/<major>.json                        names the newest version of a major (a Latest)
+//	<domain>/<product>/deprecations/<major>.json                  a major's deprecation: its date and note
 //	_staging/<domain>/<product>/<run>/inputs/<input>/<n>.<ext>    snapshots of a run's inputs
 //	_staging/<domain>/<product>/<run>/candidate.parquet           the transform's output
 //	_staging/<domain>/<product>/<run>/{data,quarantine}.parquet   the checked output, split
@@ -36,6 +38,24 @@
 // objects in their partition index, so nothing is copied. They become visible
 // only when a version whose index names them is committed; objects no retained
 // version names are what `meshflow catalog gc` removes.
+//
+// A major's pointer is written by the publication that moved latest to a
+// version of that major, after latest, on every attempt (a retried
+// publication writes it again); the publication that starts a new major also
+// writes the previous major's, naming the version it was published on top
+// of. Pointers only move forward (a slow attempt never moves one back), so
+// that a pinned consumer finds the newest <major>.x without walking back
+// from latest. A pointer is a shortcut, not a commit point: once a newer
+// major is published no version of an older one is published again
+// (versions only grow from latest), so a major's pointer never moves after
+// that; readers trust one only when the version it names is of its major,
+// and otherwise, or without one (versions published before pointers
+// existed), walk the committed chain from latest back to the major.
+//
+// A major's deprecation record is written by catalog.Deprecate (through
+// meshflow serve, for the product's owner and stewards) and read by the runs
+// of consumers that pin the major, the catalog pages, the metrics and gc,
+// which keeps the newest version of every pinned major until its date.
 //
 // Readers only follow the latest pointer to a manifest and from it along each
 // manifest's previous version, so nothing under _staging and no version that
@@ -236,6 +256,41 @@ func ProductOfLatestKey(key string) (ref string, ok bool) {
 		return "", false
 	}
 	return ref, true
+}
+
+// MajorKey returns the key of the pointer to the newest version of a major.
+func MajorKey(ref string, major int) string { return fmt.Sprintf("%s/majors/%d.json", ref, major) }
+
+// DeprecationKey returns the key of a major's deprecation record.
+func DeprecationKey(ref string, major int) string {
+	return fmt.Sprintf("%s/deprecations/%d.json", ref, major)
+}
+
+// IsMajorOrDeprecationKey reports whether key is a major's pointer or
+// deprecation record of product ref.
+func IsMajorOrDeprecationKey(ref, key string) bool {
+	for _, dir := range []string{"/majors/", "/deprecations/"} {
+		rest, ok := strings.CutPrefix(key, ref+dir)
+		num, json := strings.CutSuffix(rest, ".json")
+		if n, err := strconv.Atoi(num); ok && json && err == nil && n >= 1 {
+			return true
+		}
+	}
+	return false
+}
+
+// DeprecationsPrefix returns the prefix of a product's deprecation records.
+func DeprecationsPrefix(ref string) string { return ref + "/deprecations/" }
+
+// Major returns the major number of a MAJOR.MINOR.PATCH version, 0 when it
+// has none.
+func Major(version string) int {
+	head, _, _ := strings.Cut(version, ".")
+	n, err := strconv.Atoi(head)
+	if err != nil || n < 0 {
+		return 0
+	}
+	return n
 }
 
 // VersionPrefix returns the folder of a published version, without a trailing

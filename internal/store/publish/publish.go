@@ -104,6 +104,9 @@ func (p *Publisher) Publish(ctx context.Context, in refresh.PublishInput) (refre
 		return refresh.PublishResult{}, err
 	}
 	if found && head.Pointer.RunID == m.RunID {
+		if err := p.pointMajors(ctx, ref, head.Pointer, head.Manifest.Previous); err != nil {
+			return refresh.PublishResult{}, err
+		}
 		return refresh.PublishResult{Version: head.Pointer.Version, ManifestKey: head.Pointer.ManifestKey, Reused: true}, nil
 	}
 	prev := ""
@@ -158,13 +161,70 @@ func (p *Publisher) Publish(ctx context.Context, in refresh.PublishInput) (refre
 		}
 		now, _, rerr := catalog.ReadLatest(ctx, p.Store, ref)
 		if rerr == nil && now.Pointer.RunID == m.RunID {
+			if err := p.pointMajors(ctx, ref, now.Pointer, now.Manifest.Previous); err != nil {
+				return refresh.PublishResult{}, err
+			}
 			return refresh.PublishResult{Version: version, ManifestKey: manifestKey, Reused: true}, nil
 		}
 		p.removeClaim(ctx, vp, staged)
 		return refresh.PublishResult{}, versionTaken("another run moved %s to version %s first; start a new refresh", latestKey, now.Pointer.Version)
 	}
 	p.logger().Info("published", "product", ref, "version", version, "run", m.RunID)
+	if err := p.pointMajors(ctx, ref, layout.Latest{Version: version, ManifestKey: manifestKey, RunID: m.RunID, PublishedAt: m.PublishedAt}, in.Previous); err != nil {
+		return refresh.PublishResult{}, err
+	}
 	return refresh.PublishResult{Version: version, ManifestKey: manifestKey}, nil
+}
+
+// pointMajors writes the major pointers (layout.MajorKey) of a version that
+// latest now names: its own major's, and, when it starts a new major, the
+// previous major's, which names previous from now on. Pointers only move
+// forward, so a slow attempt never moves one back.
+func (p *Publisher) pointMajors(ctx context.Context, ref string, cur layout.Latest, previous string) error {
+	if err := p.pointMajor(ctx, ref, cur); err != nil {
+		return err
+	}
+	if previous == "" || layout.Major(previous) == layout.Major(cur.Version) {
+		return nil
+	}
+	prev, err := catalog.ReadManifest(ctx, p.Store, ref, previous)
+	if err != nil {
+		return err
+	}
+	return p.pointMajor(ctx, ref, layout.Latest{Version: previous, ManifestKey: layout.ManifestKey(ref, previous), RunID: prev.RunID, PublishedAt: prev.PublishedAt})
+}
+
+// pointMajor moves the pointer of v's major to v unless it names v or a
+// newer version already.
+func (p *Publisher) pointMajor(ctx context.Context, ref string, v layout.Latest) error {
+	key := layout.MajorKey(ref, layout.Major(v.Version))
+	body, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	for range 5 {
+		var cur layout.Latest
+		obj, err := catalog.ReadJSON(ctx, p.Store, key, &cur)
+		opts := storage.PutOptions{ContentType: "application/json"}
+		switch {
+		case errors.Is(err, storage.ErrNotFound):
+			opts.IfNoneMatch = true
+		case err != nil:
+			return fmt.Errorf("read %s: %w", key, err)
+		case layout.CompareVersions(cur.Version, v.Version) >= 0:
+			return nil
+		default:
+			opts.IfMatch = obj.ETag
+		}
+		_, err = p.Store.Put(ctx, key, bytes.NewReader(body), opts)
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, storage.ErrPreconditionFailed) && !errors.Is(err, storage.ErrNotFound) {
+			return fmt.Errorf("move %s: %w", key, err)
+		}
+	}
+	return fmt.Errorf("move %s: other publications kept moving it", key)
 }
 
 // claim creates the manifest of version with If-None-Match, pointing the
