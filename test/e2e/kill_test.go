@@ -120,13 +120,13 @@ func TestWorkerKilledMidTransform(t *testing.T) {
 		t.Fatalf("versions %v (latest by run %s); want exactly 1.0.0 by run %s", entry.Versions, entry.Latest.RunID, run.GetRunID())
 	}
 	// No claimed-but-lost version either: every object of the product belongs to
-	// 1.0.0 or is its latest pointer.
+	// 1.0.0 or is its latest pointer or the pointer to the newest 1.x.
 	objs, err := st.List(t.Context(), p.Ref()+"/")
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, o := range objs {
-		if o.Key != layout.LatestKey(p.Ref()) && !strings.HasPrefix(o.Key, layout.VersionPrefix(p.Ref(), "1.0.0")+"/") {
+		if o.Key != layout.LatestKey(p.Ref()) && o.Key != layout.MajorKey(p.Ref(), 1) && !strings.HasPrefix(o.Key, layout.VersionPrefix(p.Ref(), "1.0.0")+"/") {
 			t.Errorf("object %s belongs to no published version", o.Key)
 		}
 	}
