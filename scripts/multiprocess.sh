@@ -4,7 +4,7 @@
 # once, checksums match, latest only moves forward, no claim outside the chain):
 #
 #   PostgreSQL (Debian's postgresql, a throwaway cluster in a temporary folder),
-#   `meshflow temporal-server` on it as a process of its own, versitygw as S3,
+#   meshflow-temporal (cmd/meshflow-temporal) on it as a process of its own, versitygw as S3,
 #   two `meshflow worker` processes with separate scratch folders, and
 #   `meshflow serve`. It refreshes the example mesh and approves the KPIs
 #   through serve's API with a steward's token, then:
@@ -125,7 +125,7 @@ start_worker() {
 	worker_pid[$1]=$!
 }
 start_temporal() {
-	"$mf" temporal-server --postgres-host 127.0.0.1 --postgres-port "$pgport" --postgres-user temporal \
+	"$work/meshflow-temporal" --postgres-host 127.0.0.1 --postgres-port "$pgport" --postgres-user temporal \
 		--postgres-password-env PGPASSWORD_TEMPORAL --postgres-db temporal \
 		--frontend-port "$tport" --ui-port "$uiport" >>"$work/temporal.log" 2>&1 &
 	temporal_pid=$!
@@ -205,6 +205,7 @@ mark "PostgreSQL $(basename "$(dirname "$pgbin")") on :$pgport"
 
 # --- meshflow and Temporal --------------------------------------------------
 go build -o "$work/meshflow" ./cmd/meshflow
+go build -o "$work/meshflow-temporal" ./cmd/meshflow-temporal
 go build -o "$work/attack" ./test/security/attack
 mf="$work/meshflow"
 mark "meshflow built"

@@ -1,5 +1,3 @@
-//go:build !nodev
-
 package main
 
 import (
@@ -20,7 +18,7 @@ import (
 	"github.com/meshflow/meshflow/internal/signing"
 	"github.com/meshflow/meshflow/internal/store/storage"
 	"github.com/meshflow/meshflow/internal/temporal/control"
-	"github.com/meshflow/meshflow/internal/temporal/devserver"
+	"github.com/meshflow/meshflow/internal/temporal/devproc"
 	"github.com/meshflow/meshflow/worker"
 )
 
@@ -28,9 +26,9 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs := newFlags("dev", stderr)
 	mesh := fs.String("mesh", defaultMesh(), "mesh folder to load and refresh")
 	dataDir := fs.String("data-dir", ".meshflow", "folder for Temporal's SQLite, the object store and scratch")
-	host := fs.String("host", devserver.DefaultHost, "address to listen on")
-	temporalPort := fs.Int("temporal-port", devserver.DefaultFrontendPort, "Temporal frontend port")
-	uiPort := fs.Int("ui-port", devserver.DefaultUIPort, "Temporal Web UI port")
+	host := fs.String("host", devproc.DefaultHost, "address to listen on")
+	temporalPort := fs.Int("temporal-port", devproc.DefaultFrontendPort, "Temporal frontend port")
+	uiPort := fs.Int("ui-port", devproc.DefaultUIPort, "Temporal Web UI port")
 	noRefresh := fs.Bool("no-refresh", false, "start everything but do not refresh the mesh's products")
 	apiAddr := fs.String("api", "127.0.0.1:8080", "address of the web pages (catalog, approvals inbox) and the API (meshflow serve), with dev tokens printed at start; empty to not serve them")
 	metricsAddr := fs.String("metrics-listen", "127.0.0.1:9464", "address to serve Prometheus /metrics on (worker, SDK, catalog freshness, approvals); empty to not serve them")
@@ -51,10 +49,18 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	logger := newLogger(stderr, *verbose)
+	bin, err := devproc.Find(filepath.Join(*dataDir, "bin"), stdout)
+	if err != nil {
+		return err
+	}
 	fmt.Fprintf(stdout, "starting Temporal (state in %s) …\n", filepath.Join(*dataDir, "temporal"))
-	srv, err := devserver.Start(ctx, devserver.Config{
-		DataDir: filepath.Join(*dataDir, "temporal"), Host: *host, FrontendPort: *temporalPort, UIPort: *uiPort,
-		SearchAttributes: devserver.MeshSearchAttributes(), Logger: logger,
+	var serverLog io.Writer
+	if *verbose {
+		serverLog = stderr
+	}
+	srv, err := devproc.Start(ctx, devproc.Config{
+		Bin: bin, DataDir: filepath.Join(*dataDir, "temporal"), Host: *host, FrontendPort: *temporalPort, UIPort: *uiPort,
+		Verbose: *verbose, Log: serverLog,
 	})
 	if err != nil {
 		return err
@@ -62,6 +68,19 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	defer func() {
 		if err := srv.Stop(); err != nil {
 			fmt.Fprintln(stderr, "stop Temporal:", err)
+		}
+	}()
+	// meshflow dev ends when its Temporal server does.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-srv.Exited():
+			if err := srv.Stop(); err != nil {
+				fmt.Fprintln(stderr, "Temporal stopped:", err)
+			}
+			cancel()
+		case <-ctx.Done():
 		}
 	}()
 	conn := connFlags{address: srv.FrontendAddress(), namespace: srv.Namespace()}

@@ -25,7 +25,6 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"dev", "run everything on this machine: Temporal + UI, workers, local store, the example mesh", runDev},
-		{"temporal-server", "run a Temporal server with its Web UI on PostgreSQL as a process of its own", runTemporalServer},
 		{"validate", "check a mesh: specs, ODCS contracts, CEL rules and policies", runValidate},
 		{"apply", "validate a mesh, publish it as the current mesh revision and make Temporal's schedules match it (--dry-run prints the plan)", runApply},
 		{"schedule", "list meshflow's schedules, pause or resume a product's schedule", runSchedule},

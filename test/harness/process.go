@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/meshflow/meshflow/internal/temporal/devproc"
 )
 
 // buildTimeout bounds the build of the meshflow command, which is slow on a
@@ -23,15 +25,31 @@ const stopTimeout = 30 * time.Second
 // test and returns the binary's path.
 func BuildMeshflow(t testing.TB) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "meshflow")
+	return build(t, t.TempDir(), "meshflow")
+}
+
+// BuildMeshflowDev builds the meshflow command and, next to it, the Temporal
+// server that `meshflow dev` runs (meshflow-temporal), and returns meshflow's
+// path.
+func BuildMeshflowDev(t testing.TB) string {
+	t.Helper()
+	dir := t.TempDir()
+	build(t, dir, devproc.Binary)
+	return build(t, dir, "meshflow")
+}
+
+// build builds the command cmd/<name> into dir and returns the binary's path.
+func build(t testing.TB, dir, name string) string {
+	t.Helper()
+	bin := filepath.Join(dir, name)
 	ctx, cancel := context.WithTimeout(t.Context(), buildTimeout)
 	defer cancel()
 	start := time.Now()
-	out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, "github.com/meshflow/meshflow/cmd/meshflow").CombinedOutput()
+	out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, "github.com/meshflow/meshflow/cmd/"+name).CombinedOutput()
 	if err != nil {
-		t.Fatalf("go build ./cmd/meshflow: %v\n%s", err, out)
+		t.Fatalf("go build ./cmd/%s: %v\n%s", name, err, out)
 	}
-	t.Logf("built meshflow in %s", time.Since(start).Round(time.Millisecond))
+	t.Logf("built %s in %s", name, time.Since(start).Round(time.Millisecond))
 	return bin
 }
 

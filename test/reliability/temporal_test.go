@@ -77,7 +77,7 @@ func TestTemporalRestartsWhileAwaitingApproval(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: builds cmd/meshflow and runs a Temporal server in a subprocess")
 	}
-	bin := harness.BuildMeshflow(t)
+	bin := harness.BuildMeshflowDev(t)
 	dataDir, port := t.TempDir(), freePort(t)
 	dev := startDev(t, bin, dataDir, port)
 	tc, err := client.Dial(client.Options{HostPort: "127.0.0.1:" + strconv.Itoa(port), Namespace: "default", Logger: harness.QuietLogger()})

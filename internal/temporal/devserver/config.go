@@ -10,16 +10,17 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 
 	"github.com/meshflow/meshflow/internal/refresh"
+	"github.com/meshflow/meshflow/internal/temporal/devproc"
 )
 
 // Defaults for Config. Host and Namespace fall back to them when left empty; the
 // ports are the defaults for command-line flags, since a zero port in Config means
 // "pick a free port".
 const (
-	DefaultHost         = "127.0.0.1"
-	DefaultFrontendPort = 7233
-	DefaultUIPort       = 8233
-	DefaultNamespace    = "default"
+	DefaultHost         = devproc.DefaultHost
+	DefaultFrontendPort = devproc.DefaultFrontendPort
+	DefaultUIPort       = devproc.DefaultUIPort
+	DefaultNamespace    = devproc.DefaultNamespace
 	// DefaultRetention is how long closed workflows of the namespace are kept.
 	DefaultRetention = 72 * time.Hour
 )
@@ -60,7 +61,7 @@ type Config struct {
 }
 
 // NoUI as Config.UIPort runs the server without the Web UI.
-const NoUI = -1
+const NoUI = devproc.NoUI
 
 // MeshSearchAttributes returns the search attributes meshflow's workflows set
 // (refresh.SearchAttributes, all of type Keyword), as Config.SearchAttributes

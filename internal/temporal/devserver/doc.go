@@ -1,7 +1,8 @@
 // Package devserver runs a real Temporal server, and optionally the Temporal Web UI,
 // inside the current process.
 //
-// It backs `meshflow dev` and the end-to-end tests. The server keeps its state in a
+// It backs cmd/meshflow-temporal, the binary `meshflow dev` runs as a child
+// process (see package devproc), and the end-to-end tests. The server keeps its state in a
 // SQLite file below Config.DataDir, so namespaces and workflow histories survive a
 // restart; with an empty DataDir it keeps everything in memory, which suits tests.
 // Start registers the configured namespace and custom search attributes, so workers
