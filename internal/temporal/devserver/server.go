@@ -25,6 +25,10 @@ import (
 // clusterName names the single cluster of the embedded server.
 const clusterName = "active"
 
+// pollRPS is how often a second the history service may read each of its
+// task queues (see newTemporalServer).
+const pollRPS = 2000
+
 // internalHost is where the history, matching and worker services listen; only
 // the frontend is reachable on Config.Host.
 const internalHost = "127.0.0.1"
@@ -196,6 +200,15 @@ func newTemporalServer(cfg Config, frontendLn net.Listener, frontendAddr string,
 		// enough visibility requests for the Web UI.
 		dynamicconfig.HistoryCacheHostLevelMaxSize.Key():                 8096,
 		dynamicconfig.FrontendMaxNamespaceVisibilityRPSPerInstance.Key(): 100,
+		// History reads its queues of transfer, timer and visibility tasks at most
+		// MaxPollRPS times a second per shard, 20 by default. The server has one
+		// shard, so once the limiter's burst is spent every workflow and activity
+		// task of every run waited up to 50 ms to be dispatched: about 40 ms a
+		// step, a second per refresh. A single-machine server can afford to read
+		// as soon as it is told of a new task.
+		dynamicconfig.TransferProcessorMaxPollRPS.Key():   pollRPS,
+		dynamicconfig.TimerProcessorMaxPollRPS.Key():      pollRPS,
+		dynamicconfig.VisibilityProcessorMaxPollRPS.Key(): pollRPS,
 	}
 
 	// The server opens its own listeners while it is built: hand the port over.
