@@ -246,16 +246,21 @@ func (a *Activities) listPartitioned(ctx context.Context, p refresh.Product, inp
 		return nil, "", nil, badInput("input %s: %s has no partition placeholder: %v", input.Name, input.URI, err)
 	}
 	if a.inStore(t.ListPrefix()) {
-		return nil, "", nil, temporal.NewNonRetryableApplicationError(fmt.Sprintf("input %s: %s lies in the mesh's own store; read another product with product: <domain>/<name>, under its access rules",
-			input.Name, input.URI), refresh.ErrUnauthorized, nil)
+		return nil, "", nil, errInStore(input, input.URI)
 	}
-	add := func(uri string, size int64, version string, name string) {
+	add := func(uri string, size int64, version string, name string) error {
 		if strings.HasPrefix(filepath.Base(name), ".") || !matchesFormat(name, input.Format) {
-			return
+			return nil
 		}
-		if key, ok := t.Match(uri); ok {
-			out[key] = append(out[key], sourceObject{URI: uri, Size: size, SHA256: version})
+		key, ok := t.Match(uri)
+		if !ok {
+			return nil
 		}
+		if a.inStore(uri) {
+			return errInStore(input, uri)
+		}
+		out[key] = append(out[key], sourceObject{URI: uri, Size: size, SHA256: version})
+		return nil
 	}
 	if dir, ok := strings.CutPrefix(t.ListPrefix(), "file://"); ok {
 		err := filepath.WalkDir(filepath.FromSlash(dir), func(f string, d fs.DirEntry, err error) error {
@@ -269,9 +274,17 @@ func (a *Activities) listPartitioned(ctx context.Context, p refresh.Product, inp
 			if err != nil {
 				return err
 			}
-			add("file://"+filepath.ToSlash(f), info.Size(), fmt.Sprint(info.ModTime().UnixNano()), f)
-			return nil
+			uri := "file://" + filepath.ToSlash(f)
+			if _, ok := t.Match(uri); ok && matchesFormat(f, input.Format) && !strings.HasPrefix(d.Name(), ".") {
+				if _, err := a.checkLocalFile(input, f); err != nil {
+					return err
+				}
+			}
+			return add(uri, info.Size(), fmt.Sprint(info.ModTime().UnixNano()), f)
 		})
+		if _, ok := errors.AsType[*temporal.ApplicationError](err); ok {
+			return nil, "", nil, err
+		}
 		if err != nil {
 			return nil, "", nil, badInput("input %s: %v", input.Name, err)
 		}
@@ -295,7 +308,9 @@ func (a *Activities) listPartitioned(ctx context.Context, p refresh.Product, inp
 			if version == "" {
 				version = o.ETag
 			}
-			add(st.URI(o.Key), o.Size, version, o.Key)
+			if err := add(st.URI(o.Key), o.Size, version, o.Key); err != nil {
+				return nil, "", nil, err
+			}
 		}
 	}
 	for _, objs := range out {
@@ -587,8 +602,7 @@ func (a *Activities) copyPartitionSource(ctx context.Context, p refresh.Product,
 			return a.download(ctx, refresh.ObjectRef{Key: o.Key, Size: o.Size, SHA256: o.SHA256}, file)
 		}
 	case strings.HasPrefix(o.URI, "file://"):
-		f := filepath.FromSlash(strings.TrimPrefix(o.URI, "file://"))
-		src = source{name: f, open: func(context.Context) (io.ReadCloser, error) { return os.Open(f) }}
+		src = a.localSource(input, filepath.FromSlash(strings.TrimPrefix(o.URI, "file://")))
 	default:
 		if a.Open == nil {
 			return badInput("input %s: %s: this worker has no object store configured for s3:// inputs", input.Name, o.URI)
