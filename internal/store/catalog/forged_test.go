@@ -105,3 +105,38 @@ func TestForgedPointersAreRefused(t *testing.T) {
 		}
 	}
 }
+
+// TestAForgedContractIsNotShown: a manifest whose contract is another
+// product's object, or whose contract does not have the checksum the
+// manifest records, is refused, and the refused content never enters the
+// cache of contracts by checksum.
+func TestAForgedContractIsNotShown(t *testing.T) {
+	st, err := storage.OpenLocal(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	const yaml = "apiVersion: v3.1.0\nkind: DataContract\nid: c\nversion: 1.0.0\nstatus: active\n"
+	other, err := st.Put(t.Context(), "other/secret/v1.0.0/contract.odcs.yaml", strings.NewReader(yaml), storage.PutOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := refresh.Manifest{Product: "sales/leak", Version: "1.0.0", Contract: &refresh.ObjectRef{Key: other.Key, SHA256: other.SHA256}}
+	if _, err := Contract(t.Context(), st, m); !errors.Is(err, ErrUnverified) {
+		t.Errorf("a contract of another product: %v; want ErrUnverified", err)
+	}
+	own, err := st.Put(t.Context(), "sales/leak/v1.0.0/contract.odcs.yaml", strings.NewReader(yaml+"# changed\n"), storage.PutOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	claimed := "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+	m.Contract = &refresh.ObjectRef{Key: own.Key, SHA256: claimed}
+	if _, err := Contract(t.Context(), st, m); !errors.Is(err, storage.ErrChecksumMismatch) {
+		t.Errorf("a contract without the checksum its manifest claims: %v; want a checksum mismatch", err)
+	}
+	contracts.Lock()
+	_, cached := contracts.byChecksum[claimed]
+	contracts.Unlock()
+	if cached {
+		t.Error("the refused contract is cached under the checksum its manifest claims")
+	}
+}
