@@ -171,7 +171,7 @@ func (a *Activities) productSource(ctx context.Context, p refresh.Product, input
 	}
 	objs, err := catalog.DataObjects(ctx, a.Store, head.Manifest)
 	if err != nil {
-		return nil, "", nil, err
+		return nil, "", nil, unverified(input, err)
 	}
 	out := make([]source, len(objs))
 	for i, o := range objs {
@@ -187,6 +187,24 @@ func (a *Activities) productSource(ctx context.Context, p refresh.Product, input
 // notification). A pinned major that has no published version, or whose
 // deprecation date has come, ends the run, naming the date and the note.
 func (a *Activities) readInputVersion(ctx context.Context, p refresh.Product, input refresh.Input) (catalog.Head, *refresh.Deprecation, error) {
+	head, dep, err := a.readInputHead(ctx, p, input)
+	return head, dep, unverified(input, err)
+}
+
+// unverified turns a pointer or manifest of an input product that does not
+// verify (catalog.ErrUnverified: forged, or naming another product's
+// objects) into a refusal that no retry changes; other errors pass.
+func unverified(input refresh.Input, err error) error {
+	if err == nil || !errors.Is(err, catalog.ErrUnverified) {
+		return err
+	}
+	return temporal.NewNonRetryableApplicationError(fmt.Sprintf("input %s: the published version of %s does not verify, so it is not read: %v; run meshflow catalog audit %s",
+		input.Name, input.Product, err, input.Product), refresh.ErrUnauthorized, nil)
+}
+
+// readInputHead is readInputVersion without the mapping of unverified
+// pointers.
+func (a *Activities) readInputHead(ctx context.Context, p refresh.Product, input refresh.Input) (catalog.Head, *refresh.Deprecation, error) {
 	ref := input.Product
 	if input.Major == 0 {
 		head, found, err := catalog.ReadLatest(ctx, a.Store, ref)

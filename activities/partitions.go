@@ -231,12 +231,15 @@ func (a *Activities) listPartitioned(ctx context.Context, p refresh.Product, inp
 		}
 		idx, err := catalog.Partitions(ctx, a.Store, head.Manifest)
 		if err != nil {
-			return nil, "", nil, err
+			return nil, "", nil, unverified(input, err)
 		}
 		if idx == nil || idx.By != string(by) {
 			return nil, "", nil, badInput("input %s: product %s version %s is not partitioned by %s; read it whole (the mesh revision is out of date?)", input.Name, input.Product, head.Manifest.Version, by)
 		}
 		for _, e := range idx.Partitions {
+			if _, own := layout.RunOfPartitionKey(input.Product, e.Data.Key); !own {
+				return nil, "", nil, unverified(input, fmt.Errorf("%s %s: %w: its partition index names %s, outside the product", input.Product, head.Manifest.Version, catalog.ErrUnverified, e.Data.Key))
+			}
 			out[e.Key] = append(out[e.Key], sourceObject{Key: e.Data.Key, Size: e.Data.Size, SHA256: e.Data.SHA256})
 		}
 		return out, head.Manifest.Version, dep, nil
