@@ -105,6 +105,11 @@ func (e *env) sandboxEscapes() map[string]string {
 		"load-httpfs":        "LOAD httpfs",
 		"glob-the-store":     fmt.Sprintf("SELECT 1 AS id, 1.0 AS amount FROM glob('%s/**')", e.root),
 		"pragma":             "PRAGMA database_list",
+		"https-url":          "SELECT 1 AS id, 1.0 AS amount FROM read_csv('https://example.com/orders.csv')",
+		"read-csv-absolute":  "SELECT 1 AS id, 1.0 AS amount FROM read_csv('/etc/passwd')",
+		"query-runs-copy":    fmt.Sprintf("SELECT * FROM query('COPY (SELECT 1) TO ''%s/_grants/stolen.csv''')", e.root),
+		"set-after-select":   "SELECT id, amount FROM orders; SET lock_configuration = false",
+		"getenv":             "SELECT 1 AS id, length(getenv('HOME'))::DOUBLE AS amount",
 	}
 }
 
