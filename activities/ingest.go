@@ -37,6 +37,9 @@ type source struct {
 func (a *Activities) Ingest(ctx context.Context, in refresh.IngestInput) (refresh.IngestResult, error) {
 	var res refresh.IngestResult
 	p := in.Product
+	if err := checkRunID(in.RunID); err != nil {
+		return res, err
+	}
 	if err := a.lineageStart(ctx, in); err != nil {
 		return res, err
 	}

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/meshflow/meshflow/internal/refresh"
+	"github.com/meshflow/meshflow/internal/store/layout"
 	"github.com/meshflow/meshflow/internal/store/storage"
 	"go.temporal.io/sdk/temporal"
 )
@@ -197,4 +198,32 @@ func (a *Activities) localSource(input refresh.Input, f string) source {
 		}
 		return os.Open(real)
 	}}
+}
+
+// checkRunID refuses a run ID that is not one plain path segment. Run IDs
+// name the run's scratch folder, which DuckDB's sandbox may read, and its
+// staging prefix; Temporal's are UUIDs, so only an activity scheduled by a
+// workflow other than meshflow's could send "../.." and widen the sandbox to
+// the worker's whole disk, or write snapshots outside the scratch.
+func checkRunID(runID string) error {
+	if runID == "" || runID == "." || runID == ".." || strings.ContainsAny(runID, "/\\\x00") {
+		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("run ID %q is not a plain name; refresh runs are started by meshflow", runID), refresh.ErrUnauthorized, nil)
+	}
+	return nil
+}
+
+// checkStagedInputs refuses staged inputs that are not this run's own
+// snapshots: a transform reads only what Ingest staged for it, never
+// another product's objects, grants or revisions named in its input.
+func checkStagedInputs(ref, runID string, inputs []refresh.StagedInput) error {
+	own := layout.StagingPrefix(ref, runID) + "/inputs/"
+	for _, in := range inputs {
+		for _, obj := range in.Objects {
+			if !strings.HasPrefix(obj.Key, own) {
+				return temporal.NewNonRetryableApplicationError(fmt.Sprintf("input %s: %s is not a snapshot of this run (%s…); refresh runs are started by meshflow", in.Name, obj.Key, own),
+					refresh.ErrUnauthorized, nil)
+			}
+		}
+	}
+	return nil
 }
