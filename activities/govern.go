@@ -120,7 +120,7 @@ func (a *Activities) knownColumns(scratch string) impact.Columns {
 			return nil, false, nil
 		}
 		path = filepath.FromSlash(path)
-		sources, err := fileSources(in, path)
+		sources, err := a.fileSources(in, path)
 		if err != nil {
 			return nil, false, nil // the consumer's run reports it
 		}

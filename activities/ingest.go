@@ -7,7 +7,6 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"path"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -38,6 +37,9 @@ type source struct {
 func (a *Activities) Ingest(ctx context.Context, in refresh.IngestInput) (refresh.IngestResult, error) {
 	var res refresh.IngestResult
 	p := in.Product
+	if err := checkRunID(in.RunID); err != nil {
+		return res, err
+	}
 	if err := a.lineageStart(ctx, in); err != nil {
 		return res, err
 	}
@@ -93,8 +95,7 @@ func (a *Activities) snapshotInput(ctx context.Context, p refresh.Product, runID
 	} else {
 		staged.Source = input.URI
 		if a.inStore(input.URI) {
-			return staged, 0, temporal.NewNonRetryableApplicationError(fmt.Sprintf("input %s: %s lies in the mesh's own store; read another product with product: <domain>/<name>, under its access rules",
-				input.Name, input.URI), refresh.ErrUnauthorized, nil)
+			return staged, 0, errInStore(input, input.URI)
 		}
 		sources, err = a.uriSources(ctx, input)
 	}
@@ -128,6 +129,9 @@ func (a *Activities) copySource(ctx context.Context, ref, runID, input string, s
 	if err != nil {
 		if errors.Is(err, storage.ErrNotFound) || errors.Is(err, fs.ErrNotExist) {
 			return refresh.ObjectRef{}, 0, badInput("input %s: %s disappeared while it was read", input, src.name)
+		}
+		if app, ok := errors.AsType[*temporal.ApplicationError](err); ok {
+			return refresh.ObjectRef{}, 0, app // a refusal (checkLocalFile) keeps its type
 		}
 		return refresh.ObjectRef{}, 0, fmt.Errorf("input %s: open %s: %w", input, src.name, err)
 	}
@@ -170,7 +174,7 @@ func (a *Activities) productSource(ctx context.Context, p refresh.Product, input
 	}
 	objs, err := catalog.DataObjects(ctx, a.Store, head.Manifest)
 	if err != nil {
-		return nil, "", nil, err
+		return nil, "", nil, unverified(input, err)
 	}
 	out := make([]source, len(objs))
 	for i, o := range objs {
@@ -186,6 +190,24 @@ func (a *Activities) productSource(ctx context.Context, p refresh.Product, input
 // notification). A pinned major that has no published version, or whose
 // deprecation date has come, ends the run, naming the date and the note.
 func (a *Activities) readInputVersion(ctx context.Context, p refresh.Product, input refresh.Input) (catalog.Head, *refresh.Deprecation, error) {
+	head, dep, err := a.readInputHead(ctx, p, input)
+	return head, dep, unverified(input, err)
+}
+
+// unverified turns a pointer or manifest of an input product that does not
+// verify (catalog.ErrUnverified: forged, or naming another product's
+// objects) into a refusal that no retry changes; other errors pass.
+func unverified(input refresh.Input, err error) error {
+	if err == nil || !errors.Is(err, catalog.ErrUnverified) {
+		return err
+	}
+	return temporal.NewNonRetryableApplicationError(fmt.Sprintf("input %s: the published version of %s does not verify, so it is not read: %v; run meshflow catalog audit %s",
+		input.Name, input.Product, err, input.Product), refresh.ErrUnauthorized, nil)
+}
+
+// readInputHead is readInputVersion without the mapping of unverified
+// pointers.
+func (a *Activities) readInputHead(ctx context.Context, p refresh.Product, input refresh.Input) (catalog.Head, *refresh.Deprecation, error) {
 	ref := input.Product
 	if input.Major == 0 {
 		head, found, err := catalog.ReadLatest(ctx, a.Store, ref)
@@ -246,7 +268,7 @@ func (a *Activities) storeSource(key string) source {
 // every object under it taken as a prefix, in key order.
 func (a *Activities) uriSources(ctx context.Context, input refresh.Input) ([]source, error) {
 	if dir, ok := strings.CutPrefix(input.URI, "file://"); ok {
-		return fileSources(input, filepath.FromSlash(dir))
+		return a.fileSources(input, filepath.FromSlash(dir))
 	}
 	if a.Open == nil {
 		return nil, badInput("input %s: %s: this worker has no object store configured for s3:// inputs", input.Name, input.URI)
@@ -279,6 +301,9 @@ func (a *Activities) uriSources(ctx context.Context, input refresh.Input) ([]sou
 	var out []source
 	for _, o := range objs {
 		if matchesFormat(o.Key, input.Format) {
+			if a.inStore(st.URI(o.Key)) {
+				return nil, errInStore(input, st.URI(o.Key))
+			}
 			out = append(out, get(o.Key))
 		}
 	}
@@ -288,10 +313,12 @@ func (a *Activities) uriSources(ctx context.Context, input refresh.Input) ([]sou
 	return out, nil
 }
 
-func fileSources(input refresh.Input, p string) ([]source, error) {
-	open := func(f string) source {
-		return source{name: f, open: func(context.Context) (io.ReadCloser, error) { return os.Open(f) }}
-	}
+// fileSources lists the local files of a file:// input: the file p, or every
+// file of the input's format in the folder p and below it, in name order.
+// Every file must resolve, through symbolic links, inside the input's root
+// (the mesh folder) and outside the mesh's store (checkLocalFile); it is
+// checked again when it is opened.
+func (a *Activities) fileSources(input refresh.Input, p string) ([]source, error) {
 	fi, err := os.Stat(p)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, badInput("input %s: %s does not exist", input.Name, p)
@@ -300,7 +327,10 @@ func fileSources(input refresh.Input, p string) ([]source, error) {
 		return nil, badInput("input %s: %v", input.Name, err)
 	}
 	if !fi.IsDir() {
-		return []source{open(p)}, nil
+		if _, err := a.checkLocalFile(input, p); err != nil {
+			return nil, err
+		}
+		return []source{a.localSource(input, p)}, nil
 	}
 	var files []string
 	err = filepath.WalkDir(p, func(f string, d fs.DirEntry, err error) error {
@@ -321,7 +351,10 @@ func fileSources(input refresh.Input, p string) ([]source, error) {
 	}
 	out := make([]source, len(files))
 	for i, f := range files {
-		out[i] = open(f)
+		if _, err := a.checkLocalFile(input, f); err != nil {
+			return nil, err
+		}
+		out[i] = a.localSource(input, f)
 	}
 	return out, nil
 }
@@ -329,20 +362,4 @@ func fileSources(input refresh.Input, p string) ([]source, error) {
 // matchesFormat reports whether a file name has an extension of the format.
 func matchesFormat(name string, format refresh.Format) bool {
 	return refresh.FormatOfName(name) == format
-}
-
-// inStore reports whether uri names the store's own objects (published
-// products, grants, mesh revisions, other runs' staging), which inputs may not
-// read by URI.
-func (a *Activities) inStore(uri string) bool {
-	root := strings.TrimSuffix(a.Store.URI(""), "/")
-	scheme, rest, ok := strings.Cut(uri, "://")
-	if root == "" || !ok {
-		return false
-	}
-	clean := scheme + "://" + strings.TrimPrefix(path.Clean("/"+rest), "/")
-	if scheme == "file" {
-		clean = "file://" + path.Clean("/"+strings.TrimPrefix(rest, "/"))
-	}
-	return clean == root || strings.HasPrefix(clean, root+"/")
 }

@@ -231,12 +231,15 @@ func (a *Activities) listPartitioned(ctx context.Context, p refresh.Product, inp
 		}
 		idx, err := catalog.Partitions(ctx, a.Store, head.Manifest)
 		if err != nil {
-			return nil, "", nil, err
+			return nil, "", nil, unverified(input, err)
 		}
 		if idx == nil || idx.By != string(by) {
 			return nil, "", nil, badInput("input %s: product %s version %s is not partitioned by %s; read it whole (the mesh revision is out of date?)", input.Name, input.Product, head.Manifest.Version, by)
 		}
 		for _, e := range idx.Partitions {
+			if _, own := layout.RunOfPartitionKey(input.Product, e.Data.Key); !own {
+				return nil, "", nil, unverified(input, fmt.Errorf("%s %s: %w: its partition index names %s, outside the product", input.Product, head.Manifest.Version, catalog.ErrUnverified, e.Data.Key))
+			}
 			out[e.Key] = append(out[e.Key], sourceObject{Key: e.Data.Key, Size: e.Data.Size, SHA256: e.Data.SHA256})
 		}
 		return out, head.Manifest.Version, dep, nil
@@ -246,16 +249,21 @@ func (a *Activities) listPartitioned(ctx context.Context, p refresh.Product, inp
 		return nil, "", nil, badInput("input %s: %s has no partition placeholder: %v", input.Name, input.URI, err)
 	}
 	if a.inStore(t.ListPrefix()) {
-		return nil, "", nil, temporal.NewNonRetryableApplicationError(fmt.Sprintf("input %s: %s lies in the mesh's own store; read another product with product: <domain>/<name>, under its access rules",
-			input.Name, input.URI), refresh.ErrUnauthorized, nil)
+		return nil, "", nil, errInStore(input, input.URI)
 	}
-	add := func(uri string, size int64, version string, name string) {
+	add := func(uri string, size int64, version string, name string) error {
 		if strings.HasPrefix(filepath.Base(name), ".") || !matchesFormat(name, input.Format) {
-			return
+			return nil
 		}
-		if key, ok := t.Match(uri); ok {
-			out[key] = append(out[key], sourceObject{URI: uri, Size: size, SHA256: version})
+		key, ok := t.Match(uri)
+		if !ok {
+			return nil
 		}
+		if a.inStore(uri) {
+			return errInStore(input, uri)
+		}
+		out[key] = append(out[key], sourceObject{URI: uri, Size: size, SHA256: version})
+		return nil
 	}
 	if dir, ok := strings.CutPrefix(t.ListPrefix(), "file://"); ok {
 		err := filepath.WalkDir(filepath.FromSlash(dir), func(f string, d fs.DirEntry, err error) error {
@@ -269,9 +277,17 @@ func (a *Activities) listPartitioned(ctx context.Context, p refresh.Product, inp
 			if err != nil {
 				return err
 			}
-			add("file://"+filepath.ToSlash(f), info.Size(), fmt.Sprint(info.ModTime().UnixNano()), f)
-			return nil
+			uri := "file://" + filepath.ToSlash(f)
+			if _, ok := t.Match(uri); ok && matchesFormat(f, input.Format) && !strings.HasPrefix(d.Name(), ".") {
+				if _, err := a.checkLocalFile(input, f); err != nil {
+					return err
+				}
+			}
+			return add(uri, info.Size(), fmt.Sprint(info.ModTime().UnixNano()), f)
 		})
+		if _, ok := errors.AsType[*temporal.ApplicationError](err); ok {
+			return nil, "", nil, err
+		}
 		if err != nil {
 			return nil, "", nil, badInput("input %s: %v", input.Name, err)
 		}
@@ -295,7 +311,9 @@ func (a *Activities) listPartitioned(ctx context.Context, p refresh.Product, inp
 			if version == "" {
 				version = o.ETag
 			}
-			add(st.URI(o.Key), o.Size, version, o.Key)
+			if err := add(st.URI(o.Key), o.Size, version, o.Key); err != nil {
+				return nil, "", nil, err
+			}
 		}
 	}
 	for _, objs := range out {
@@ -587,8 +605,7 @@ func (a *Activities) copyPartitionSource(ctx context.Context, p refresh.Product,
 			return a.download(ctx, refresh.ObjectRef{Key: o.Key, Size: o.Size, SHA256: o.SHA256}, file)
 		}
 	case strings.HasPrefix(o.URI, "file://"):
-		f := filepath.FromSlash(strings.TrimPrefix(o.URI, "file://"))
-		src = source{name: f, open: func(context.Context) (io.ReadCloser, error) { return os.Open(f) }}
+		src = a.localSource(input, filepath.FromSlash(strings.TrimPrefix(o.URI, "file://")))
 	default:
 		if a.Open == nil {
 			return badInput("input %s: %s: this worker has no object store configured for s3:// inputs", input.Name, o.URI)

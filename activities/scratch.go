@@ -89,6 +89,9 @@ func (c *capReader) Read(p []byte) (int, error) {
 // use what is left of the run's budget. Its SQL reads and writes files only in the
 // run's scratch (the staged inputs, the candidate, the output).
 func (a *Activities) openEngine(ctx context.Context, runID, folder string) (*engine.DB, error) {
+	if err := checkRunID(runID); err != nil {
+		return nil, err
+	}
 	left, limited := a.scratchLeft(runID)
 	if limited && left == 0 {
 		left = 1 // DuckDB may not spill at all

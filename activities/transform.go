@@ -29,6 +29,12 @@ func (a *Activities) transform(ctx context.Context, in refresh.TransformInput) (
 	stop := heartbeat(ctx, func() any { return progress.Load() })
 	defer stop()
 
+	if err := checkRunID(in.RunID); err != nil {
+		return res, err
+	}
+	if err := checkStagedInputs(in.Product.Ref(), in.RunID, in.Inputs); err != nil {
+		return res, err
+	}
 	inputFiles := map[string][]string{}
 	for _, input := range in.Inputs {
 		for _, obj := range input.Objects {

@@ -63,9 +63,12 @@ func runCatalog(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return runGC(ctx, st, ref, *keep, *dryRun, *asJSON, stdout)
 	}
 	if sub == "list" {
-		entries, err := catalog.List(ctx, st)
+		entries, refused, err := catalog.ListChecked(ctx, st)
 		if err != nil {
 			return err
+		}
+		for _, r := range refused {
+			fmt.Fprintf(stderr, "warning: not listed: %v (run meshflow catalog audit)\n", r)
 		}
 		if *term != "" {
 			if entries, err = byTerm(ctx, st, entries, *term, *mesh); err != nil {

@@ -18,6 +18,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -31,6 +32,9 @@ import (
 	"github.com/meshflow/meshflow/internal/mesh/spec"
 	"github.com/meshflow/meshflow/internal/refresh"
 	"github.com/meshflow/meshflow/internal/signing"
+	"github.com/meshflow/meshflow/internal/store/catalog"
+	"github.com/meshflow/meshflow/internal/store/layout"
+	"github.com/meshflow/meshflow/internal/store/storage"
 	"github.com/meshflow/meshflow/internal/testwait"
 	"github.com/meshflow/meshflow/test/harness"
 	"github.com/prometheus/client_golang/prometheus"
@@ -176,6 +180,34 @@ func workflowAttacks() []attack {
 				return fmt.Errorf("the run ended %+v, %v; want %s", res, err, refresh.ErrUnauthorized)
 			}
 			return e.noTrace("sec/store-reader")
+		}},
+		{"an input URI that is a symbolic link into the mesh's own store", func(t *testing.T, e *env) error {
+			res, err := e.Result(e.startRef("sec/link-reader", "link", submitter), runTimeout)
+			if harness.ErrType(err) != refresh.ErrUnauthorized {
+				return fmt.Errorf("the run ended %+v, %v; want %s", res, err, refresh.ErrUnauthorized)
+			}
+			return e.noTrace("sec/link-reader")
+		}},
+		{"a forged latest pointer of an open product naming a restricted product's manifest", func(t *testing.T, e *env) error {
+			// Someone who may write sec's objects (its workers' credentials)
+			// points sec/alias at other/secret's published version.
+			h, found, err := catalog.ReadLatest(t.Context(), e.Store, "other/secret")
+			if err != nil || !found {
+				return fmt.Errorf("read other/secret: %v, %v", found, err)
+			}
+			b, _ := json.Marshal(h.Pointer)
+			if _, err := e.Store.Put(t.Context(), layout.LatestKey("sec/alias"), bytes.NewReader(b), storage.PutOptions{}); err != nil {
+				return err
+			}
+			defer e.Store.Delete(context.Background(), layout.LatestKey("sec/alias"))
+			if entries, err := catalog.List(t.Context(), e.Store); err != nil || slices.ContainsFunc(entries, func(en catalog.Entry) bool { return en.Ref == "sec/alias" }) {
+				return fmt.Errorf("the catalog lists the forged product: %v", err)
+			}
+			res, err := e.Result(e.startRef("sec/alias-reader", "alias", submitter), runTimeout)
+			if harness.ErrType(err) != refresh.ErrUnauthorized {
+				return fmt.Errorf("the run ended %+v, %v; want %s", res, err, refresh.ErrUnauthorized)
+			}
+			return e.noTrace("sec/alias-reader")
 		}},
 		{"a parent workflow of the attacker's naming a propagated run's submitter", func(t *testing.T, e *env) error {
 			run, err := e.Temporal.ExecuteWorkflow(t.Context(), client.StartWorkflowOptions{ID: "evil/parent", TaskQueue: evilQueue}, evilParent)

@@ -105,6 +105,11 @@ func (e *env) sandboxEscapes() map[string]string {
 		"load-httpfs":        "LOAD httpfs",
 		"glob-the-store":     fmt.Sprintf("SELECT 1 AS id, 1.0 AS amount FROM glob('%s/**')", e.root),
 		"pragma":             "PRAGMA database_list",
+		"https-url":          "SELECT 1 AS id, 1.0 AS amount FROM read_csv('https://example.com/orders.csv')",
+		"read-csv-absolute":  "SELECT 1 AS id, 1.0 AS amount FROM read_csv('/etc/passwd')",
+		"query-runs-copy":    fmt.Sprintf("SELECT * FROM query('COPY (SELECT 1) TO ''%s/_grants/stolen.csv''')", e.root),
+		"set-after-select":   "SELECT id, amount FROM orders; SET lock_configuration = false",
+		"getenv":             "SELECT 1 AS id, length(getenv('HOME'))::DOUBLE AS amount",
 	}
 }
 
@@ -123,6 +128,20 @@ func (e *env) publish() string {
 	reader.Inputs = []refresh.Input{{Name: "orders", Product: "other/secret", Access: refresh.AccessRestricted}}
 	reader.Governance.Timeout = 10 * time.Minute
 	products = append(products, reader)
+	// A local input that is a symbolic link into the store, to other/secret's
+	// first version (published by the suite's setup).
+	link := filepath.Join(e.T.TempDir(), "orders.parquet")
+	if err := os.Symlink(filepath.Join(e.root, "other", "secret", "v1.0.0", "data.parquet"), link); err != nil {
+		e.T.Fatal(err)
+	}
+	linkReader := e.product("link-reader", "never", "SELECT id, amount FROM orders")
+	linkReader.Inputs = []refresh.Input{{Name: "orders", URI: "file://" + filepath.ToSlash(link), Format: "parquet"}}
+	products = append(products, linkReader)
+	// A reader of sec/alias, a product of its own domain whose latest
+	// pointer the attacker forges.
+	aliasReader := e.product("alias-reader", "never", "SELECT id, amount FROM orders")
+	aliasReader.Inputs = []refresh.Input{{Name: "orders", Product: "sec/alias", Access: refresh.AccessOpen}}
+	products = append(products, aliasReader)
 	storeReader := e.product("store-reader", "never", "SELECT id, amount FROM orders")
 	storeReader.Inputs = []refresh.Input{{Name: "orders", URI: "file://" + e.root + "/other/secret/v1.0.0/data.parquet", Format: "parquet"}}
 	products = append(products, storeReader)

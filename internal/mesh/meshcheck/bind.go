@@ -130,6 +130,11 @@ func inputColumns(ctx context.Context, set *spec.Set, in spec.Input, scratch str
 	if len(list) == 0 {
 		return nil, false
 	}
+	for _, f := range list {
+		if spec.LeavesMesh(set.Dir, f) != "" {
+			return nil, false // refused by the spec's checks; never read
+		}
+	}
 	if *files == nil {
 		db, err := engine.Open(ctx, filepath.Join(scratch, "files"), 1, "256MB", 0, set.Dir)
 		if err != nil {

@@ -3,6 +3,7 @@ package meshcheck
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -229,5 +230,38 @@ func TestSQLBindsOverKnownInputs(t *testing.T) {
 	}
 	if res := Check(t.Context(), meshtest.Example(t)); res.Diagnostics.HasErrors() {
 		t.Fatalf("the example mesh: %v", res.Diagnostics.Err())
+	}
+}
+
+// TestALinkedInputIsNeitherReadNorBound: a local input file that is a
+// symbolic link out of the mesh folder is an error at its uri, and validate
+// does not read it to bind the SQL, so that no diagnostic shows what the
+// file outside holds (here a column name the SQL nearly names).
+func TestALinkedInputIsNeitherReadNorBound(t *testing.T) {
+	dir := meshtest.CopyExample(t, meshtest.WithData())
+	outside := filepath.Join(t.TempDir(), "fx.csv")
+	if err := os.WriteFile(outside, []byte("day,currency,usd_rate,secret_column_xyz\n2026-01-01,EUR,1.1,42\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	fx := filepath.Join(dir, "data", "finance", "fx.csv")
+	if err := os.Remove(fx); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(outside, fx); err != nil {
+		t.Fatal(err)
+	}
+	meshtest.Edit(t, dir, "finance/fx-rates.yaml", "SELECT day, currency, usd_rate FROM rates", "SELECT day, currency, secret_column_xy FROM rates")
+	res := Check(t.Context(), dir)
+	found := false
+	for _, d := range res.Diagnostics.Items() {
+		if strings.Contains(d.Message+d.Hint, "secret_column_xyz") {
+			t.Errorf("a diagnostic shows the linked file's content: %s (%s)", d.Message, d.Hint)
+		}
+		if d.Code == "file-outside-mesh" && strings.HasSuffix(d.File, "fx-rates.yaml") && strings.Contains(d.Message, outside) {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("no file-outside-mesh error at fx-rates.yaml's input: %v", res.Diagnostics.Err())
 	}
 }

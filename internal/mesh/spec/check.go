@@ -5,6 +5,7 @@ import (
 	"net/mail"
 	"net/url"
 	"path"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -380,6 +381,16 @@ func (s *Set) checkInputs(p *Product, ds *diag.List) {
 				ds.Errorf(doc.PosAt("inputs", i, "uri"), "file-outside-mesh",
 					"keep local input files in the mesh folder and name them relative to it (file://data/…); read data elsewhere from s3://, and other products with product: <domain>/<name>",
 					"input uri %q leaves the mesh folder", in.URI)
+			} else if ok && s.Dir != "" {
+				local := filepath.Join(s.Dir, filepath.FromSlash(rel))
+				if before, _, template := strings.Cut(local, "{"); template {
+					local = filepath.Dir(before)
+				}
+				if at, to := linkOutOfMesh(s.Dir, local); at != "" {
+					ds.Errorf(doc.PosAt("inputs", i, "uri"), "file-outside-mesh",
+						"keep local input files in the mesh folder, not symbolic links to files elsewhere; read data elsewhere from s3://",
+						"input uri %q reads %s, a symbolic link to %s outside the mesh folder", in.URI, at, to)
+				}
 			}
 			if f := in.DataFormat(); f == "" {
 				ds.Errorf(doc.PosAt("inputs", i), "missing-format", "add format: csv, jsonl or parquet",

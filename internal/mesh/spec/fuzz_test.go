@@ -20,7 +20,8 @@ func FuzzParseProduct(f *testing.F) {
 	f.Add([]byte("inputs: [{name: 1}, [2], {uri: {a: b}}]\ngovernance: {timeout: -5h, quorum: 9999999999999999999}\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		ds := &diag.List{}
-		p := parseProduct(filepath.Join(t.TempDir(), "p.yaml"), data, ds)
+		dir := t.TempDir()
+		p := parseProduct(dir, filepath.Join(dir, "p.yaml"), data, ds)
 		if p == nil && !ds.HasErrors() {
 			t.Fatalf("spec rejected without an error: %q", data)
 		}

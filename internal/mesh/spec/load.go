@@ -99,7 +99,10 @@ func Load(dir string) (*Set, *diag.List) {
 		return set, ds
 	}
 	meshPath := filepath.Join(dir, MeshFile)
-	if data, err := os.ReadFile(meshPath); err != nil {
+	if to := LeavesMesh(dir, meshPath); to != "" {
+		ds.Errorf(diag.Pos{File: meshPath}, "file-outside-mesh", "keep mesh.yaml in the mesh folder, not a symbolic link to a file elsewhere",
+			"%s is a symbolic link to %s, outside the mesh folder; it is not read", MeshFile, to)
+	} else if data, err := os.ReadFile(meshPath); err != nil {
 		ds.Errorf(diag.Pos{File: meshPath}, "no-mesh", "run meshflow in the mesh's root folder, or create mesh.yaml there",
 			"cannot read %s: %v", MeshFile, errRoot(err))
 	} else {
@@ -128,13 +131,18 @@ func Load(dir string) (*Set, *diag.List) {
 		ds.Errorf(diag.Pos{File: dir}, "read-dir", "check that the folder exists and is readable", "cannot read the mesh folder: %v", err)
 	}
 	for _, path := range specs {
+		if to := LeavesMesh(dir, path); to != "" {
+			ds.Errorf(diag.Pos{File: path}, "file-outside-mesh", "keep product specs in the mesh folder, not symbolic links to files elsewhere",
+				"the spec is a symbolic link to %s, outside the mesh folder; it is not read", to)
+			continue
+		}
 		data, err := os.ReadFile(path)
 		if err != nil {
 			ds.Errorf(diag.Pos{File: path}, "read-file", "check the file's permissions", "cannot read the file: %v", errRoot(err))
 			continue
 		}
 		set.Files = append(set.Files, path)
-		if p := parseProduct(path, data, ds); p != nil {
+		if p := parseProduct(dir, path, data, ds); p != nil {
 			if p.ContractFile != "" && p.ContractFile != path {
 				set.Files = append(set.Files, p.ContractFile)
 			}
@@ -169,7 +177,7 @@ func parseMesh(path string, data []byte, ds *diag.List) *Mesh {
 	return m
 }
 
-func parseProduct(path string, data []byte, ds *diag.List) *Product {
+func parseProduct(dir, path string, data []byte, ds *diag.List) *Product {
 	doc, ok := yamlfile.Parse(path, data, ds)
 	if !ok || !isMapping(doc, "DataProduct", ds) {
 		return nil
@@ -186,7 +194,7 @@ func parseProduct(path string, data []byte, ds *diag.List) *Product {
 	if p.Metadata.Name == "" || p.Metadata.Domain == "" {
 		return nil // already reported as missing keys; nothing can refer to it
 	}
-	p.loadContract(ds)
+	p.loadContract(dir, ds)
 	return p
 }
 
@@ -230,8 +238,9 @@ func checkHeader(doc *yamlfile.Doc, apiVersion, kind, want string, ds *diag.List
 }
 
 // loadContract reads the product's output contract: a referenced .odcs.yaml file
-// (relative to the spec's folder) or an inline ODCS document.
-func (p *Product) loadContract(ds *diag.List) {
+// (relative to the spec's folder, and resolving inside the mesh folder dir) or
+// an inline ODCS document.
+func (p *Product) loadContract(dir string, ds *diag.List) {
 	n := p.ContractNode
 	if n == nil {
 		return
@@ -245,6 +254,11 @@ func (p *Product) loadContract(ds *diag.List) {
 			return
 		}
 		path := filepath.Join(filepath.Dir(p.Doc.File), ref)
+		if to := LeavesMesh(dir, path); to != "" {
+			ds.Errorf(p.Doc.Pos(n), "file-outside-mesh", "keep the contract in the mesh folder, not a symbolic link to a file elsewhere",
+				"contract %q is a symbolic link to %s, outside the mesh folder; it is not read", ref, to)
+			return
+		}
 		data, err := os.ReadFile(path)
 		if err != nil {
 			ds.Errorf(p.Doc.Pos(n), "contract-missing", "create the contract file or fix the name",

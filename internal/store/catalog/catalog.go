@@ -29,21 +29,46 @@ type Entry struct {
 	Versions []string         `json:"versions"`
 }
 
-// List returns every published product, sorted by reference.
+// ErrUnverified marks a pointer or manifest that does not prove the version
+// it claims: a latest or major pointer that names another key than its own
+// version's manifest, or a manifest of another product, version or run. Such
+// objects are what someone with write access to part of the store can forge;
+// the catalog refuses them instead of showing a version that was never
+// published.
+var ErrUnverified = errors.New("unverified pointer or manifest")
+
+// List returns every published product, sorted by reference. A product
+// whose latest pointer or manifests do not verify (ErrUnverified) is left
+// out; ListChecked says which.
 func List(ctx context.Context, st storage.Store) ([]Entry, error) {
+	out, _, err := ListChecked(ctx, st)
+	return out, err
+}
+
+// ListChecked returns every published product, sorted by reference, and one
+// error for each product left out because its latest pointer or manifests
+// do not verify (ErrUnverified, or content that does not match its
+// checksum), so that callers can warn about them: one product's forged
+// pointer neither shows nor hides the others.
+func ListChecked(ctx context.Context, st storage.Store) ([]Entry, []error, error) {
 	refs, err := Products(ctx, st)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	out := make([]Entry, 0, len(refs))
+	var refused []error
 	for _, ref := range refs {
 		e, err := Show(ctx, st, ref)
+		if errors.Is(err, ErrUnverified) || errors.Is(err, storage.ErrChecksumMismatch) {
+			refused = append(refused, err)
+			continue
+		}
 		if err != nil {
-			return nil, err
+			return nil, refused, err
 		}
 		out = append(out, e)
 	}
-	return out, nil
+	return out, refused, nil
 }
 
 // Products returns the products that have a latest pointer, sorted.
@@ -90,6 +115,9 @@ func Show(ctx context.Context, st storage.Store, ref string) (Entry, error) {
 		if err != nil {
 			return e, err
 		}
+		if layout.CompareVersions(prev.Version, cur.Version) >= 0 {
+			return e, fmt.Errorf("%s: %w: version %s follows version %s; versions only move forward", ref, ErrUnverified, cur.Version, prev.Version)
+		}
 		cur = prev
 	}
 	slices.SortFunc(e.Versions, layout.CompareVersions)
@@ -114,17 +142,44 @@ func ReadLatest(ctx context.Context, st storage.Store, ref string) (h Head, foun
 	if err != nil {
 		return h, false, err
 	}
-	if _, err := ReadJSON(ctx, st, h.Pointer.ManifestKey, &h.Manifest); err != nil {
-		return h, false, fmt.Errorf("read manifest of %s: %w", ref, err)
+	if err := readHead(ctx, st, ref, layout.LatestKey(ref), &h); err != nil {
+		return h, false, err
 	}
 	return h, true, nil
 }
 
-// ReadManifest returns the manifest of one version of a product.
+// readHead reads the manifest that the pointer h.Pointer, read from key,
+// names, and checks that pointer and manifest prove one published version
+// of ref: the pointer names its version's own manifest key, and the manifest
+// is of ref, that version and the pointer's run. The store checks the
+// manifest's bytes against their checksum as it reads them.
+func readHead(ctx context.Context, st storage.Store, ref, key string, h *Head) error {
+	ptr := h.Pointer
+	if !layout.ValidVersion(ptr.Version) || ptr.ManifestKey != layout.ManifestKey(ref, ptr.Version) {
+		return fmt.Errorf("%s: %w: %s names version %q at %s, not that version's manifest %s", ref, ErrUnverified, key, ptr.Version, ptr.ManifestKey, layout.ManifestKey(ref, ptr.Version))
+	}
+	m, err := ReadManifest(ctx, st, ref, ptr.Version)
+	if err != nil {
+		return err
+	}
+	if ptr.RunID != "" && m.RunID != ptr.RunID {
+		return fmt.Errorf("%s: %w: %s names run %s, the manifest of version %s run %s", ref, ErrUnverified, key, ptr.RunID, ptr.Version, m.RunID)
+	}
+	h.Manifest = m
+	return nil
+}
+
+// ReadManifest returns the manifest of one version of a product, checked to
+// be that product's and that version's (ErrUnverified otherwise), so that a
+// manifest copied from another product is never taken for one of ref's.
 func ReadManifest(ctx context.Context, st storage.Store, ref, version string) (refresh.Manifest, error) {
 	var m refresh.Manifest
-	if _, err := ReadJSON(ctx, st, layout.ManifestKey(ref, version), &m); err != nil {
+	key := layout.ManifestKey(ref, version)
+	if _, err := ReadJSON(ctx, st, key, &m); err != nil {
 		return m, fmt.Errorf("%s: read manifest of %s: %w", ref, version, err)
+	}
+	if m.Product != ref || m.Version != version {
+		return m, fmt.Errorf("%s: %w: %s says product %s version %s", ref, ErrUnverified, key, m.Product, m.Version)
 	}
 	return m, nil
 }

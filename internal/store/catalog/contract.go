@@ -2,6 +2,8 @@ package catalog
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"sync"
 	"time"
@@ -27,12 +29,17 @@ var contracts = struct {
 const maxCachedContracts = 1024
 
 // Contract returns the contract published with a version, parsed; nil without
-// an error when the version has none.
+// an error when the version has none. The contract must be one of the
+// product's own objects (ErrUnverified otherwise) with the checksum its
+// manifest records.
 func Contract(ctx context.Context, st storage.Store, m refresh.Manifest) (*contract.Contract, error) {
 	if m.Contract == nil || m.Contract.Key == "" {
 		return nil, nil
 	}
 	ref := *m.Contract
+	if err := ownKey(m, ref.Key); err != nil {
+		return nil, err
+	}
 	contracts.Lock()
 	c, ok := contracts.byChecksum[ref.SHA256]
 	contracts.Unlock()
@@ -42,6 +49,11 @@ func Contract(ctx context.Context, st storage.Store, m refresh.Manifest) (*contr
 	b, _, err := readAll(ctx, st, ref.Key, MaxContractBytes)
 	if err != nil {
 		return nil, fmt.Errorf("read the contract of %s %s: %w", m.Product, m.Version, err)
+	}
+	// The cache is keyed by the checksum the manifest claims: only content
+	// that has it may fill it.
+	if sum := sha256.Sum256(b); ref.SHA256 != "" && hex.EncodeToString(sum[:]) != ref.SHA256 {
+		return nil, fmt.Errorf("the contract of %s %s (%s) has checksum %s, the manifest says %s: %w", m.Product, m.Version, ref.Key, hex.EncodeToString(sum[:]), ref.SHA256, storage.ErrChecksumMismatch)
 	}
 	var ds diag.List
 	c, _ = contract.Load(ref.Key, b, &ds)

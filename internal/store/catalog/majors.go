@@ -14,8 +14,9 @@ import (
 // product has no published version of that major. The latest version is
 // the answer while it is of that major; for an older major the major's
 // pointer (layout.MajorKey) is read, and trusted when it names a version of
-// that major; without one, the committed chain is walked back from latest
-// to the major's newest version (layout's doc says why that is safe).
+// that major no newer than the latest, whose own manifest proves it (see
+// readHead); without such a pointer, the committed chain is walked back from
+// latest to the major's newest version (layout's doc says why that is safe).
 func ReadMajor(ctx context.Context, st storage.Store, ref string, major int) (h Head, found bool, err error) {
 	head, found, err := ReadLatest(ctx, st, ref)
 	if err != nil || !found {
@@ -30,12 +31,18 @@ func ReadMajor(ctx context.Context, st storage.Store, ref string, major int) (h 
 	var ptr layout.Latest
 	obj, err := ReadJSON(ctx, st, layout.MajorKey(ref, major), &ptr)
 	switch {
-	case err == nil && layout.Major(ptr.Version) == major:
+	case err == nil && layout.Major(ptr.Version) == major && layout.CompareVersions(ptr.Version, head.Pointer.Version) <= 0:
+		// A pointer that does not verify (ErrUnverified: it names another
+		// product's manifest, a key outside its version, another run), or
+		// names a manifest that is not there, is skipped: the committed
+		// chain below answers instead.
 		h.Pointer, h.Object = ptr, obj
-		if _, err := ReadJSON(ctx, st, ptr.ManifestKey, &h.Manifest); err != nil {
-			return h, false, fmt.Errorf("read manifest of %s %s: %w", ref, ptr.Version, err)
+		if err := readHead(ctx, st, ref, layout.MajorKey(ref, major), &h); err == nil {
+			return h, true, nil
+		} else if !errors.Is(err, ErrUnverified) && !errors.Is(err, storage.ErrNotFound) {
+			return h, false, err
 		}
-		return h, true, nil
+		h = Head{}
 	case err != nil && !errors.Is(err, storage.ErrNotFound):
 		return h, false, err
 	}

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/meshflow/meshflow/internal/refresh"
+	"github.com/meshflow/meshflow/internal/store/layout"
 	"github.com/meshflow/meshflow/internal/store/storage"
 )
 
@@ -35,6 +36,9 @@ func Partitions(ctx context.Context, st storage.Store, m refresh.Manifest) (*ref
 	if m.Partitions == nil {
 		return nil, nil
 	}
+	if err := ownKey(m, m.Partitions.Index.Key); err != nil {
+		return nil, err
+	}
 	var idx refresh.PartitionIndex
 	if err := ReadObjectJSON(ctx, st, m.Partitions.Index, &idx); err != nil {
 		return nil, fmt.Errorf("%s %s: read the partition index: %w", m.Product, m.Version, err)
@@ -42,15 +46,37 @@ func Partitions(ctx context.Context, st storage.Store, m refresh.Manifest) (*ref
 	return &idx, nil
 }
 
+// ownKey refuses (ErrUnverified) an object key that a manifest of a product
+// names outside that product's published versions and partition objects,
+// such as another product's data: a product's manifest may only lead to its own objects, or
+// an open product could serve a restricted one's rows.
+func ownKey(m refresh.Manifest, key string) error {
+	version, _, inVersion := strings.Cut(strings.TrimPrefix(key, layout.VersionsPrefix(m.Product)), "/")
+	inVersion = inVersion && strings.HasPrefix(key, layout.VersionsPrefix(m.Product)) && layout.ValidVersion(version)
+	if !inVersion && !strings.HasPrefix(key, layout.PartitionsPrefix(m.Product)) {
+		return fmt.Errorf("%s %s: %w: the manifest names %s, outside the product's versions", m.Product, m.Version, ErrUnverified, key)
+	}
+	return nil
+}
+
 // DataObjects returns the objects that hold a version's rows: its data object,
 // or each partition's.
 func DataObjects(ctx context.Context, st storage.Store, m refresh.Manifest) ([]refresh.ObjectRef, error) {
 	idx, err := Partitions(ctx, st, m)
-	if err != nil || idx == nil {
-		return []refresh.ObjectRef{m.Data}, err
+	if err != nil {
+		return nil, err
+	}
+	if idx == nil {
+		if err := ownKey(m, m.Data.Key); err != nil {
+			return nil, err
+		}
+		return []refresh.ObjectRef{m.Data}, nil
 	}
 	out := make([]refresh.ObjectRef, 0, len(idx.Partitions))
 	for _, p := range idx.Partitions {
+		if err := ownKey(m, p.Data.Key); err != nil {
+			return nil, err
+		}
 		out = append(out, p.Data)
 	}
 	return out, nil

@@ -282,6 +282,22 @@ func IsMajorOrDeprecationKey(ref, key string) bool {
 // DeprecationsPrefix returns the prefix of a product's deprecation records.
 func DeprecationsPrefix(ref string) string { return ref + "/deprecations/" }
 
+// ValidVersion reports whether version is a MAJOR.MINOR.PATCH version of
+// decimal numbers, as NextVersion makes them: nothing else can name a
+// version's folder, so that a pointer cannot lead out of it with "/" or "..".
+func ValidVersion(version string) bool {
+	parts := strings.Split(version, ".")
+	if len(parts) != 3 {
+		return false
+	}
+	for _, p := range parts {
+		if p == "" || len(p) > 9 || strings.Trim(p, "0123456789") != "" || (len(p) > 1 && p[0] == '0') {
+			return false
+		}
+	}
+	return true
+}
+
 // Major returns the major number of a MAJOR.MINOR.PATCH version, 0 when it
 // has none.
 func Major(version string) int {
