@@ -123,3 +123,61 @@ func TestHistoryRuleBlocksACollapse(t *testing.T) {
 		t.Errorf("latest after the collapse: %+v (found %t, %v), want the fifth version", head.Manifest.Quality, found, err)
 	}
 }
+
+// TestPartitionedHistoryRuleBlocksACollapse: a partitioned product's history
+// is per version, over every partition: a rebuilt day that loses most of its
+// rows fails the history rule of the version, though no partition is checked
+// against the history alone.
+func TestPartitionedHistoryRuleBlocksACollapse(t *testing.T) {
+	pe := newPartitionedEnv(t)
+	pe.p.SQL = "SELECT CAST(delivered_at AS DATE) AS day, delivery_id FROM deliveries"
+	pe.p.Contract = `apiVersion: v3.1.0
+kind: DataContract
+id: deliveries-by-id
+name: deliveries-by-id
+version: 1.0.0
+status: active
+schema:
+  - name: deliveries
+    properties:
+      - {name: day, logicalType: date, required: true}
+      - {name: delivery_id, logicalType: string, required: true}
+    quality:
+      - {id: volume_holds, type: custom, engine: cel, implementation: "row_count >= 0.5 * history.row_count.median", severity: error}
+`
+	day := func(date string, n, from int) {
+		var rows []string
+		for i := range n {
+			rows = append(rows, delivery(from+i, date+" 08:00:00"))
+		}
+		writeDay(t, pe.data, date, rows...)
+	}
+	day("2026-06-01", 30, 0)
+	day("2026-06-02", 10, 100)
+	pe.run("first", "")
+	day("2026-06-02", 12, 100)
+	m, _ := pe.run("second", "")
+	if m.Quality.RowsIn != 42 {
+		t.Fatalf("the second version has %d rows in, want 42", m.Quality.RowsIn)
+	}
+	// The first day collapses: 12 + 3 rows against a median of (40+42)/2 = 41.
+	day("2026-06-01", 3, 0)
+	run := pe.start("collapse", "")
+	_, err := pe.Result(run, 3*time.Minute)
+	if err == nil || harness.ErrType(err) != refresh.ErrQuality {
+		t.Fatalf("got %v (%s); want the run to fail its quality check\n%s", err, harness.ErrType(err), pe.Explain(run.GetID()))
+	}
+	const figures = "volume_holds: the dataset does not satisfy the rule; found row_count = 15, history.row_count.median = 41, over the last 2 published versions"
+	if !strings.Contains(err.Error(), figures) {
+		t.Errorf("the failure says %q, want it to contain %q", err, figures)
+	}
+	st, err := pe.Control.Status(t.Context(), run.GetID(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range st.Rules {
+		if strings.Contains(r.ID, " in ") {
+			t.Errorf("a partition was checked against the version's history: %+v", r)
+		}
+	}
+}
