@@ -447,6 +447,15 @@ type RuleSummary struct {
 	Message  string  `json:"message,omitempty"`
 }
 
+// AnomalyRulePrefix starts the ID of every anomaly warning among a quality
+// summary's rules (package rules names them so).
+const AnomalyRulePrefix = "anomaly_"
+
+// IsAnomaly reports whether the rule is a built-in anomaly warning.
+func (r RuleSummary) IsAnomaly() bool {
+	return strings.HasPrefix(r.ID, AnomalyRulePrefix) && r.Severity == "warning" && r.Failing == 0
+}
+
 // Quality summarises a validation: rows in = rows out + rows quarantined.
 type Quality struct {
 	RowsIn      int64         `json:"rowsIn"`
