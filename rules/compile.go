@@ -327,6 +327,8 @@ func (s *Set) celIssues(r Rule, iss *cel.Issues, ds *diag.List) {
 		case strings.Contains(e.Message, "undeclared reference to '"+varHistory+"'"):
 			hint = "history is for dataset rules, which read aggregates and no column: compare max.amount with history.columns.amount.max.max, or row_count with history.row_count.median"
 		case hint != "":
+		case strings.HasPrefix(e.Message, "undefined field") && strings.Contains(r.Expr, varHistory):
+			hint = "history has versions, row_count and columns.<column>.null_fraction, .min and .max; each of these figures has n, last, mean, median, stddev, mad, min and max"
 		case strings.HasPrefix(e.Message, "Syntax error"):
 			hint = "fix the expression at the caret: a rule is a CEL condition such as `units > 0 && city != \"\"`"
 		case strings.HasPrefix(e.Message, "found no matching overload"):

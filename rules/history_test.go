@@ -167,7 +167,7 @@ func TestHistoryCompileErrors(t *testing.T) {
 		want       []string
 	}{
 		{"unknown stat", `row_count > history.row_count.medain`,
-			[]string{"p.yaml:10:34: cel: rule r: undefined field 'medain'"}},
+			[]string{"p.yaml:10:34: cel: rule r: undefined field 'medain' (history has versions, row_count and columns.<column>.null_fraction, .min and .max; each of these figures has n, last, mean, median, stddev, mad, min and max)"}},
 		{"unknown column", "row_count > 0 &&\n  history.columns.amont.null_fraction.max < 0.1",
 			[]string{`p.yaml:11:18: unknown-column: rule r: history.columns["amont"] names no column (did you mean amount? columns are: amount, quantity, email, order ts)`}},
 		{"wrong type", `history.row_count.median == "many"`,
