@@ -54,8 +54,11 @@ func (a *Activities) Govern(ctx context.Context, in refresh.GovernInput) (refres
 	if err != nil {
 		return res, err
 	}
-	if _, ok := quality["rejected"]; !ok {
-		quality["rejected"] = 0 // omitted from the JSON when zero; policies may always read it
+	// Omitted from the JSON when zero or empty; policies may always read them.
+	for key, zero := range map[string]any{"rejected": 0, "history": 0, "anomalies": []any{}} {
+		if _, ok := quality[key]; !ok {
+			quality[key] = zero
+		}
 	}
 
 	if prev := in.Previous; prev != nil && prev.Contract != nil {

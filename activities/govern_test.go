@@ -77,3 +77,33 @@ func TestGovernBlocksAChangeThatBreaksAConsumer(t *testing.T) {
 		t.Errorf("removing net_revenue, which the consumer does not read: %+v, policies %+v", c, gov.Policies)
 	}
 }
+
+// TestPoliciesReadAnomalies: a policy may read quality.anomalies and
+// quality.history whether or not the run has any, and blocks a run with an
+// anomaly.
+func TestPoliciesReadAnomalies(t *testing.T) {
+	ctx := t.Context()
+	res := meshcheck.Check(ctx, meshtest.Example(t))
+	if err := res.Diagnostics.Err(); err != nil {
+		t.Fatal(err)
+	}
+	rev, st := revisionOf(t, res.Set)
+	china := rev.Products["sales-china/regional-sales"]
+	a := &Activities{Store: st, Scratch: t.TempDir()}
+	policies := []refresh.Policy{{ID: "no-anomalies", Message: "Anomalies need a look first.", Rule: "quality.history < 5 || quality.anomalies.size() == 0"}}
+	for _, tc := range []struct {
+		q     refresh.Quality
+		holds bool
+	}{
+		{refresh.Quality{RowsIn: 1, RowsOut: 1}, true},
+		{refresh.Quality{RowsIn: 1, RowsOut: 1, History: 6, Anomalies: []refresh.Anomaly{{Rule: "anomaly_row_count", Metric: "row_count"}}}, false},
+	} {
+		gov, err := a.Govern(ctx, refresh.GovernInput{Product: china, RunID: "run-1", Quality: tc.q, Policies: policies})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(gov.Policies) != 1 || gov.Policies[0].Holds != tc.holds || gov.Policies[0].Error != "" {
+			t.Errorf("quality %+v: policies %+v, want holds %t", tc.q, gov.Policies, tc.holds)
+		}
+	}
+}

@@ -699,7 +699,11 @@ func (a *Activities) combinePartitions(ctx context.Context, in refresh.CombineIn
 		v.Columns = slices.Clone(v.ContractColumns)
 	}
 
-	rep, err := a.versionReport(ctx, p, in.RunID, set, idx)
+	hist, err := a.productHistory(ctx, p.Ref())
+	if err != nil {
+		return res, err
+	}
+	rep, err := a.versionReport(ctx, p, in.RunID, set, idx, hist)
 	if err != nil {
 		return res, err
 	}
@@ -714,6 +718,14 @@ func (a *Activities) combinePartitions(ctx context.Context, in refresh.CombineIn
 	q.Rules = append(q.Rules, failed...)
 	q.Blocked = q.Blocked || len(failed) > 0
 	q.Columns = combineStats(stats)
+	// The anomalies compare the version as a whole with the earlier versions.
+	n := len(rep.Rules)
+	addAnomalies(rep, c, hist, q)
+	for _, r := range rep.Rules[n:] {
+		q.Rules = append(q.Rules, refresh.RuleSummary{ID: r.ID, Severity: r.Severity.String(), Status: string(r.Status), Message: r.Message})
+		q.Warnings++
+	}
+	q.Anomalies = anomalies(rep)
 	v.Quality = q
 
 	dir := a.scratchDir(in.RunID)
@@ -745,10 +757,11 @@ func (a *Activities) combinePartitions(ctx context.Context, in refresh.CombineIn
 
 // versionReport evaluates the rules over the whole version. With dataset rules,
 // it scans the union of every partition's rows; without, the row rules' counts
-// add up from the partitions and nothing is read.
-func (a *Activities) versionReport(ctx context.Context, p refresh.Product, runID string, set *rules.Set, idx refresh.PartitionIndex) (*rules.Report, error) {
+// add up from the partitions and nothing is read. Dataset rules read hist as
+// history.
+func (a *Activities) versionReport(ctx context.Context, p refresh.Product, runID string, set *rules.Set, idx refresh.PartitionIndex, hist *rules.History) (*rules.Report, error) {
 	if !set.NeedsScan() {
-		return sumReport(ctx, set, idx)
+		return sumReport(ctx, set, idx, hist)
 	}
 	dir := a.scratchDir(runID, "version")
 	defer os.RemoveAll(dir)
@@ -780,7 +793,7 @@ func (a *Activities) versionReport(ctx context.Context, p refresh.Product, runID
 	if _, err := db.ExecContext(ctx, "CREATE VIEW version AS SELECT * FROM read_parquet(["+strings.Join(quoted, ", ")+"], union_by_name = true)"); err != nil {
 		return nil, fmt.Errorf("read the version's partitions: %w", err)
 	}
-	rep, err := set.Evaluate(ctx, db.DB, "version", rules.EvalOptions{})
+	rep, err := set.Evaluate(ctx, db.DB, "version", rules.EvalOptions{History: hist})
 	if err != nil {
 		return nil, fmt.Errorf("evaluate rules over the version: %w", err)
 	}
@@ -792,8 +805,8 @@ func (a *Activities) versionReport(ctx context.Context, p refresh.Product, runID
 // of its partitions', its status over the whole is its threshold checked against
 // the sums, as rules.Evaluate does, and the dataset rules are evaluated over the
 // sums. A partition that failed on its own is reported besides.
-func sumReport(ctx context.Context, set *rules.Set, idx refresh.PartitionIndex) (*rules.Report, error) {
-	rep := &rules.Report{Table: "version"}
+func sumReport(ctx context.Context, set *rules.Set, idx refresh.PartitionIndex, hist *rules.History) (*rules.Report, error) {
+	rep := &rules.Report{Table: "version", History: hist}
 	counts := map[string]*rules.RuleResult{}
 	for id, kind := range set.Rules() {
 		if kind == rules.Row {
@@ -812,7 +825,7 @@ func sumReport(ctx context.Context, set *rules.Set, idx refresh.PartitionIndex) 
 	}
 	rep.Quarantined = rep.Rows - rep.Passing
 	var err error
-	rep.Rules, err = set.Judge(ctx, counts, rep.Rows)
+	rep.Rules, err = set.Judge(ctx, counts, rep.Rows, hist)
 	return rep, err
 }
 

@@ -24,7 +24,10 @@ import (
 
 // Validate checks the candidate against the product's contract: every column the
 // contract lists is there, no other column is, each value reads as the column's
-// logical type, and the contract's rules are evaluated. Rows failing an
+// logical type, and the contract's rules are evaluated, dataset rules with the
+// product's history (the latest published versions' quality, read from the
+// catalog here, never carried by the workflow). The built-in anomaly checks
+// compare the row count and null fractions with that history. Rows failing an
 // error-severity row rule are quarantined; the rest is the output. The output, the
 // quarantine and the full quality report are staged next to each other.
 func (a *Activities) Validate(ctx context.Context, in refresh.ValidateInput) (refresh.ValidateResult, error) {
@@ -60,10 +63,19 @@ func (a *Activities) validate(ctx context.Context, in refresh.ValidateInput) (re
 	activity.RecordHeartbeat(ctx, "evaluating rules")
 	dir := a.scratchDir(in.RunID)
 	passing, quarantine := filepath.Join(dir, layout.Data), filepath.Join(dir, layout.Quarantine)
-	rep, err := set.Evaluate(ctx, db.DB, "checked", rules.EvalOptions{PassingPath: passing, QuarantinePath: quarantine})
+	hist, err := a.productHistory(ctx, p.Ref())
+	if err != nil {
+		return res, err
+	}
+	rep, err := set.Evaluate(ctx, db.DB, "checked", rules.EvalOptions{PassingPath: passing, QuarantinePath: quarantine, History: hist})
 	if err != nil {
 		return res, fmt.Errorf("evaluate rules: %w", err)
 	}
+	colStats, err := db.ColumnStats(ctx, passing)
+	if err != nil {
+		return res, fmt.Errorf("column statistics: %w", err)
+	}
+	addAnomalies(rep, c, hist, refresh.Quality{RowsIn: rep.Rows, RowsOut: rep.Passing, Columns: colStats})
 	ref := p.Ref()
 	if res.Data, err = a.upload(ctx, passing, layout.StagedKey(ref, in.RunID, layout.Data)); err != nil {
 		return res, err
@@ -95,9 +107,7 @@ func (a *Activities) validate(ctx context.Context, in refresh.ValidateInput) (re
 	if err := a.rejects(ctx, db, ref, in.RunID, &res.Quality); err != nil {
 		return res, err
 	}
-	if res.Quality.Columns, err = db.ColumnStats(ctx, passing); err != nil {
-		return res, fmt.Errorf("column statistics: %w", err)
-	}
+	res.Quality.Columns = colStats
 	return res, nil
 }
 
@@ -211,7 +221,8 @@ func checkColumns(p refresh.Product, have []engine.Column, props []*contract.Pro
 // duckType maps a contract property to the DuckDB type its values are read as.
 func duckType(p *contract.Property) string { return rules.DuckDBType(p.LogicalType, p.PhysicalType) }
 
-// Summarize turns a rules report into the summary the workflow carries.
+// Summarize turns a rules report into the summary the workflow carries. Its
+// anomalies are among its rules, as warnings.
 func Summarize(rep *rules.Report) refresh.Quality {
 	q := refresh.Quality{RowsIn: rep.Rows, RowsOut: rep.Passing, Quarantined: rep.Quarantined, Blocked: rep.Blocked()}
 	for _, r := range rep.Rules {
@@ -221,5 +232,9 @@ func Summarize(rep *rules.Report) refresh.Quality {
 		q.Rules = append(q.Rules, refresh.RuleSummary{ID: r.ID, Severity: r.Severity.String(), Status: string(r.Status),
 			Failing: r.Failing, Fraction: r.FailingFraction, Message: r.Message})
 	}
+	if rep.History != nil {
+		q.History = rep.History.Versions
+	}
+	q.Anomalies = anomalies(rep)
 	return q
 }

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"maps"
+	"reflect"
 	"regexp"
 	"slices"
 	"strconv"
@@ -15,6 +16,7 @@ import (
 	"cel.dev/cel-go/common/cost"
 	"cel.dev/cel-go/common/operators"
 	"cel.dev/cel-go/common/types"
+	"cel.dev/cel-go/ext"
 
 	"github.com/meshflow/meshflow/internal/mesh/diag"
 	"github.com/meshflow/meshflow/internal/mesh/yamlfile"
@@ -30,6 +32,8 @@ const (
 	varMin             = "min"
 	varMax             = "max"
 	varFailingFraction = "failing_fraction"
+	// varHistory is the product's history (History).
+	varHistory = "history"
 	// varRow is the map of all columns of a row, for columns whose names are not
 	// CEL identifiers.
 	varRow = "row"
@@ -59,7 +63,15 @@ type compiled struct {
 	// keys maps each aggregate variable a dataset rule reads to the keys it reads;
 	// a nil set means keys not known before run time (all of them).
 	keys map[string]map[string]bool
+	// histPaths are the paths a dataset rule reads inside history, such as
+	// [row_count median] or [columns amount null_fraction max]; a key computed
+	// at run time is anyKey. usesHistory is set when the rule reads history.
+	histPaths   [][]string
+	usesHistory bool
 }
+
+// anyKey stands in a history path for a key computed at run time.
+const anyKey = "*"
 
 // Rules returns the IDs and kinds of the rules that compiled, in input order.
 func (s *Set) Rules() map[string]Kind {
@@ -143,8 +155,13 @@ func newDatasetEnv() (*cel.Env, error) {
 		cel.Variable(varMin, cel.MapType(cel.StringType, cel.DynType)),
 		cel.Variable(varMax, cel.MapType(cel.StringType, cel.DynType)),
 		cel.Variable(varFailingFraction, cel.MapType(cel.StringType, cel.DoubleType)),
+		ext.NativeTypes(reflect.TypeFor[History](), ext.ParseStructTags(true)),
+		cel.Variable(varHistory, cel.ObjectType(historyType)),
 	)
 }
+
+// historyType is the CEL name of History, as ext.NativeTypes names it.
+const historyType = "rules.History"
 
 func celType(c Column) *cel.Type {
 	var t *cel.Type
@@ -221,7 +238,7 @@ func classify(env *cel.Env, expr string, cols map[string]int) Kind {
 		if _, ok := cols[id]; ok || id == varRow {
 			return Row
 		}
-		agg = agg || id == varRowCount || slices.Contains(aggregateMaps, id)
+		agg = agg || id == varRowCount || id == varHistory || slices.Contains(aggregateMaps, id)
 	}
 	if agg {
 		return Dataset
@@ -268,6 +285,8 @@ func (s *Set) compileRule(rowEnv, dsEnv *cel.Env, r Rule, rowIDs map[string]bool
 	c.usesRow = slices.Contains(c.vars, varRow) && !s.hasColumn(varRow)
 	if c.kind == Dataset {
 		c.keys = s.checkKeys(r, checked, rowIDs, ds)
+		c.histPaths = s.checkHistory(r, checked, ds)
+		c.usesHistory = slices.Contains(c.vars, varHistory)
 	} else {
 		s.checkKeys(r, checked, nil, ds)
 	}
@@ -305,7 +324,11 @@ func (s *Set) celIssues(r Rule, iss *cel.Issues, ds *diag.List) {
 			}
 		}
 		switch {
+		case strings.Contains(e.Message, "undeclared reference to '"+varHistory+"'"):
+			hint = "history is for dataset rules, which read aggregates and no column: compare max.amount with history.columns.amount.max.max, or row_count with history.row_count.median"
 		case hint != "":
+		case strings.HasPrefix(e.Message, "undefined field") && strings.Contains(r.Expr, varHistory):
+			hint = "history has versions, row_count and columns.<column>.null_fraction, .min and .max; each of these figures has n, last, mean, median, stddev, mad, min and max"
 		case strings.HasPrefix(e.Message, "Syntax error"):
 			hint = "fix the expression at the caret: a rule is a CEL condition such as `units > 0 && city != \"\"`"
 		case strings.HasPrefix(e.Message, "found no matching overload"):
@@ -454,4 +477,64 @@ func programFor(env *cel.Env, a *cel.Ast, r Rule, k Kind, cols []Column, opt Opt
 	}
 	programs.Store(key, p)
 	return p, nil
+}
+
+// checkHistory returns the paths a dataset rule reads inside history, longest
+// first and without the paths they extend, and checks that the column keys of
+// history.columns name columns.
+func (s *Set) checkHistory(r Rule, a *cel.Ast, ds *diag.List) [][]string {
+	info := a.NativeRep().SourceInfo()
+	var paths [][]string
+	ast.PostOrderVisit(a.NativeRep().Expr(), ast.NewExprVisitor(func(e ast.Expr) {
+		p, ok := historyPath(e)
+		if !ok || len(p) == 0 {
+			return
+		}
+		if len(p) == 2 && p[0] == "columns" && p[1] != anyKey && !s.hasColumn(p[1]) {
+			loc := info.GetStartLocation(e.ID())
+			ds.Errorf(r.at(loc.Line(), loc.Column()+1), "unknown-column", s.columnHint(p[1]),
+				"rule %s: history.columns[%s] names no column", r.ID, strconv.Quote(p[1]))
+		}
+		paths = append(paths, p)
+	}))
+	var out [][]string
+	for i, p := range paths {
+		extended := slices.ContainsFunc(paths, func(q []string) bool {
+			return len(q) > len(p) && slices.Equal(q[:len(p)], p)
+		})
+		if !extended && !slices.ContainsFunc(paths[:i], func(q []string) bool { return slices.Equal(q, p) }) {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// historyPath returns the path of field selections and constant indexes from
+// the history variable to e (empty for history itself), with anyKey for an
+// index computed at run time; ok is false when e is not such a chain. A has()
+// test is not a read.
+func historyPath(e ast.Expr) (path []string, ok bool) {
+	switch e.Kind() {
+	case ast.IdentKind:
+		return nil, e.AsIdent() == varHistory
+	case ast.SelectKind:
+		sel := e.AsSelect()
+		if sel.IsTestOnly() {
+			return nil, false
+		}
+		p, ok := historyPath(sel.Operand())
+		return append(p, sel.FieldName()), ok
+	case ast.CallKind:
+		call := e.AsCall()
+		if call.FunctionName() != operators.Index || len(call.Args()) != 2 {
+			return nil, false
+		}
+		p, ok := historyPath(call.Args()[0])
+		key := anyKey
+		if k := call.Args()[1]; k.Kind() == ast.LiteralKind {
+			key = fmt.Sprint(k.AsLiteral().Value())
+		}
+		return append(p, key), ok
+	}
+	return nil, false
 }

@@ -30,6 +30,7 @@ func FromContract(c *contract.Contract, ds *diag.List) ([]Column, []Rule) {
 		ds.Warnf(c.Pos("schema", 1), "multiple-objects", "publish each table as its own data product",
 			"meshflow publishes one table per product and checks only schema object %q", c.Schema[0].Name)
 	}
+	AnomaliesEnabled(c, ds)
 	obj := c.Schema[0]
 	b := builder{c: c, ds: ds, ids: map[string]bool{}}
 	for _, p := range obj.Properties {
@@ -54,6 +55,45 @@ func FromContract(c *contract.Contract, ds *diag.List) ([]Column, []Rule) {
 		b.quality(q, "", fmt.Sprintf("%s_%d", obj.Name, i+1))
 	}
 	return b.cols, b.rules
+}
+
+// AnomalyProperty is the contract-level custom property that turns the built-in
+// anomaly warnings off: `customProperties: [{property: meshflow.anomalies,
+// value: off}]`.
+const AnomalyProperty = "meshflow.anomalies"
+
+// AnomaliesEnabled reports whether the contract keeps the built-in anomaly
+// warnings (the default): its custom property meshflow.anomalies is absent, on
+// or true, not off or false. Any other value is added to ds, positioned, and
+// keeps them on.
+func AnomaliesEnabled(c *contract.Contract, ds *diag.List) bool {
+	if c == nil {
+		return true
+	}
+	on := true
+	for i, cp := range c.CustomProperties {
+		if cp.Property != AnomalyProperty {
+			continue
+		}
+		switch v := cp.Value.(type) {
+		case bool:
+			on = v
+		case string:
+			switch strings.ToLower(strings.TrimSpace(v)) {
+			case "off", "false":
+				on = false
+			case "on", "true":
+				on = true
+			default:
+				ds.Errorf(c.Pos("customProperties", i, "value"), "custom-property", "write off to turn the anomaly warnings off, or on",
+					"%s is %q, not on or off", AnomalyProperty, v)
+			}
+		default:
+			ds.Errorf(c.Pos("customProperties", i, "value"), "custom-property", "write off to turn the anomaly warnings off, or on",
+				"%s is %v, not on or off", AnomalyProperty, v)
+		}
+	}
+	return on
 }
 
 // DuckDBType returns the DuckDB type a contract column of the given logical

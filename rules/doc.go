@@ -25,6 +25,32 @@
 // columns or row rules (checked at compile time); only the aggregates rules read
 // are computed, in the same SQL scan as the translated row rules.
 //
+// # History
+//
+// Dataset rules also see history (a History): the aggregates of the product's
+// latest published versions, at most HistoryVersions, which the caller reads and
+// passes in EvalOptions.History (or to Judge). history.versions is their number;
+// history.row_count, history.columns.<column>.null_fraction, .min and .max are
+// Stats of each version's row count, null fraction, minimum and maximum, with the
+// fields n, last, mean, median, stddev (population), mad, min and max. History is
+// a CEL object type (rules.History), so a misspelt field is a type error at
+// compile time, positioned like any other, and a constant column key of
+// history.columns must name a column. A rule reading history is a dataset rule;
+// when the history is nil, or lacks a figure the rule reads (no version had the
+// column, or a null fraction, minimum or maximum of it), the rule is not
+// evaluated and its status is skipped, which does not block. A failing rule's
+// message names the history figures it read.
+//
+// The built-in anomaly checks (History.Anomalies) need AnomalyMinVersions
+// versions: they score the candidate's row count and each column's null
+// fraction by the modified z-score 0.6745*(x-median)/MAD over the history and
+// flag scores beyond AnomalyThreshold, with the MAD floored (VolumeMADFloor,
+// NullRateMADFloor) so that constant histories do not flag tiny changes.
+// Report.AddAnomalies records them as warning rules (engine builtin, status
+// warn), so they count as warnings wherever rules are counted — which, under
+// approval on-breaking-change, sends the run to its stewards. A contract turns
+// them off with the custom property meshflow.anomalies: off (AnomaliesEnabled).
+//
 // # Nulls and errors
 //
 // A row fails a row rule only when the rule evaluates to false. When cel-go stops

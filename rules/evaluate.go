@@ -29,6 +29,9 @@ type EvalOptions struct {
 	QuarantinePath string
 	// ForceCEL evaluates every row rule with cel-go, for comparisons and tests.
 	ForceCEL bool
+	// History is the product's history, which dataset rules read as history;
+	// when nil, the rules that read it are skipped.
+	History *History
 }
 
 // Evaluate runs the rules over a table of the DuckDB database db. The table name
@@ -87,7 +90,7 @@ func (e *evaluation) cleanup() error {
 
 func (e *evaluation) run(ctx context.Context, table string) error {
 	s := e.set
-	e.rep = &Report{Table: table, Rules: make([]RuleResult, len(s.rules))}
+	e.rep = &Report{Table: table, Rules: make([]RuleResult, len(s.rules)), History: e.ev.History}
 	e.res = make([]*RuleResult, len(s.rules))
 	for i, r := range s.rules {
 		e.rep.Rules[i] = RuleResult{ID: r.ID, Column: r.Column, Kind: r.kind, Severity: r.Severity, Engine: EngineSQL}
@@ -441,6 +444,13 @@ func (e *evaluation) datasetRule(ctx context.Context, r *compiled, res *RuleResu
 		}
 		vars[m] = types.NewRefValMap(types.DefaultTypeAdapter, mv)
 	}
+	if r.usesHistory {
+		if why := e.ev.History.missing(r.histPaths); why != "" {
+			res.Status, res.Message = StatusSkipped, "skipped: "+why
+			return nil
+		}
+		vars[varHistory] = e.ev.History
+	}
 	act, err := interpreter.NewActivation(vars)
 	if err != nil {
 		return err
@@ -456,6 +466,9 @@ func (e *evaluation) datasetRule(ctx context.Context, r *compiled, res *RuleResu
 	switch {
 	case ctx.Err() != nil:
 		return ctx.Err()
+	case err != nil && r.usesHistory && strings.Contains(err.Error(), "no such key"):
+		// A column key computed at run time that the history lacks.
+		res.Status, res.Message = StatusSkipped, "skipped: the history lacks a figure the rule reads: "+err.Error()
 	case err != nil:
 		res.Status, res.Message = StatusError, "cannot evaluate: "+err.Error()
 	case out == types.True:
@@ -601,6 +614,14 @@ func (e *evaluation) observed(r *compiled, res *RuleResult, aggs map[string]map[
 	if len(counts) == 1 {
 		res.Failing = counts[0]
 	}
+	for _, p := range r.histPaths {
+		if v, ok := e.ev.History.stat(p); ok {
+			parts = append(parts, fmt.Sprintf("%s.%s = %s", varHistory, strings.Join(p, "."), num(v)))
+		}
+	}
+	if r.usesHistory && e.ev.History != nil {
+		parts = append(parts, fmt.Sprintf("over the last %d published versions", e.ev.History.Versions))
+	}
 	if len(parts) == 0 {
 		return ""
 	}
@@ -627,8 +648,9 @@ func (s *Set) NeedsScan() bool {
 // thresholds; dataset rules are evaluated over the row count and the row rules'
 // failing fractions, so Judge is only for sets that do not NeedsScan. It returns
 // the results in the set's order; a row rule without counts has none failing.
-func (s *Set) Judge(ctx context.Context, counts map[string]*RuleResult, rows int64) ([]RuleResult, error) {
-	e := &evaluation{set: s, rep: &Report{Rows: rows, Rules: make([]RuleResult, len(s.rules))}}
+// Dataset rules read hist as history, and are skipped when it is nil.
+func (s *Set) Judge(ctx context.Context, counts map[string]*RuleResult, rows int64, hist *History) ([]RuleResult, error) {
+	e := &evaluation{set: s, rep: &Report{Rows: rows, Rules: make([]RuleResult, len(s.rules))}, ev: EvalOptions{History: hist}}
 	fractions := map[string]float64{}
 	for i, r := range s.rules {
 		res := &e.rep.Rules[i]

@@ -20,7 +20,7 @@ func TestJudgeFromCounts(t *testing.T) {
 	if set.NeedsScan() {
 		t.Fatal("a set reading only row_count and failing fractions needs no scan")
 	}
-	res, err := set.Judge(t.Context(), map[string]*RuleResult{"positive": {Checked: 1000, Failing: 8}}, 1000)
+	res, err := set.Judge(t.Context(), map[string]*RuleResult{"positive": {Checked: 1000, Failing: 8}}, 1000, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -30,7 +30,7 @@ func TestJudgeFromCounts(t *testing.T) {
 			t.Errorf("rule %s: %s (%s), want %s", r.ID, r.Status, r.Message, want[r.ID])
 		}
 	}
-	res, _ = set.Judge(t.Context(), map[string]*RuleResult{"positive": {Checked: 50, Failing: 5}}, 50)
+	res, _ = set.Judge(t.Context(), map[string]*RuleResult{"positive": {Checked: 50, Failing: 5}}, 50, nil)
 	if res[0].Status != StatusFail || res[1].Status != StatusFail {
 		t.Errorf("10%% failing over 50 rows: %s and %s, want both failing", res[0].Status, res[1].Status)
 	}

@@ -12,21 +12,27 @@ type Status string
 
 // The rule statuses. Error means the rule could not be evaluated to the end (its
 // cost limit or the dataset budget ran out, or a dataset rule hit an error): it
-// fails closed and blocks publication whatever its severity.
+// fails closed and blocks publication whatever its severity. Skipped means a
+// dataset rule reads the product's history and the history lacks what it reads
+// (no version is published yet, or none had the column): it neither passes nor
+// blocks.
 const (
-	StatusPass  Status = "pass"
-	StatusFail  Status = "fail"
-	StatusWarn  Status = "warn"
-	StatusError Status = "error"
+	StatusPass    Status = "pass"
+	StatusFail    Status = "fail"
+	StatusWarn    Status = "warn"
+	StatusError   Status = "error"
+	StatusSkipped Status = "skipped"
 )
 
 // Engine says what evaluated a rule.
 type Engine string
 
-// The engines: DuckDB SQL translated from CEL, or cel-go.
+// The engines: DuckDB SQL translated from CEL, cel-go, or meshflow's built-in
+// anomaly checks.
 const (
-	EngineSQL Engine = "sql"
-	EngineCEL Engine = "cel"
+	EngineSQL     Engine = "sql"
+	EngineCEL     Engine = "cel"
+	EngineBuiltin Engine = "builtin"
 )
 
 // Report is the outcome of evaluating a rule set over a table. It is meant to be
@@ -43,6 +49,21 @@ type Report struct {
 	// CELCost is the CEL cost spent by rules evaluated with cel-go.
 	CELCost uint64       `json:"cel_cost"`
 	Rules   []RuleResult `json:"rules"`
+	// History is the product's history the dataset rules read, if any.
+	History *History `json:"history,omitempty"`
+	// Anomalies are the built-in anomaly warnings (AddAnomalies).
+	Anomalies []Anomaly `json:"anomalies,omitempty"`
+}
+
+// AddAnomalies records anomaly warnings in the report: in Anomalies, and each
+// as a warning rule of its own (Anomaly.ID, engine builtin, status warn), so
+// that they count as warnings wherever rules are counted.
+func (r *Report) AddAnomalies(as []Anomaly) {
+	for _, a := range as {
+		r.Anomalies = append(r.Anomalies, a)
+		r.Rules = append(r.Rules, RuleResult{ID: a.ID(), Column: a.Column, Kind: Dataset, Severity: Warning,
+			Engine: EngineBuiltin, Status: StatusWarn, Message: a.Message})
+	}
 }
 
 // RuleResult is the outcome of one rule.

@@ -139,7 +139,12 @@ func runCatalog(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		fmt.Fprintf(stdout, "  approval    %s by %s: %s\n", a.Decision, a.Principal, a.Comment)
 	}
 	for _, r := range m.Quality.Rules {
-		if r.Status != "pass" {
+		switch {
+		case r.IsAnomaly():
+			fmt.Fprintf(stdout, "  anomaly     %s\n", r.Message)
+		case r.Status == "skipped":
+			fmt.Fprintf(stdout, "  rule        %s skipped: %s\n", r.ID, strings.TrimPrefix(r.Message, "skipped: "))
+		case r.Status != "pass":
 			fmt.Fprintf(stdout, "  rule        %s %s: %d failing rows\n", r.ID, r.Status, r.Failing)
 		}
 	}

@@ -186,7 +186,14 @@ func printStatus(w io.Writer, id string, st refresh.Status) {
 		fmt.Fprintf(w, "  decision   %s by %s at %s: %s\n", a.Decision, a.Principal, a.At.Local().Format(time.DateTime), a.Comment)
 	}
 	for _, r := range st.Rules {
-		fmt.Fprintf(w, "  rule       %-28s %-7s %-5s failing %d (%.2f%%) %s\n", r.ID, r.Severity, r.Status, r.Failing, r.Fraction*100, r.Message)
+		switch {
+		case r.IsAnomaly():
+			fmt.Fprintf(w, "  anomaly    %s\n", r.Message)
+		case r.Status == "skipped":
+			fmt.Fprintf(w, "  rule       %-28s %-7s %-7s %s\n", r.ID, r.Severity, r.Status, strings.TrimPrefix(r.Message, "skipped: "))
+		default:
+			fmt.Fprintf(w, "  rule       %-28s %-7s %-5s failing %d (%.2f%%) %s\n", r.ID, r.Severity, r.Status, r.Failing, r.Fraction*100, r.Message)
+		}
 	}
 	if st.Error != "" {
 		fmt.Fprintf(w, "  error      %s\n", st.Error)

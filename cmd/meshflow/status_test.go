@@ -24,7 +24,11 @@ func TestStatusPrintsImpact(t *testing.T) {
 				{Product: "film/old", Pinned: 1, Binds: true, Summary: "film/old is pinned to @1, unaffected: it keeps reading the newest 1.x of aviation/airports"},
 			}},
 		Deprecated: []refresh.DeprecatedInput{{Input: "towns", Deprecation: refresh.Deprecation{Product: "geo/towns", Major: 1, On: "2027-03-01",
-			Note: "use @2", By: "ana", At: time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)}}}}
+			Note: "use @2", By: "ana", At: time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)}}},
+		Rules: []refresh.RuleSummary{
+			{ID: "volume_holds", Severity: "error", Status: "skipped", Message: "skipped: no published version to compare with yet"},
+			{ID: "anomaly_row_count", Severity: "warning", Status: "warn", Message: "volume anomaly: 20 rows against a median of 200 over the last 5 versions"},
+		}}
 	checkStatusSchema(t, st)
 	var b bytes.Buffer
 	printStatus(&b, "refresh/aviation/airports/x", st)
@@ -36,6 +40,8 @@ func TestStatusPrintsImpact(t *testing.T) {
 		"  impact     unchecked film/raw was not checked",
 		"  impact     pinned    film/old is pinned to @1, unaffected",
 		"  warning    input towns: geo/towns@1 is deprecated on 2027-03-01: use @2; from then on, this product's runs fail\n",
+		"  rule       volume_holds                 error   skipped no published version to compare with yet\n",
+		"  anomaly    volume anomaly: 20 rows against a median of 200 over the last 5 versions\n",
 	} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("status lacks %q:\n%s", want, b.String())

@@ -16,7 +16,8 @@
 //	meshflow_refresh_stage_duration_seconds{domain,product,stage}  histogram: successful stage activities (ingesting, transforming, validating, publishing)
 //	meshflow_refresh_rows_total{domain,product,kind}               counter: rows validated (in, out, quarantined)
 //	meshflow_rule_failing_rows{domain,product,rule,severity}       gauge: failing rows of each rule in the last validation
-//	meshflow_rule_failures_total{domain,product,rule,severity}     counter: validations where the rule failed, warned or errored
+//	meshflow_rule_failures_total{domain,product,rule,severity}     counter: validations where the rule failed, warned or errored (not skipped)
+//	meshflow_quality_anomalies{domain,product,metric}              gauge: built-in anomaly warnings of the last validation (row_count, null_fraction)
 //	meshflow_approval_decision_seconds{domain,product,decision}    histogram: from waiting for approval to the decision (approved, rejected, expired)
 //	meshflow_approvals_pending{domain,product}                     gauge: runs waiting for approval (from Temporal visibility, at scrape time)
 //	meshflow_approval_oldest_pending_seconds{domain,product}       gauge: age of the oldest run waiting for approval

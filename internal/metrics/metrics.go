@@ -26,6 +26,7 @@ type Metrics struct {
 	ruleFailures *prometheus.CounterVec
 	decision     *prometheus.HistogramVec
 	partitions   *prometheus.CounterVec
+	anomalies    *prometheus.GaugeVec
 }
 
 // Kinds of partitions, the values of the kind label of
@@ -72,6 +73,10 @@ func New(reg prometheus.Registerer) *Metrics {
 			Name: "meshflow_refresh_partitions_total",
 			Help: "Partitions of partitioned products' checked versions, by kind: built by the run, or carried_over by reference from an earlier version.",
 		}, append(product, "kind")),
+		anomalies: f.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "meshflow_quality_anomalies",
+			Help: "Built-in anomaly warnings in the product's last validation, by metric (row_count, null_fraction: how many columns).",
+		}, append(product, "metric")),
 	}
 }
 
@@ -100,7 +105,8 @@ func (m *Metrics) Stage(ref string, stage refresh.Stage, d time.Duration) {
 	m.stage.WithLabelValues(domain, name, string(stage)).Observe(d.Seconds())
 }
 
-// Validated records a validation: its rows and every rule's outcome.
+// Validated records a validation: its rows, every rule's outcome (a skipped
+// rule is no failure) and its anomalies.
 func (m *Metrics) Validated(ref string, q refresh.Quality) {
 	if m == nil {
 		return
@@ -111,11 +117,26 @@ func (m *Metrics) Validated(ref string, q refresh.Quality) {
 	m.rows.WithLabelValues(domain, name, RowsQuarantined).Add(float64(q.Quarantined))
 	for _, r := range q.Rules {
 		m.ruleFailing.WithLabelValues(domain, name, r.ID, r.Severity).Set(float64(r.Failing))
-		if r.Status != "pass" {
+		if r.Status != "pass" && r.Status != "skipped" {
 			m.ruleFailures.WithLabelValues(domain, name, r.ID, r.Severity).Inc()
 		}
 	}
+	counts := map[string]int{AnomalyRowCount: 0, AnomalyNullFraction: 0}
+	for _, a := range q.Anomalies {
+		counts[a.Metric]++
+	}
+	for metric, n := range counts {
+		m.anomalies.WithLabelValues(domain, name, metric).Set(float64(n))
+	}
 }
+
+// The metrics of anomalies, the values of the metric label of
+// meshflow_quality_anomalies (rules.AnomalyRowCount and
+// rules.AnomalyNullFraction).
+const (
+	AnomalyRowCount     = "row_count"
+	AnomalyNullFraction = "null_fraction"
+)
 
 // Finished records the end of a run in a final stage; other stages are ignored.
 func (m *Metrics) Finished(ref string, stage refresh.Stage) {

@@ -22,7 +22,9 @@ func TestValidatedAndFinished(t *testing.T) {
 	m.Validated("sales/orders", refresh.Quality{RowsIn: 5, RowsOut: 5, Rules: []refresh.RuleSummary{
 		{ID: "positive_revenue", Severity: "error", Status: "pass"},
 		{ID: "has_region", Severity: "warning", Status: "warn", Failing: 1},
-	}})
+		{ID: "volume", Severity: "error", Status: "skipped"},
+		{ID: "anomaly_null_fraction_city", Severity: "warning", Status: "warn"},
+	}, Anomalies: []refresh.Anomaly{{Rule: "anomaly_null_fraction_city", Metric: "null_fraction", Column: "city"}}})
 	m.Finished("sales/orders", refresh.StagePublished)
 	m.Finished("sales/orders", refresh.StageRejected)
 	m.Finished("sales/orders", refresh.StageValidating) // not final: ignored
@@ -35,19 +37,26 @@ meshflow_refresh_rows_total{domain="sales",kind="out",product="orders"} 13
 meshflow_refresh_rows_total{domain="sales",kind="quarantined",product="orders"} 2
 # HELP meshflow_rule_failing_rows Rows failing each quality rule in the product's last validation (0 for a rule that passed).
 # TYPE meshflow_rule_failing_rows gauge
+meshflow_rule_failing_rows{domain="sales",product="orders",rule="anomaly_null_fraction_city",severity="warning"} 0
 meshflow_rule_failing_rows{domain="sales",product="orders",rule="has_region",severity="warning"} 1
 meshflow_rule_failing_rows{domain="sales",product="orders",rule="positive_revenue",severity="error"} 0
+meshflow_rule_failing_rows{domain="sales",product="orders",rule="volume",severity="error"} 0
 # HELP meshflow_rule_failures_total Validations in which the rule failed, warned or could not be evaluated.
 # TYPE meshflow_rule_failures_total counter
+meshflow_rule_failures_total{domain="sales",product="orders",rule="anomaly_null_fraction_city",severity="warning"} 1
 meshflow_rule_failures_total{domain="sales",product="orders",rule="has_region",severity="warning"} 1
 meshflow_rule_failures_total{domain="sales",product="orders",rule="positive_revenue",severity="error"} 1
+# HELP meshflow_quality_anomalies Built-in anomaly warnings in the product's last validation, by metric (row_count, null_fraction: how many columns).
+# TYPE meshflow_quality_anomalies gauge
+meshflow_quality_anomalies{domain="sales",metric="null_fraction",product="orders"} 1
+meshflow_quality_anomalies{domain="sales",metric="row_count",product="orders"} 0
 # HELP meshflow_refresh_runs_total Refresh runs that ended, by outcome (published, rejected, expired, failed).
 # TYPE meshflow_refresh_runs_total counter
 meshflow_refresh_runs_total{domain="sales",outcome="published",product="orders"} 1
 meshflow_refresh_runs_total{domain="sales",outcome="rejected",product="orders"} 1
 `
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(want),
-		"meshflow_refresh_rows_total", "meshflow_rule_failing_rows", "meshflow_rule_failures_total", "meshflow_refresh_runs_total"); err != nil {
+		"meshflow_refresh_rows_total", "meshflow_rule_failing_rows", "meshflow_rule_failures_total", "meshflow_refresh_runs_total", "meshflow_quality_anomalies"); err != nil {
 		t.Error(err)
 	}
 }

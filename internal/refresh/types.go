@@ -441,10 +441,19 @@ type ValidateInput struct {
 type RuleSummary struct {
 	ID       string  `json:"id"`
 	Severity string  `json:"severity"`
-	Status   string  `json:"status"` // pass, warn, fail or error
+	Status   string  `json:"status"` // pass, warn, fail, error or skipped
 	Failing  int64   `json:"failing"`
 	Fraction float64 `json:"fraction"`
 	Message  string  `json:"message,omitempty"`
+}
+
+// AnomalyRulePrefix starts the ID of every anomaly warning among a quality
+// summary's rules (package rules names them so).
+const AnomalyRulePrefix = "anomaly_"
+
+// IsAnomaly reports whether the rule is a built-in anomaly warning.
+func (r RuleSummary) IsAnomaly() bool {
+	return strings.HasPrefix(r.ID, AnomalyRulePrefix) && r.Severity == "warning" && r.Failing == 0
 }
 
 // Quality summarises a validation: rows in = rows out + rows quarantined.
@@ -463,6 +472,30 @@ type Quality struct {
 	Rejects  *ObjectRef `json:"rejects,omitempty"`
 	// Columns are each published column's statistics, over the rows out.
 	Columns []ColumnStats `json:"columns,omitempty"`
+	// History is how many published versions the dataset rules and the anomaly
+	// checks compared the candidate with.
+	History int64 `json:"history,omitempty"`
+	// Anomalies are the built-in anomaly warnings; each is also among Rules
+	// (status warn, severity warning) and counted in Warnings.
+	Anomalies []Anomaly `json:"anomalies,omitempty"`
+}
+
+// Anomaly is a built-in warning: the row count, or a column's null fraction,
+// far from its history by a robust z-score (see package rules).
+type Anomaly struct {
+	// Rule is its ID among Quality.Rules: anomaly_row_count or
+	// anomaly_null_fraction_<column>.
+	Rule string `json:"rule"`
+	// Metric is row_count or null_fraction.
+	Metric string  `json:"metric"`
+	Column string  `json:"column,omitempty"`
+	Value  float64 `json:"value"`
+	Median float64 `json:"median"`
+	MAD    float64 `json:"mad"`
+	// Score is the modified z-score 0.6745*(Value-Median)/MAD.
+	Score    float64 `json:"score"`
+	Versions int64   `json:"versions"`
+	Message  string  `json:"message"`
 }
 
 // ColumnStats are one column's statistics over a version's rows.

@@ -215,6 +215,26 @@ func breakingChange(t *testing.T, e *env) {
 	if got := sha(t, e.Store, m.Contract.Key); got != m.Contract.SHA256 {
 		t.Errorf("published contract checksum %s, manifest says %s", got, m.Contract.SHA256)
 	}
+
+	// 2.0.0 propagates to the KPIs, which read the China sales unpinned: their
+	// refresh stages its inputs and waits for a finance steward. Until it ends,
+	// its staging objects are rightly there, so the test decides it (the check
+	// for staging left behind raced with this run before).
+	var pending []control.Run
+	testwait.For(t, time.Minute, "the KPIs' refresh after China sales 2.0.0 to wait for approval", func() bool {
+		pending, _ = e.Control.Pending(t.Context(), "finance/global-kpis")
+		return len(pending) == 1
+	})
+	if !strings.Contains(pending[0].WorkflowID, "/inputs-") {
+		t.Fatalf("the KPIs' pending run %s was not started by propagation", pending[0].WorkflowID)
+	}
+	if _, err := e.Control.Decide(t.Context(), "", pending[0].WorkflowID, refresh.Decision{Principal: "omar.haddad", Approve: false, Comment: "not today"}); err != nil {
+		t.Fatalf("reject the propagated KPIs run: %v", err)
+	}
+	res, err = e.Result(e.Temporal.GetWorkflow(t.Context(), pending[0].WorkflowID, ""), time.Minute)
+	if err != nil || res.Stage != refresh.StageRejected {
+		t.Fatalf("the propagated KPIs run: %+v, %v; want rejected", res, err)
+	}
 }
 
 func hasRule(q refresh.Quality, id, status string) bool {

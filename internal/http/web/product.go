@@ -135,10 +135,13 @@ type versionRow struct {
 	PublishedAt time.Time
 	Quality     refresh.Quality
 	Failing     int64
-	Failed      []refresh.RuleSummary
-	Approvals   []refresh.Approval
-	Breaking    bool
-	Changes     int
+	// Failed are the rules that did not pass (skipped ones too), Anomalies the
+	// messages of the built-in anomaly warnings.
+	Failed    []refresh.RuleSummary
+	Anomalies []string
+	Approvals []refresh.Approval
+	Breaking  bool
+	Changes   int
 	// Broke are the consumers this version's schema change broke, each with
 	// the impact analysis's summary.
 	Broke  []refresh.ConsumerImpact
@@ -358,7 +361,10 @@ func (s *server) product(ctx context.Context, e catalog.Entry, signedIn bool) pr
 			}
 		}
 		for _, rs := range vm.Quality.Rules {
-			if rs.Status != "pass" {
+			switch {
+			case rs.IsAnomaly():
+				row.Anomalies = append(row.Anomalies, rs.Message)
+			case rs.Status != "pass":
 				row.Failed = append(row.Failed, rs)
 			}
 			if rs.Severity == "warning" {

@@ -341,3 +341,26 @@ func TestProductShowsDeprecation(t *testing.T) {
 		t.Errorf("product page: %d, no %q in\n%s", status, want, body)
 	}
 }
+
+// TestProductShowsAnomalies: a version's anomaly warnings show on the product
+// page with their message, and a skipped history rule as skipped.
+func TestProductShowsAnomalies(t *testing.T) {
+	srv, st := newTestServer(t)
+	publishtest.Publish(t, st, publishtest.Version{Ref: "supply-chain/trucks", Manifest: refresh.Manifest{Quality: refresh.Quality{
+		RowsIn: 20, RowsOut: 20, Warnings: 1, Rules: []refresh.RuleSummary{
+			{ID: "volume_holds", Severity: "error", Status: "skipped", Message: "skipped: no published version has column speed"},
+			{ID: "anomaly_row_count", Severity: "warning", Status: "warn", Message: "volume anomaly: 20 rows against a median of 200 over the last 5 versions"},
+		}, Anomalies: []refresh.Anomaly{{Rule: "anomaly_row_count", Metric: "row_count", Value: 20, Median: 200}}}}})
+	status, body := getAs(t, srv, nil, "/products/supply-chain/trucks")
+	for _, want := range []string{
+		`<span class="warn">volume anomaly: 20 rows against a median of 200 over the last 5 versions</span>`,
+		`<span class="muted" title="skipped: no published version has column speed">volume_holds skipped</span>`,
+	} {
+		if status != 200 || !strings.Contains(body, want) {
+			t.Errorf("product page: %d, no %q in\n%s", status, want, body)
+		}
+	}
+	if strings.Contains(body, "anomaly_row_count warn") {
+		t.Error("the anomaly shows as a failing rule too")
+	}
+}

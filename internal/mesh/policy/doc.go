@@ -36,7 +36,11 @@
 // `contract` is the product's ODCS contract as written, as generic values (the
 // document's keys: apiVersion, version, status, schema, ...). `quality` is the
 // run's quality report (refresh.Quality as JSON: rowsIn, rowsOut, quarantined, rejected (input lines set aside),
-// rules, blocked, warnings); it exists only in a run, so outside one the
+// rules, blocked, warnings, history (how many published versions the history
+// rules and anomaly checks compared with) and anomalies (the built-in anomaly
+// warnings: rule, metric, column, value, median, mad, score, versions,
+// message), so that `quality.anomalies.size() == 0` may block a run that has
+// one); it exists only in a run, so outside one the
 // policies whose rule mentions quality are skipped.
 //
 // `impact` is what the candidate's schema change does to the products that
