@@ -98,6 +98,11 @@ func (a *Activities) validate(ctx context.Context, in refresh.ValidateInput) (re
 	if res.Quality.Columns, err = db.ColumnStats(ctx, passing); err != nil {
 		return res, fmt.Errorf("column statistics: %w", err)
 	}
+	// The fingerprint tells an unchanged output from a new one when DuckDB
+	// writes the same rows to other bytes (refresh.Unchanged).
+	if res.Quality.Fingerprint, err = db.Fingerprint(ctx, passing); err != nil {
+		return res, err
+	}
 	return res, nil
 }
 

@@ -95,6 +95,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	acts := newActivities(st, &sf, filepath.Join(*dataDir, "scratch"), logger)
 	acts.Metrics = m
 	acts.RunStatus = c.Status
+	acts.Runs = c
 	if err := lf.start(ctx, st, res.Set.Mesh.Metadata.Name, acts, logger); err != nil {
 		return err
 	}
