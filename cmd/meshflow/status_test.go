@@ -43,6 +43,31 @@ func TestStatusPrintsImpact(t *testing.T) {
 	}
 }
 
+// TestStatusPrintsUnchangedAndSuperseded: meshflow status says when an
+// unchanged run checked and which version it matched, and which run
+// superseded a run.
+func TestStatusPrintsUnchangedAndSuperseded(t *testing.T) {
+	at := time.Date(2026, 12, 2, 6, 0, 0, 0, time.Local)
+	for _, tc := range []struct {
+		st   refresh.Status
+		want string
+	}{
+		{refresh.Status{Product: "finance/fx-rates", Stage: refresh.StageUnchanged, Unchanged: "1.4.0", CheckedAt: at},
+			"  unchanged  checked 2026-12-02 06:00, unchanged since 1.4.0: nothing was published\n"},
+		{refresh.Status{Product: "finance/fx-rates", Stage: refresh.StageSuperseded, SupersededBy: "refresh/finance/fx-rates/b",
+			SupersedeRefused: []string{"refresh/finance/fx-rates/forged: Temporal has no run"}},
+			"  superseded by refresh/finance/fx-rates/b, a newer run that waits for approval: decide on that one\n" +
+				"  refused    supersede claim of refresh/finance/fx-rates/forged: Temporal has no run\n"},
+	} {
+		checkStatusSchema(t, tc.st)
+		var b bytes.Buffer
+		printStatus(&b, "refresh/finance/fx-rates/a", tc.st)
+		if !strings.Contains(b.String(), tc.want) {
+			t.Errorf("status lacks %q:\n%s", tc.want, b.String())
+		}
+	}
+}
+
 // checkStatusSchema wants st, as the API answers it, to match the OpenAPI
 // document's RefreshStatus: the conformance test's runs change no schema, so
 // they answer no impact.
