@@ -276,6 +276,9 @@ func (r *run) unchanged(ctx workflow.Context, version string) (refresh.Result, e
 		return refresh.Result{}, r.wrap(refresh.StagePublishing, err)
 	}
 	r.status.Unchanged, r.status.CheckedAt = version, now
+	// MeshVersion names the version the run matched: lists say "unchanged
+	// since" it.
+	_ = workflow.UpsertTypedSearchAttributes(ctx, keyVersion.ValueSet(version))
 	detail := fmt.Sprintf("checked %s, unchanged since %s: the output and the contract are the same, nothing was published",
 		now.UTC().Format("2006-01-02 15:04 UTC"), version)
 	r.setStage(ctx, refresh.StageUnchanged, detail)

@@ -199,6 +199,8 @@ func watch(ctx context.Context, c *control.Client, since time.Time, stdout io.Wr
 				switch r.Stage {
 				case refresh.StagePublished:
 					line += " " + r.Version
+				case refresh.StageUnchanged:
+					line += " since " + r.Version + " (nothing published)"
 				case refresh.StageAwaitingApproval:
 					if st, err := c.Status(ctx, r.WorkflowID, r.RunID); err == nil {
 						line += fmt.Sprintf(" — approve with: go run ./cmd/meshflow approve %s --as %s", r.Product, strings.Join(st.Approvers, "|"))
