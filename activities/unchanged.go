@@ -46,7 +46,11 @@ func (a *Activities) SupersedeOlder(ctx context.Context, in refresh.SupersedeOld
 		if r.WorkflowID == in.Self.WorkflowID || !r.Running || !r.StartedAt.Before(in.StartedAt) {
 			continue
 		}
-		if err := a.Runs.SignalSupersede(ctx, r.WorkflowID, r.RunID, in.Self); err != nil {
+		err := a.Runs.SignalSupersede(ctx, r.WorkflowID, r.RunID, in.Self)
+		if errors.Is(err, refresh.ErrRunNotFound) {
+			continue // it ended while visibility still listed it
+		}
+		if err != nil {
 			return res, fmt.Errorf("tell %s that %s supersedes it: %w", r.WorkflowID, in.Self.WorkflowID, err)
 		}
 		res.Signalled = append(res.Signalled, r.WorkflowID)

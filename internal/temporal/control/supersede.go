@@ -58,9 +58,14 @@ func (c *Client) DescribeRun(ctx context.Context, workflowID, runID string) (ref
 }
 
 // SignalSupersede tells a waiting run that the run s, a newer run of the same
-// product, reached approval; the run verifies the claim before it ends.
+// product, reached approval; the run verifies the claim before it ends. A run
+// that closed meanwhile (visibility lags) is refresh.ErrRunNotFound.
 func (c *Client) SignalSupersede(ctx context.Context, workflowID, runID string, s refresh.Supersede) error {
-	if err := c.Temporal.SignalWorkflow(ctx, workflowID, runID, refresh.SignalSupersede, s); err != nil {
+	err := c.Temporal.SignalWorkflow(ctx, workflowID, runID, refresh.SignalSupersede, s)
+	if _, ok := errors.AsType[*serviceerror.NotFound](err); ok {
+		return fmt.Errorf("%s (run %s): %w", workflowID, runID, refresh.ErrRunNotFound)
+	}
+	if err != nil {
 		return fmt.Errorf("signal %s: %w", workflowID, err)
 	}
 	return nil
