@@ -59,7 +59,7 @@ func TestStatusPrintsUnchangedAndSuperseded(t *testing.T) {
 			"  superseded by refresh/finance/fx-rates/b, a newer run that waits for approval: decide on that one\n" +
 				"  refused    supersede claim of refresh/finance/fx-rates/forged: Temporal has no run\n"},
 	} {
-		checkStatusSchema(t, tc.st)
+		statusMatchesSchema(t, tc.st)
 		var b bytes.Buffer
 		printStatus(&b, "refresh/finance/fx-rates/a", tc.st)
 		if !strings.Contains(b.String(), tc.want) {
@@ -72,6 +72,18 @@ func TestStatusPrintsUnchangedAndSuperseded(t *testing.T) {
 // document's RefreshStatus: the conformance test's runs change no schema, so
 // they answer no impact.
 func checkStatusSchema(t *testing.T, st refresh.Status) {
+	t.Helper()
+	sch, b := statusMatchesSchema(t, st)
+	// The document describes every field of the impact: an unknown one is refused.
+	bad := bytes.Replace(b, []byte(`"summary":`), []byte(`"extra":1,"summary":`), 1)
+	if v, err := jsonschema.UnmarshalJSON(bytes.NewReader(bad)); err != nil || sch.Validate(v) == nil {
+		t.Errorf("the document accepts a consumer impact with an undocumented field (%v)", err)
+	}
+}
+
+// statusMatchesSchema wants st, as the API answers it, to match the OpenAPI
+// document's RefreshStatus, and returns the schema and st's JSON.
+func statusMatchesSchema(t *testing.T, st refresh.Status) (*jsonschema.Schema, []byte) {
 	t.Helper()
 	c := newConformance(t, "")
 	sch, err := c.schemas.Compile(openAPIURL + "#" + pointer("components", "schemas", "RefreshStatus"))
@@ -87,13 +99,9 @@ func checkStatusSchema(t *testing.T, st refresh.Status) {
 		t.Fatal(err)
 	}
 	if err := sch.Validate(v); err != nil {
-		t.Errorf("a status with impact does not match the document: %v\n%s", err, b)
+		t.Errorf("the status does not match the document: %v\n%s", err, b)
 	}
-	// The document describes every field of the impact: an unknown one is refused.
-	bad := bytes.Replace(b, []byte(`"summary":`), []byte(`"extra":1,"summary":`), 1)
-	if v, err = jsonschema.UnmarshalJSON(bytes.NewReader(bad)); err != nil || sch.Validate(v) == nil {
-		t.Errorf("the document accepts a consumer impact with an undocumented field (%v)", err)
-	}
+	return sch, b
 }
 
 // TestDeprecateArguments: meshflow deprecate takes <domain>/<product>@<major>
