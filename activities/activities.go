@@ -63,6 +63,10 @@ type Activities struct {
 	// client's Status); the FAIL event's errorMessage is then the run's own
 	// error. It is a function so that activities link no Temporal client.
 	RunStatus func(ctx context.Context, workflowID, runID string) (refresh.Status, error)
+	// Runs, when set, lists, reads and signals refresh runs in Temporal, for
+	// SupersedeOlder and VerifySupersede (the worker passes its control
+	// client). Without it a run supersedes nobody and believes no claim.
+	Runs Runs
 }
 
 func (a *Activities) scratchDir(runID string, parts ...string) string {

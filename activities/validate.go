@@ -108,6 +108,11 @@ func (a *Activities) validate(ctx context.Context, in refresh.ValidateInput) (re
 		return res, err
 	}
 	res.Quality.Columns = colStats
+	// The fingerprint tells an unchanged output from a new one when DuckDB
+	// writes the same rows to other bytes (refresh.Unchanged).
+	if res.Quality.Fingerprint, err = db.Fingerprint(ctx, passing); err != nil {
+		return res, err
+	}
 	return res, nil
 }
 

@@ -49,6 +49,20 @@ const ChangeNotifyAccessExpiring = "notify-access-expiring"
 // every consumer, as they did.
 const ChangePinnedMajors = "pinned-majors"
 
+// ChangeUnchanged is the change ID of runs that compare their checked output
+// with the latest version (version 1): an output identical to it, under the
+// same contract, publishes nothing; the run records the check and ends
+// unchanged. Runs started before it publish a new version whatever the
+// output.
+const ChangeUnchanged = "unchanged"
+
+// ChangeSupersede is the change ID of runs that, on reaching approval, ask the
+// older waiting runs of their product to end as superseded, and that end so
+// themselves when a newer run proves it reached approval (version 1). Runs
+// started before it neither ask nor listen: they wait until decided or
+// expired, as they did.
+const ChangeSupersede = "supersede"
+
 // MaxSessionAttempts is how many times the ingest–transform–validate session is
 // started on a fresh worker after the worker holding it was lost.
 const MaxSessionAttempts = 5
@@ -83,6 +97,9 @@ type run struct {
 	// where decisions are not signed.
 	keys []signing.PublicKey
 }
+
+// superseded reports whether a newer run proved that it superseded this one.
+func (r *run) superseded() bool { return r.status.SupersededBy != "" }
 
 // ProductRefresh refreshes one data product: it snapshots the inputs, runs the
 // transform, checks the result against the contract, waits for sign-off when the
@@ -173,6 +190,13 @@ func (r *run) execute(ctx workflow.Context) (refresh.Result, error) {
 			return refresh.Result{}, r.fail(refresh.StageValidating, refresh.ErrPolicy, fmt.Sprintf("policy %s does not hold: %s; nothing was published", p.ID, msg))
 		}
 	}
+	// An output identical to the latest version's, under the same contract, is
+	// no new version: the run records the check and ends. A partitioned run
+	// carries its unchanged partitions over instead.
+	if workflow.GetVersion(ctx, ChangeUnchanged, workflow.DefaultVersion, 1) >= 1 && latest.Found && staged.parts == nil &&
+		refresh.Unchanged(latest.Manifest, gov.Contract, staged.val.Data, staged.val.Quality) {
+		return r.unchanged(ctx, latest.Manifest.Version)
+	}
 	contractRef := gov.Contract
 	manifest := refresh.Manifest{
 		Product: r.p.Ref(), RunID: r.runID, WorkflowID: workflow.GetInfo(ctx).WorkflowExecution.ID,
@@ -198,6 +222,11 @@ func (r *run) execute(ctx workflow.Context) (refresh.Result, error) {
 		r.status.Groups = groups
 		if err := r.awaitApproval(ctx); err != nil {
 			return refresh.Result{}, err
+		}
+		if r.superseded() {
+			reason := "superseded by " + r.status.SupersededBy + ", a newer run of " + r.p.Ref() + " that waits for approval; nothing was published"
+			r.setStage(ctx, refresh.StageSuperseded, reason)
+			return refresh.Result{Stage: refresh.StageSuperseded, Reason: reason}, nil
 		}
 		if !r.decided {
 			r.setStage(ctx, refresh.StageExpired, "no decision before the deadline")
@@ -233,6 +262,81 @@ func (r *run) execute(ctx workflow.Context) (refresh.Result, error) {
 	r.setStage(ctx, refresh.StagePublished, done)
 	r.propagate(ctx, pub.Version, pins)
 	return refresh.Result{Stage: refresh.StagePublished, Version: pub.Version}, nil
+}
+
+// unchanged ends a run whose output is the latest version's, version, again:
+// it records the check, which freshness and the SLA metrics count from, and
+// publishes nothing. Cleanup deletes the staged objects.
+func (r *run) unchanged(ctx workflow.Context, version string) (refresh.Result, error) {
+	now := workflow.Now(ctx)
+	in := refresh.CheckInput{Ref: r.p.Ref(), Version: version, RunID: r.runID, WorkflowID: workflow.GetInfo(ctx).WorkflowExecution.ID,
+		MeshRevision: r.revision, CheckedAt: now}
+	if err := workflow.ExecuteActivity(shortOptions(ctx, "Record that "+r.p.Ref()+" was checked and is unchanged since "+version),
+		refresh.ActivityRecordCheck, in).Get(ctx, nil); err != nil {
+		return refresh.Result{}, r.wrap(refresh.StagePublishing, err)
+	}
+	r.status.Unchanged, r.status.CheckedAt = version, now
+	// MeshVersion names the version the run matched: lists say "unchanged
+	// since" it.
+	_ = workflow.UpsertTypedSearchAttributes(ctx, keyVersion.ValueSet(version))
+	detail := fmt.Sprintf("checked %s, unchanged since %s: the output and the contract are the same, nothing was published",
+		now.UTC().Format("2006-01-02 15:04 UTC"), version)
+	r.setStage(ctx, refresh.StageUnchanged, detail)
+	return refresh.Result{Stage: refresh.StageUnchanged, Version: version, Reason: "the output is identical to version " + version}, nil
+}
+
+// supersedeOlder asks the older runs of the product that wait for approval
+// to end as superseded: nobody should approve their stale data. Like a
+// notification, it never holds up or fails the run.
+func (r *run) supersedeOlder(ctx workflow.Context) {
+	info := workflow.GetInfo(ctx)
+	sctx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: time.Minute,
+		Summary:             "Ask the older runs of " + r.p.Ref() + " that wait for approval to end as superseded",
+		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumAttempts: 3},
+	})
+	in := refresh.SupersedeOlderInput{Ref: r.p.Ref(), Self: refresh.Supersede{WorkflowID: info.WorkflowExecution.ID, RunID: r.runID},
+		StartedAt: info.WorkflowStartTime}
+	var res refresh.SupersedeOlderResult
+	if err := workflow.ExecuteActivity(sctx, refresh.ActivitySupersedeOlder, in).Get(ctx, &res); err != nil {
+		workflow.GetLogger(ctx).Warn("cannot ask the older waiting runs to end", "error", err)
+		return
+	}
+	if len(res.Signalled) > 0 {
+		workflow.GetLogger(ctx).Info("asked older waiting runs to end as superseded", "runs", res.Signalled)
+	}
+}
+
+// receiveSupersede waits for supersede claims. A signal proves nothing, since
+// anyone with access to Temporal can send one: each claim is checked against
+// Temporal's record of the claiming run (ActivityVerifySupersede), and a
+// claim that does not hold is recorded as refused and changes nothing.
+func (r *run) receiveSupersede(ctx workflow.Context) {
+	ch := workflow.GetSignalChannel(ctx, refresh.SignalSupersede)
+	info := workflow.GetInfo(ctx)
+	for {
+		var claim refresh.Supersede
+		ch.Receive(ctx, &claim)
+		if r.decided || r.superseded() || r.status.Stage != refresh.StageAwaitingApproval {
+			continue
+		}
+		in := refresh.VerifySupersedeInput{Ref: r.p.Ref(), Self: refresh.Supersede{WorkflowID: info.WorkflowExecution.ID, RunID: r.runID},
+			StartedAt: info.WorkflowStartTime, TaskQueue: info.TaskQueueName, Claim: claim}
+		var v refresh.VerifySupersedeResult
+		if err := workflow.ExecuteActivity(shortOptions(ctx, "Check that "+claim.WorkflowID+" is a newer run of "+r.p.Ref()+" that reached approval"),
+			refresh.ActivityVerifySupersede, in).Get(ctx, &v); err != nil {
+			v = refresh.VerifySupersedeResult{Reason: "the claim could not be checked: " + err.Error()}
+		}
+		if !v.Valid {
+			r.status.SupersedeRefused = append(r.status.SupersedeRefused, claim.WorkflowID+": "+v.Reason)
+			workflow.GetLogger(ctx).Warn("refused a supersede claim", "claim", claim.WorkflowID, "reason", v.Reason)
+			continue
+		}
+		if r.decided || r.status.Stage != refresh.StageAwaitingApproval {
+			continue // decided while the claim was checked
+		}
+		r.status.SupersededBy = claim.WorkflowID
+	}
 }
 
 // staged is what the session stages produce, or the partitioned stages.
@@ -319,16 +423,20 @@ func (r *run) awaitApproval(ctx workflow.Context) error {
 	r.status.Deadline = start.Add(timeout)
 	r.status.Approvers = r.approvers()
 	r.setStage(ctx, refresh.StageAwaitingApproval, fmt.Sprintf("waiting for %s until %s", r.groupsText(), r.status.Deadline.Format(time.RFC3339)))
+	if workflow.GetVersion(ctx, ChangeSupersede, workflow.DefaultVersion, 1) >= 1 {
+		workflow.Go(ctx, r.receiveSupersede)
+		r.supersedeOlder(ctx)
+	}
 	wait := func(d time.Duration, summary string) error {
 		_, err := workflow.AwaitWithOptions(ctx, workflow.AwaitOptions{Timeout: d, TimerOptions: workflow.TimerOptions{Summary: summary}},
-			func() bool { return r.decided })
+			func() bool { return r.decided || r.superseded() })
 		return err
 	}
 	if len(g.EscalateTo) > 0 {
 		if err := wait(escalateAfter, "escalation"); err != nil {
 			return r.wrap(refresh.StageAwaitingApproval, err)
 		}
-		if r.decided {
+		if r.decided || r.superseded() {
 			return nil
 		}
 		r.escalate(ctx)
@@ -409,6 +517,8 @@ func (r *run) validateDecision(ctx workflow.Context, d refresh.Decision) error {
 
 func (r *run) checkDecision(ctx workflow.Context, d refresh.Decision) error {
 	switch {
+	case r.superseded():
+		return fmt.Errorf("run of %s was superseded by %s, which waits for approval of newer data: decide on that run", r.p.Ref(), r.status.SupersededBy)
 	case r.status.Stage != refresh.StageAwaitingApproval || r.decided:
 		return fmt.Errorf("run of %s is not waiting for approval (stage %s)", r.p.Ref(), r.status.Stage)
 	case d.Principal == "":

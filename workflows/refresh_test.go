@@ -51,6 +51,13 @@ type harness struct {
 	resolved refresh.Resolved
 	// missing is what AccessGranted returns, call by call (then nothing).
 	missing [][]refresh.MissingGrant
+	// checks are the inputs of RecordCheck; superseding those of
+	// SupersedeOlder; verify answers VerifySupersede (default: refused).
+	checks      []refresh.CheckInput
+	superseding []refresh.SupersedeOlderInput
+	verify      func(refresh.VerifySupersedeInput) refresh.VerifySupersedeResult
+	// latest is what LatestManifest returns: version 1.0.0 by default.
+	latest refresh.Manifest
 }
 
 // testWorkflowID is the ID of the runs of the harness.
@@ -108,6 +115,20 @@ func newHarness(t *testing.T) *harness {
 	reg(refresh.ActivityGovern, func(context.Context, refresh.GovernInput) (refresh.GovernResult, error) {
 		return refresh.GovernResult{}, nil
 	})
+	reg(refresh.ActivityRecordCheck, func(_ context.Context, in refresh.CheckInput) error {
+		h.checks = append(h.checks, in)
+		return nil
+	})
+	reg(refresh.ActivitySupersedeOlder, func(_ context.Context, in refresh.SupersedeOlderInput) (refresh.SupersedeOlderResult, error) {
+		h.superseding = append(h.superseding, in)
+		return refresh.SupersedeOlderResult{}, nil
+	})
+	reg(refresh.ActivityVerifySupersede, func(_ context.Context, in refresh.VerifySupersedeInput) (refresh.VerifySupersedeResult, error) {
+		if h.verify == nil {
+			return refresh.VerifySupersedeResult{Reason: "no such run"}, nil
+		}
+		return h.verify(in), nil
+	})
 	h.env.OnActivity(refresh.ActivityGovern, mock.Anything, mock.Anything).Return(func(context.Context, refresh.GovernInput) (refresh.GovernResult, error) {
 		return h.govern, nil
 	}).Maybe()
@@ -120,8 +141,10 @@ func newHarness(t *testing.T) *harness {
 	h.env.OnActivity(refresh.ActivityValidate, mock.Anything, mock.Anything).Return(func(context.Context, refresh.ValidateInput) (refresh.ValidateResult, error) {
 		return h.validate, nil
 	}).Maybe()
-	h.env.OnActivity(refresh.ActivityLatest, mock.Anything, mock.Anything).Return(refresh.LatestResult{
-		Found: true, Manifest: refresh.Manifest{Version: "1.0.0", ContractColumns: contractCols}}, nil).Maybe()
+	h.latest = refresh.Manifest{Version: "1.0.0", ContractColumns: contractCols}
+	h.env.OnActivity(refresh.ActivityLatest, mock.Anything, mock.Anything).Return(func(context.Context, refresh.LatestInput) (refresh.LatestResult, error) {
+		return refresh.LatestResult{Found: true, Manifest: h.latest}, nil
+	}).Maybe()
 	h.env.OnActivity(refresh.ActivityPublish, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in refresh.PublishInput) (refresh.PublishResult, error) {
 			h.published, h.manifest = true, in.Manifest
@@ -409,6 +432,104 @@ func TestDecisionBySignalIsCheckedToo(t *testing.T) {
 		!strings.Contains(st.Refused[0].Reason, "submitted this run") || len(st.Approvals) != 1 {
 		t.Fatalf("got %+v, refused %+v, approvals %+v", res, st.Refused, st.Approvals)
 	}
+}
+
+// TestIdenticalOutputEndsUnchanged: a run whose data and contract are the
+// latest version's publishes nothing, records the check and ends unchanged;
+// other data, another contract, or a run started before ChangeUnchanged
+// publishes.
+func TestIdenticalOutputEndsUnchanged(t *testing.T) {
+	contract := refresh.ObjectRef{Key: "c", SHA256: "contract-sha"}
+	latest := refresh.Manifest{Version: "1.0.0", ContractColumns: contractCols, Contract: &contract,
+		Data: refresh.ObjectRef{Key: "d", SHA256: "data-sha"}, Quality: refresh.Quality{RowsIn: 10, RowsOut: 9, Quarantined: 1, Fingerprint: "rows-v1:x"}}
+	for _, tc := range []struct {
+		name         string
+		version      workflow.Version
+		data, fp, cs string
+		want         refresh.Stage
+	}{
+		{"same bytes", 1, "data-sha", "", "contract-sha", refresh.StageUnchanged},
+		{"same rows, other bytes", 1, "other-sha", "rows-v1:x", "contract-sha", refresh.StageUnchanged},
+		{"other rows", 1, "other-sha", "rows-v1:y", "contract-sha", refresh.StagePublished},
+		{"other contract", 1, "data-sha", "rows-v1:x", "other-contract", refresh.StagePublished},
+		{"before the change", workflow.DefaultVersion, "data-sha", "rows-v1:x", "contract-sha", refresh.StagePublished},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t)
+			h.env.OnGetVersion(ChangeUnchanged, workflow.DefaultVersion, 1).Return(tc.version)
+			h.latest = latest
+			h.validate.Data = refresh.ObjectRef{Key: "staged", SHA256: tc.data}
+			h.validate.Quality.Fingerprint = tc.fp
+			h.govern.Contract = refresh.ObjectRef{Key: "staged-contract", SHA256: tc.cs}
+			start(h, product("never"))
+			res := h.result(t)
+			if res.Stage != tc.want {
+				t.Fatalf("got %+v, want %s", res, tc.want)
+			}
+			st := h.status(t)
+			if tc.want == refresh.StagePublished {
+				if !h.published || len(h.checks) != 0 {
+					t.Fatalf("published=%v checks=%+v, want a publication and no check", h.published, h.checks)
+				}
+				return
+			}
+			if h.published || res.Version != "1.0.0" || st.Unchanged != "1.0.0" || !strings.Contains(st.Detail, "unchanged since 1.0.0") {
+				t.Fatalf("published=%v result %+v status %+v, want nothing published, unchanged since 1.0.0", h.published, res, st)
+			}
+			if len(h.checks) != 1 || h.checks[0].Version != "1.0.0" || h.checks[0].Ref != "finance/global-kpis" || h.checks[0].CheckedAt.IsZero() {
+				t.Fatalf("checks %+v, want one of 1.0.0", h.checks)
+			}
+		})
+	}
+}
+
+// TestSupersedeClaimIsVerified: a waiting run asks older ones to end; a
+// claim the verification refuses changes nothing (the run is approved
+// later), a verified one ends the run superseded, and a decision sent after
+// it is refused.
+func TestSupersedeClaimIsVerified(t *testing.T) {
+	signal := func(h *harness, after time.Duration, claim refresh.Supersede) {
+		h.env.RegisterDelayedCallback(func() { h.env.SignalWorkflow(refresh.SignalSupersede, claim) }, after)
+	}
+	t.Run("forged", func(t *testing.T) {
+		h := newHarness(t)
+		var accepted error
+		signal(h, time.Minute, refresh.Supersede{WorkflowID: "refresh/finance/global-kpis/forged", RunID: "nope"})
+		h.decide(time.Hour, refresh.Decision{Principal: "maria.rossi", Approve: true}, &accepted, true)
+		start(h, product("always"))
+		res := h.result(t)
+		st := h.status(t)
+		if res.Stage != refresh.StagePublished || accepted != nil || st.SupersededBy != "" {
+			t.Fatalf("got %+v (decision: %v, superseded by %q), want published", res, accepted, st.SupersededBy)
+		}
+		if len(st.SupersedeRefused) != 1 || !strings.Contains(st.SupersedeRefused[0], "forged: no such run") {
+			t.Fatalf("refused claims %q, want the forged one", st.SupersedeRefused)
+		}
+		if len(h.superseding) != 1 || h.superseding[0].Self.WorkflowID != testWorkflowID || h.superseding[0].Ref != "finance/global-kpis" {
+			t.Fatalf("SupersedeOlder inputs %+v, want one naming this run", h.superseding)
+		}
+	})
+	t.Run("verified", func(t *testing.T) {
+		h := newHarness(t)
+		h.verify = func(in refresh.VerifySupersedeInput) refresh.VerifySupersedeResult {
+			return refresh.VerifySupersedeResult{Valid: in.Claim.WorkflowID == "refresh/finance/global-kpis/newer" && in.TaskQueue == "meshflow-finance"}
+		}
+		signal(h, time.Minute, refresh.Supersede{WorkflowID: "refresh/finance/global-kpis/newer", RunID: "r2"})
+		start(h, product("always"))
+		res := h.result(t)
+		st := h.status(t)
+		if res.Stage != refresh.StageSuperseded || h.published || st.SupersededBy != "refresh/finance/global-kpis/newer" ||
+			!strings.Contains(res.Reason, "superseded by refresh/finance/global-kpis/newer") {
+			t.Fatalf("got %+v published=%v status %+v, want superseded by the newer run", res, h.published, st)
+		}
+	})
+	t.Run("decision refused", func(t *testing.T) {
+		r := &run{p: product("always"), status: refresh.Status{Stage: refresh.StageAwaitingApproval, SupersededBy: "refresh/finance/global-kpis/newer"}}
+		err := r.checkDecision(nil, refresh.Decision{Principal: "maria.rossi", Approve: true})
+		if err == nil || !strings.Contains(err.Error(), "superseded by refresh/finance/global-kpis/newer") {
+			t.Fatalf("decision on a superseded run: %v, want refused, naming the newer run", err)
+		}
+	})
 }
 
 func TestFailingPolicyBlocksPublication(t *testing.T) {

@@ -19,10 +19,11 @@ import (
 // strands the runs waiting for approval. testdata/histories holds runs of the
 // current code; each folder below it, runs of the code before a GetVersion
 // change (before-provenance: before ChangeManifestProvenance;
-// before-mesh-revision: before ChangeMeshRevision), which must replay on their
-// old path.
+// before-mesh-revision: before ChangeMeshRevision; before-unchanged: before
+// ChangeUnchanged and ChangeSupersede), which must replay on their old path.
 func TestReplayRecordedHistories(t *testing.T) {
-	for _, dir := range []string{"histories", filepath.Join("histories", "before-provenance"), filepath.Join("histories", "before-mesh-revision")} {
+	for _, dir := range []string{"histories", filepath.Join("histories", "before-provenance"), filepath.Join("histories", "before-mesh-revision"),
+		filepath.Join("histories", "before-unchanged")} {
 		files, err := filepath.Glob(filepath.Join("testdata", dir, "*.json"))
 		if err != nil {
 			t.Fatal(err)

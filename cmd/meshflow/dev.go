@@ -114,6 +114,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	acts := newActivities(st, &sf, filepath.Join(*dataDir, "scratch"), logger)
 	acts.Metrics = m
 	acts.RunStatus = c.Status
+	acts.Runs = c
 	if err := lf.start(ctx, st, res.Set.Mesh.Metadata.Name, acts, logger); err != nil {
 		return err
 	}
@@ -217,6 +218,8 @@ func watch(ctx context.Context, c *control.Client, since time.Time, stdout io.Wr
 				switch r.Stage {
 				case refresh.StagePublished:
 					line += " " + r.Version
+				case refresh.StageUnchanged:
+					line += " since " + r.Version + " (nothing published)"
 				case refresh.StageAwaitingApproval:
 					if st, err := c.Status(ctx, r.WorkflowID, r.RunID); err == nil {
 						line += fmt.Sprintf(" — approve with: go run ./cmd/meshflow approve %s --as %s", r.Product, strings.Join(st.Approvers, "|"))

@@ -153,6 +153,15 @@ func printStatus(w io.Writer, id string, st refresh.Status) {
 	if st.Version != "" {
 		fmt.Fprintf(w, "  version    %s\n", st.Version)
 	}
+	if st.Unchanged != "" {
+		fmt.Fprintf(w, "  unchanged  checked %s, unchanged since %s: nothing was published\n", st.CheckedAt.Local().Format("2006-01-02 15:04"), st.Unchanged)
+	}
+	if st.SupersededBy != "" {
+		fmt.Fprintf(w, "  superseded by %s, a newer run that waits for approval: decide on that one\n", st.SupersededBy)
+	}
+	for _, r := range st.SupersedeRefused {
+		fmt.Fprintf(w, "  refused    supersede claim of %s\n", r)
+	}
 	if st.ManifestHash != "" {
 		fmt.Fprintf(w, "  manifest   %s (breaking change: %t)\n", st.ManifestHash, st.Breaking)
 	}

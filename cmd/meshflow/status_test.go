@@ -49,10 +49,47 @@ func TestStatusPrintsImpact(t *testing.T) {
 	}
 }
 
+// TestStatusPrintsUnchangedAndSuperseded: meshflow status says when an
+// unchanged run checked and which version it matched, and which run
+// superseded a run.
+func TestStatusPrintsUnchangedAndSuperseded(t *testing.T) {
+	at := time.Date(2026, 12, 2, 6, 0, 0, 0, time.Local)
+	for _, tc := range []struct {
+		st   refresh.Status
+		want string
+	}{
+		{refresh.Status{Product: "finance/fx-rates", Stage: refresh.StageUnchanged, Unchanged: "1.4.0", CheckedAt: at},
+			"  unchanged  checked 2026-12-02 06:00, unchanged since 1.4.0: nothing was published\n"},
+		{refresh.Status{Product: "finance/fx-rates", Stage: refresh.StageSuperseded, SupersededBy: "refresh/finance/fx-rates/b",
+			SupersedeRefused: []string{"refresh/finance/fx-rates/forged: Temporal has no run"}},
+			"  superseded by refresh/finance/fx-rates/b, a newer run that waits for approval: decide on that one\n" +
+				"  refused    supersede claim of refresh/finance/fx-rates/forged: Temporal has no run\n"},
+	} {
+		statusMatchesSchema(t, tc.st)
+		var b bytes.Buffer
+		printStatus(&b, "refresh/finance/fx-rates/a", tc.st)
+		if !strings.Contains(b.String(), tc.want) {
+			t.Errorf("status lacks %q:\n%s", tc.want, b.String())
+		}
+	}
+}
+
 // checkStatusSchema wants st, as the API answers it, to match the OpenAPI
 // document's RefreshStatus: the conformance test's runs change no schema, so
 // they answer no impact.
 func checkStatusSchema(t *testing.T, st refresh.Status) {
+	t.Helper()
+	sch, b := statusMatchesSchema(t, st)
+	// The document describes every field of the impact: an unknown one is refused.
+	bad := bytes.Replace(b, []byte(`"summary":`), []byte(`"extra":1,"summary":`), 1)
+	if v, err := jsonschema.UnmarshalJSON(bytes.NewReader(bad)); err != nil || sch.Validate(v) == nil {
+		t.Errorf("the document accepts a consumer impact with an undocumented field (%v)", err)
+	}
+}
+
+// statusMatchesSchema wants st, as the API answers it, to match the OpenAPI
+// document's RefreshStatus, and returns the schema and st's JSON.
+func statusMatchesSchema(t *testing.T, st refresh.Status) (*jsonschema.Schema, []byte) {
 	t.Helper()
 	c := newConformance(t, "")
 	sch, err := c.schemas.Compile(openAPIURL + "#" + pointer("components", "schemas", "RefreshStatus"))
@@ -68,13 +105,9 @@ func checkStatusSchema(t *testing.T, st refresh.Status) {
 		t.Fatal(err)
 	}
 	if err := sch.Validate(v); err != nil {
-		t.Errorf("a status with impact does not match the document: %v\n%s", err, b)
+		t.Errorf("the status does not match the document: %v\n%s", err, b)
 	}
-	// The document describes every field of the impact: an unknown one is refused.
-	bad := bytes.Replace(b, []byte(`"summary":`), []byte(`"extra":1,"summary":`), 1)
-	if v, err = jsonschema.UnmarshalJSON(bytes.NewReader(bad)); err != nil || sch.Validate(v) == nil {
-		t.Errorf("the document accepts a consumer impact with an undocumented field (%v)", err)
-	}
+	return sch, b
 }
 
 // TestDeprecateArguments: meshflow deprecate takes <domain>/<product>@<major>

@@ -101,6 +101,7 @@ func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	nf.start(ctx, st, acts, reg, logger)
 	ctl := &control.Client{Temporal: cl, Namespace: conn.namespace}
 	acts.RunStatus = ctl.Status
+	acts.Runs = ctl
 	withState(st, ctl)
 	metricsURL := "off"
 	if *metricsAddr != "" {

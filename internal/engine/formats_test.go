@@ -276,3 +276,50 @@ func TestColumnStats(t *testing.T) {
 		t.Fatalf("stats:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
+
+// TestFingerprint: the same rows in another order, and a file written
+// another way, have the same fingerprint; one changed value, one duplicated
+// row or a renamed column change it.
+func TestFingerprint(t *testing.T) {
+	dir := t.TempDir()
+	db := formatsDB(t, dir)
+	write := func(name, query, opts string) string {
+		t.Helper()
+		f := filepath.Join(dir, name)
+		if _, err := db.ExecContext(t.Context(), "COPY ("+query+") TO "+Quote(f)+" (FORMAT parquet"+opts+")"); err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	fp := func(f string) string {
+		t.Helper()
+		s, err := db.Fingerprint(t.Context(), f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	base := fp(write("a.parquet", `SELECT * FROM (VALUES (1, 'a'), (2, NULL), (3, 'c')) t(id, name)`, ""))
+	same := map[string]string{
+		"other order":       write("b.parquet", `SELECT * FROM (VALUES (3, 'c'), (1, 'a'), (2, NULL)) t(id, name)`, ""),
+		"other compression": write("c.parquet", `SELECT * FROM (VALUES (1, 'a'), (2, NULL), (3, 'c')) t(id, name)`, ", COMPRESSION zstd, ROW_GROUP_SIZE 1"),
+	}
+	for why, f := range same {
+		if got := fp(f); got != base {
+			t.Errorf("%s: fingerprint %s, want %s", why, got, base)
+		}
+	}
+	other := map[string]string{
+		"changed value":  write("d.parquet", `SELECT * FROM (VALUES (1, 'a'), (2, NULL), (3, 'd')) t(id, name)`, ""),
+		"duplicated row": write("e.parquet", `SELECT * FROM (VALUES (1, 'a'), (1, 'a'), (2, NULL), (3, 'c')) t(id, name)`, ""),
+		"renamed column": write("f.parquet", `SELECT * FROM (VALUES (1, 'a'), (2, NULL), (3, 'c')) t(id, label)`, ""),
+	}
+	for why, f := range other {
+		if got := fp(f); got == base {
+			t.Errorf("%s: fingerprint %s is the unchanged one", why, got)
+		}
+	}
+	if !strings.HasPrefix(base, "rows-v1:") {
+		t.Errorf("fingerprint %q does not say its kind", base)
+	}
+}

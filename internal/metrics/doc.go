@@ -22,7 +22,7 @@
 //	meshflow_approvals_pending{domain,product}                     gauge: runs waiting for approval (from Temporal visibility, at scrape time)
 //	meshflow_approval_oldest_pending_seconds{domain,product}       gauge: age of the oldest run waiting for approval
 //	meshflow_product_last_publish_timestamp_seconds{domain,product} gauge: when the latest version was published (from the catalog)
-//	meshflow_product_freshness_seconds{domain,product}             gauge: seconds since the latest publication, computed at scrape time
+//	meshflow_product_freshness_seconds{domain,product}             gauge: seconds since the latest publication or the later check that found it unchanged, at scrape time
 //	meshflow_product_freshness_sla_seconds{domain,product}         gauge: the contract's frequency + latency
 //	meshflow_product_late{domain,product}                          gauge: 1 when freshness exceeds the SLA, else 0
 //	meshflow_state_up{source}                                      gauge: 1 when the last read of the catalog or of Temporal worked

@@ -33,6 +33,15 @@ const (
 	ActivityPlanPartitions    = "PlanPartitions"
 	ActivityBuildPartitions   = "BuildPartitions"
 	ActivityCombinePartitions = "CombinePartitions"
+	// ActivityRecordCheck records that a run found its output identical to
+	// the latest version (CheckInput): the product was checked, and is fresh.
+	ActivityRecordCheck = "RecordCheck"
+	// ActivitySupersedeOlder asks the older runs of the product that wait for
+	// approval to end as superseded (SupersedeOlderInput).
+	ActivitySupersedeOlder = "SupersedeOlder"
+	// ActivityVerifySupersede checks a supersede claim against Temporal's
+	// record of the claiming run (VerifySupersedeInput).
+	ActivityVerifySupersede = "VerifySupersede"
 )
 
 // Update, query and signal names.
@@ -46,6 +55,11 @@ const (
 	// recorded, so the workflow checks it in its handler and records a refused one
 	// as refused, never acting on it.
 	SignalDecide = "decide-signal"
+	// SignalSupersede tells a run waiting for approval that a newer run of the
+	// same product waits too (Supersede). Anyone with access to Temporal can
+	// send it, so the run believes it only after ActivityVerifySupersede has
+	// found the claiming run in Temporal's record.
+	SignalSupersede = "supersede"
 )
 
 // Search attribute names, registered on the namespace by `meshflow dev` (and by the
@@ -72,15 +86,22 @@ const (
 	StageAwaitingApproval Stage = "awaiting-approval"
 	StagePublishing       Stage = "publishing"
 	StagePublished        Stage = "published"
-	StageRejected         Stage = "rejected"
-	StageExpired          Stage = "expired"
-	StageFailed           Stage = "failed"
+	// StageUnchanged ends a run whose output is identical to the latest
+	// version's, under the same contract: it publishes nothing and records the
+	// check.
+	StageUnchanged Stage = "unchanged"
+	StageRejected  Stage = "rejected"
+	StageExpired   Stage = "expired"
+	// StageSuperseded ends a run that waited for approval when a newer run of
+	// the same product reached approval: nobody approves its stale data.
+	StageSuperseded Stage = "superseded"
+	StageFailed     Stage = "failed"
 )
 
 // Final reports whether the stage ends the run.
 func (s Stage) Final() bool {
 	switch s {
-	case StagePublished, StageRejected, StageExpired, StageFailed:
+	case StagePublished, StageUnchanged, StageRejected, StageExpired, StageSuperseded, StageFailed:
 		return true
 	}
 	return false

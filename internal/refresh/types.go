@@ -1,6 +1,7 @@
 package refresh
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -472,6 +473,11 @@ type Quality struct {
 	Rejects  *ObjectRef `json:"rejects,omitempty"`
 	// Columns are each published column's statistics, over the rows out.
 	Columns []ColumnStats `json:"columns,omitempty"`
+	// Fingerprint identifies the rows out whatever their order and however
+	// the Parquet file encodes them (engine.Fingerprint): DuckDB need not
+	// write the same rows to the same bytes twice. Versions published before
+	// it have none.
+	Fingerprint string `json:"fingerprint,omitempty"`
 	// History is how many published versions the dataset rules and the anomaly
 	// checks compared the candidate with.
 	History int64 `json:"history,omitempty"`
@@ -849,6 +855,16 @@ type Status struct {
 	// Deprecated are the run's inputs pinned to a major version that is
 	// deprecated on a date still to come.
 	Deprecated []DeprecatedInput `json:"deprecated,omitempty"`
+	// Unchanged is the version a run that ended unchanged found its output
+	// identical to, and CheckedAt when it checked.
+	Unchanged string    `json:"unchanged,omitempty"`
+	CheckedAt time.Time `json:"checkedAt,omitzero"`
+	// SupersededBy is the newer run (its workflow ID) that superseded this
+	// one.
+	SupersededBy string `json:"supersededBy,omitempty"`
+	// SupersedeRefused lists the supersede claims the run did not believe,
+	// each with why.
+	SupersedeRefused []string `json:"supersedeRefused,omitempty"`
 }
 
 // Result is what a finished run returns.
@@ -856,6 +872,90 @@ type Result struct {
 	Stage   Stage  `json:"stage"`
 	Version string `json:"version,omitempty"`
 	Reason  string `json:"reason,omitempty"`
+}
+
+// Unchanged reports whether a run's checked output is the latest version's
+// output again: the same contract (the checksum of its published ODCS YAML),
+// the same rows out (the data object's SHA-256, or else the rows' fingerprint,
+// since DuckDB may write the same rows to other bytes), and as many rows
+// quarantined and rejected. Partitioned versions, and versions published
+// before contracts or fingerprints were recorded, are never unchanged.
+func Unchanged(latest Manifest, contract ObjectRef, data ObjectRef, q Quality) bool {
+	switch {
+	case latest.Partitions != nil || latest.Contract == nil || latest.Contract.SHA256 == "" || latest.Contract.SHA256 != contract.SHA256:
+		return false
+	case latest.Quality.RowsOut != q.RowsOut || latest.Quality.Quarantined != q.Quarantined || latest.Quality.Rejected != q.Rejected:
+		return false
+	case data.SHA256 != "" && latest.Data.SHA256 == data.SHA256:
+		return true
+	}
+	return q.Fingerprint != "" && latest.Quality.Fingerprint == q.Fingerprint
+}
+
+// CheckInput asks to record that a run's output was identical to Version,
+// the product's latest version, at CheckedAt.
+type CheckInput struct {
+	Ref          string    `json:"ref"`
+	Version      string    `json:"version"`
+	RunID        string    `json:"runId"`
+	WorkflowID   string    `json:"workflowId"`
+	MeshRevision string    `json:"meshRevision,omitempty"`
+	CheckedAt    time.Time `json:"checkedAt"`
+}
+
+// Supersede is the argument of SignalSupersede: the newer run that reached
+// approval.
+type Supersede struct {
+	WorkflowID string `json:"workflowId"`
+	RunID      string `json:"runId"`
+}
+
+// SupersedeOlderInput asks to signal the runs of product Ref that wait for
+// approval and started before StartedAt, the start of run Self.
+type SupersedeOlderInput struct {
+	Ref       string    `json:"ref"`
+	Self      Supersede `json:"self"`
+	StartedAt time.Time `json:"startedAt"`
+}
+
+// SupersedeOlderResult names the runs that were asked to end.
+type SupersedeOlderResult struct {
+	Signalled []string `json:"signalled,omitempty"`
+}
+
+// VerifySupersedeInput asks whether Claim is a newer run of product Ref
+// than the run Self, started at StartedAt on TaskQueue, that reached
+// approval.
+type VerifySupersedeInput struct {
+	Ref       string    `json:"ref"`
+	Self      Supersede `json:"self"`
+	StartedAt time.Time `json:"startedAt"`
+	TaskQueue string    `json:"taskQueue"`
+	Claim     Supersede `json:"claim"`
+}
+
+// VerifySupersedeResult says whether the claim holds, and why not.
+type VerifySupersedeResult struct {
+	Valid  bool   `json:"valid"`
+	Reason string `json:"reason,omitempty"`
+}
+
+// ErrRunNotFound says that Temporal has no such run; Runs implementations
+// wrap it.
+var ErrRunNotFound = errors.New("no such run")
+
+// RunInfo is what Temporal records of a run: what verifying a supersede
+// claim reads.
+type RunInfo struct {
+	WorkflowID   string    `json:"workflowId"`
+	RunID        string    `json:"runId"`
+	WorkflowType string    `json:"workflowType"`
+	TaskQueue    string    `json:"taskQueue"`
+	Domain       string    `json:"domain"`
+	Product      string    `json:"product"`
+	Stage        Stage     `json:"stage"`
+	Running      bool      `json:"running"`
+	StartedAt    time.Time `json:"startedAt"`
 }
 
 // AccessGrantedInput asks whether the owner team of a product holds a grant for

@@ -139,9 +139,12 @@ func TestExampleMeshPublishes(t *testing.T) {
 
 // rejectAndExpire continues the mesh test: a steward who
 // submitted a run cannot approve it, a rejection publishes nothing, and a request
-// nobody answers expires.
+// nobody answers expires. Both runs round the revenue to one decimal: over the
+// same upstream versions the KPIs would otherwise be the published ones again,
+// and the runs would end unchanged before anyone is asked.
 func rejectAndExpire(t *testing.T, e *env) {
-	run := e.startRef("finance/global-kpis", "reject", "maria.rossi")
+	kpis := changedKPIs(t, e)
+	run := e.startProduct(kpis, "reject", "maria.rossi")
 	e.WaitStage(run.GetID(), refresh.StageAwaitingApproval, time.Minute)
 	if _, err := e.Control.Decide(t.Context(), "", run.GetID(), refresh.Decision{Principal: "maria.rossi", Approve: true}); err == nil ||
 		!strings.Contains(err.Error(), "maria.rossi submitted this run and cannot approve it") {
@@ -156,7 +159,6 @@ func rejectAndExpire(t *testing.T, e *env) {
 	}
 	e.record("rejected", run.GetID(), run.GetRunID())
 
-	kpis := e.product("finance/global-kpis")
 	kpis.Governance.Timeout = 2 * time.Second
 	run = e.startProduct(kpis, "expire", "maria.rossi")
 	res, err = e.Result(run, time.Minute)
@@ -235,6 +237,20 @@ func breakingChange(t *testing.T, e *env) {
 	if err != nil || res.Stage != refresh.StageRejected {
 		t.Fatalf("the propagated KPIs run: %+v, %v; want rejected", res, err)
 	}
+}
+
+// changedKPIs returns the finance KPIs with their revenue rounded to one
+// decimal instead of two: a run of it computes other rows than the published
+// version's.
+func changedKPIs(t *testing.T, e *env) refresh.Product {
+	t.Helper()
+	kpis := e.product("finance/global-kpis")
+	sql := strings.Replace(kpis.SQL, "), 2) AS net_revenue_usd", "), 1) AS net_revenue_usd", 1)
+	if sql == kpis.SQL {
+		t.Fatal("the test's edit of the KPIs' SQL did not apply")
+	}
+	kpis.SQL = sql
+	return kpis
 }
 
 func hasRule(q refresh.Quality, id, status string) bool {

@@ -131,10 +131,13 @@ func TestPinnedConsumerAcrossABreakingChange(t *testing.T) {
 		t.Errorf("a pin to @3: %v (type %q); want it failing, naming the latest version", err, harness.ErrType(err))
 	}
 
-	// film/cities keeps working, reading 1.0.0.
+	// film/cities keeps working, reading 1.0.0: its output is the one it
+	// published before 2.0.0, so the run ends unchanged since that version
+	// (had it read 2.0.0, which has no amount, its SQL would not bind).
 	before := readLatest(cities).Version
-	if v := e.Published(start(cities, rev, "after-2"), 2*time.Minute); v == before {
-		t.Fatalf("film/cities published %s again", v)
+	after := start(cities, rev, "after-2")
+	if res, err := e.Result(after, 2*time.Minute); err != nil || res.Stage != refresh.StageUnchanged || res.Version != before {
+		t.Fatalf("film/cities after 2.0.0: %+v, %v; want unchanged since %s\n%s", res, err, before, e.Explain(after.GetID()))
 	}
 	if in := readLatest(cities).Inputs[0]; in.SourceVersion != "1.0.0" {
 		t.Errorf("film/cities read airports %s, want 1.0.0", in.SourceVersion)
@@ -146,7 +149,9 @@ func TestPinnedConsumerAcrossABreakingChange(t *testing.T) {
 		t.Fatal(err)
 	}
 	warned := start(cities, rev, "warned")
-	e.Published(warned, 2*time.Minute)
+	if res, err := e.Result(warned, 2*time.Minute); err != nil || res.Stage != refresh.StageUnchanged {
+		t.Fatalf("the warned run of film/cities: %+v, %v; want it to work (unchanged)\n%s", res, err, e.Explain(warned.GetID()))
+	}
 	st, err = e.Control.Status(t.Context(), warned.GetID(), "")
 	if err != nil || len(st.Deprecated) != 1 || st.Deprecated[0].Input != "airports" || st.Deprecated[0].On != on {
 		t.Fatalf("status of the warned run: %+v, %v; want input airports deprecated on %s", st.Deprecated, err, on)

@@ -107,7 +107,7 @@ func (e *Env) StartWorkers(queues []string, o WorkerOptions) *activities.Activit
 		threads = 1
 	}
 	acts := &activities.Activities{Store: st, Open: o.Open, Scratch: e.T.TempDir(), Threads: threads,
-		Logger: QuietLogger(), Metrics: o.Metrics, Notify: o.Notify}
+		Logger: QuietLogger(), Metrics: o.Metrics, Notify: o.Notify, Runs: e.Control}
 	for _, q := range queues {
 		w := worker.New(e.Temporal, q, acts, worker.Options{Identity: e.Name + "-" + q,
 			MaxConcurrentSessions: o.MaxConcurrentSessions, MaxConcurrentActivities: o.MaxConcurrentActivities})

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/meshflow/meshflow/internal/mesh/meshcheck"
@@ -76,3 +77,22 @@ func TinyProduct(t testing.TB, dir, domain, name, queue string) refresh.Product 
 // QuietLogger drops what it is given: the activities' logs, and the Temporal
 // SDK's reconnection warnings while a server is stopped on purpose.
 func QuietLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// ChangeInput appends a row to the CSV file of a product made by TinyProduct,
+// so that its next run publishes a new version: a run whose output is the
+// latest version's again ends unchanged.
+func ChangeInput(t testing.TB, p refresh.Product) {
+	t.Helper()
+	if len(p.Inputs) == 0 || !strings.HasPrefix(p.Inputs[0].URI, "file://") {
+		t.Fatalf("%s has no input file to change", p.Ref())
+	}
+	f := strings.TrimPrefix(p.Inputs[0].URI, "file://")
+	b, err := os.ReadFile(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := strings.Count(strings.TrimSpace(string(b)), "\n")
+	if err := os.WriteFile(f, fmt.Appendf(b, "%d,%d\n", 100+rows, rows), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}

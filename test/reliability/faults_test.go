@@ -62,8 +62,9 @@ func TestWorkerDiesAfterPublishing(t *testing.T) {
 	}
 	reconcile(t, e.Store, p.Ref(), map[string]want{"1.0.0": {RunID: run.GetRunID()}})
 
-	// The next refresh publishes the next version: the lost report left nothing
-	// in the way.
+	// The next refresh, over a changed input, publishes the next version: the
+	// lost report left nothing in the way.
+	harness.ChangeInput(t, p)
 	run2 := e.Start(p, "2", "ana")
 	if v := e.Published(run2, time.Minute); v != "1.1.0" {
 		t.Fatalf("second refresh published %s, want 1.1.0", v)
@@ -87,6 +88,11 @@ func TestRefreshesRace(t *testing.T) {
 	lost := 0
 	started := time.Now()
 	for i := range pairs {
+		if i > 0 {
+			// Each pair reads a new input: over the last one, its runs would
+			// end unchanged.
+			harness.ChangeInput(t, p)
+		}
 		var runs [2]client.WorkflowRun
 		var wg sync.WaitGroup
 		for j := range runs {
@@ -104,9 +110,14 @@ func TestRefreshesRace(t *testing.T) {
 			t.FailNow()
 		}
 		won := 0
+		var unchanged []refresh.Result
 		for _, run := range runs {
 			res, err := e.Result(run, time.Minute)
 			switch {
+			case err == nil && res.Stage == refresh.StageUnchanged:
+				// It read latest after the other run of its pair had published
+				// the same rows: it must name that version (checked below).
+				unchanged = append(unchanged, res)
 			case err == nil && res.Stage == refresh.StagePublished:
 				if w, dup := wantVersions[res.Version]; dup {
 					t.Errorf("pair %d: runs %s and %s both report version %s", i, w.RunID, run.GetRunID(), res.Version)
@@ -119,11 +130,16 @@ func TestRefreshesRace(t *testing.T) {
 				}
 				lost++
 			default:
-				t.Errorf("pair %d: run %s ended with %+v, %v; want published or VersionTaken\n%s", i, run.GetID(), res, err, e.Explain(run.GetID()))
+				t.Errorf("pair %d: run %s ended with %+v, %v; want published, unchanged or VersionTaken\n%s", i, run.GetID(), res, err, e.Explain(run.GetID()))
 			}
 		}
 		if won == 0 {
 			t.Errorf("pair %d: neither run published", i)
+		}
+		for _, res := range unchanged {
+			if _, ok := wantVersions[res.Version]; !ok || won != 1 {
+				t.Errorf("pair %d: a run ended unchanged since %s, which its pair did not publish (versions %v)", i, res.Version, wantVersions)
+			}
 		}
 	}
 	t.Logf("%d pairs in %s: %d versions published, %d runs lost the race with VersionTaken; latest seen %v",
@@ -228,6 +244,7 @@ func TestLostReportWhileAnotherRunPublishes(t *testing.T) {
 	case <-time.After(time.Minute):
 		t.Fatalf("run A did not publish\n%s", e.Explain(runA.GetID()))
 	}
+	harness.ChangeInput(t, p) // else B's rows would be A's 1.0.0 again: unchanged
 	runB := e.Start(p, "b", "ana")
 	vb := e.Published(runB, time.Minute)
 	close(resume)
@@ -262,6 +279,7 @@ func TestTerminatedRunsClaimIsSteppedOver(t *testing.T) {
 		t.Fatalf("first refresh published %s, want 1.0.0", v)
 	}
 
+	harness.ChangeInput(t, p) // the runs below publish new rows, not 1.0.0's again
 	refuseLatest.Store(true)
 	claimKey := layout.VersionPrefix(p.Ref(), "1.1.0") + "/manifest.json"
 	stuck := e.Start(p, "stuck", "ana")
@@ -296,6 +314,7 @@ func TestTerminatedRunsClaimIsSteppedOver(t *testing.T) {
 	if v := e.Published(run2, time.Minute); v != "1.2.0" {
 		t.Fatalf("the run after a stale claim published %s, want 1.2.0", v)
 	}
+	harness.ChangeInput(t, p)
 	run3 := e.Start(p, "3", "ana")
 	if v := e.Published(run3, time.Minute); v != "1.3.0" {
 		t.Fatalf("the next run published %s, want 1.3.0", v)

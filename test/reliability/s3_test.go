@@ -100,6 +100,7 @@ func TestS3StoppedDuringPublish(t *testing.T) {
 
 	armed.Store(true)
 	started := time.Now()
+	harness.ChangeInput(t, p) // new rows: over the same input the run would end unchanged
 	run2 := e.Start(p, "2", "ana")
 	select {
 	case <-stopped:

@@ -30,6 +30,9 @@ const (
 	CodeCommentRequired  = "comment_required"
 	CodeManifestMismatch = "manifest_mismatch"
 	CodeRepeatVote       = "repeat_vote"
+	// CodeSuperseded answers a decision on a run that a newer run of the same
+	// product superseded (409): the steward decides on the newer run.
+	CodeSuperseded = "superseded"
 )
 
 // StatusReader reads a run's status; *control.Client has it.
@@ -127,6 +130,8 @@ func (d *Decisions) Decide(ctx context.Context, by Caller, req DecisionRequest) 
 		return Decided{}, d.failed(by, id, e)
 	case e != nil:
 		return Decided{}, d.refuse(by, id, e.Code, e)
+	case st.Stage == refresh.StageSuperseded || st.SupersededBy != "":
+		return Decided{}, d.refuse(by, id, CodeSuperseded, supersededError(id, st))
 	case st.Stage != refresh.StageAwaitingApproval:
 		return Decided{}, d.refuse(by, id, CodeNotWaiting, Errorf(http.StatusConflict, CodeNotWaiting,
 			"run %s of %s is not waiting for approval (stage %s)", id, st.Product, st.Stage))
@@ -139,6 +144,9 @@ func (d *Decisions) Decide(ctx context.Context, by Caller, req DecisionRequest) 
 		// refusal).
 		if now, err := d.runs.Status(ctx, id, ""); err == nil {
 			st = now
+		}
+		if st.Stage == refresh.StageSuperseded || st.SupersededBy != "" {
+			return Decided{}, d.refuse(by, id, CodeSuperseded, supersededError(id, st))
 		}
 		if st.Stage != refresh.StageAwaitingApproval {
 			return Decided{}, d.refuse(by, id, CodeNotWaiting, &Error{Status: http.StatusConflict, Code: CodeNotWaiting, Message: appErr.Message()})
@@ -162,6 +170,14 @@ func (d *Decisions) Decide(ctx context.Context, by Caller, req DecisionRequest) 
 	d.log.Info("decision accepted", "principal", by.Principal, "workflow_id", id, "decision", verdict, "manifest_hash", dec.ManifestHash,
 		"remote", by.Remote, "via", by.Via)
 	return Decided{WorkflowID: id, Principal: by.Principal, Decision: verdict, Status: after}, nil
+}
+
+// supersededError is the 409 of a decision on a superseded run: it names the
+// newer run to decide on instead.
+func supersededError(id string, st refresh.Status) *Error {
+	return Errorf(http.StatusConflict, CodeSuperseded,
+		"run %s of %s was superseded by %s, a newer run that waits for approval of newer data; review and decide on that run instead",
+		id, st.Product, st.SupersededBy)
 }
 
 // check applies the rules a decision must meet before Temporal is asked; the

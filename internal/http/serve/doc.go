@@ -80,6 +80,7 @@
 //	404 unknown_run, not_found, unknown_product, unknown_version
 //	405 method_not_allowed
 //	409 not_waiting (the run is not waiting for approval, or was decided meanwhile),
+//	    superseded (a newer run of the product superseded the run: the message names it),
 //	    manifest_mismatch (the run reviews another manifest than the one decided on),
 //	    repeat_vote (the caller has decided on the run already)
 //	413 too_large (body over 64 KiB)
@@ -95,7 +96,7 @@
 //	    authentication reason (missing_header, malformed_token, unknown_token,
 //	    bad_signature, expired, …), bad_json, unknown_field, missing_field,
 //	    too_large, bad_request, comment_required, bad_comment, csrf (inbox),
-//	    unknown_run, not_waiting, not_approver, submitter, repeat_vote,
+//	    unknown_run, not_waiting, superseded, not_approver, submitter, repeat_vote,
 //	    manifest_mismatch, refused
 //	meshflow_api_auth_failures_total{reason}  failed authentications on any endpoint
 package serve

@@ -62,6 +62,12 @@ func startTemporal(t *testing.T) *control.Client {
 		return refresh.InputsPublishedResult{}, nil
 	})
 	reg(refresh.ActivityCleanup, func(context.Context, refresh.CleanupInput) error { return nil })
+	reg(refresh.ActivitySupersedeOlder, func(context.Context, refresh.SupersedeOlderInput) (refresh.SupersedeOlderResult, error) {
+		return refresh.SupersedeOlderResult{}, nil
+	})
+	reg(refresh.ActivityVerifySupersede, func(context.Context, refresh.VerifySupersedeInput) (refresh.VerifySupersedeResult, error) {
+		return refresh.VerifySupersedeResult{Reason: "the test's runs supersede nobody"}, nil
+	})
 	signer, err := signing.NewSigner()
 	if err != nil {
 		t.Fatal(err)

@@ -128,6 +128,10 @@ type freshness struct {
 	State string
 	// Note says why the SLA could not be compared with.
 	Note string
+	// Checked is when a run last found the output unchanged since the latest
+	// version ("" when none did since it was published): "checked 06:00,
+	// unchanged since 1.4.0".
+	Checked string
 }
 
 type versionRow struct {
@@ -284,7 +288,11 @@ func (s *server) product(ctx context.Context, e catalog.Entry, signedIn bool) pr
 			}
 		}
 	}
-	d.Fresh = freshOf(m.PublishedAt, c)
+	check := catalog.LatestCheck(ctx, s.deps.Store, e.Ref, m)
+	d.Fresh = freshOf(catalog.FreshAt(m, check), c)
+	if check != nil && catalog.FreshAt(m, check).Equal(check.CheckedAt) {
+		d.Fresh.Checked = fmt.Sprintf("checked %s, unchanged since %s", check.CheckedAt.Local().Format("2006-01-02 15:04"), m.Version)
+	}
 	s.deprecations(ctx, &d, e, sp)
 
 	var inputs []lineageInput
@@ -437,8 +445,9 @@ func slaValue(v any) string {
 	return fmt.Sprint(v)
 }
 
-// freshOf compares the age of the latest version with the contract's
-// freshness SLA, as package catalog reads it.
+// freshOf compares the age of the latest version (counted from its
+// publication or its last unchanged check, catalog.FreshAt) with the
+// contract's freshness SLA, as package catalog reads it.
 func freshOf(published time.Time, c *contract.Contract) freshness {
 	f := freshness{Age: ago(published)}
 	cf := catalog.FreshnessOf(c, published, time.Now())

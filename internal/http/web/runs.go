@@ -46,6 +46,8 @@ func (s *server) runRow(r control.Run) runRow {
 		row.Outcome = "running"
 	case r.Stage == refresh.StagePublished && r.Version != "":
 		row.Outcome = "published v" + r.Version
+	case r.Stage == refresh.StageUnchanged && r.Version != "":
+		row.Outcome = "unchanged since v" + r.Version
 	case r.Stage != "":
 		row.Outcome = string(r.Stage)
 		if r.Status != "Completed" {

@@ -1,6 +1,8 @@
 package web
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -16,6 +18,7 @@ import (
 	"github.com/meshflow/meshflow/internal/http/api"
 	"github.com/meshflow/meshflow/internal/refresh"
 	"github.com/meshflow/meshflow/internal/store/catalog"
+	"github.com/meshflow/meshflow/internal/store/layout"
 	"github.com/meshflow/meshflow/internal/store/publish/publishtest"
 	"github.com/meshflow/meshflow/internal/store/storage"
 )
@@ -362,5 +365,32 @@ func TestProductShowsAnomalies(t *testing.T) {
 	}
 	if strings.Contains(body, "anomaly_row_count warn") {
 		t.Error("the anomaly shows as a failing rule too")
+	}
+}
+
+// TestProductShowsUnchangedCheck: after a run found the output unchanged
+// since the latest version, the product page counts freshness from the
+// check and says so; a check of an older version is not shown.
+func TestProductShowsUnchangedCheck(t *testing.T) {
+	srv, st := newTestServer(t)
+	at := time.Now().Add(-time.Minute).Truncate(time.Second)
+	write := func(version string) {
+		t.Helper()
+		b, err := json.Marshal(layout.Check{Version: version, CheckedAt: at, RunID: "r", WorkflowID: "refresh/finance/kpis/x"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.Put(t.Context(), layout.CheckedKey("finance/kpis"), bytes.NewReader(b), storage.PutOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := `<span id="checked">(checked ` + at.Local().Format("2006-01-02 15:04") + `, unchanged since 2.0.0)</span>`
+	write("2.0.0")
+	if status, body := getAs(t, srv, nil, "/products/finance/kpis"); status != 200 || !strings.Contains(body, want) {
+		t.Errorf("product page: %d, no %q in\n%s", status, want, body)
+	}
+	write("1.1.0")
+	if status, body := getAs(t, srv, nil, "/products/finance/kpis"); status != 200 || strings.Contains(body, `id="checked"`) {
+		t.Errorf("product page with a check of an older version: %d, shows it:\n%s", status, body)
 	}
 }

@@ -56,7 +56,9 @@
 //
 // product-late comes from no run: the Sender compares every product's latest
 // version with its contract's freshness SLA (catalog.FreshnessOf, as the
-// meshflow_product_late metric does) while a route takes the event, and
+// meshflow_product_late metric does), counting from the later of its
+// publication and the last run that found it unchanged (catalog.FreshAt),
+// while a route takes the event, and
 // leaves one event per late version in the outbox of the run that published
 // it (seq SeqLate). deprecation-approaching is told by every run of a
 // consumer that reads a pinned major (`product: aviation/airports@1`) whose

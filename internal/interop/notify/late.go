@@ -9,6 +9,7 @@ import (
 	"github.com/meshflow/meshflow/internal/mesh/spec"
 	"github.com/meshflow/meshflow/internal/refresh"
 	"github.com/meshflow/meshflow/internal/store/catalog"
+	"github.com/meshflow/meshflow/internal/store/layout"
 )
 
 // SeqLate is the seq of a version's product-late event, in the outbox of the
@@ -52,7 +53,8 @@ func (s *Sender) CheckLate(ctx context.Context) (int, error) {
 			s.Logger.Warn("notify: cannot read a published contract for its freshness", "product", e.Ref, "version", m.Version, "error", err)
 			continue
 		}
-		f := catalog.FreshnessOf(c, m.PublishedAt, now)
+		check := catalog.LatestCheck(ctx, s.Store, e.Ref, m)
+		f := catalog.FreshnessOf(c, catalog.FreshAt(m, check), now)
 		if !f.Late {
 			continue
 		}
@@ -65,12 +67,21 @@ func (s *Sender) CheckLate(ctx context.Context) (int, error) {
 		ev := Event{Kind: spec.EventProductLate, At: now.UTC(), Domain: domain, Product: e.Ref, Run: Run{WorkflowID: wf, RunID: m.RunID},
 			Version: m.Version, Stage: string(refresh.StagePublished),
 			Title: e.Ref + " is late",
-			Text: fmt.Sprintf("The latest version of %s, %s, was published %s ago; its contract promises a new version within %s (freshness SLA).",
-				e.Ref, m.Version, f.Age.Round(time.Minute), f.Expected),
+			Text: fmt.Sprintf("The latest version of %s, %s, was %s %s ago; its contract promises a new version within %s (freshness SLA).",
+				e.Ref, m.Version, lastSeen(check), f.Age.Round(time.Minute), f.Expected),
 			Action: "Check its schedule and its last runs (meshflow status " + e.Ref + ")."}
 		if err := (Outbox{Store: s.Store}).Write(ctx, SeqLate, ev); err != nil {
 			return late, err
 		}
 	}
 	return late, nil
+}
+
+// lastSeen says what the age of a late product counts from: its publication,
+// or the last run that found it unchanged.
+func lastSeen(check *layout.Check) string {
+	if check != nil {
+		return "last checked unchanged"
+	}
+	return "published"
 }

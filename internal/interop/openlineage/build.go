@@ -310,11 +310,12 @@ func (n Naming) EndEvent(t EventType, ref string, run RunInfo, message string, a
 }
 
 // Terminal returns the event type of a run that ended at stage: COMPLETE when
-// it published, FAIL when it failed, ABORT when it was rejected, expired, or
-// stopped at any other stage (cancelled or terminated).
+// it published or found its output unchanged, FAIL when it failed, ABORT when
+// it was rejected, expired, superseded, or stopped at any other stage
+// (cancelled or terminated).
 func Terminal(stage refresh.Stage) EventType {
 	switch stage {
-	case refresh.StagePublished:
+	case refresh.StagePublished, refresh.StageUnchanged:
 		return Complete
 	case refresh.StageFailed:
 		return Fail

@@ -75,7 +75,10 @@ type deprecatedInput struct {
 type productState struct {
 	ref         string
 	publishedAt time.Time
-	sla         time.Duration // 0 when the contract has none
+	// freshAt is when the latest version was last known current: its
+	// publication, or a later run that found the output unchanged.
+	freshAt time.Time
+	sla     time.Duration // 0 when the contract has none
 }
 
 // New builds the state collector; register it on the registry main serves.
@@ -97,7 +100,7 @@ func New(cfg Config) *State {
 		lastPublish: prometheus.NewDesc("meshflow_product_last_publish_timestamp_seconds",
 			"When the product's latest version was published (Unix seconds), from the catalog.", product, nil),
 		freshness: prometheus.NewDesc("meshflow_product_freshness_seconds",
-			"Seconds since the product's latest version was published, at scrape time.", product, nil),
+			"Seconds since the product's latest version was published, or since a later run found its output unchanged, at scrape time.", product, nil),
 		sla: prometheus.NewDesc("meshflow_product_freshness_sla_seconds",
 			"The oldest the product may get: its contract's slaProperties frequency plus latency.", product, nil),
 		late: prometheus.NewDesc("meshflow_product_late",
@@ -134,7 +137,7 @@ func (s *State) Collect(ch chan<- prometheus.Metric) {
 	for _, p := range s.products {
 		seen[p.ref] = true
 		d, n, _ := strings.Cut(p.ref, "/")
-		age := now.Sub(p.publishedAt).Seconds()
+		age := now.Sub(p.freshAt).Seconds()
 		ch <- prometheus.MustNewConstMetric(s.lastPublish, prometheus.GaugeValue, float64(p.publishedAt.UnixMilli())/1000, d, n)
 		ch <- prometheus.MustNewConstMetric(s.freshness, prometheus.GaugeValue, age, d, n)
 		if p.sla > 0 {
@@ -238,7 +241,10 @@ func (s *State) readCatalog(ctx context.Context) ([]productState, error) {
 	}
 	out := make([]productState, 0, len(entries))
 	for _, e := range entries {
-		p := productState{ref: e.Ref, publishedAt: e.Latest.PublishedAt}
+		// A run that found the output unchanged since the latest version
+		// counts as a refresh: freshness is from its check.
+		p := productState{ref: e.Ref, publishedAt: e.Latest.PublishedAt,
+			freshAt: catalog.FreshAt(e.Latest, catalog.LatestCheck(ctx, s.cfg.Store, e.Ref, e.Latest))}
 		p.sla = s.contractSLA(ctx, e.Latest)
 		out = append(out, p)
 	}

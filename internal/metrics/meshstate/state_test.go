@@ -2,6 +2,7 @@ package meshstate
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -9,6 +10,8 @@ import (
 	"github.com/meshflow/meshflow/internal/mesh/meshrev/meshrevtest"
 	"github.com/meshflow/meshflow/internal/refresh"
 	"github.com/meshflow/meshflow/internal/store/catalog"
+	"github.com/meshflow/meshflow/internal/store/layout"
+	publishing "github.com/meshflow/meshflow/internal/store/publish"
 	"github.com/meshflow/meshflow/internal/store/publish/publishtest"
 	"github.com/meshflow/meshflow/internal/store/storage"
 	"github.com/meshflow/meshflow/internal/temporal/control"
@@ -76,7 +79,7 @@ func TestStateCollector(t *testing.T) {
 # TYPE meshflow_product_late gauge
 meshflow_product_late{domain="sales",product="kpis"} 0
 meshflow_product_late{domain="sales",product="orders"} 1
-# HELP meshflow_product_freshness_seconds Seconds since the product's latest version was published, at scrape time.
+# HELP meshflow_product_freshness_seconds Seconds since the product's latest version was published, or since a later run found its output unchanged, at scrape time.
 # TYPE meshflow_product_freshness_seconds gauge
 meshflow_product_freshness_seconds{domain="sales",product="kpis"} 3600
 meshflow_product_freshness_seconds{domain="sales",product="orders"} 108000
@@ -182,5 +185,39 @@ meshflow_deprecated_inputs{input="airports",major="1",on="2027-03-01",product="f
 	clock = time.Date(2027, 3, 1, 0, 0, 0, 0, time.UTC)
 	if n, err := testutil.GatherAndCount(reg, "meshflow_deprecated_inputs"); err != nil || n != 0 {
 		t.Errorf("after the date: %d series (%v), want none", n, err)
+	}
+}
+
+// TestUnchangedCheckCountsAsFresh: a product published 30h ago (SLA 28h) whose
+// run found it unchanged an hour ago is fresh: freshness counts from the check,
+// and the last publication stays when it was published.
+func TestUnchangedCheckCountsAsFresh(t *testing.T) {
+	st, err := storage.OpenLocal(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
+	publish(t, st, "sales/orders", now.Add(-30*time.Hour), slaContract)
+	p := publishing.Publisher{Store: st}
+	if err := p.RecordCheck(t.Context(), "sales/orders", layout.Check{Version: "1.0.0", CheckedAt: now.Add(-time.Hour), RunID: "r"}); err != nil {
+		t.Fatal(err)
+	}
+	s := New(Config{Store: st, Now: func() time.Time { return now }, TTL: time.Minute})
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(s)
+	want := fmt.Sprintf(`
+# HELP meshflow_product_late 1 when the product is older than its contract's freshness SLA (frequency plus latency), else 0.
+# TYPE meshflow_product_late gauge
+meshflow_product_late{domain="sales",product="orders"} 0
+# HELP meshflow_product_freshness_seconds Seconds since the product's latest version was published, or since a later run found its output unchanged, at scrape time.
+# TYPE meshflow_product_freshness_seconds gauge
+meshflow_product_freshness_seconds{domain="sales",product="orders"} 3600
+# HELP meshflow_product_last_publish_timestamp_seconds When the product's latest version was published (Unix seconds), from the catalog.
+# TYPE meshflow_product_last_publish_timestamp_seconds gauge
+meshflow_product_last_publish_timestamp_seconds{domain="sales",product="orders"} %d
+`, now.Add(-30*time.Hour).Unix())
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "meshflow_product_late", "meshflow_product_freshness_seconds",
+		"meshflow_product_last_publish_timestamp_seconds"); err != nil {
+		t.Error(err)
 	}
 }

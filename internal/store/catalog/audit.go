@@ -106,7 +106,7 @@ func AuditProduct(ctx context.Context, st storage.Store, ref string) (Audit, err
 			parts[o.Key] = o
 			continue
 		}
-		if layout.IsMajorOrDeprecationKey(ref, o.Key) {
+		if layout.IsMajorOrDeprecationKey(ref, o.Key) || o.Key == layout.CheckedKey(ref) {
 			continue // shortcuts and records beside the versions, not part of one
 		}
 		v, name, ok := versionObject(ref, o.Key)

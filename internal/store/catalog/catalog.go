@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"time"
 
 	"github.com/meshflow/meshflow/internal/refresh"
 	"github.com/meshflow/meshflow/internal/store/layout"
@@ -221,4 +222,40 @@ func readAll(ctx context.Context, st storage.Store, key string, limit int64) ([]
 		return nil, obj, fmt.Errorf("read %s: %w", key, err)
 	}
 	return b, obj, nil
+}
+
+// ReadCheck returns the product's check record (layout.Check); found is false
+// when no run ever found its output unchanged.
+func ReadCheck(ctx context.Context, st storage.Store, ref string) (c layout.Check, found bool, err error) {
+	_, err = ReadJSON(ctx, st, layout.CheckedKey(ref), &c)
+	if errors.Is(err, storage.ErrNotFound) {
+		return c, false, nil
+	}
+	if err != nil {
+		return c, false, fmt.Errorf("read the check record of %s: %w", ref, err)
+	}
+	return c, true, nil
+}
+
+// FreshAt returns when the latest version m was last known to be current:
+// the later of its publication and the last check that found the product's
+// output unchanged since it (check may be nil). A check of another version is
+// stale and does not count.
+func FreshAt(m refresh.Manifest, check *layout.Check) time.Time {
+	if check != nil && check.Version == m.Version && check.CheckedAt.After(m.PublishedAt) {
+		return check.CheckedAt
+	}
+	return m.PublishedAt
+}
+
+// LatestCheck reads the check record of the latest version m of product ref:
+// nil when there is none, or when it names another version. An unreadable
+// record counts as none: freshness then counts from the publication, which is
+// never later than the truth.
+func LatestCheck(ctx context.Context, st storage.Store, ref string, m refresh.Manifest) *layout.Check {
+	c, found, err := ReadCheck(ctx, st, ref)
+	if err != nil || !found || c.Version != m.Version {
+		return nil
+	}
+	return &c
 }

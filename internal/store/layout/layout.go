@@ -17,6 +17,7 @@
 //	<domain>/<product>/latest.json                                the commit point: names the newest version
 //	<domain>/<product>/majors/<major>.json                        names the newest version of a major (a Latest)
 //	<domain>/<product>/deprecations/<major>.json                  a major's deprecation: its date and note
+//	<domain>/<product>/checked.json                               the last run that found its output identical to latest (a Check)
 //	_staging/<domain>/<product>/<run>/inputs/<input>/<n>.<ext>    snapshots of a run's inputs
 //	_staging/<domain>/<product>/<run>/candidate.parquet           the transform's output
 //	_staging/<domain>/<product>/<run>/{data,quarantine}.parquet   the checked output, split
@@ -56,6 +57,13 @@
 // meshflow serve, for the product's owner and stewards) and read by the runs
 // of consumers that pin the major, the catalog pages, the metrics and gc,
 // which keeps the newest version of every pinned major until its date.
+//
+// The check record is written by the run that ended unchanged (package
+// publish, RecordCheck): its output, under the same contract, was identical
+// to the latest version, so it published nothing. It names that version and
+// when it was checked; freshness (catalog.FreshAt) counts from the later of
+// the version's publication and its last check. It is no commit point: a
+// record naming an older version than latest is stale and ignored.
 //
 // Readers only follow the latest pointer to a manifest and from it along each
 // manifest's previous version, so nothing under _staging and no version that
@@ -256,6 +264,22 @@ func ProductOfLatestKey(key string) (ref string, ok bool) {
 		return "", false
 	}
 	return ref, true
+}
+
+// checkedName is the name of a product's check record.
+const checkedName = "checked.json"
+
+// CheckedKey returns the key of a product's check record.
+func CheckedKey(ref string) string { return ref + "/" + checkedName }
+
+// Check is the content of a product's check record: the last run whose output
+// was identical to Version, and when it checked.
+type Check struct {
+	Version      string    `json:"version"`
+	CheckedAt    time.Time `json:"checkedAt"`
+	RunID        string    `json:"runId"`
+	WorkflowID   string    `json:"workflowId"`
+	MeshRevision string    `json:"meshRevision,omitempty"`
 }
 
 // MajorKey returns the key of the pointer to the newest version of a major.

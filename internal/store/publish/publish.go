@@ -366,3 +366,35 @@ func (p *Publisher) removeClaim(ctx context.Context, vp string, staged map[strin
 	}
 	_ = p.Store.Delete(ctx, path.Join(vp, layout.Manifest))
 }
+
+// RecordCheck writes the product's check record (layout.Check): a run found
+// its output identical to c.Version, the latest version, and published
+// nothing. The record only moves forward: a check older than the recorded one
+// (a slow retry) leaves it, and so does a check of a version that is no longer
+// latest, since a newer version is fresher than any check of an older one.
+func (p *Publisher) RecordCheck(ctx context.Context, ref string, c layout.Check) error {
+	head, found, err := catalog.ReadLatest(ctx, p.Store, ref)
+	if err != nil {
+		return err
+	}
+	if !found || head.Pointer.Version != c.Version {
+		p.logger().Info("check of a version that is no longer latest not recorded", "product", ref, "checked", c.Version)
+		return nil
+	}
+	prev, found, err := catalog.ReadCheck(ctx, p.Store, ref)
+	if err != nil {
+		return err
+	}
+	if found && prev.Version == c.Version && !prev.CheckedAt.Before(c.CheckedAt) {
+		return nil
+	}
+	b, err := json.MarshalIndent(c, "", "  ")
+	if err != nil {
+		return err
+	}
+	key := layout.CheckedKey(ref)
+	if _, err := p.Store.Put(ctx, key, bytes.NewReader(b), storage.PutOptions{ContentType: "application/json"}); err != nil {
+		return fmt.Errorf("write %s: %w", key, err)
+	}
+	return nil
+}

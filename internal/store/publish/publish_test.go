@@ -136,3 +136,47 @@ func TestARunThatFellBehindLosesTheRace(t *testing.T) {
 }
 
 func jsonEncode(b *bytes.Buffer, v any) error { return json.NewEncoder(b).Encode(v) }
+
+// TestCheckRecordOnlyMovesForward: a check of the latest version is recorded
+// and freshness counts from it; an older check (a slow retry) and a check of
+// a version that is no longer latest leave the record; the audit takes the
+// record for part of the product.
+func TestCheckRecordOnlyMovesForward(t *testing.T) {
+	st := newStore(t)
+	p := publish.Publisher{Store: st, Scratch: t.TempDir()}
+	ref := "sales/orders"
+	res, err := p.Publish(t.Context(), refresh.PublishInput{Manifest: staged(t, st, ref, "run-1", "rows"), Bump: refresh.BumpMinor})
+	if err != nil {
+		t.Fatal(err)
+	}
+	head, _, err := catalog.ReadLatest(t.Context(), st, ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	later := head.Manifest.PublishedAt.Add(time.Hour)
+	record := func(version string, at time.Time, run string) {
+		t.Helper()
+		if err := p.RecordCheck(t.Context(), ref, layout.Check{Version: version, CheckedAt: at, RunID: run}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	record(res.Version, later, "run-2")
+	record(res.Version, later.Add(-time.Minute), "run-slow")
+	record("0.9.0", later.Add(time.Hour), "run-stale")
+	c, found, err := catalog.ReadCheck(t.Context(), st, ref)
+	if err != nil || !found || c.RunID != "run-2" || !c.CheckedAt.Equal(later) || c.Version != "1.0.0" {
+		t.Fatalf("check record %+v (found %v, %v); want run-2's check of 1.0.0 at %s", c, found, err, later)
+	}
+	if got := catalog.FreshAt(head.Manifest, catalog.LatestCheck(t.Context(), st, ref, head.Manifest)); !got.Equal(later) {
+		t.Fatalf("fresh at %s, want the check's %s", got, later)
+	}
+	a, err := catalog.AuditProduct(t.Context(), st, ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range a.Problems {
+		if strings.Contains(p, "checked.json") {
+			t.Errorf("the audit counts the check record as a problem: %s", p)
+		}
+	}
+}
