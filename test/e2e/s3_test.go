@@ -142,6 +142,11 @@ func TestPublishesToS3(t *testing.T) {
 		t.Fatalf("1.0.0 has %d objects, want at least manifest, data and quality report: %v", len(before), before)
 	}
 
+	// A late order arrives as a third object: the next refresh computes other
+	// rows and publishes them (the same rows would end unchanged).
+	if _, err := raw.Put(ctx, "raw/orders/2026-11.csv", strings.NewReader(header+body[0]), storage.PutOptions{ContentType: "text/csv"}); err != nil {
+		t.Fatalf("upload the late order: %v", err)
+	}
 	run2 := e.startProduct(in.Product, "s3-2", "chen.jie")
 	res, err = e.Result(run2, 2*time.Minute)
 	if err != nil || res.Stage != refresh.StagePublished || res.Version != "1.1.0" {
