@@ -192,8 +192,9 @@ func (r *run) execute(ctx workflow.Context) (refresh.Result, error) {
 	}
 	// An output identical to the latest version's, under the same contract, is
 	// no new version: the run records the check and ends. A partitioned run
-	// carries its unchanged partitions over instead.
-	if workflow.GetVersion(ctx, ChangeUnchanged, workflow.DefaultVersion, 1) >= 1 && latest.Found && staged.parts == nil &&
+	// carries its unchanged partitions over instead, and a product with
+	// output.unchanged: publish publishes whatever its output.
+	if workflow.GetVersion(ctx, ChangeUnchanged, workflow.DefaultVersion, 1) >= 1 && latest.Found && staged.parts == nil && !r.p.PublishUnchanged &&
 		refresh.Unchanged(latest.Manifest, gov.Contract, staged.val.Data, staged.val.Quality) {
 		return r.unchanged(ctx, latest.Manifest.Version)
 	}

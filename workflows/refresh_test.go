@@ -436,8 +436,8 @@ func TestDecisionBySignalIsCheckedToo(t *testing.T) {
 
 // TestIdenticalOutputEndsUnchanged: a run whose data and contract are the
 // latest version's publishes nothing, records the check and ends unchanged;
-// other data, another contract, or a run started before ChangeUnchanged
-// publishes.
+// other data, another contract, a product with output.unchanged: publish, or
+// a run started before ChangeUnchanged publishes.
 func TestIdenticalOutputEndsUnchanged(t *testing.T) {
 	contract := refresh.ObjectRef{Key: "c", SHA256: "contract-sha"}
 	latest := refresh.Manifest{Version: "1.0.0", ContractColumns: contractCols, Contract: &contract,
@@ -447,12 +447,14 @@ func TestIdenticalOutputEndsUnchanged(t *testing.T) {
 		version      workflow.Version
 		data, fp, cs string
 		want         refresh.Stage
+		publish      bool
 	}{
-		{"same bytes", 1, "data-sha", "", "contract-sha", refresh.StageUnchanged},
-		{"same rows, other bytes", 1, "other-sha", "rows-v1:x", "contract-sha", refresh.StageUnchanged},
-		{"other rows", 1, "other-sha", "rows-v1:y", "contract-sha", refresh.StagePublished},
-		{"other contract", 1, "data-sha", "rows-v1:x", "other-contract", refresh.StagePublished},
-		{"before the change", workflow.DefaultVersion, "data-sha", "rows-v1:x", "contract-sha", refresh.StagePublished},
+		{"same bytes", 1, "data-sha", "", "contract-sha", refresh.StageUnchanged, false},
+		{"same rows, other bytes", 1, "other-sha", "rows-v1:x", "contract-sha", refresh.StageUnchanged, false},
+		{"other rows", 1, "other-sha", "rows-v1:y", "contract-sha", refresh.StagePublished, false},
+		{"other contract", 1, "data-sha", "rows-v1:x", "other-contract", refresh.StagePublished, false},
+		{"before the change", workflow.DefaultVersion, "data-sha", "rows-v1:x", "contract-sha", refresh.StagePublished, false},
+		{"publish unchanged", 1, "data-sha", "rows-v1:x", "contract-sha", refresh.StagePublished, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newHarness(t)
@@ -461,7 +463,9 @@ func TestIdenticalOutputEndsUnchanged(t *testing.T) {
 			h.validate.Data = refresh.ObjectRef{Key: "staged", SHA256: tc.data}
 			h.validate.Quality.Fingerprint = tc.fp
 			h.govern.Contract = refresh.ObjectRef{Key: "staged-contract", SHA256: tc.cs}
-			start(h, product("never"))
+			p := product("never")
+			p.PublishUnchanged = tc.publish
+			start(h, p)
 			res := h.result(t)
 			if res.Stage != tc.want {
 				t.Fatalf("got %+v, want %s", res, tc.want)

@@ -34,6 +34,9 @@ type Product struct {
 	// Partitions, when set, makes the product time-partitioned: a refresh
 	// builds only new, changed and lookback partitions, in batches.
 	Partitions *Partitioning `json:"partitions,omitempty"`
+	// PublishUnchanged publishes a new version even when the output and the
+	// contract equal the latest version's (spec output.unchanged: publish).
+	PublishUnchanged bool `json:"publishUnchanged,omitempty"`
 }
 
 // Partitioning is how a product is split into time partitions.

@@ -112,6 +112,7 @@ func Product(set *spec.Set, p *spec.Product) (refresh.Product, error) {
 		Domain: p.Metadata.Domain, Name: p.Metadata.Name, Owner: p.Metadata.Owner,
 		Description: p.Metadata.Description, Tags: p.Metadata.Tags, SQL: p.Transform.SQL,
 		ContractFile: p.ContractFile, Access: p.AccessMode(),
+		PublishUnchanged: p.Output.Unchanged == spec.UnchangedPublish,
 	}
 	if d := set.Domain(p.Metadata.Domain); d != nil {
 		out.TaskQueue = d.Queue()

@@ -194,6 +194,14 @@ sales/p.yaml:9:101 error wrong-type: expected true or false for "paused", found 
 `,
 		},
 		{
+			name: "bad output.unchanged",
+			files: map[string]string{
+				"sales/p.yaml": productSpec("sales", "orders", okInput) + "output: {unchanged: always}\n",
+			},
+			want: `sales/p.yaml:9:21 error bad-value: unknown output.unchanged "always"
+`,
+		},
+		{
 			name: "malformed token hashes",
 			files: map[string]string{
 				"mesh.yaml": strings.Replace(strings.Replace(baseMesh,

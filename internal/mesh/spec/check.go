@@ -283,6 +283,12 @@ func (s *Set) checkProduct(p *Product, ds *diag.List) {
 	default:
 		ds.Errorf(doc.PosAt("output", "format"), "bad-value", "write format: parquet", "output format %q is not supported", p.Output.Format)
 	}
+	switch p.Output.Unchanged {
+	case "", UnchangedSkip, UnchangedPublish:
+	default:
+		ds.Errorf(doc.PosAt("output", "unchanged"), "bad-value", "write unchanged: skip (the default: an identical output publishes no version) or unchanged: publish (a version every refresh)",
+			"unknown output.unchanged %q", p.Output.Unchanged)
+	}
 	if sc := p.Schedule; sc != nil {
 		if _, err := cron.ParseStandard(sc.Cron); err != nil && sc.Cron != "" {
 			ds.Errorf(doc.PosAt("schedule", "cron"), "bad-cron", `write five fields "minute hour day-of-month month day-of-week", e.g. "0 6 * * *"`,

@@ -301,7 +301,18 @@ type Governance struct {
 type Output struct {
 	Format   refresh.Format `yaml:"format"` // parquet (default)
 	Location string         `yaml:"location"`
+	// Unchanged says what a refresh whose output and contract equal the latest
+	// version's does: UnchangedSkip (the default) publishes nothing and records
+	// the check, UnchangedPublish publishes a new version anyway, for products
+	// whose consumers expect a version per refresh.
+	Unchanged string `yaml:"unchanged"`
 }
+
+// The values of output.unchanged.
+const (
+	UnchangedSkip    = "skip"
+	UnchangedPublish = "publish"
+)
 
 // Schedule is a product's refresh schedule, made into a Temporal Schedule by
 // `meshflow apply`.
