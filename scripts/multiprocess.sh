@@ -75,11 +75,16 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# free_port: a port nothing listens on and not handed out before. It runs in
+# command substitutions, whose subshells may draw the same $RANDOM: the ports
+# handed out are kept in a file, so two processes started one after the other
+# never get the same one before either binds it.
 free_port() {
 	local p
 	while :; do
-		p=$((20000 + RANDOM % 40000))
-		(echo >"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
+		p=$((20000 + (RANDOM * 32768 + RANDOM + BASHPID) % 40000))
+		grep -qx "$p" "$work/ports" 2>/dev/null && continue
+		(echo >"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p" >>"$work/ports"; echo "$p"; return; }
 	done
 }
 
