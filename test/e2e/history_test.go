@@ -130,21 +130,7 @@ func TestHistoryRuleBlocksACollapse(t *testing.T) {
 // against the history alone.
 func TestPartitionedHistoryRuleBlocksACollapse(t *testing.T) {
 	pe := newPartitionedEnv(t)
-	pe.p.SQL = "SELECT CAST(delivered_at AS DATE) AS day, delivery_id FROM deliveries"
-	pe.p.Contract = `apiVersion: v3.1.0
-kind: DataContract
-id: deliveries-by-id
-name: deliveries-by-id
-version: 1.0.0
-status: active
-schema:
-  - name: deliveries
-    properties:
-      - {name: day, logicalType: date, required: true}
-      - {name: delivery_id, logicalType: string, required: true}
-    quality:
-      - {id: volume_holds, type: custom, engine: cel, implementation: "row_count >= 0.5 * history.row_count.median", severity: error}
-`
+	pe.p.SQL, pe.p.Contract = deliveriesByID(`{id: volume_holds, type: custom, engine: cel, implementation: "row_count >= 0.5 * history.row_count.median", severity: error}`)
 	day := func(date string, n, from int) {
 		var rows []string
 		for i := range n {

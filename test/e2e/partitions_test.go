@@ -48,6 +48,24 @@ func delivery(id int, at string) string {
 	return fmt.Sprintf("DLV-%04d,Milan DC > Poznan DC,Nordic Haul,%s,%d", id, at, id%40)
 }
 
+// deliveriesByID returns a partitioned product's SQL that keeps each
+// delivery's day and ID, and its contract with the one dataset rule given.
+func deliveriesByID(rule string) (sql, contract string) {
+	return "SELECT CAST(delivered_at AS DATE) AS day, delivery_id FROM deliveries", `apiVersion: v3.1.0
+kind: DataContract
+id: deliveries-by-id
+name: deliveries-by-id
+version: 1.0.0
+status: active
+schema:
+  - name: deliveries
+    properties:
+      - {name: day, logicalType: date, required: true}
+      - {name: delivery_id, logicalType: string, required: true}
+    quality:
+      - ` + rule + "\n"
+}
+
 // partitionedEnv runs the example mesh's partitioned product over data the test
 // writes in its own folder.
 type partitionedEnv struct {
@@ -203,21 +221,7 @@ func TestPartitionedProductBuildsOnlyWhatChanged(t *testing.T) {
 // the rule that forbids duplicates blocks publication.
 func TestPartitionedDatasetRulesSeeTheWholeVersion(t *testing.T) {
 	pe := newPartitionedEnv(t)
-	pe.p.SQL = "SELECT CAST(delivered_at AS DATE) AS day, delivery_id FROM deliveries"
-	pe.p.Contract = `apiVersion: v3.1.0
-kind: DataContract
-id: deliveries-by-id
-name: deliveries-by-id
-version: 1.0.0
-status: active
-schema:
-  - name: deliveries
-    properties:
-      - {name: day, logicalType: date, required: true}
-      - {name: delivery_id, logicalType: string, required: true}
-    quality:
-      - {type: custom, engine: cel, implementation: "duplicate_count.delivery_id == 0", severity: error}
-`
+	pe.p.SQL, pe.p.Contract = deliveriesByID(`{type: custom, engine: cel, implementation: "duplicate_count.delivery_id == 0", severity: error}`)
 	writeDay(t, pe.data, "2026-06-01", delivery(1, "2026-06-01 08:00:00"), delivery(2, "2026-06-01 09:00:00"))
 	writeDay(t, pe.data, "2026-06-02", delivery(2, "2026-06-02 08:00:00"))
 	run := pe.start("duplicates", "")
