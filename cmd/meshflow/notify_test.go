@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"log/slog"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -40,7 +41,15 @@ func (l *lockedBuffer) String() string {
 // --no-notify leaves the activities' notifications off.
 func TestWorkerWarnsOfEmailWithoutSMTP(t *testing.T) {
 	t.Setenv("MESHFLOW_SMTP_ADDR", "")
-	st, err := storage.OpenLocal(t.TempDir())
+	// The sender nf.start runs may still write its lease while the test ends,
+	// after its context is cancelled; t.TempDir's cleanup would then fail on a
+	// folder that is not empty. The folder is removed best effort instead.
+	dir, err := os.MkdirTemp("", "meshflow-notify-test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	st, err := storage.OpenLocal(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
