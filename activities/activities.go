@@ -67,6 +67,11 @@ type Activities struct {
 	// SupersedeOlder and VerifySupersede (the worker passes its control
 	// client). Without it a run supersedes nobody and believes no claim.
 	Runs Runs
+
+	revisions revisionCache
+	// scheduler, when set, stands in for activity.GetInfo (scheduledBy):
+	// tests set it to run activities as several runs in one environment.
+	scheduler func(context.Context) activity.Info
 }
 
 func (a *Activities) scratchDir(runID string, parts ...string) string {

@@ -33,8 +33,8 @@ func TestForgedActivityInputsAreRefused(t *testing.T) {
 	}
 	scratch := filepath.Join(t.TempDir(), "scratch")
 	a := &Activities{Store: st, Scratch: scratch, Threads: 1}
-	p := refresh.Product{Domain: "sec", Name: "p", SQL: "SELECT * FROM orders",
-		Inputs: []refresh.Input{{Name: "orders", URI: "file://" + filepath.ToSlash(csv), Format: refresh.FormatCSV}}}
+	p := applyProducts(t, st, refresh.Product{Domain: "sec", Name: "p", SQL: "SELECT * FROM orders",
+		Inputs: []refresh.Input{{Name: "orders", URI: "file://" + filepath.ToSlash(csv), Format: refresh.FormatCSV}}})[0]
 	var ts testsuite.WorkflowTestSuite
 	env := ts.NewTestActivityEnvironment()
 	env.RegisterActivity(a.Ingest)
@@ -52,6 +52,7 @@ func TestForgedActivityInputsAreRefused(t *testing.T) {
 		_, err = env.ExecuteActivity(a.Transform, refresh.TransformInput{Product: p, RunID: runID})
 		want("Transform with run ID "+runID, err)
 	}
+	runAs(a, "run-1")
 	stolen := []refresh.StagedInput{{Name: "orders", Format: refresh.FormatCSV, Objects: []refresh.ObjectRef{{Key: secret.Key, Size: secret.Size, SHA256: secret.SHA256}}}}
 	_, err = env.ExecuteActivity(a.Transform, refresh.TransformInput{Product: p, RunID: "run-1", Inputs: stolen})
 	want("Transform of another product's data", err)

@@ -47,8 +47,9 @@ func TestForgedInputPointersAreNotRead(t *testing.T) {
 	a := &Activities{Store: st, Scratch: t.TempDir(), Threads: 1}
 	for _, upstream := range []string{"sec/alias", "sec/leak"} {
 		t.Run(upstream, func(t *testing.T) {
-			p := refresh.Product{Domain: "sec", Name: "reader", Owner: "sec-data", SQL: "SELECT * FROM orders",
-				Inputs: []refresh.Input{{Name: "orders", Product: upstream, Access: refresh.AccessOpen}}}
+			p := applyProducts(t, st, refresh.Product{Domain: "sec", Name: "reader", Owner: "sec-data", SQL: "SELECT * FROM orders",
+				Inputs: []refresh.Input{{Name: "orders", Product: upstream, Access: refresh.AccessOpen}}})[0]
+			runAs(a, "run-"+strings.ReplaceAll(upstream, "/", "-"))
 			var ts testsuite.WorkflowTestSuite
 			env := ts.NewTestActivityEnvironment()
 			env.RegisterActivity(a.Ingest)

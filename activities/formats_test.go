@@ -39,7 +39,8 @@ func TestCompressedAndArrayInputsThroughIngestAndTransform(t *testing.T) {
 	uri := func(name string) string { return "file://" + filepath.ToSlash(filepath.Join(dir, name)) }
 	p := refresh.Product{Domain: "sales", Name: "orders", SQL: "SELECT o.id, o.city, c.country FROM orders o LEFT JOIN cities c USING (city)",
 		Inputs: []refresh.Input{{Name: "orders", URI: uri("orders.csv.gz"), Format: refresh.FormatCSV}, {Name: "cities", URI: uri("cities.json"), Format: refresh.FormatJSON}}}
-	a := &Activities{Store: st, Scratch: t.TempDir(), Threads: 1}
+	p = applyProducts(t, st, p)[0]
+	a := runAs(&Activities{Store: st, Scratch: t.TempDir(), Threads: 1}, "run-1")
 	var ts testsuite.WorkflowTestSuite
 	env := ts.NewTestActivityEnvironment()
 	env.RegisterActivity(a.Ingest)
@@ -84,7 +85,8 @@ func TestBadRowsReachTheQuality(t *testing.T) {
 		Inputs: []refresh.Input{{Name: "orders", URI: "file://" + filepath.ToSlash(filepath.Join(dir, "orders.csv")), Format: refresh.FormatCSV, BadRows: refresh.BadRowsQuarantine}},
 		Contract: "apiVersion: v3.1.0\nkind: DataContract\nid: orders\nversion: 1.0.0\nstatus: active\nschema:\n  - name: orders\n    properties:\n" +
 			"      - {name: id, logicalType: integer}\n      - {name: city, logicalType: string}\n"}
-	a := &Activities{Store: st, Scratch: t.TempDir(), Threads: 1}
+	p = applyProducts(t, st, p)[0]
+	a := runAs(&Activities{Store: st, Scratch: t.TempDir(), Threads: 1}, "r1")
 	var ts testsuite.WorkflowTestSuite
 	env := ts.NewTestActivityEnvironment()
 	env.RegisterActivity(a.Ingest)

@@ -34,6 +34,33 @@ import (
 // with the version.
 func (a *Activities) Govern(ctx context.Context, in refresh.GovernInput) (refresh.GovernResult, error) {
 	var res refresh.GovernResult
+	// Only the product and the run come from the input, and both are
+	// checked; the quality, the columns, the published version compared
+	// against, the consumers and the policies are read here, so that no
+	// input decides what the checks find.
+	resolved, err := a.authorize(ctx, in.Product, in.RunID)
+	if err != nil {
+		return res, err
+	}
+	var checks stagedChecks
+	if err := a.readStaged(ctx, in.Product.Ref(), in.RunID, layout.Checks, &checks); err != nil {
+		return res, err
+	}
+	head, found, err := catalog.ReadLatest(ctx, a.Store, in.Product.Ref())
+	if err != nil {
+		return res, err
+	}
+	in.Product, in.Policies, in.Pins = resolved.Product, resolved.Policies, true
+	in.Quality, in.Columns, in.Previous, in.Consumers = checks.Validate.Quality, checks.Validate.Columns, nil, nil
+	previous := ""
+	if found {
+		in.Previous, previous = &head.Manifest, head.Pointer.Version
+	}
+	for _, ref := range in.Product.Consumers {
+		if c, ok := resolved.Downstream[ref]; ok {
+			in.Consumers = append(in.Consumers, c)
+		}
+	}
 	p := in.Product
 	ds := &diag.List{}
 	cur, _ := contract.Load(contractName(p), []byte(p.Contract), ds)
@@ -96,6 +123,9 @@ func (a *Activities) Govern(ctx context.Context, in refresh.GovernInput) (refres
 		return res, fmt.Errorf("stage contract: %w", err)
 	}
 	res.Contract = refresh.ObjectRef{Key: key, Size: obj.Size, SHA256: sha256Hex([]byte(p.Contract))}
+	if err := a.stageJSON(ctx, p.Ref(), in.RunID, layout.Governance, stagedGovernance{Govern: res, Previous: previous}); err != nil {
+		return res, err
+	}
 	a.notifyGovern(ctx, in, res)
 	return res, nil
 }

@@ -10,9 +10,11 @@ import (
 	"github.com/meshflow/meshflow/internal/mesh/meshcheck"
 	"github.com/meshflow/meshflow/internal/mesh/meshtest"
 	"github.com/meshflow/meshflow/internal/refresh"
+	"github.com/meshflow/meshflow/internal/store/publish/publishtest"
 )
 
-// TestGovernBlocksAChangeThatBreaksAConsumer runs Govern (without Temporal)
+// TestGovernBlocksAChangeThatBreaksAConsumer runs Govern (in the SDK's test
+// environment)
 // on a version of the China sales without the column city. Its consumer reads
 // it, joined with a local CSV file whose columns Govern sniffs, so the
 // consumer is checked and breaks; a mesh policy over impact.breaksConsumers
@@ -25,23 +27,33 @@ func TestGovernBlocksAChangeThatBreaksAConsumer(t *testing.T) {
 		t.Fatal(err)
 	}
 	rev, st := revisionOf(t, res.Set)
-	china := rev.Products["sales-china/regional-sales"]
+	const chinaRef = "sales-china/regional-sales"
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "city tiers.csv"), []byte("city name,tier\nShanghai,1\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	consumer := refresh.Product{Domain: "marketing", Name: "city-tiers",
 		SQL: `SELECT s.sku, t.tier, sum(s.units) AS units FROM sales s JOIN tiers t ON t."city name" = s.city GROUP BY ALL`,
-		Inputs: []refresh.Input{{Name: "sales", Product: china.Ref()},
+		Inputs: []refresh.Input{{Name: "sales", Product: chinaRef},
 			{Name: "tiers", URI: "file://" + filepath.ToSlash(filepath.Join(dir, "city tiers.csv")), Format: refresh.FormatCSV}}}
+	// Govern reads the consumers and the policies from the revision.
+	china := rev.Products[chinaRef]
+	china.Consumers = []string{consumer.Ref()}
+	rev.Products[chinaRef], rev.Products[consumer.Ref()] = china, consumer
+	rev.Policies = []refresh.Policy{{ID: "no-broken-consumers", Message: "A change may not break a consumer.", Rule: "impact.breaksConsumers.size() == 0"}}
+	applyBuilt(t, st, rev)
+	china = resolvedFor(t, st, chinaRef).Product
 	old := []refresh.Column{{Name: "day", Type: "DATE"}, {Name: "city", Type: "VARCHAR"}, {Name: "sku", Type: "VARCHAR"},
 		{Name: "units", Type: "BIGINT"}, {Name: "net_revenue", Type: "DOUBLE"}, {Name: "currency", Type: "VARCHAR"}, {Name: "orders", Type: "BIGINT"}}
 	candidate := slices.Delete(slices.Clone(old), 1, 2)
+	// It compares with the latest published version, and the columns and
+	// the quality this run's checks staged.
+	publishtest.Publish(t, st, publishtest.Version{Ref: chinaRef, Manifest: refresh.Manifest{Columns: old}})
 
 	a := &Activities{Store: st, Scratch: t.TempDir()}
-	gov, err := a.Govern(ctx, refresh.GovernInput{Product: china, RunID: "run-1", Quality: refresh.Quality{RowsIn: 1, RowsOut: 1},
-		Policies: []refresh.Policy{{ID: "no-broken-consumers", Message: "A change may not break a consumer.", Rule: "impact.breaksConsumers.size() == 0"}},
-		Previous: &refresh.Manifest{Product: china.Ref(), Version: "1.0.0", Columns: old}, Columns: candidate, Consumers: []refresh.Product{consumer}})
+	env := activityEnv(a)
+	stageChecksForTest(t, a, chinaRef, refresh.ValidateResult{Quality: refresh.Quality{RowsIn: 1, RowsOut: 1}, Columns: candidate})
+	gov, err := execute[refresh.GovernResult](env, a.Govern, refresh.GovernInput{Product: china, RunID: testRunID})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,10 +78,8 @@ func TestGovernBlocksAChangeThatBreaksAConsumer(t *testing.T) {
 	}
 
 	// The same candidate with city kept breaks nobody, and the policy holds.
-	gov, err = a.Govern(ctx, refresh.GovernInput{Product: china, RunID: "run-2", Quality: refresh.Quality{RowsIn: 1, RowsOut: 1},
-		Policies: []refresh.Policy{{ID: "no-broken-consumers", Message: "m", Rule: "impact.breaksConsumers.size() == 0"}},
-		Previous: &refresh.Manifest{Product: china.Ref(), Version: "1.0.0", Columns: old}, Columns: slices.Delete(slices.Clone(old), 4, 5),
-		Consumers: []refresh.Product{consumer}})
+	stageChecksForTest(t, a, chinaRef, refresh.ValidateResult{Quality: refresh.Quality{RowsIn: 1, RowsOut: 1}, Columns: slices.Delete(slices.Clone(old), 4, 5)})
+	gov, err = execute[refresh.GovernResult](env, a.Govern, refresh.GovernInput{Product: china, RunID: testRunID})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,9 +98,11 @@ func TestPoliciesReadAnomalies(t *testing.T) {
 		t.Fatal(err)
 	}
 	rev, st := revisionOf(t, res.Set)
-	china := rev.Products["sales-china/regional-sales"]
+	rev.Policies = []refresh.Policy{{ID: "no-anomalies", Message: "Anomalies need a look first.", Rule: "quality.history < 5 || quality.anomalies.size() == 0"}}
+	applyBuilt(t, st, rev)
+	china := resolvedFor(t, st, "sales-china/regional-sales").Product
 	a := &Activities{Store: st, Scratch: t.TempDir()}
-	policies := []refresh.Policy{{ID: "no-anomalies", Message: "Anomalies need a look first.", Rule: "quality.history < 5 || quality.anomalies.size() == 0"}}
+	env := activityEnv(a)
 	for _, tc := range []struct {
 		q     refresh.Quality
 		holds bool
@@ -98,7 +110,8 @@ func TestPoliciesReadAnomalies(t *testing.T) {
 		{refresh.Quality{RowsIn: 1, RowsOut: 1}, true},
 		{refresh.Quality{RowsIn: 1, RowsOut: 1, History: 6, Anomalies: []refresh.Anomaly{{Rule: "anomaly_row_count", Metric: "row_count"}}}, false},
 	} {
-		gov, err := a.Govern(ctx, refresh.GovernInput{Product: china, RunID: "run-1", Quality: tc.q, Policies: policies})
+		stageChecksForTest(t, a, china.Ref(), refresh.ValidateResult{Quality: tc.q})
+		gov, err := execute[refresh.GovernResult](env, a.Govern, refresh.GovernInput{Product: china, RunID: testRunID})
 		if err != nil {
 			t.Fatal(err)
 		}

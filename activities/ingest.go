@@ -36,10 +36,12 @@ type source struct {
 // and a corrupt copy is caught.
 func (a *Activities) Ingest(ctx context.Context, in refresh.IngestInput) (refresh.IngestResult, error) {
 	var res refresh.IngestResult
-	p := in.Product
-	if err := checkRunID(in.RunID); err != nil {
+	resolved, err := a.authorize(ctx, in.Product, in.RunID)
+	if err != nil {
 		return res, err
 	}
+	in.Product = resolved.Product
+	p := in.Product
 	if err := a.lineageStart(ctx, in); err != nil {
 		return res, err
 	}

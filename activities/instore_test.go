@@ -133,8 +133,9 @@ func TestCraftedInputURIsCannotIngestTheStore(t *testing.T) {
 		{"a symbolic link into the store", onDisk, "file://" + filepath.ToSlash(filepath.Join(dir, "orders.csv"))},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			p := refresh.Product{Domain: "sec", Name: "thief", SQL: "SELECT * FROM orders",
-				Inputs: []refresh.Input{{Name: "orders", URI: c.uri, Format: refresh.FormatCSV}}}
+			p := applyProducts(t, local, refresh.Product{Domain: "sec", Name: "thief", SQL: "SELECT * FROM orders",
+				Inputs: []refresh.Input{{Name: "orders", URI: c.uri, Format: refresh.FormatCSV}}})[0]
+			runAs(c.a, "run-1")
 			var ts testsuite.WorkflowTestSuite
 			env := ts.NewTestActivityEnvironment()
 			env.RegisterActivity(c.a.Ingest)

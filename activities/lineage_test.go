@@ -46,8 +46,9 @@ func TestLineageEvents(t *testing.T) {
 	env := ts.NewTestActivityEnvironment()
 	env.RegisterActivity(a.Ingest)
 	env.RegisterActivity(a.CleanupStaging)
-	p := scratchProduct(t, 10, "SELECT id, amount FROM orders")
+	p := applyProducts(t, st, scratchProduct(t, 10, "SELECT id, amount FROM orders"))[0]
 	const run = "run-lineage"
+	runAs(a, run)
 	if _, err := env.ExecuteActivity(a.Ingest, refresh.IngestInput{Product: p, RunID: run}); err != nil {
 		t.Fatal(err)
 	}
@@ -76,6 +77,7 @@ func TestLineageEvents(t *testing.T) {
 		return refresh.Status{Error: "input orders: line 3: wrong number of fields"}, nil
 	}
 	const run2 = "run-lineage-2"
+	runAs(a, run2)
 	if _, err := env.ExecuteActivity(a.CleanupStaging, refresh.CleanupInput{Ref: p.Ref(), RunID: run2, Stage: refresh.StageFailed}); err != nil {
 		t.Fatal(err)
 	}
@@ -84,7 +86,7 @@ func TestLineageEvents(t *testing.T) {
 	}
 	a.RunStatus = nil
 
-	off := &Activities{Store: st, Scratch: t.TempDir(), Threads: 1}
+	off := runAs(&Activities{Store: st, Scratch: t.TempDir(), Threads: 1}, "run-off")
 	env.RegisterActivity(off.Ingest)
 	if _, err := env.ExecuteActivity(off.Ingest, refresh.IngestInput{Product: p, RunID: "run-off"}); err != nil {
 		t.Fatal(err)

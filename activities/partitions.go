@@ -81,6 +81,11 @@ type batchDoc struct {
 // others are carried over by reference.
 func (a *Activities) PlanPartitions(ctx context.Context, in refresh.PlanInput) (refresh.PlanResult, error) {
 	var res refresh.PlanResult
+	resolved, err := a.authorize(ctx, in.Product, in.RunID)
+	if err != nil {
+		return res, err
+	}
+	in.Product = resolved.Product
 	p := in.Product
 	pt := p.Partitions
 	if pt == nil {
@@ -338,7 +343,15 @@ func (a *Activities) BuildPartitions(ctx context.Context, in refresh.BatchInput)
 
 func (a *Activities) buildPartitions(ctx context.Context, in refresh.BatchInput) (refresh.BatchResult, error) {
 	var res refresh.BatchResult
+	resolved, err := a.authorize(ctx, in.Product, in.RunID)
+	if err != nil {
+		return res, err
+	}
+	in.Product = resolved.Product
 	p := in.Product
+	if want := layout.StagedKey(p.Ref(), in.RunID, layout.Plan); in.Plan.Key != want {
+		return res, unauthorized("the plan to build is %s, not this run's %s", in.Plan.Key, want)
+	}
 	var doc planDoc
 	if err := catalog.ReadObjectJSON(ctx, a.Store, in.Plan, &doc); err != nil {
 		return res, err
@@ -659,7 +672,20 @@ func (a *Activities) CombinePartitions(ctx context.Context, in refresh.CombineIn
 
 func (a *Activities) combinePartitions(ctx context.Context, in refresh.CombineInput) (refresh.CombineResult, error) {
 	var res refresh.CombineResult
+	resolved, err := a.authorize(ctx, in.Product, in.RunID)
+	if err != nil {
+		return res, err
+	}
+	in.Product = resolved.Product
 	p := in.Product
+	if want := layout.StagedKey(p.Ref(), in.RunID, layout.Plan); in.Plan.Key != want {
+		return res, unauthorized("the plan to combine is %s, not this run's %s", in.Plan.Key, want)
+	}
+	for i, b := range in.Batches {
+		if want := layout.BatchResultKey(p.Ref(), in.RunID, i); b.Key != want {
+			return res, unauthorized("batch %d of the combination is %s, not this run's %s", i, b.Key, want)
+		}
+	}
 	var doc planDoc
 	if err := catalog.ReadObjectJSON(ctx, a.Store, in.Plan, &doc); err != nil {
 		return res, err
@@ -752,7 +778,8 @@ func (a *Activities) combinePartitions(ctx context.Context, in refresh.CombineIn
 	if n := len(idx.Partitions); n > 0 {
 		res.Partitions.First, res.Partitions.Last = idx.Partitions[0].Key, idx.Partitions[n-1].Key
 	}
-	return res, nil
+	parts := res.Partitions
+	return res, a.stageJSON(ctx, p.Ref(), in.RunID, layout.Checks, stagedChecks{Validate: res.Validate, Partitions: &parts})
 }
 
 // versionReport evaluates the rules over the whole version. With dataset rules,

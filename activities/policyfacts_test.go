@@ -4,7 +4,6 @@ import (
 	"context"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/meshflow/meshflow/internal/mesh/meshcheck"
 	"github.com/meshflow/meshflow/internal/mesh/meshrev"
@@ -115,10 +114,9 @@ func TestPoliciesSeeTheSameFactsAtValidateAndInARun(t *testing.T) {
 
 	// Run time: apply's revision, in a store, read back as a run reads it.
 	rev, st := revisionOf(t, res.Set)
-	if _, err := meshrev.Publish(ctx, st, rev, time.Now()); err != nil {
-		t.Fatal(err)
-	}
+	applyBuilt(t, st, rev)
 	a := &Activities{Store: st}
+	env := activityEnv(a)
 
 	holds := map[string]int{}
 	for _, p := range res.Set.Products {
@@ -127,8 +125,8 @@ func TestPoliciesSeeTheSameFactsAtValidateAndInARun(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		gov, err := a.Govern(ctx, refresh.GovernInput{Product: resolved.Product, RunID: "run-1", Policies: resolved.Policies,
-			Quality: refresh.Quality{RowsIn: 1, RowsOut: 1}})
+		stageChecksForTest(t, a, ref, refresh.ValidateResult{Quality: refresh.Quality{RowsIn: 1, RowsOut: 1}})
+		gov, err := execute[refresh.GovernResult](env, a.Govern, refresh.GovernInput{Product: resolved.Product, RunID: testRunID})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -148,8 +148,8 @@ func TestPostgresInputs(t *testing.T) {
 	env := ts.NewTestActivityEnvironment()
 	env.RegisterActivity(a.Ingest)
 	ingest := func(runID string, inputs ...refresh.Input) (refresh.IngestResult, error) {
-		p := refresh.Product{Domain: "sales", Name: "orders", Inputs: inputs, SQL: "SELECT 1"}
-		v, err := env.ExecuteActivity(a.Ingest, refresh.IngestInput{Product: p, RunID: runID})
+		p := applyProducts(t, st, refresh.Product{Domain: "sales", Name: "orders", Inputs: inputs, SQL: "SELECT 1"})[0]
+		v, err := env.ExecuteActivity(runAs(a, runID).Ingest, refresh.IngestInput{Product: p, RunID: runID})
 		var res refresh.IngestResult
 		if err == nil {
 			err = v.Get(&res)

@@ -44,8 +44,14 @@ func (a *Activities) InputsPublished(ctx context.Context, in refresh.InputsPubli
 // Publish promotes a run's staged output to an immutable version and moves the
 // product's latest pointer to it, by package publish's claim and commit
 // protocol. A lost race ends the run with ErrVersionTaken; a published version
-// that cannot be counted on from, with ErrBadSpec.
+// that cannot be counted on from, with ErrBadSpec. It first checks the
+// publication as the workflow should have (checkPublish): a manifest that is
+// not what the run's checks staged, or lacks its route's proven sign-off,
+// ends the run with ErrUnauthorized.
 func (a *Activities) Publish(ctx context.Context, in refresh.PublishInput) (refresh.PublishResult, error) {
+	if err := a.checkPublish(ctx, in); err != nil {
+		return refresh.PublishResult{}, err
+	}
 	p := publish.Publisher{Store: a.Store, Scratch: a.Scratch, StaleClaimAfter: a.StaleClaimAfter, Logger: a.logger(),
 		Progress: func(detail string) { activity.RecordHeartbeat(ctx, detail) }}
 	res, err := p.Publish(ctx, in)
@@ -65,6 +71,9 @@ func (a *Activities) Publish(ctx context.Context, in refresh.PublishInput) (refr
 // CleanupStaging deletes a run's staging objects and scratch files, after it
 // leaves the run's last OpenLineage event and notification in the outboxes.
 func (a *Activities) CleanupStaging(ctx context.Context, in refresh.CleanupInput) error {
+	if err := a.checkCaller(ctx, in.RunID); err != nil {
+		return err
+	}
 	a.runEnded(ctx, in)
 	a.notifyEnd(ctx, in)
 	if err := a.lineageEnd(ctx, in); err != nil {

@@ -57,8 +57,8 @@ func TestScratchBudget(t *testing.T) {
 
 	t.Run("snapshot", func(t *testing.T) {
 		a.ScratchPerRun = 16 << 10
-		p := scratchProduct(t, 20000, "SELECT * FROM orders")
-		_, err := env.ExecuteActivity(a.Ingest, refresh.IngestInput{Product: p, RunID: "run-snapshot"})
+		p := applyProducts(t, st, scratchProduct(t, 20000, "SELECT * FROM orders"))[0]
+		_, err := env.ExecuteActivity(runAs(a, "run-snapshot").Ingest, refresh.IngestInput{Product: p, RunID: "run-snapshot"})
 		wantScratchExceeded(t, err, "the snapshot of input orders")
 		if used := a.scratchUsed("run-snapshot"); used != 0 {
 			t.Fatalf("the interrupted snapshot left %d bytes in scratch", used)
@@ -69,6 +69,8 @@ func TestScratchBudget(t *testing.T) {
 	// budget bytes.
 	transform := func(t *testing.T, runID string, p refresh.Product, budget int64) error {
 		a.ScratchPerRun = 0
+		p = applyProducts(t, st, p)[0]
+		runAs(a, runID)
 		v, err := env.ExecuteActivity(a.Ingest, refresh.IngestInput{Product: p, RunID: runID})
 		if err != nil {
 			t.Fatalf("ingest: %v", err)

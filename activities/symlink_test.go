@@ -66,12 +66,12 @@ func TestSymlinksOutOfTheMeshAreNotIngested(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := &Activities{Store: st, Scratch: t.TempDir(), Threads: 1}
+	a := runAs(&Activities{Store: st, Scratch: t.TempDir(), Threads: 1}, "run-1")
 	ingest := func(in refresh.Input) (refresh.IngestResult, error) {
 		var ts testsuite.WorkflowTestSuite
 		env := ts.NewTestActivityEnvironment()
 		env.RegisterActivity(a.Ingest)
-		p := refresh.Product{Domain: "sec", Name: "reader", SQL: "SELECT * FROM orders", Inputs: []refresh.Input{in}}
+		p := applyProducts(t, st, refresh.Product{Domain: "sec", Name: "reader", SQL: "SELECT * FROM orders", Inputs: []refresh.Input{in}})[0]
 		var res refresh.IngestResult
 		v, err := env.ExecuteActivity(a.Ingest, refresh.IngestInput{Product: p, RunID: "run-1"})
 		if err == nil {

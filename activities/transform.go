@@ -29,9 +29,11 @@ func (a *Activities) transform(ctx context.Context, in refresh.TransformInput) (
 	stop := heartbeat(ctx, func() any { return progress.Load() })
 	defer stop()
 
-	if err := checkRunID(in.RunID); err != nil {
+	resolved, err := a.authorize(ctx, in.Product, in.RunID)
+	if err != nil {
 		return res, err
 	}
+	in.Product = resolved.Product
 	if err := checkStagedInputs(in.Product.Ref(), in.RunID, in.Inputs); err != nil {
 		return res, err
 	}

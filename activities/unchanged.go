@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/meshflow/meshflow/internal/refresh"
+	"github.com/meshflow/meshflow/internal/store/catalog"
 	"github.com/meshflow/meshflow/internal/store/layout"
 	"github.com/meshflow/meshflow/internal/store/publish"
 )
@@ -14,10 +16,49 @@ import (
 // RecordCheck records that a run found its output identical to the product's
 // latest version: the check record (layout.Check) that freshness, the SLA
 // metrics, product-late and the catalog page count from.
+//
+// Like Publish it believes the store, not its input: the run must be the one
+// that scheduled it, and the output its checks staged must equal the latest
+// version's. A check is never recorded later than it is made.
 func (a *Activities) RecordCheck(ctx context.Context, in refresh.CheckInput) error {
+	if err := a.checkUnchanged(ctx, in); err != nil {
+		return err
+	}
+	checkedAt := in.CheckedAt.UTC()
+	if now := time.Now().UTC(); checkedAt.After(now) {
+		checkedAt = now
+	}
 	p := publish.Publisher{Store: a.Store, Logger: a.logger()}
-	return p.RecordCheck(ctx, in.Ref, layout.Check{Version: in.Version, CheckedAt: in.CheckedAt.UTC(), RunID: in.RunID,
+	return p.RecordCheck(ctx, in.Ref, layout.Check{Version: in.Version, CheckedAt: checkedAt, RunID: in.RunID,
 		WorkflowID: in.WorkflowID, MeshRevision: in.MeshRevision})
+}
+
+// checkUnchanged refuses to record a check that the run did not make: its
+// staged checks and governance must find the latest version's output again.
+func (a *Activities) checkUnchanged(ctx context.Context, in refresh.CheckInput) error {
+	if info := a.scheduledBy(ctx); in.WorkflowID != info.WorkflowExecution.ID {
+		return unauthorized("the check names workflow %s, but %s scheduled it", in.WorkflowID, info.WorkflowExecution.ID)
+	}
+	if _, err := a.resolveFor(ctx, in.MeshRevision, in.Ref, in.RunID); err != nil {
+		return err
+	}
+	var checks stagedChecks
+	if err := a.readStaged(ctx, in.Ref, in.RunID, layout.Checks, &checks); err != nil {
+		return err
+	}
+	var gov stagedGovernance
+	if err := a.readStaged(ctx, in.Ref, in.RunID, layout.Governance, &gov); err != nil {
+		return err
+	}
+	head, found, err := catalog.ReadLatest(ctx, a.Store, in.Ref)
+	if err != nil {
+		return err
+	}
+	if !found || head.Pointer.Version != in.Version || checks.Partitions != nil ||
+		!refresh.Unchanged(head.Manifest, gov.Govern.Contract, checks.Validate.Data, checks.Validate.Quality) {
+		return unauthorized("the output this run checked is not that of %s %s", in.Ref, in.Version)
+	}
+	return nil
 }
 
 // Runs is what superseding needs from Temporal: the runs of a product that

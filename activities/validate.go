@@ -37,7 +37,15 @@ func (a *Activities) Validate(ctx context.Context, in refresh.ValidateInput) (re
 
 func (a *Activities) validate(ctx context.Context, in refresh.ValidateInput) (refresh.ValidateResult, error) {
 	var res refresh.ValidateResult
+	resolved, err := a.authorize(ctx, in.Product, in.RunID)
+	if err != nil {
+		return res, err
+	}
+	in.Product = resolved.Product
 	p := in.Product
+	if want := layout.StagedKey(p.Ref(), in.RunID, layout.Candidate); in.Candidate.Key != want {
+		return res, unauthorized("the candidate to check is %s, not this run's %s", in.Candidate.Key, want)
+	}
 	c, set, err := compileContract(p)
 	if err != nil {
 		return res, err
@@ -113,7 +121,7 @@ func (a *Activities) validate(ctx context.Context, in refresh.ValidateInput) (re
 	if res.Quality.Fingerprint, err = db.Fingerprint(ctx, passing); err != nil {
 		return res, err
 	}
-	return res, nil
+	return res, a.stageJSON(ctx, ref, in.RunID, layout.Checks, stagedChecks{Validate: res})
 }
 
 // castToContract checks that table from has exactly the contract's columns and

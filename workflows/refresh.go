@@ -3,7 +3,6 @@ package workflows
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -773,20 +772,8 @@ func (r *run) consumers() []refresh.Product {
 	return out
 }
 
-// ManifestHash identifies the candidate under review: approvals name it, so a
-// decision cannot apply to other data than the one the steward saw.
-func ManifestHash(m refresh.Manifest) string {
-	m.Approvals = nil
-	m.Version = ""
-	// encoding/json writes struct fields in order and sorts map keys: the same
-	// manifest always hashes the same.
-	b, err := json.Marshal(m) //workflowcheck:ignore
-	if err != nil {
-		return ""
-	}
-	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:8])
-}
+// ManifestHash identifies the candidate under review (refresh.ManifestHash).
+func ManifestHash(m refresh.Manifest) string { return refresh.ManifestHash(m) }
 
 // inputsKey identifies a set of input versions: a short hash of the sorted
 // "<product>@<version>" pairs.

@@ -37,6 +37,13 @@ type Product struct {
 	// PublishUnchanged publishes a new version even when the output and the
 	// contract equal the latest version's (spec output.unchanged: publish).
 	PublishUnchanged bool `json:"publishUnchanged,omitempty"`
+	// Revision is the ID of the mesh revision the product was resolved from
+	// (meshrev.Revision.Resolve sets it; a revision does not hold its own
+	// ID). Activities read the product again from that revision and refuse
+	// any other, so that no activity input decides what a run reads, runs or
+	// publishes. Runs resolved before it was recorded name none: their
+	// products must be those of the current revision.
+	Revision string `json:"revision,omitempty"`
 }
 
 // Partitioning is how a product is split into time partitions.

@@ -312,6 +312,7 @@ func (r Revision) Resolve(id, ref string) (refresh.Resolved, error) {
 	if !ok {
 		return refresh.Resolved{}, fmt.Errorf("%w: mesh revision %s has no product %s", ErrNoRevision, short(id), ref)
 	}
+	p.Revision = id
 	out := refresh.Resolved{Revision: id, Product: p, Policies: r.Policies, Keys: r.Keys, AppliedBy: r.AppliedBy,
 		Downstream: map[string]refresh.Product{}}
 	queue := slices.Clone(p.Consumers)

@@ -96,6 +96,10 @@ const (
 	Rejects = "rejects.parquet"
 	// PartitionIndex lists a partitioned version's partitions.
 	PartitionIndex = "partitions.json"
+	// Checks and Governance are what a run's checks and governance found,
+	// staged for Publish, which believes them rather than its input.
+	Checks     = "checks.json"
+	Governance = "governance.json"
 	// Outside holds a partition's rows whose key is null or in another partition.
 	Outside = "outside.parquet"
 	// Plan is a partitioned run's plan.
