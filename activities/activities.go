@@ -69,6 +69,10 @@ type Activities struct {
 	Runs Runs
 
 	revisions revisionCache
+	queues    struct {
+		sync.Mutex
+		served map[string]bool // the task queues this process polls (Serve)
+	}
 	// scheduler, when set, stands in for activity.GetInfo (scheduledBy):
 	// tests set it to run activities as several runs in one environment.
 	scheduler func(context.Context) activity.Info

@@ -34,6 +34,12 @@ func unauthorized(format string, args ...any) error {
 	return temporal.NewNonRetryableApplicationError(fmt.Sprintf(format, args...)+"; refresh runs are started by meshflow", refresh.ErrUnauthorized, nil)
 }
 
+// refused is unauthorized for runs that may be meshflow's own, started or
+// checked by an older build: the message says what to do.
+func refused(format string, args ...any) error {
+	return temporal.NewNonRetryableApplicationError(fmt.Sprintf(format, args...), refresh.ErrUnauthorized, nil)
+}
+
 // revisionCache keeps the mesh revisions that activities read, by ID. A
 // revision's ID is the SHA-256 of its content, so what was loaded once is
 // never stale.
@@ -112,10 +118,30 @@ func (a *Activities) resolveFor(ctx context.Context, revision, ref, runID string
 	if err != nil {
 		return res, unauthorized("%v", err)
 	}
-	if res.Product.TaskQueue != info.TaskQueue {
-		return res, unauthorized("%s runs on task queue %q, but this activity came from %q", ref, res.Product.TaskQueue, info.TaskQueue)
+	if q := res.Product.TaskQueue; q != info.TaskQueue && !a.serves(q) {
+		return res, unauthorized("%s runs on task queue %q, but this activity came from %q", ref, q, info.TaskQueue)
 	}
 	return res, nil
+}
+
+// Serve records that a worker polls task queue q with these activities
+// (worker.New calls it). The stage activities of a run come from the
+// worker's own session task queue, not from the product's: they run only for
+// products of the queues the process serves, so that one domain's worker,
+// with its credentials and files, never works for another domain.
+func (a *Activities) Serve(q string) {
+	a.queues.Lock()
+	defer a.queues.Unlock()
+	if a.queues.served == nil {
+		a.queues.served = map[string]bool{}
+	}
+	a.queues.served[q] = true
+}
+
+func (a *Activities) serves(q string) bool {
+	a.queues.Lock()
+	defer a.queues.Unlock()
+	return a.queues.served[q]
 }
 
 // authorize checks that the running activity was scheduled by run runID for
@@ -173,7 +199,7 @@ func (a *Activities) stageJSON(ctx context.Context, ref, runID, name string, v a
 func (a *Activities) readStaged(ctx context.Context, ref, runID, name string, v any) error {
 	rc, _, err := a.Store.Get(ctx, layout.StagedKey(ref, runID, name))
 	if errors.Is(err, storage.ErrNotFound) {
-		return unauthorized("run %s of %s staged no %s: its checks did not run on this build, or not in this run; start a new refresh", runID, ref, name)
+		return refused("run %s of %s staged no %s: its checks ran on an older build of meshflow, or not in this run, and nothing unchecked is published; start a new refresh", runID, ref, name)
 	}
 	if err != nil {
 		return err
@@ -197,7 +223,7 @@ func (a *Activities) checkPublish(ctx context.Context, in refresh.PublishInput) 
 		return unauthorized("the manifest names workflow %s, but %s scheduled it", m.WorkflowID, info.WorkflowExecution.ID)
 	}
 	if m.MeshRevision == "" {
-		return unauthorized("the manifest of %s names no mesh revision: it was checked by an older build; start a new refresh", m.Product)
+		return refused("the manifest of %s names no mesh revision: the run was checked by an older build of meshflow, and nothing unchecked is published; start a new refresh", m.Product)
 	}
 	res, err := a.resolveFor(ctx, m.MeshRevision, m.Product, m.RunID)
 	if err != nil {

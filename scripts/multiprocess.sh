@@ -22,8 +22,9 @@
 #       version is published once, every loser stops with VersionTaken;
 #   F8  deploys over a waiting run: a worker built from the commit before
 #       ChangeManifestProvenance takes a run to approval and is replaced by the
-#       current build; the old run publishes the manifest its approver reviewed
-#       (same hash, no provenance), a new run publishes the new one;
+#       current build; the old run still reviews the same manifest, and once
+#       approved fails safe without publishing (its checks are not staged in
+#       the store, which the current Publish believes); a new run publishes;
 #   S   attacks as an outsider with raw Temporal access (test/security/attack):
 #       forged inputs, unsigned requests, forged decide updates and signals and
 #       a self-approved access request are refused; a grant file written
@@ -465,6 +466,7 @@ start_worker old "$mf_old" "$work/mesh-old"
 old_run="$("$mf_old" run "${tflags[@]}" --mesh "$work/mesh-old" --as anna.schmidt $kpis | awk '$1 == "started" { print $2 }')"
 wait_for "$old_run awaiting approval on the old build" 120 bash -c "[[ \$('$mf' status ${tflags[*]} $old_run | awk '\$1 == \"stage\" { print \$2 }') == awaiting-approval ]]"
 reviewed="$(hash_of "$old_run")"
+kpis_before_f8="$(latest_of $kpis)"
 stop "${worker_pid[old]}"
 start_worker a "$mf"
 start_worker b "$mf"
@@ -474,13 +476,13 @@ grep -q "recorded for manifest $reviewed\$" "$work/approve-old.txt" || {
 	echo "F8: after the deploy the old run reviews another manifest than $reviewed" >&2
 	exit 1
 }
-wait_for "$old_run published" 120 bash -c "[[ \$('$mf' status ${tflags[*]} $old_run | awk '\$1 == \"stage\" { print \$2 }') == published ]]"
-old_manifest="$(version_dir $kpis "$(latest_of $kpis)")/manifest.json"
-grep -q "\"manifestHash\": \"$reviewed\"" "$old_manifest" || { echo "F8: $old_manifest does not record the approval of $reviewed" >&2; exit 1; }
-if grep -q '"submitter"' "$old_manifest"; then
-	echo "F8: the run started on the old build took the new path: $old_manifest names a submitter" >&2
-	exit 1
-fi
+# The current build's Publish believes only what a run's own checks staged
+# in the store, which the old build's checks did not: the old run fails
+# safe, publishing nothing, and says to start a new refresh.
+wait_for "$old_run failed" 120 bash -c "[[ \$('$mf' status ${tflags[*]} $old_run | awk '\$1 == \"stage\" { print \$2 }') == failed ]]"
+"$mf" status "${tflags[@]}" "$old_run" >"$work/status-old.txt"
+grep -q "start a new refresh" "$work/status-old.txt" || { echo "F8: the old run failed without saying to start a new refresh:" >&2; cat "$work/status-old.txt" >&2; exit 1; }
+[[ "$(latest_of $kpis)" == "$kpis_before_f8" ]] || { echo "F8: the old build's run published $kpis $(latest_of $kpis)" >&2; exit 1; }
 new_run="$(start_run $kpis omar.haddad)"
 wait_for "$new_run awaiting approval" 120 bash -c "[[ \$('$mf' status ${tflags[*]} $new_run | awk '\$1 == \"stage\" { print \$2 }') == awaiting-approval ]]"
 approve "$new_run" >/dev/null
@@ -488,7 +490,7 @@ wait_for "$new_run published" 120 bash -c "[[ \$('$mf' status ${tflags[*]} $new_
 new_manifest="$(version_dir $kpis "$(latest_of $kpis)")/manifest.json"
 grep -q '"submitter": "omar.haddad"' "$new_manifest" || { echo "F8: the new run's $new_manifest names no submitter" >&2; exit 1; }
 audit "F8"
-mark "F8: old run finished on the old path, new run on the new one"
+mark "F8: old run kept its review across the deploy, failed safe unpublished; new run published"
 
 # --- S: an outsider with raw Temporal access, and a forged grant file --------
 # A forged refresh input, an unsigned request, a decide update and signal in

@@ -48,6 +48,7 @@ func New(c client.Client, taskQueue string, acts *activities.Activities, opt Opt
 		Identity:                           opt.Identity,
 		WorkerStopTimeout:                  opt.StopTimeout,
 	})
+	acts.Serve(taskQueue)
 	workflows.Register(w)
 	Register(w, acts)
 	return w
