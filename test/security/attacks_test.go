@@ -60,7 +60,7 @@ func TestAttacks(t *testing.T) {
 	if res, err := e.Result(e.startRef("other/secret", "setup", owner), runTimeout); err != nil || res.Stage != refresh.StagePublished {
 		t.Fatalf("publish other/secret: %+v, %v", res, err)
 	}
-	attacks := append(append(append(workflowAttacks(), decisionAttacks()...), sandboxAttacks(e)...), httpAttacks()...)
+	attacks := slices.Concat(workflowAttacks(), decisionAttacks(), activityAttacks(), sandboxAttacks(e), httpAttacks())
 	refused := 0
 	for _, a := range attacks {
 		t.Run(a.name, func(t *testing.T) {

@@ -76,6 +76,7 @@ func newEnv(t *testing.T) *env {
 	// The attacker's own worker, hosting a workflow that starts refreshes.
 	evil := sdkworker.New(e.Temporal, evilQueue, sdkworker.Options{})
 	evil.RegisterWorkflow(evilParent)
+	evil.RegisterWorkflow(evilActivities)
 	if err := evil.Start(); err != nil {
 		t.Fatal(err)
 	}
