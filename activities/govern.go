@@ -126,6 +126,10 @@ func (a *Activities) Govern(ctx context.Context, in refresh.GovernInput) (refres
 	if err := a.stageJSON(ctx, p.Ref(), in.RunID, layout.Governance, stagedGovernance{Govern: res, Previous: previous}); err != nil {
 		return res, err
 	}
+	res.Latest = &refresh.LatestResult{Found: found}
+	if found {
+		res.Latest.Manifest = head.Manifest
+	}
 	a.notifyGovern(ctx, in, res)
 	return res, nil
 }

@@ -130,7 +130,11 @@ func newHarness(t *testing.T) *harness {
 		return h.verify(in), nil
 	})
 	h.env.OnActivity(refresh.ActivityGovern, mock.Anything, mock.Anything).Return(func(context.Context, refresh.GovernInput) (refresh.GovernResult, error) {
-		return h.govern, nil
+		// Govern returns the latest version it compared with, as LatestManifest
+		// does for runs of before ChangeFewerSteps.
+		g := h.govern
+		g.Latest = &refresh.LatestResult{Found: true, Manifest: h.latest}
+		return g, nil
 	}).Maybe()
 
 	h.env.OnActivity(refresh.ActivityIngest, mock.Anything, mock.Anything).Return(func(context.Context, refresh.IngestInput) (refresh.IngestResult, error) {

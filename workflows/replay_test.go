@@ -20,10 +20,11 @@ import (
 // current code; each folder below it, runs of the code before a GetVersion
 // change (before-provenance: before ChangeManifestProvenance;
 // before-mesh-revision: before ChangeMeshRevision; before-unchanged: before
-// ChangeUnchanged and ChangeSupersede), which must replay on their old path.
+// ChangeUnchanged and ChangeSupersede; before-fewer-steps: before
+// ChangeFewerSteps), which must replay on their old path.
 func TestReplayRecordedHistories(t *testing.T) {
 	for _, dir := range []string{"histories", filepath.Join("histories", "before-provenance"), filepath.Join("histories", "before-mesh-revision"),
-		filepath.Join("histories", "before-unchanged")} {
+		filepath.Join("histories", "before-unchanged"), filepath.Join("histories", "before-fewer-steps")} {
 		files, err := filepath.Glob(filepath.Join("testdata", dir, "*.json"))
 		if err != nil {
 			t.Fatal(err)

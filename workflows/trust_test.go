@@ -163,6 +163,18 @@ func TestLegacyRunKeepsItsInput(t *testing.T) {
 	}
 }
 
+// TestNoGrantCheckWithoutRestrictedInputs: a run of a product whose inputs
+// need no grant (its own domain's, open ones) schedules no grant check, even
+// were one to report a grant missing.
+func TestNoGrantCheckWithoutRestrictedInputs(t *testing.T) {
+	h := newHarness(t)
+	h.missing = [][]refresh.MissingGrant{{{Product: "finance/fx-rates", TaskQueue: "meshflow-finance"}}}
+	start(h, product("never"))
+	if res := h.result(t); res.Stage != refresh.StagePublished || len(h.missing) != 1 {
+		t.Fatalf("result %+v, %d grant checks left unasked; want published without a grant check", res, len(h.missing))
+	}
+}
+
 // TestAwaitingAccess: a product reading another domain's restricted product
 // without a grant files an access request for its owner team and waits in
 // awaiting-access; a grant lets it go on, a rejection ends it, and no grant
@@ -208,7 +220,9 @@ func TestAwaitingAccess(t *testing.T) {
 					h.env.SignalWorkflow(SignalAccessDecided, *tc.signal)
 				}
 			}, time.Hour)
-			start(h, product("never"))
+			p := product("never")
+			p.Inputs = append(p.Inputs, refresh.Input{Name: "emea", Product: missing[0].Product, Access: refresh.AccessRestricted})
+			start(h, p)
 			res := h.result(t)
 			if stage != refresh.StageAwaitingAccess || res.Stage != tc.want || (h.ingestCalls > 0) != tc.ingests {
 				t.Fatalf("stage after an hour %q, result %+v, ingested %d: want awaiting-access then %s", stage, res, h.ingestCalls, tc.want)

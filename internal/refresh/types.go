@@ -253,6 +253,10 @@ type GovernResult struct {
 	// Impact is what the candidate's schema change does to the consumers; nil
 	// when its columns are those of the last published version.
 	Impact *Impact `json:"impact,omitempty"`
+	// Latest is the latest published version, which the candidate was
+	// compared with; runs of ChangeFewerSteps read it here rather than with
+	// LatestManifest. Earlier builds of Govern return none.
+	Latest *LatestResult `json:"latest,omitempty"`
 }
 
 // Impact is what a candidate whose columns differ from the last published

@@ -164,6 +164,7 @@ func BenchmarkOverhead(b *testing.B) {
 		tinyBare = append(tinyBare, timeIt(func() { runBare(b, h.Temporal, fmt.Sprintf("tiny-%d", i), bareSteps) }))
 	}
 	row("tiny refresh, sequential", median(tinyMesh), median(tinyBare), "<= 1.3x", "")
+	profile(b, h.Temporal, refresh.WorkflowID(tiny.Ref(), fmt.Sprintf("tiny-%d", repeat-1)))
 
 	// 3: many tiny refreshes at once.
 	var many []refresh.Product
@@ -285,6 +286,71 @@ func refreshOnce(b *testing.B, h *harness.Env, p refresh.Product, rev, suffix st
 	h.Published(run, time.Hour)
 	return run.GetID()
 }
+
+// profile prints where the time of run id went: each activity with its wait
+// for a worker (scheduled to started) and its work (started to closed), and
+// the workflow tasks between them, from the run's history.
+func profile(b *testing.B, tc client.Client, id string) {
+	b.Helper()
+	it := tc.GetWorkflowHistory(b.Context(), id, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	type act struct {
+		name               string
+		scheduled, started time.Time
+	}
+	acts := map[int64]*act{}
+	var first, last, wftScheduled, wftStarted time.Time
+	var wfts int
+	var wftWait, wftWork time.Duration
+	var lines []string
+	for it.HasNext() {
+		ev, err := it.Next()
+		if err != nil {
+			b.Fatal(err)
+		}
+		at := ev.GetEventTime().AsTime()
+		if first.IsZero() {
+			first = at
+		}
+		last = at
+		switch ev.GetEventType() {
+		case enumspb.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED:
+			wftScheduled = at
+		case enumspb.EVENT_TYPE_WORKFLOW_TASK_STARTED:
+			wftStarted = at
+			wftWait += at.Sub(wftScheduled)
+		case enumspb.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
+			wfts++
+			wftWork += at.Sub(wftStarted)
+		case enumspb.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+			acts[ev.GetEventId()] = &act{name: ev.GetActivityTaskScheduledEventAttributes().GetActivityType().GetName(), scheduled: at}
+		case enumspb.EVENT_TYPE_ACTIVITY_TASK_STARTED:
+			if a := acts[ev.GetActivityTaskStartedEventAttributes().GetScheduledEventId()]; a != nil {
+				a.started = at
+			}
+		case enumspb.EVENT_TYPE_ACTIVITY_TASK_COMPLETED, enumspb.EVENT_TYPE_ACTIVITY_TASK_FAILED, enumspb.EVENT_TYPE_ACTIVITY_TASK_CANCELED:
+			var sid int64
+			switch {
+			case ev.GetActivityTaskCompletedEventAttributes() != nil:
+				sid = ev.GetActivityTaskCompletedEventAttributes().GetScheduledEventId()
+			case ev.GetActivityTaskFailedEventAttributes() != nil:
+				sid = ev.GetActivityTaskFailedEventAttributes().GetScheduledEventId()
+			default:
+				sid = ev.GetActivityTaskCanceledEventAttributes().GetScheduledEventId()
+			}
+			if a := acts[sid]; a != nil && !a.started.IsZero() {
+				lines = append(lines, fmt.Sprintf("      %-30s at %5.0f ms  waited %4.0f ms  worked %5.0f ms", a.name,
+					ms(a.scheduled.Sub(first)), ms(a.started.Sub(a.scheduled)), ms(at.Sub(a.started))))
+			}
+		}
+	}
+	fmt.Printf("    profile of %s: %.0f ms from start to close, %d workflow tasks (%.0f ms waiting for a worker, %.0f ms in the worker)\n",
+		id, ms(last.Sub(first)), wfts, ms(wftWait), ms(wftWork))
+	for _, l := range lines {
+		fmt.Println(l)
+	}
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
 // activitiesOf counts the activities a run scheduled, its session's included.
 func activitiesOf(b *testing.B, tc client.Client, id string) int {

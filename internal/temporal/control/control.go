@@ -69,6 +69,10 @@ func (c *Client) Start(ctx context.Context, rq Refresh) (client.WorkflowRun, err
 		ID:            id,
 		TaskQueue:     rq.TaskQueue,
 		StaticSummary: fmt.Sprintf("Refresh %s (%s, by %s)", rq.Ref, rq.Reason, rq.Principal),
+		// A worker of the queue in this process (meshflow dev) takes the
+		// first workflow task with the start's reply, without a trip through
+		// matching; elsewhere the start is an ordinary one.
+		EnableEagerStart: true,
 		TypedSearchAttributes: temporal.NewSearchAttributes(
 			temporal.NewSearchAttributeKeyKeyword(refresh.SearchDomain).ValueSet(domain),
 			temporal.NewSearchAttributeKeyKeyword(refresh.SearchProduct).ValueSet(name),
