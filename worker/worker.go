@@ -9,6 +9,7 @@ import (
 
 	"github.com/meshflow/meshflow/activities"
 	"github.com/meshflow/meshflow/internal/access"
+	"github.com/meshflow/meshflow/internal/engine"
 	"github.com/meshflow/meshflow/internal/refresh"
 	"github.com/meshflow/meshflow/workflows"
 	"go.temporal.io/sdk/activity"
@@ -49,6 +50,7 @@ func New(c client.Client, taskQueue string, acts *activities.Activities, opt Opt
 		WorkerStopTimeout:                  opt.StopTimeout,
 	})
 	acts.Serve(taskQueue)
+	engine.KeepWarm(1)
 	workflows.Register(w)
 	Register(w, acts)
 	return w

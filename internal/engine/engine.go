@@ -18,6 +18,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 
 	_ "github.com/duckdb/duckdb-go/v2" // registers the "duckdb" database/sql driver
 	"github.com/klauspost/compress/zstd"
@@ -44,13 +45,85 @@ func Open(ctx context.Context, scratch string, threads int, memoryLimit string, 
 	return open(ctx, scratch, threads, memoryLimit, maxTemp, nil, allow)
 }
 
+// warm holds DuckDB instances created ahead of time and not configured yet.
+// Creating an instance (its buffer manager, thread pool and built-in
+// extensions) takes about 10 ms of a tiny refresh's 200; a worker keeps one
+// ready (KeepWarm), so that a stage takes it at once and the next one is
+// created while the stage runs.
+var warm struct {
+	sync.Mutex
+	keep int
+	dbs  []*sql.DB
+	// filling is set while a goroutine creates instances.
+	filling bool
+}
+
+// KeepWarm makes Open keep n DuckDB instances created ahead of time (the
+// worker keeps one); 0, the default, creates each one when it is opened.
+func KeepWarm(n int) {
+	warm.Lock()
+	warm.keep = n
+	warm.Unlock()
+	refill()
+}
+
+// instance returns a new, unconfigured DuckDB instance: a warm one when
+// there is one, and starts creating its successor.
+func instance() (*sql.DB, error) {
+	warm.Lock()
+	var db *sql.DB
+	if n := len(warm.dbs); n > 0 {
+		db, warm.dbs = warm.dbs[n-1], warm.dbs[:n-1]
+	}
+	warm.Unlock()
+	refill()
+	if db != nil {
+		return db, nil
+	}
+	return sql.Open("duckdb", "")
+}
+
+// refill creates instances in the background until warm holds keep of them.
+func refill() {
+	warm.Lock()
+	if warm.filling || len(warm.dbs) >= warm.keep {
+		warm.Unlock()
+		return
+	}
+	warm.filling = true
+	warm.Unlock()
+	go func() {
+		for {
+			db, err := sql.Open("duckdb", "")
+			warm.Lock()
+			if err != nil || len(warm.dbs) >= warm.keep {
+				warm.filling = false
+				warm.Unlock()
+				if db != nil {
+					_ = db.Close()
+				}
+				return
+			}
+			warm.dbs = append(warm.dbs, db)
+			full := len(warm.dbs) >= warm.keep
+			if full {
+				warm.filling = false
+			}
+			warm.Unlock()
+			if full {
+				return
+			}
+		}
+	}()
+}
+
 // open is Open with a hook that configures the database further before the
 // sandbox locks its configuration; a nil hook does nothing.
 func open(ctx context.Context, scratch string, threads int, memoryLimit string, maxTemp int64, configure func(context.Context, *sql.DB) error, allow []string) (*DB, error) {
 	if err := os.MkdirAll(scratch, 0o755); err != nil {
 		return nil, fmt.Errorf("open duckdb: %w", err)
 	}
-	db, err := sql.Open("duckdb", "")
+	db, err := instance()
 	if err != nil {
 		return nil, fmt.Errorf("open duckdb: %w", err)
 	}

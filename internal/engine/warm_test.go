@@ -1,0 +1,46 @@
+package engine
+
+import (
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/meshflow/meshflow/internal/testwait"
+)
+
+func warmCount() int {
+	warm.Lock()
+	defer warm.Unlock()
+	return len(warm.dbs)
+}
+
+// TestWarmInstancesAreSandboxedLikeNewOnes: with KeepWarm, an instance is
+// created ahead of time and replaced once taken, and the one Open hands out
+// is configured and sandboxed as a new one is: its settings hold, and it
+// reads nothing outside its folders.
+func TestWarmInstancesAreSandboxedLikeNewOnes(t *testing.T) {
+	KeepWarm(1)
+	t.Cleanup(func() { KeepWarm(0) })
+	testwait.For(t, 30*time.Second, "a warm instance", func() bool { return warmCount() == 1 })
+	dir := filepath.Join(t.TempDir(), "scratch")
+	db, err := Open(t.Context(), dir, 1, "64MB", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	testwait.For(t, 30*time.Second, "the taken instance replaced", func() bool { return warmCount() == 1 })
+	var threads int
+	var limit string
+	if err := db.QueryRowContext(t.Context(), "SELECT current_setting('threads'), current_setting('memory_limit')").Scan(&threads, &limit); err != nil {
+		t.Fatal(err)
+	}
+	if threads != 1 || limit == "" {
+		t.Errorf("threads %d, memory limit %q; want the settings of Open", threads, limit)
+	}
+	if _, err := db.ExecContext(t.Context(), "SELECT * FROM read_text('/etc/passwd')"); err == nil {
+		t.Error("a warm instance read /etc/passwd")
+	}
+	if _, err := db.ExecContext(t.Context(), "SET enable_external_access = true"); err == nil {
+		t.Error("a warm instance's configuration is not locked")
+	}
+}
