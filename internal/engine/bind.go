@@ -37,6 +37,46 @@ func Bind(ctx context.Context, scratch string, tables []Table, query string) ([]
 	return db.bind(ctx, tables, query)
 }
 
+// Binder binds queries one after another in one DuckDB instance, each over
+// tables of its own, which a transaction holds and rolls back: checking a
+// mesh of many products costs one instance, not one per product.
+type Binder struct {
+	scratch string
+	db      *DB
+}
+
+// NewBinder returns a Binder whose instance keeps its files in scratch; it
+// opens the instance with the first Bind.
+func NewBinder(scratch string) *Binder { return &Binder{scratch: scratch} }
+
+// Bind is engine.Bind in b's instance.
+func (b *Binder) Bind(ctx context.Context, tables []Table, query string) ([]Column, error) {
+	if b.db == nil {
+		db, err := Open(ctx, b.scratch, 1, "256MB", 0)
+		if err != nil {
+			return nil, err
+		}
+		b.db = db
+	}
+	if _, err := b.db.ExecContext(ctx, "BEGIN TRANSACTION"); err != nil {
+		return nil, err
+	}
+	cols, err := b.db.bind(ctx, tables, query)
+	if _, rerr := b.db.ExecContext(ctx, "ROLLBACK"); rerr != nil {
+		// The tables may outlive the query: the next Bind starts afresh.
+		b.Close()
+	}
+	return cols, err
+}
+
+// Close closes b's instance, if it opened one.
+func (b *Binder) Close() {
+	if b.db != nil {
+		_ = b.db.Close()
+		b.db = nil
+	}
+}
+
 // bind creates tables, empty, and describes query over them.
 func (d *DB) bind(ctx context.Context, tables []Table, query string) ([]Column, error) {
 	for _, t := range tables {

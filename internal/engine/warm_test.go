@@ -44,3 +44,25 @@ func TestWarmInstancesAreSandboxedLikeNewOnes(t *testing.T) {
 		t.Error("a warm instance's configuration is not locked")
 	}
 }
+
+// TestBinderKeepsQueriesApart: queries bound one after another by one
+// Binder see only their own tables, even tables of the same name with other
+// columns, and a query over a table that only an earlier query had fails to
+// bind, as it would in an instance of its own.
+func TestBinderKeepsQueriesApart(t *testing.T) {
+	b := NewBinder(filepath.Join(t.TempDir(), "bind"))
+	defer b.Close()
+	cols, err := b.Bind(t.Context(), []Table{{Name: "orders", Columns: []Column{{Name: "id", Type: "BIGINT"}}}}, "SELECT id FROM orders")
+	if err != nil || len(cols) != 1 || cols[0].Name != "id" {
+		t.Fatalf("first query: %+v, %v", cols, err)
+	}
+	cols, err = b.Bind(t.Context(), []Table{{Name: "orders", Columns: []Column{{Name: "city", Type: "VARCHAR"}}}}, "SELECT city FROM orders")
+	if err != nil || len(cols) != 1 || cols[0].Name != "city" {
+		t.Fatalf("a table of the same name with other columns: %+v, %v", cols, err)
+	}
+	if _, err := b.Bind(t.Context(), nil, "SELECT id FROM orders"); err == nil {
+		t.Fatal("a query bound over a table of an earlier query")
+	} else if _, ok := err.(*BindError); !ok {
+		t.Fatalf("a query over a missing table: %v; want a BindError", err)
+	}
+}

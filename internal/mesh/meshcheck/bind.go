@@ -37,6 +37,8 @@ func bindSQL(ctx context.Context, set *spec.Set, skip map[string]bool, ds *diag.
 			files.Close()
 		}
 	}()
+	binder := engine.NewBinder(filepath.Join(scratch, "bind"))
+	defer binder.Close()
 	for _, p := range set.Products {
 		if skip[p.Ref()] || p.Doc == nil || p.Doc.At("transform", "sql") == nil {
 			continue
@@ -58,7 +60,7 @@ func bindSQL(ctx context.Context, set *spec.Set, skip map[string]bool, ds *diag.
 		if !known {
 			continue
 		}
-		_, err := engine.Bind(ctx, filepath.Join(scratch, "bind"), tables, p.Transform.SQL)
+		_, err := binder.Bind(ctx, tables, p.Transform.SQL)
 		be, ok := errors.AsType[*engine.BindError](err)
 		if !ok {
 			continue // not a binding problem: the run reports it
