@@ -68,6 +68,13 @@ const ChangeSupersede = "supersede"
 // returns it. Runs started before it schedule both, as they did.
 const ChangeFewerSteps = "fewer-steps"
 
+// ChangeBaseline is the change ID of runs started on code that has every
+// change above (version 1): they take each change's new path without
+// recording a marker, and upserting a search attribute, per change, which
+// cost the history ten events and the server as many writes. Runs started
+// before it ask each change on its own, as their histories recorded.
+const ChangeBaseline = "baseline-2026-12"
+
 // MaxSessionAttempts is how many times the ingest–transform–validate session is
 // started on a fresh worker after the worker holding it was lost.
 const MaxSessionAttempts = 5
@@ -101,6 +108,14 @@ type run struct {
 	// keys are the public keys that prove decisions; nil on the legacy path,
 	// where decisions are not signed.
 	keys []signing.PublicKey
+	// baseline is set on runs of ChangeBaseline.
+	baseline bool
+}
+
+// changed reports whether the run takes the new path of change: every run of
+// ChangeBaseline does, an older run as its history recorded.
+func (r *run) changed(ctx workflow.Context, change string) bool {
+	return r.baseline || workflow.GetVersion(ctx, change, workflow.DefaultVersion, 1) >= 1
 }
 
 // superseded reports whether a newer run proved that it superseded this one.
@@ -120,6 +135,7 @@ func ProductRefresh(ctx workflow.Context, in refresh.RefreshInput) (refresh.Resu
 		r.p = refresh.Product{Domain: domain, Name: name}
 		r.submitter = ""
 	}
+	r.baseline = workflow.GetVersion(ctx, ChangeBaseline, workflow.DefaultVersion, 1) >= 1
 	r.status = refresh.Status{Product: r.p.Ref(), Submitter: r.submitter, StartedAt: workflow.Now(ctx)}
 	if err := workflow.SetQueryHandler(ctx, refresh.QueryStatus, func() (refresh.Status, error) { return r.status, nil }); err != nil {
 		return refresh.Result{}, err
@@ -139,7 +155,7 @@ func ProductRefresh(ctx workflow.Context, in refresh.RefreshInput) (refresh.Resu
 }
 
 func (r *run) execute(ctx workflow.Context) (refresh.Result, error) {
-	if workflow.GetVersion(ctx, ChangeMeshRevision, workflow.DefaultVersion, 1) >= 1 {
+	if r.changed(ctx, ChangeMeshRevision) {
 		if err := r.resolve(ctx); err != nil {
 			return refresh.Result{}, err
 		}
@@ -166,7 +182,7 @@ func (r *run) execute(ctx workflow.Context) (refresh.Result, error) {
 		return refresh.Result{}, r.fail(refresh.StageValidating, refresh.ErrQuality, qualityMessage(staged.val.Quality))
 	}
 
-	fewer := workflow.GetVersion(ctx, ChangeFewerSteps, workflow.DefaultVersion, 1) >= 1
+	fewer := r.changed(ctx, ChangeFewerSteps)
 	var latest refresh.LatestResult
 	if !fewer {
 		if err := workflow.ExecuteActivity(shortOptions(ctx, "Read the latest published manifest of "+r.p.Ref()),
@@ -179,7 +195,7 @@ func (r *run) execute(ctx workflow.Context) (refresh.Result, error) {
 		previous = &latest.Manifest
 	}
 	r.status.Detail = "checking mesh policies and the contract's changes"
-	pins := workflow.GetVersion(ctx, ChangePinnedMajors, workflow.DefaultVersion, 1) >= 1
+	pins := r.changed(ctx, ChangePinnedMajors)
 	var gov refresh.GovernResult
 	if err := workflow.ExecuteActivity(shortOptions(ctx, "Check "+r.p.Ref()+" against the mesh policies and diff its contract with the published one"),
 		refresh.ActivityGovern, refresh.GovernInput{Product: r.p, RunID: r.runID, Policies: r.policies, Quality: staged.val.Quality, Previous: previous,
@@ -205,7 +221,7 @@ func (r *run) execute(ctx workflow.Context) (refresh.Result, error) {
 	// no new version: the run records the check and ends. A partitioned run
 	// carries its unchanged partitions over instead, and a product with
 	// output.unchanged: publish publishes whatever its output.
-	if workflow.GetVersion(ctx, ChangeUnchanged, workflow.DefaultVersion, 1) >= 1 && latest.Found && staged.parts == nil && !r.p.PublishUnchanged &&
+	if r.changed(ctx, ChangeUnchanged) && latest.Found && staged.parts == nil && !r.p.PublishUnchanged &&
 		refresh.Unchanged(latest.Manifest, gov.Contract, staged.val.Data, staged.val.Quality) {
 		return r.unchanged(ctx, latest.Manifest.Version)
 	}
@@ -220,7 +236,7 @@ func (r *run) execute(ctx workflow.Context) (refresh.Result, error) {
 	// The manifest under review names who asked for the run and why. Runs that
 	// were waiting for approval when this was deployed keep the manifest their
 	// approvers reviewed: they replay the DefaultVersion path.
-	if workflow.GetVersion(ctx, ChangeManifestProvenance, workflow.DefaultVersion, 1) >= 1 {
+	if r.changed(ctx, ChangeManifestProvenance) {
 		manifest.Submitter, manifest.Reason = r.submitter, r.reason
 	}
 	manifest.MeshRevision = r.revision
@@ -435,7 +451,7 @@ func (r *run) awaitApproval(ctx workflow.Context) error {
 	r.status.Deadline = start.Add(timeout)
 	r.status.Approvers = r.approvers()
 	r.setStage(ctx, refresh.StageAwaitingApproval, fmt.Sprintf("waiting for %s until %s", r.groupsText(), r.status.Deadline.Format(time.RFC3339)))
-	if workflow.GetVersion(ctx, ChangeSupersede, workflow.DefaultVersion, 1) >= 1 {
+	if r.changed(ctx, ChangeSupersede) {
 		workflow.Go(ctx, r.receiveSupersede)
 		r.supersedeOlder(ctx)
 	}
@@ -477,7 +493,7 @@ func (r *run) escalate(ctx workflow.Context) {
 	workflow.GetLogger(ctx).Warn("approval escalated", "product", r.p.Ref(), "escalateTo", r.p.Governance.EscalateTo)
 	r.setStage(ctx, refresh.StageAwaitingApproval, fmt.Sprintf("escalated to %s; waiting for %s until %s",
 		strings.Join(r.p.Governance.EscalateTo, ", "), r.groupsText(), r.status.Deadline.Format(time.RFC3339)))
-	if workflow.GetVersion(ctx, ChangeNotifyEscalation, workflow.DefaultVersion, 1) >= 1 {
+	if r.changed(ctx, ChangeNotifyEscalation) {
 		// A notification never holds up or fails the run: a few tries, then
 		// the wait goes on without it.
 		nctx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
@@ -895,7 +911,7 @@ func (r *run) awaitAccess(ctx workflow.Context) (ended *refresh.Result, err erro
 			refresh.ActivityAccessGranted, refresh.AccessGrantedInput{Product: r.p, Revision: r.revision}).Get(ctx, &res)
 		return res, err
 	}
-	if workflow.GetVersion(ctx, ChangeFewerSteps, workflow.DefaultVersion, 1) >= 1 && !r.needsGrant() {
+	if r.changed(ctx, ChangeFewerSteps) && !r.needsGrant() {
 		return nil, nil
 	}
 	res, err := check()
