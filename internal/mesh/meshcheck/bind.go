@@ -39,6 +39,8 @@ func bindSQL(ctx context.Context, set *spec.Set, skip map[string]bool, ds *diag.
 	}()
 	binder := engine.NewBinder(filepath.Join(scratch, "bind"))
 	defer binder.Close()
+	cache := loadColumnCache()
+	defer cache.save()
 	for _, p := range set.Products {
 		if skip[p.Ref()] || p.Doc == nil || p.Doc.At("transform", "sql") == nil {
 			continue
@@ -50,7 +52,7 @@ func bindSQL(ctx context.Context, set *spec.Set, skip map[string]bool, ds *diag.
 			if in.Major > 0 {
 				pins = append(pins, fmt.Sprintf("%s pins %s@%d", in.Name, in.Product, in.Major))
 			}
-			cols, ok := inputColumns(ctx, set, in, scratch, &files)
+			cols, ok := inputColumns(ctx, set, in, scratch, &files, cache)
 			if !ok {
 				known = false
 				break
@@ -94,7 +96,7 @@ func bindSQL(ctx context.Context, set *spec.Set, skip map[string]bool, ds *diag.
 // before a run. Those of an input that pins a major are those of the
 // producer's spec, which describes its next version: the pinned major's may
 // differ (the caller warns rather than fails).
-func inputColumns(ctx context.Context, set *spec.Set, in spec.Input, scratch string, files **engine.DB) ([]engine.Column, bool) {
+func inputColumns(ctx context.Context, set *spec.Set, in spec.Input, scratch string, files **engine.DB, cache *columnCache) ([]engine.Column, bool) {
 	if in.Product != "" {
 		up := set.Product(in.Product)
 		if up == nil || up.Contract == nil || len(up.Contract.Schema) != 1 {
@@ -137,6 +139,11 @@ func inputColumns(ctx context.Context, set *spec.Set, in spec.Input, scratch str
 			return nil, false // refused by the spec's checks; never read
 		}
 	}
+	input := engine.Input{Name: in.Name, Format: format, Files: list, Delimiter: in.Delimiter, Header: in.Header}
+	key, cacheable := cache.key(input)
+	if cols, ok := cache.get(key); cacheable && ok {
+		return cols, true
+	}
 	if *files == nil {
 		db, err := engine.Open(ctx, filepath.Join(scratch, "files"), 1, "256MB", 0, set.Dir)
 		if err != nil {
@@ -144,8 +151,14 @@ func inputColumns(ctx context.Context, set *spec.Set, in spec.Input, scratch str
 		}
 		*files = db
 	}
-	cols, err := (*files).DescribeInput(ctx, engine.Input{Name: in.Name, Format: format, Files: list, Delimiter: in.Delimiter, Header: in.Header})
-	return cols, err == nil && len(cols) > 0
+	cols, err := (*files).DescribeInput(ctx, input)
+	if err != nil || len(cols) == 0 {
+		return nil, false
+	}
+	if cacheable {
+		cache.put(key, cols)
+	}
+	return cols, true
 }
 
 // caret finds where DuckDB's error points in the SQL: its "LINE n: <text>" echo
