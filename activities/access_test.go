@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/meshflow/meshflow/internal/access"
+	"github.com/meshflow/meshflow/internal/refresh"
 	"github.com/meshflow/meshflow/internal/store/storage"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
@@ -23,8 +24,7 @@ func TestGrantActivitiesAreIdempotent(t *testing.T) {
 	env.RegisterActivity(a.RevokeGrant)
 
 	at := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
-	g := access.Grant{ID: "g-1", Product: "finance/global-kpis", Principal: "chen.jie", GrantedBy: "maria.rossi",
-		GrantedAt: at, ExpiresAt: at.Add(time.Hour), WorkflowID: "access/finance/global-kpis/chen.jie/1"}
+	g := provenGrant(t, st, a, "finance/global-kpis", "chen.jie", "maria.rossi", "run-1", at)
 	for range 2 { // the second call is a retry
 		if _, err := env.ExecuteActivity(a.RecordGrant, access.RecordInput{Grant: g}); err != nil {
 			t.Fatalf("record: %v", err)
@@ -33,8 +33,9 @@ func TestGrantActivitiesAreIdempotent(t *testing.T) {
 	other := g
 	other.WorkflowID = "access/finance/global-kpis/tom.baker/1"
 	_, err = env.ExecuteActivity(a.RecordGrant, access.RecordInput{Grant: other})
-	if appErr, ok := errors.AsType[*temporal.ApplicationError](err); !ok || !appErr.NonRetryable() || appErr.Type() != access.ErrBadRequest {
-		t.Fatalf("conflicting grant: got %v, want a non-retryable %s", err, access.ErrBadRequest)
+	// Another request's grant is not this run's to record.
+	if appErr, ok := errors.AsType[*temporal.ApplicationError](err); !ok || !appErr.NonRetryable() || appErr.Type() != refresh.ErrUnauthorized {
+		t.Fatalf("another request's grant: got %v, want a non-retryable %s", err, refresh.ErrUnauthorized)
 	}
 
 	in := access.RevokeInput{Product: g.Product, ID: g.ID, By: "meshflow", Reason: "expired", At: g.ExpiresAt}

@@ -43,7 +43,8 @@ func (a *Activities) Govern(ctx context.Context, in refresh.GovernInput) (refres
 		return res, err
 	}
 	var checks stagedChecks
-	if err := a.readStaged(ctx, in.Product.Ref(), in.RunID, layout.Checks, &checks); err != nil {
+	checksSum, err := a.readStagedSum(ctx, in.Product.Ref(), in.RunID, layout.Checks, &checks)
+	if err != nil {
 		return res, err
 	}
 	head, found, err := catalog.ReadLatest(ctx, a.Store, in.Product.Ref())
@@ -123,7 +124,7 @@ func (a *Activities) Govern(ctx context.Context, in refresh.GovernInput) (refres
 		return res, fmt.Errorf("stage contract: %w", err)
 	}
 	res.Contract = refresh.ObjectRef{Key: key, Size: obj.Size, SHA256: sha256Hex([]byte(p.Contract))}
-	if err := a.stageJSON(ctx, p.Ref(), in.RunID, layout.Governance, stagedGovernance{Govern: res, Previous: previous}); err != nil {
+	if err := a.stageJSON(ctx, p.Ref(), in.RunID, layout.Governance, stagedGovernance{Govern: res, Previous: previous, Checks: checksSum}); err != nil {
 		return res, err
 	}
 	res.Latest = &refresh.LatestResult{Found: found}

@@ -36,6 +36,10 @@ func (a *Activities) notify(ctx context.Context, seq int, ev notify.Event) {
 // NotifyEscalation leaves the notification that a run's approval was
 // escalated; the workflow calls it when its escalation timer fires.
 func (a *Activities) NotifyEscalation(ctx context.Context, in refresh.EscalationInput) error {
+	// Only a run of a product this worker serves tells of its escalation.
+	if _, err := a.resolveFor(ctx, "", in.Ref, in.RunID); err != nil {
+		return err
+	}
 	deadline := in.Deadline.UTC()
 	a.notify(ctx, notify.SeqEscalated, notify.Event{
 		Kind: spec.EventApprovalEscalated, Product: in.Ref, Stage: string(refresh.StageAwaitingApproval),

@@ -97,8 +97,7 @@ func TestActivitiesLeaveNotifications(t *testing.T) {
 	}
 
 	at := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
-	g := access.Grant{ID: "g-1", Product: "finance/global-kpis", Principal: "chen.jie", GrantedBy: "maria.rossi",
-		GrantedAt: at, ExpiresAt: at.Add(time.Hour), WorkflowID: "access/finance/global-kpis/chen.jie/1"}
+	g := provenGrant(t, st, a, "finance/global-kpis", "chen.jie", "maria.rossi", "run-1", at)
 	if _, err := env.ExecuteActivity(a.RecordGrant, access.RecordInput{Grant: g}); err != nil {
 		t.Fatal(err)
 	}
@@ -108,7 +107,7 @@ func TestActivitiesLeaveNotifications(t *testing.T) {
 		t.Fatalf("no access-granted event among %s", kinds(evs))
 	}
 	granted := evs[i]
-	if granted.GrantID != "g-1" || granted.Requester != "chen.jie" || granted.Domain != "finance" {
+	if granted.GrantID != g.ID || granted.Requester != "chen.jie" || granted.Domain != "finance" {
 		t.Errorf("grant event %+v", granted)
 	}
 
@@ -118,14 +117,14 @@ func TestActivitiesLeaveNotifications(t *testing.T) {
 	}
 	evs = outboxEvents(t, st)
 	i = slices.IndexFunc(evs, func(ev notify.Event) bool { return ev.Kind == spec.EventAccessExpiring })
-	if i < 0 || evs[i].GrantID != "g-1" || !strings.Contains(evs[i].Text, "until 2026-03-02T10:00:00Z") || !strings.Contains(evs[i].Action, "meshflow access request finance/global-kpis") {
+	if i < 0 || evs[i].GrantID != g.ID || !strings.Contains(evs[i].Text, "until 2026-03-02T10:00:00Z") || !strings.Contains(evs[i].Action, "meshflow access request finance/global-kpis") {
 		t.Errorf("expiring event among %s: %+v", kinds(evs), evs)
 	}
 
 	// Without Notify the activities leave nothing.
 	a.Notify = false
 	before := len(evs)
-	g.ID, g.WorkflowID = "g-2", "access/finance/global-kpis/chen.jie/2"
+	g = provenGrant(t, st, a, "finance/global-kpis", "chen.jie", "maria.rossi", "run-2", at)
 	if _, err := env.ExecuteActivity(a.RecordGrant, access.RecordInput{Grant: g}); err != nil {
 		t.Fatal(err)
 	}

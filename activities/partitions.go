@@ -690,6 +690,10 @@ func (a *Activities) combinePartitions(ctx context.Context, in refresh.CombineIn
 	if err := catalog.ReadObjectJSON(ctx, a.Store, in.Plan, &doc); err != nil {
 		return res, err
 	}
+	// The version is the whole plan: every batch, each of its partitions.
+	if want := partition.Batches(len(doc.Build), doc.BatchSize); len(in.Batches) != want {
+		return res, unauthorized("the combination names %d of the plan's %d batches", len(in.Batches), want)
+	}
 	c, set, err := compileContract(p)
 	if err != nil {
 		return res, err
@@ -700,10 +704,15 @@ func (a *Activities) combinePartitions(ctx context.Context, in refresh.CombineIn
 	var failed []refresh.RuleSummary
 	var stats [][]refresh.ColumnStats
 	v := &res.Validate
-	for _, ref := range in.Batches {
+	for i, ref := range in.Batches {
 		var b batchDoc
 		if err := catalog.ReadObjectJSON(ctx, a.Store, ref, &b); err != nil {
 			return res, err
+		}
+		from := i * doc.BatchSize
+		planned := doc.Build[from:min(from+doc.BatchSize, len(doc.Build))]
+		if len(b.Partitions) != len(planned) {
+			return res, unauthorized("batch %d built %d partitions, but the plan has %d in it", i, len(b.Partitions), len(planned))
 		}
 		idx.Partitions = append(idx.Partitions, b.Partitions...)
 		failed = append(failed, b.Failed...)

@@ -74,10 +74,17 @@ func (a *Activities) CleanupStaging(ctx context.Context, in refresh.CleanupInput
 	if err := a.checkCaller(ctx, in.RunID); err != nil {
 		return err
 	}
-	a.runEnded(ctx, in)
-	a.notifyEnd(ctx, in)
-	if err := a.lineageEnd(ctx, in); err != nil {
-		return err
+	// The run's own staging goes whatever it names; what it says of its
+	// product (metrics, the notification, the lineage event) only when this
+	// worker serves the product, so that no run speaks for another domain's.
+	if _, err := a.resolveFor(ctx, "", in.Ref, in.RunID); err == nil {
+		a.runEnded(ctx, in)
+		a.notifyEnd(ctx, in)
+		if err := a.lineageEnd(ctx, in); err != nil {
+			return err
+		}
+	} else {
+		a.logger().Warn("a run's end is not told: the run does not speak for its product", "product", in.Ref, "run", in.RunID, "error", err)
 	}
 	objs, err := a.Store.List(ctx, layout.StagingPrefix(in.Ref, in.RunID)+"/")
 	if err != nil {

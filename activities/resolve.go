@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/meshflow/meshflow/internal/access"
@@ -47,7 +48,11 @@ func (a *Activities) ResolveAccess(ctx context.Context, in access.ResolveInput) 
 					res.ConsumerOwners = append(res.ConsumerOwners, cp.Owner)
 				}
 			}
-			a.notifyAccessRequested(ctx, in, res)
+			// Only the request itself tells of it, not anyone reading
+			// the product's approvers.
+			if strings.HasPrefix(a.scheduledBy(ctx).WorkflowExecution.ID, access.WorkflowID(in.Product, in.Requester, "")) {
+				a.notifyAccessRequested(ctx, in, res)
+			}
 			return res, nil
 		}
 		err = fmt.Errorf("%w: mesh revision %s has no product %s", meshrev.ErrNoRevision, meshrev.Short(id), in.Product)

@@ -4,11 +4,14 @@ import (
 	"context"
 	"maps"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/meshflow/meshflow/internal/access"
 	"github.com/meshflow/meshflow/internal/mesh/meshrev"
 	"github.com/meshflow/meshflow/internal/refresh"
+	"github.com/meshflow/meshflow/internal/signing"
 	"github.com/meshflow/meshflow/internal/store/layout"
 	"github.com/meshflow/meshflow/internal/store/storage"
 	"go.temporal.io/sdk/activity"
@@ -111,7 +114,10 @@ func runAs(a *Activities, runID string) *Activities {
 func activityEnv(a *Activities) *testsuite.TestActivityEnvironment {
 	var ts testsuite.WorkflowTestSuite
 	env := ts.NewTestActivityEnvironment()
-	env.RegisterActivity(a)
+	for _, fn := range []any{a.ResolveProduct, a.Ingest, a.Transform, a.Validate, a.Govern, a.Publish, a.RecordCheck,
+		a.CleanupStaging, a.PlanPartitions, a.BuildPartitions, a.CombinePartitions, a.LatestManifest} {
+		env.RegisterActivity(fn)
+	}
 	return env
 }
 
@@ -122,4 +128,35 @@ func stageChecksForTest(t testing.TB, a *Activities, ref string, v refresh.Valid
 	if err := a.stageJSON(t.Context(), ref, testRunID, layout.Checks, stagedChecks{Validate: v}); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// runAsWorkflow is runAs with the scheduling run's workflow ID.
+func runAsWorkflow(a *Activities, workflowID, runID string) *Activities {
+	a.scheduler = func(context.Context) activity.Info {
+		return activity.Info{WorkflowExecution: workflow.Execution{ID: workflowID, RunID: runID}, TaskQueue: testQueue}
+	}
+	return a
+}
+
+// provenGrant applies a revision in which approver may grant access to
+// product, and returns the grant of principal's request (workflow
+// access/<product>/<principal>/<runID>, run runID), approved at at as serve
+// signs it, with a's activities scheduled by that request.
+func provenGrant(t testing.TB, st storage.Store, a *Activities, product, principal, approver, runID string, at time.Time) access.Grant {
+	t.Helper()
+	signer, err := signing.NewSigner()
+	if err != nil {
+		t.Fatal(err)
+	}
+	domain, name, _ := strings.Cut(product, "/")
+	p := applyRevision(t, st, meshrev.Revision{Keys: []signing.PublicKey{signer.PublicKey()},
+		AccessApprovers: map[string][]string{product: {approver}}},
+		refresh.Product{Domain: domain, Name: name, Owner: domain + "-data", Access: refresh.AccessRestricted})[0]
+	wf := access.WorkflowID(product, principal, runID)
+	g := access.Grant{ID: access.GrantID(wf, runID), Product: product, Principal: principal, GrantedBy: approver, Purpose: "test",
+		GrantedAt: at, ExpiresAt: at.Add(time.Hour), WorkflowID: wf, Revision: p.Revision}
+	_, proof := signer.Sign(g.Statement(), at)
+	g.Proof = &proof
+	runAsWorkflow(a, wf, runID)
+	return g
 }

@@ -180,6 +180,10 @@ type stagedChecks struct {
 type stagedGovernance struct {
 	Govern   refresh.GovernResult `json:"govern"`
 	Previous string               `json:"previous"`
+	// Checks is the SHA-256 of the staged checks Govern read: checks staged
+	// again after it (another ingest, transform and validate) are not the
+	// ones it governed.
+	Checks string `json:"checks"`
 }
 
 // stageJSON stores v as JSON under a run's staging.
@@ -197,19 +201,25 @@ func (a *Activities) stageJSON(ctx context.Context, ref, runID, name string, v a
 // readStaged reads what a run's activity staged as name into v. A run whose
 // checks ran on a build that staged none cannot go on.
 func (a *Activities) readStaged(ctx context.Context, ref, runID, name string, v any) error {
+	_, err := a.readStagedSum(ctx, ref, runID, name, v)
+	return err
+}
+
+// readStagedSum is readStaged, returning the SHA-256 of what it read.
+func (a *Activities) readStagedSum(ctx context.Context, ref, runID, name string, v any) (string, error) {
 	rc, _, err := a.Store.Get(ctx, layout.StagedKey(ref, runID, name))
 	if errors.Is(err, storage.ErrNotFound) {
-		return refused("run %s of %s staged no %s: its checks ran on an older build of meshflow, or not in this run, and nothing unchecked is published; start a new refresh", runID, ref, name)
+		return "", refused("run %s of %s staged no %s: its checks ran on an older build of meshflow, or not in this run, and nothing unchecked is published; start a new refresh", runID, ref, name)
 	}
 	if err != nil {
-		return err
+		return "", err
 	}
 	defer rc.Close()
 	b, err := io.ReadAll(io.LimitReader(rc, 64<<20))
 	if err != nil {
-		return fmt.Errorf("read the staged %s: %w", name, err)
+		return "", fmt.Errorf("read the staged %s: %w", name, err)
 	}
-	return json.Unmarshal(b, v)
+	return sha256Hex(b), json.Unmarshal(b, v)
 }
 
 // checkPublish refuses a publication that meshflow's workflow would not
@@ -235,12 +245,8 @@ func (a *Activities) checkPublish(ctx context.Context, in refresh.PublishInput) 
 			return unauthorized("the manifest's %s is %s, which this run did not stage", name, obj.Key)
 		}
 	}
-	var checks stagedChecks
-	if err := a.readStaged(ctx, m.Product, m.RunID, layout.Checks, &checks); err != nil {
-		return err
-	}
-	var gov stagedGovernance
-	if err := a.readStaged(ctx, m.Product, m.RunID, layout.Governance, &gov); err != nil {
+	checks, gov, err := a.stagedVerdicts(ctx, m.Product, m.RunID)
+	if err != nil {
 		return err
 	}
 	v, g := checks.Validate, gov.Govern
@@ -291,11 +297,39 @@ func (a *Activities) checkPublish(ctx context.Context, in refresh.PublishInput) 
 	if found != (gov.Previous != "") || (found && head.Pointer.Version != gov.Previous) {
 		return nil // the publisher ends the run with ErrVersionTaken
 	}
-	groups := refresh.RouteWith(res.Product, res.Downstream, route)
-	if err := refresh.CheckSignOff(m, groups, res.Keys); err != nil {
-		return unauthorized("%s cannot be published: %v", m.Product, err)
+	// The sign-off the run's revision asks for, and the one the current
+	// revision asks for, proven with the current keys: a run of an older
+	// revision (pinned by a request, or waiting while the mesh moved on)
+	// needs no less than the mesh's governance today.
+	current, err := a.resolveFor(ctx, refresh.RevisionCurrent, m.Product, m.RunID)
+	if err != nil {
+		return err
+	}
+	for _, r := range []refresh.Resolved{res, current} {
+		groups := refresh.RouteWith(r.Product, r.Downstream, route)
+		if err := refresh.CheckSignOff(m, groups, current.Keys); err != nil {
+			return unauthorized("%s cannot be published: %v", m.Product, err)
+		}
 	}
 	return nil
+}
+
+// stagedVerdicts reads a run's staged checks and governance, and refuses
+// governance of other checks than the staged ones.
+func (a *Activities) stagedVerdicts(ctx context.Context, ref, runID string) (stagedChecks, stagedGovernance, error) {
+	var checks stagedChecks
+	var gov stagedGovernance
+	sum, err := a.readStagedSum(ctx, ref, runID, layout.Checks, &checks)
+	if err != nil {
+		return checks, gov, err
+	}
+	if err := a.readStaged(ctx, ref, runID, layout.Governance, &gov); err != nil {
+		return checks, gov, err
+	}
+	if gov.Checks != sum {
+		return checks, gov, unauthorized("run %s of %s was checked again after its governance; govern it again", runID, ref)
+	}
+	return checks, gov, nil
 }
 
 func bumpOf(breaking bool) refresh.Bump {

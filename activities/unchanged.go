@@ -42,12 +42,8 @@ func (a *Activities) checkUnchanged(ctx context.Context, in refresh.CheckInput) 
 	if _, err := a.resolveFor(ctx, in.MeshRevision, in.Ref, in.RunID); err != nil {
 		return err
 	}
-	var checks stagedChecks
-	if err := a.readStaged(ctx, in.Ref, in.RunID, layout.Checks, &checks); err != nil {
-		return err
-	}
-	var gov stagedGovernance
-	if err := a.readStaged(ctx, in.Ref, in.RunID, layout.Governance, &gov); err != nil {
+	checks, gov, err := a.stagedVerdicts(ctx, in.Ref, in.RunID)
+	if err != nil {
 		return err
 	}
 	head, found, err := catalog.ReadLatest(ctx, a.Store, in.Ref)

@@ -1,8 +1,6 @@
 package workflows
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"slices"
@@ -329,12 +327,8 @@ func accessOptions(ctx workflow.Context, summary string) workflow.Context {
 	})
 }
 
-// grantID names the grant of a request after its execution, so that a retried
-// RecordGrant writes the same object.
-func grantID(workflowID, runID string) string {
-	sum := sha256.Sum256([]byte(workflowID + "\x00" + runID))
-	return "g-" + hex.EncodeToString(sum[:8])
-}
+// grantID names the grant of a request after its execution (access.GrantID).
+func grantID(workflowID, runID string) string { return access.GrantID(workflowID, runID) }
 
 func comment(c string) string {
 	if c == "" {

@@ -1,6 +1,8 @@
 package access
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"strings"
 	"time"
 
@@ -92,6 +94,14 @@ const ErrRefused = "AccessRefused"
 // ErrBadRequest is the type of the non-retryable error of a malformed request or
 // grant.
 const ErrBadRequest = "BadAccessRequest"
+
+// GrantID names the grant of the access request run runID of workflowID, so
+// that a retried RecordGrant writes the same object, and a grant proves which
+// run recorded it.
+func GrantID(workflowID, runID string) string {
+	sum := sha256.Sum256([]byte(workflowID + "\x00" + runID))
+	return "g-" + hex.EncodeToString(sum[:8])
+}
 
 // WorkflowID returns the ID of an access request:
 // access/<domain>/<product>/<requester>/<suffix>.
