@@ -73,7 +73,20 @@ const ChangeFewerSteps = "fewer-steps"
 // recording a marker, and upserting a search attribute, per change, which
 // cost the history ten events and the server as many writes. Runs started
 // before it ask each change on its own, as their histories recorded.
+//
+// Its version 2 (BaselineOverlap) adds one change: the staging session is
+// created while the run reads its product, and completed while Govern runs
+// (see stagingSession), instead of before and after them.
 const ChangeBaseline = "baseline-2026-12"
+
+// Versions of ChangeBaseline.
+const (
+	// BaselineChanges takes every change above ChangeBaseline.
+	BaselineChanges workflow.Version = 1
+	// BaselineOverlap also overlaps the staging session's creation and
+	// completion with the steps around it.
+	BaselineOverlap workflow.Version = 2
+)
 
 // MaxSessionAttempts is how many times the ingest–transform–validate session is
 // started on a fresh worker after the worker holding it was lost.
@@ -108,14 +121,18 @@ type run struct {
 	// keys are the public keys that prove decisions; nil on the legacy path,
 	// where decisions are not signed.
 	keys []signing.PublicKey
-	// baseline is set on runs of ChangeBaseline.
-	baseline bool
+	// baseline is the run's version of ChangeBaseline (DefaultVersion: a run
+	// started before it).
+	baseline workflow.Version
+	// sessions are the staging sessions the run opened on the overlapping
+	// path; the run waits for their completion before it ends.
+	sessions []*stagingSession
 }
 
 // changed reports whether the run takes the new path of change: every run of
 // ChangeBaseline does, an older run as its history recorded.
 func (r *run) changed(ctx workflow.Context, change string) bool {
-	return r.baseline || workflow.GetVersion(ctx, change, workflow.DefaultVersion, 1) >= 1
+	return r.baseline >= BaselineChanges || workflow.GetVersion(ctx, change, workflow.DefaultVersion, 1) >= 1
 }
 
 // superseded reports whether a newer run proved that it superseded this one.
@@ -135,7 +152,7 @@ func ProductRefresh(ctx workflow.Context, in refresh.RefreshInput) (refresh.Resu
 		r.p = refresh.Product{Domain: domain, Name: name}
 		r.submitter = ""
 	}
-	r.baseline = workflow.GetVersion(ctx, ChangeBaseline, workflow.DefaultVersion, 1) >= 1
+	r.baseline = workflow.GetVersion(ctx, ChangeBaseline, workflow.DefaultVersion, BaselineOverlap)
 	r.status = refresh.Status{Product: r.p.Ref(), Submitter: r.submitter, StartedAt: workflow.Now(ctx)}
 	if err := workflow.SetQueryHandler(ctx, refresh.QueryStatus, func() (refresh.Status, error) { return r.status, nil }); err != nil {
 		return refresh.Result{}, err
@@ -151,10 +168,20 @@ func ProductRefresh(ctx workflow.Context, in refresh.RefreshInput) (refresh.Resu
 		r.setStage(ctx, refresh.StageFailed, err.Error())
 	}
 	r.cleanup(ctx)
+	for _, s := range r.sessions {
+		s.wait(ctx)
+	}
 	return res, err
 }
 
 func (r *run) execute(ctx workflow.Context) (refresh.Result, error) {
+	// The first staging session is asked for at once, so that a worker takes
+	// it while the product is read; a run that does not stage releases it.
+	var first *stagingSession
+	if r.baseline >= BaselineOverlap {
+		first = r.openSession(ctx)
+		defer first.release()
+	}
 	if r.changed(ctx, ChangeMeshRevision) {
 		if err := r.resolve(ctx); err != nil {
 			return refresh.Result{}, err
@@ -170,10 +197,14 @@ func (r *run) execute(ctx workflow.Context) (refresh.Result, error) {
 	var err error
 	if r.p.Partitions != nil {
 		// Only runs resolved from a revision know partitions: runs of
-		// earlier code never take this path.
+		// earlier code never take this path. Partitions are built without a
+		// session.
+		if first != nil {
+			first.release()
+		}
 		staged, err = r.buildPartitions(ctx)
 	} else {
-		staged, err = r.stage(ctx)
+		staged, err = r.stage(ctx, first)
 	}
 	if err != nil {
 		return refresh.Result{}, err
@@ -378,21 +409,33 @@ type staged struct {
 
 // stage runs ingest, transform and validate on one worker (a Temporal session), so
 // that they share local scratch. When the worker is lost, the stages run again on
-// another worker; bad data ends the run.
-func (r *run) stage(ctx workflow.Context) (staged, error) {
+// another worker; bad data ends the run. On the overlapping path the first
+// attempt takes first, the session asked for when the run started.
+func (r *run) stage(ctx workflow.Context, first *stagingSession) (staged, error) {
 	var out staged
 	var lastErr error
 	for attempt := 1; attempt <= MaxSessionAttempts; attempt++ {
-		sctx, err := workflow.CreateSession(ctx, &workflow.SessionOptions{
-			CreationTimeout:  10 * time.Minute,
-			ExecutionTimeout: 6 * time.Hour,
-			HeartbeatTimeout: 20 * time.Second,
-		})
-		if err != nil {
-			return out, r.wrap(refresh.StageIngesting, err)
+		var err error
+		if r.baseline >= BaselineOverlap {
+			s := first
+			if attempt > 1 {
+				s = r.openSession(ctx)
+			}
+			var sctx workflow.Context
+			if sctx, err = s.get(ctx); err != nil {
+				return out, r.wrap(refresh.StageIngesting, err)
+			}
+			out, err = r.stageOnce(ctx, sctx)
+			// Completed while the run goes on: Govern need not wait for it.
+			s.release()
+		} else {
+			sctx, cerr := workflow.CreateSession(ctx, sessionLimits)
+			if cerr != nil {
+				return out, r.wrap(refresh.StageIngesting, cerr)
+			}
+			out, err = r.stageOnce(sctx, sctx)
+			workflow.CompleteSession(sctx)
 		}
-		out, err = r.stageOnce(sctx)
-		workflow.CompleteSession(sctx)
 		if err == nil {
 			return out, nil
 		}
@@ -405,11 +448,99 @@ func (r *run) stage(ctx workflow.Context) (staged, error) {
 	return out, fmt.Errorf("gave up after %d attempts to stage %s: %w", MaxSessionAttempts, r.p.Ref(), lastErr)
 }
 
-func (r *run) stageOnce(ctx workflow.Context) (staged, error) {
+// sessionLimits bound a staging session: how long a worker may take to
+// accept it, how long it may hold it, and how soon a silent one is lost.
+var sessionLimits = &workflow.SessionOptions{
+	CreationTimeout:  10 * time.Minute,
+	ExecutionTimeout: 6 * time.Hour,
+	HeartbeatTimeout: 20 * time.Second,
+}
+
+// stagingSession is a staging session that lives in a coroutine of its own:
+// it is created there while the run does other work, and completed there
+// when the run releases it, while the run goes on. The SDK's session calls
+// block the coroutine that made the session, so only that coroutine may
+// create and complete it; the run's activities run in its context.
+type stagingSession struct {
+	sctx     workflow.Context
+	cancel   workflow.CancelFunc
+	created  workflow.Future
+	released workflow.Channel
+	done     workflow.Future
+	// freed is set once release was called.
+	freed bool
+}
+
+// openSession asks for a staging session on the run's task queue and
+// returns at once.
+func (r *run) openSession(ctx workflow.Context) *stagingSession {
+	s := &stagingSession{released: workflow.NewBufferedChannel(ctx, 1)}
+	created, setCreated := workflow.NewFuture(ctx)
+	done, setDone := workflow.NewFuture(ctx)
+	s.created, s.done = created, done
+	cctx, cancel := workflow.WithCancel(ctx)
+	s.cancel = cancel
+	workflow.Go(cctx, func(gctx workflow.Context) {
+		defer setDone.Set(nil, nil)
+		sctx, err := workflow.CreateSession(gctx, sessionLimits)
+		s.sctx = sctx
+		setCreated.Set(nil, err)
+		if err != nil {
+			return
+		}
+		s.released.Receive(gctx, nil)
+		workflow.CompleteSession(sctx)
+	})
+	r.sessions = append(r.sessions, s)
+	return s
+}
+
+// get waits until the session is created and returns its context, in which
+// the stages' activities run (their results are awaited in the run's own
+// context).
+func (s *stagingSession) get(ctx workflow.Context) (workflow.Context, error) {
+	if err := s.created.Get(ctx, nil); err != nil {
+		return nil, err
+	}
+	return s.sctx, nil
+}
+
+// release lets the session's coroutine complete it, at once or as soon as
+// a worker took it; calling it again does nothing. (Cancelling a creation
+// that a worker already took would hold the worker's session slot until its
+// next heartbeat, several seconds.)
+func (s *stagingSession) release() {
+	if !s.freed {
+		s.freed = true
+		s.released.SendAsync(nil)
+	}
+}
+
+// giveUpCreation is how long a run that ended waits for a session it no
+// longer needs to be created, so as to complete it, before it stops asking.
+const giveUpCreation = time.Minute
+
+// wait waits until the session's coroutine completed it (or its creation
+// failed), so that the run does not end before the worker heard that the
+// session is over. A session no worker took within giveUpCreation is no
+// longer asked for.
+func (s *stagingSession) wait(ctx workflow.Context) {
+	s.release()
+	if !s.created.IsReady() {
+		if ok, _ := workflow.AwaitWithTimeout(ctx, giveUpCreation, s.created.IsReady); !ok {
+			s.cancel()
+		}
+	}
+	_ = s.done.Get(ctx, nil)
+}
+
+// stageOnce runs the three stages once: their activities in the session's
+// context sctx, the rest of the run's work in ctx.
+func (r *run) stageOnce(ctx, sctx workflow.Context) (staged, error) {
 	var out staged
 	r.setStage(ctx, refresh.StageIngesting, fmt.Sprintf("snapshotting %d input(s)", len(r.p.Inputs)))
 	r.status.Inputs = len(r.p.Inputs)
-	if err := workflow.ExecuteActivity(sessionOptions(ctx, fmt.Sprintf("Snapshot %d input(s) of %s into staging", len(r.p.Inputs), r.p.Ref()),
+	if err := workflow.ExecuteActivity(sessionOptions(sctx, fmt.Sprintf("Snapshot %d input(s) of %s into staging", len(r.p.Inputs), r.p.Ref()),
 		refresh.ErrBadInput, refresh.ErrNotPublished),
 		refresh.ActivityIngest, refresh.IngestInput{Product: r.p, RunID: r.runID}).Get(ctx, &out.ing); err != nil {
 		return out, r.wrap(refresh.StageIngesting, err)
@@ -417,13 +548,13 @@ func (r *run) stageOnce(ctx workflow.Context) (staged, error) {
 	// Only the query shows it: no command depends on it.
 	r.status.Deprecated = refresh.DeprecatedInputs(out.ing.Inputs)
 	r.setStage(ctx, refresh.StageTransforming, "running the transform SQL")
-	if err := workflow.ExecuteActivity(sessionOptions(ctx, "Run the transform SQL of "+r.p.Ref()+" in DuckDB", refresh.ErrTransform, refresh.ErrBadInput),
+	if err := workflow.ExecuteActivity(sessionOptions(sctx, "Run the transform SQL of "+r.p.Ref()+" in DuckDB", refresh.ErrTransform, refresh.ErrBadInput),
 		refresh.ActivityTransform, refresh.TransformInput{Product: r.p, RunID: r.runID, Inputs: out.ing.Inputs}).Get(ctx, &out.tr); err != nil {
 		return out, r.wrap(refresh.StageTransforming, err)
 	}
 	r.status.RowsIn = out.tr.Rows
 	r.setStage(ctx, refresh.StageValidating, fmt.Sprintf("checking %d rows against the contract", out.tr.Rows))
-	if err := workflow.ExecuteActivity(sessionOptions(ctx, "Check the output of "+r.p.Ref()+" against its contract and rules", refresh.ErrContract, refresh.ErrBadSpec),
+	if err := workflow.ExecuteActivity(sessionOptions(sctx, "Check the output of "+r.p.Ref()+" against its contract and rules", refresh.ErrContract, refresh.ErrBadSpec),
 		refresh.ActivityValidate, refresh.ValidateInput{Product: r.p, RunID: r.runID, Candidate: out.tr.Candidate}).Get(ctx, &out.val); err != nil {
 		return out, r.wrap(refresh.StageValidating, err)
 	}

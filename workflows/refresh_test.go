@@ -254,7 +254,7 @@ func TestManifestProvenanceIsVersioned(t *testing.T) {
 		submitter, why string
 	}{{1, "omar.haddad", "schedule"}, {workflow.DefaultVersion, "", ""}} {
 		h := newHarness(t)
-		h.env.OnGetVersion(ChangeBaseline, workflow.DefaultVersion, 1).Return(workflow.DefaultVersion)
+		h.env.OnGetVersion(ChangeBaseline, workflow.DefaultVersion, BaselineOverlap).Return(workflow.DefaultVersion)
 		h.env.OnGetVersion(ChangeManifestProvenance, workflow.DefaultVersion, 1).Return(tc.version)
 		h.startWith(product("never"), nil, "omar.haddad", "schedule")
 		if res := h.result(t); res.Stage != refresh.StagePublished {
@@ -463,7 +463,7 @@ func TestIdenticalOutputEndsUnchanged(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newHarness(t)
-			h.env.OnGetVersion(ChangeBaseline, workflow.DefaultVersion, 1).Return(workflow.DefaultVersion)
+			h.env.OnGetVersion(ChangeBaseline, workflow.DefaultVersion, BaselineOverlap).Return(workflow.DefaultVersion)
 			h.env.OnGetVersion(ChangeUnchanged, workflow.DefaultVersion, 1).Return(tc.version)
 			h.latest = latest
 			h.validate.Data = refresh.ObjectRef{Key: "staged", SHA256: tc.data}

@@ -21,10 +21,12 @@ import (
 // change (before-provenance: before ChangeManifestProvenance;
 // before-mesh-revision: before ChangeMeshRevision; before-unchanged: before
 // ChangeUnchanged and ChangeSupersede; before-fewer-steps: before
-// ChangeFewerSteps), which must replay on their old path.
+// ChangeFewerSteps; before-overlap: ChangeBaseline's version 1, before
+// BaselineOverlap), which must replay on their old path.
 func TestReplayRecordedHistories(t *testing.T) {
 	for _, dir := range []string{"histories", filepath.Join("histories", "before-provenance"), filepath.Join("histories", "before-mesh-revision"),
-		filepath.Join("histories", "before-unchanged"), filepath.Join("histories", "before-fewer-steps")} {
+		filepath.Join("histories", "before-unchanged"), filepath.Join("histories", "before-fewer-steps"),
+		filepath.Join("histories", "before-overlap")} {
 		files, err := filepath.Glob(filepath.Join("testdata", dir, "*.json"))
 		if err != nil {
 			t.Fatal(err)

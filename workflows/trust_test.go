@@ -151,7 +151,7 @@ func TestScheduledRunIsSubmittedByTheApplier(t *testing.T) {
 // gives DefaultVersion on replay) finishes with the product of its input.
 func TestLegacyRunKeepsItsInput(t *testing.T) {
 	h := newHarness(t)
-	h.env.OnGetVersion(ChangeBaseline, workflow.DefaultVersion, 1).Return(workflow.DefaultVersion)
+	h.env.OnGetVersion(ChangeBaseline, workflow.DefaultVersion, BaselineOverlap).Return(workflow.DefaultVersion)
 	h.env.OnGetVersion(ChangeMeshRevision, workflow.DefaultVersion, 1).Return(workflow.DefaultVersion)
 	var outcome error
 	h.decide(time.Minute, refresh.Decision{Principal: "maria.rossi", Approve: true, Proof: &signing.Proof{}}, &outcome, true)

@@ -1,0 +1,93 @@
+package e2e
+
+import (
+	"testing"
+	"time"
+
+	"github.com/meshflow/meshflow/internal/refresh"
+	"github.com/meshflow/meshflow/internal/temporal/control"
+	"github.com/meshflow/meshflow/test/harness"
+	historypb "go.temporal.io/api/history/v1"
+)
+
+// The SDK's names of a session's own activities.
+const (
+	sessionCreation   = "internalSessionCreationActivity"
+	sessionCompletion = "internalSessionCompletionActivity"
+)
+
+// scheduledBy maps each activity type a run scheduled to the workflow task
+// that scheduled it (the first time).
+func scheduledBy(evs []*historypb.HistoryEvent) map[string]int64 {
+	out := map[string]int64{}
+	for _, ev := range evs {
+		if a := ev.GetActivityTaskScheduledEventAttributes(); a != nil {
+			if _, ok := out[a.GetActivityType().GetName()]; !ok {
+				out[a.GetActivityType().GetName()] = a.GetWorkflowTaskCompletedEventId()
+			}
+		}
+	}
+	return out
+}
+
+// TestStagingSessionOverlapsTheStepsAroundIt checks that a run asks for its
+// staging session in the same workflow task that reads its product, and
+// schedules Govern in the same workflow task that completes the session:
+// neither waits for the session.
+func TestStagingSessionOverlapsTheStepsAroundIt(t *testing.T) {
+	e := newEnv(t, harness.LocalStore(t))
+	e.startWorkers([]string{"overlap"}, nil)
+	p := harness.TinyProduct(t, t.TempDir(), "sales", "overlap", "overlap")
+	run := e.Start(p, "1", "ana")
+	e.Published(run, time.Minute)
+
+	by := scheduledBy(history(t, e, run))
+	for _, name := range []string{refresh.ActivityResolve, sessionCreation, sessionCompletion, refresh.ActivityGovern} {
+		if by[name] == 0 {
+			t.Fatalf("the run scheduled no %s: %v", name, by)
+		}
+	}
+	if by[sessionCreation] != by[refresh.ActivityResolve] {
+		t.Errorf("the session was asked for by workflow task %d, the product read by %d: want the same task", by[sessionCreation], by[refresh.ActivityResolve])
+	}
+	if by[sessionCompletion] != by[refresh.ActivityGovern] {
+		t.Errorf("the session was completed by workflow task %d, Govern scheduled by %d: want the same task", by[sessionCompletion], by[refresh.ActivityGovern])
+	}
+}
+
+// TestRunThatCannotStageGivesItsSessionBack checks that a run that ends
+// before staging (its product is not in the revision) completes the session
+// it asked for before it ends, instead of leaving the worker to find out at
+// its next heartbeat, seconds later, while its only session slot stays taken.
+func TestRunThatCannotStageGivesItsSessionBack(t *testing.T) {
+	e := newEnv(t, harness.LocalStore(t))
+	e.StartWorkers([]string{"overlap"}, harness.WorkerOptions{MaxConcurrentSessions: 1})
+	gone, err := e.Control.Start(t.Context(), control.Refresh{Ref: "sales/not-in-the-mesh", TaskQueue: "overlap", Principal: "ana", Reason: t.Name(), Suffix: "1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res, err := e.Result(gone, time.Minute); err == nil {
+		t.Fatalf("a run of a product the revision does not hold ended %+v; want it failed", res)
+	}
+	evs := history(t, e, gone)
+	by := scheduledBy(evs)
+	if by[sessionCreation] == 0 {
+		t.Fatalf("the run asked for no session: %v", by)
+	}
+	completion := map[int64]bool{}
+	completed := false
+	for _, ev := range evs {
+		if a := ev.GetActivityTaskScheduledEventAttributes(); a != nil && a.GetActivityType().GetName() == sessionCompletion {
+			completion[ev.GetEventId()] = true
+		}
+		if a := ev.GetActivityTaskCompletedEventAttributes(); a != nil && completion[a.GetScheduledEventId()] {
+			completed = true
+		}
+	}
+	if !completed {
+		t.Errorf("the run ended without completing its session: %v", by)
+	}
+	// The worker holds one session at a time: the next run stages in it.
+	p := harness.TinyProduct(t, t.TempDir(), "sales", "overlap", "overlap")
+	e.Published(e.Start(p, "2", "ana"), time.Minute)
+}
