@@ -30,6 +30,8 @@ one does, and 2 on wrong arguments or a contract that cannot be read.`)
 	if err := parse(fs, args); err != nil {
 		return flagError(err)
 	}
+	// Contracts the ODCS schema accepted before are not checked again.
+	defer contract.RememberAccepted()()
 	usageErr := func(format string, a ...any) error {
 		fmt.Fprintf(stderr, "meshflow diff: "+format+"\n", a...)
 		return exitError{2}

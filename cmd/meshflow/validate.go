@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 
+	"github.com/meshflow/meshflow/internal/contract"
 	"github.com/meshflow/meshflow/internal/mesh/diag"
 	"github.com/meshflow/meshflow/internal/mesh/meshcheck"
 	"github.com/meshflow/meshflow/internal/mesh/spec"
@@ -23,6 +24,8 @@ func runValidate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err := parse(fs, args); err != nil {
 		return flagError(err)
 	}
+	// Contracts the ODCS schema accepted before are not checked again.
+	defer contract.RememberAccepted()()
 	if *format != "text" && *format != "json" {
 		return fmt.Errorf("--format must be text or json, not %q", *format)
 	}

@@ -17,7 +17,17 @@ import (
 
 // validate checks the contract node against the ODCS JSON Schema and reports every
 // problem to ds, positioned at the YAML node it is about.
+// A document the schema accepted before is not checked again (see
+// RememberAccepted).
 func validate(doc *yamlfile.Doc, node *yaml.Node, value any, ds *diag.List) {
+	cache, key := accepted.Load(), ""
+	if cache != nil {
+		if key = acceptedKey(value); key != "" {
+			if _, found := cache.Get(key); found {
+				return
+			}
+		}
+	}
 	s, err := odcsSchema()
 	if err != nil {
 		ds.Errorf(doc.Pos(node), "schema-internal", "this is a bug in meshflow; please report it", "cannot check the contract: %v", err)
@@ -25,6 +35,9 @@ func validate(doc *yamlfile.Doc, node *yaml.Node, value any, ds *diag.List) {
 	}
 	err = s.sch.Validate(value)
 	if err == nil {
+		if key != "" {
+			cache.Put(key, true)
+		}
 		return
 	}
 	var verr *jsonschema.ValidationError

@@ -40,7 +40,7 @@ func bindSQL(ctx context.Context, set *spec.Set, skip map[string]bool, ds *diag.
 	binder := engine.NewBinder(filepath.Join(scratch, "bind"))
 	defer binder.Close()
 	cache := loadColumnCache()
-	defer cache.save()
+	defer cache.Save()
 	for _, p := range set.Products {
 		if skip[p.Ref()] || p.Doc == nil || p.Doc.At("transform", "sql") == nil {
 			continue
@@ -96,7 +96,7 @@ func bindSQL(ctx context.Context, set *spec.Set, skip map[string]bool, ds *diag.
 // before a run. Those of an input that pins a major are those of the
 // producer's spec, which describes its next version: the pinned major's may
 // differ (the caller warns rather than fails).
-func inputColumns(ctx context.Context, set *spec.Set, in spec.Input, scratch string, files **engine.DB, cache *columnCache) ([]engine.Column, bool) {
+func inputColumns(ctx context.Context, set *spec.Set, in spec.Input, scratch string, files **engine.DB, cache columnCache) ([]engine.Column, bool) {
 	if in.Product != "" {
 		up := set.Product(in.Product)
 		if up == nil || up.Contract == nil || len(up.Contract.Schema) != 1 {
@@ -141,7 +141,7 @@ func inputColumns(ctx context.Context, set *spec.Set, in spec.Input, scratch str
 	}
 	input := engine.Input{Name: in.Name, Format: format, Files: list, Delimiter: in.Delimiter, Header: in.Header}
 	key, cacheable := cache.key(input)
-	if cols, ok := cache.get(key); cacheable && ok {
+	if cols, ok := cache.Get(key); cacheable && ok {
 		return cols, true
 	}
 	if *files == nil {
@@ -156,7 +156,7 @@ func inputColumns(ctx context.Context, set *spec.Set, in spec.Input, scratch str
 		return nil, false
 	}
 	if cacheable {
-		cache.put(key, cols)
+		cache.Put(key, cols)
 	}
 	return cols, true
 }

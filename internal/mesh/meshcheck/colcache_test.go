@@ -10,6 +10,7 @@ import (
 
 	"github.com/meshflow/meshflow/internal/engine"
 	"github.com/meshflow/meshflow/internal/mesh/meshtest"
+	"github.com/meshflow/meshflow/internal/usercache"
 )
 
 // TestSniffedColumnsAreCached: validating a mesh leaves the columns sniffed
@@ -29,12 +30,12 @@ func TestSniffedColumnsAreCached(t *testing.T) {
 	if err != nil {
 		t.Fatalf("no cache after validate: %v", err)
 	}
-	var entries map[string]cachedColumns
+	var entries map[string]usercache.Entry[[]engine.Column]
 	if err := json.Unmarshal(b, &entries); err != nil || len(entries) == 0 {
 		t.Fatalf("cache %s: %d entries, %v", b, len(entries), err)
 	}
 	for k, e := range entries {
-		e.Columns = []engine.Column{{Name: "not_in_the_file", Type: "INTEGER"}}
+		e.Value = []engine.Column{{Name: "not_in_the_file", Type: "INTEGER"}}
 		entries[k] = e
 	}
 	if b, err = json.Marshal(entries); err != nil {
@@ -64,7 +65,7 @@ func TestSniffedColumnsAreCached(t *testing.T) {
 	}
 
 	t.Setenv("MESHFLOW_CACHE_DIR", "off")
-	if c := loadColumnCache(); c.file != "" {
-		t.Errorf("MESHFLOW_CACHE_DIR=off keeps a cache in %s", c.file)
+	if c := loadColumnCache(); c.Path() != "" {
+		t.Errorf("MESHFLOW_CACHE_DIR=off keeps a cache in %s", c.Path())
 	}
 }
