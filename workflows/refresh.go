@@ -186,6 +186,13 @@ func (r *run) execute(ctx workflow.Context) (refresh.Result, error) {
 		if err := r.resolve(ctx); err != nil {
 			return refresh.Result{}, err
 		}
+		if first != nil && r.needsGrant() {
+			// The wait for access may take days: no worker's session slot
+			// is held through it (the session is completed as soon as it is
+			// created). Staging asks for a session afterwards.
+			first.release()
+			first = nil
+		}
 		if ended, err := r.awaitAccess(ctx); err != nil || ended != nil {
 			if ended == nil {
 				ended = &refresh.Result{}
@@ -418,7 +425,7 @@ func (r *run) stage(ctx workflow.Context, first *stagingSession) (staged, error)
 		var err error
 		if r.baseline >= BaselineOverlap {
 			s := first
-			if attempt > 1 {
+			if attempt > 1 || s == nil {
 				s = r.openSession(ctx)
 			}
 			var sctx workflow.Context
@@ -428,8 +435,11 @@ func (r *run) stage(ctx workflow.Context, first *stagingSession) (staged, error)
 			out, err = r.stageOnce(ctx, sctx)
 			// Completed while the run goes on: Govern need not wait for it.
 			s.release()
+			if err != nil && ctx.Err() != nil {
+				return out, err // cancelled: no other worker should start again
+			}
 		} else {
-			sctx, cerr := workflow.CreateSession(ctx, sessionLimits)
+			sctx, cerr := workflow.CreateSession(ctx, sessionLimits())
 			if cerr != nil {
 				return out, r.wrap(refresh.StageIngesting, cerr)
 			}
@@ -450,10 +460,12 @@ func (r *run) stage(ctx workflow.Context, first *stagingSession) (staged, error)
 
 // sessionLimits bound a staging session: how long a worker may take to
 // accept it, how long it may hold it, and how soon a silent one is lost.
-var sessionLimits = &workflow.SessionOptions{
-	CreationTimeout:  10 * time.Minute,
-	ExecutionTimeout: 6 * time.Hour,
-	HeartbeatTimeout: 20 * time.Second,
+func sessionLimits() *workflow.SessionOptions {
+	return &workflow.SessionOptions{
+		CreationTimeout:  10 * time.Minute,
+		ExecutionTimeout: 6 * time.Hour,
+		HeartbeatTimeout: 20 * time.Second,
+	}
 }
 
 // stagingSession is a staging session that lives in a coroutine of its own:
@@ -482,7 +494,7 @@ func (r *run) openSession(ctx workflow.Context) *stagingSession {
 	s.cancel = cancel
 	workflow.Go(cctx, func(gctx workflow.Context) {
 		defer setDone.Set(nil, nil)
-		sctx, err := workflow.CreateSession(gctx, sessionLimits)
+		sctx, err := workflow.CreateSession(gctx, sessionLimits())
 		s.sctx = sctx
 		setCreated.Set(nil, err)
 		if err != nil {
