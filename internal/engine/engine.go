@@ -270,22 +270,9 @@ func (d *DB) LoadInput(ctx context.Context, in Input) (int64, error) {
 	var src string
 	switch in.Format {
 	case refresh.FormatCSV:
-		header := in.Header == nil || *in.Header
-		opts := fmt.Sprintf("header = %t, auto_detect = true, strict_mode = true, null_padding = false, sample_size = -1", header)
-		// An explicit delimiter keeps the sniffer from explaining a malformed row
-		// away with another dialect; the structure is checked first, so that a
-		// malformed row is reported by its line rather than as a failed sniff.
-		delim := in.Delimiter
-		if delim == "" {
-			delim = ","
+		if err := d.loadCSV(ctx, in, list); err != nil {
+			return 0, err
 		}
-		for i, f := range in.Files {
-			if err := checkCSV(f, delim); err != nil {
-				return 0, &DataError{Input: in.Name, Err: fmt.Errorf("file %d of %d: %w", i+1, len(in.Files), err)}
-			}
-		}
-		opts += ", delim = " + Quote(delim)
-		src = fmt.Sprintf("read_csv(%s, %s)", list, opts)
 	case refresh.FormatJSON:
 		// A file is either one JSON array of records or newline-delimited
 		// records; each is read in its own form, and the forms are unioned by
@@ -315,11 +302,13 @@ func (d *DB) LoadInput(ctx context.Context, in Input) (int64, error) {
 	default:
 		return 0, &DataError{Input: in.Name, Err: fmt.Errorf("unsupported format %q", in.Format)}
 	}
-	if _, err := d.ExecContext(ctx, fmt.Sprintf("CREATE OR REPLACE TABLE %s AS SELECT * FROM %s", Ident(in.Name), src)); err != nil {
-		if ctx.Err() != nil {
-			return 0, ctx.Err()
+	if src != "" {
+		if err := d.createFrom(ctx, in.Name, src); err != nil {
+			if ctx.Err() != nil {
+				return 0, ctx.Err()
+			}
+			return 0, &DataError{Input: in.Name, Err: err}
 		}
-		return 0, &DataError{Input: in.Name, Err: err}
 	}
 	if len(rejects) > 0 {
 		if err := d.storeRejects(ctx, rejects); err != nil {
@@ -346,6 +335,60 @@ func (d *DB) Count(ctx context.Context, table string) (int64, error) {
 		return 0, fmt.Errorf("count %s: %w", table, err)
 	}
 	return n, nil
+}
+
+// createFrom creates (or replaces) table name from what src reads.
+func (d *DB) createFrom(ctx context.Context, name, src string) error {
+	_, err := d.ExecContext(ctx, fmt.Sprintf("CREATE OR REPLACE TABLE %s AS SELECT * FROM %s", Ident(name), src))
+	return err
+}
+
+// loadCSV creates the input's table from its CSV files (list, quoted).
+//
+// The structure of every file is checked (checkCSV) while DuckDB reads
+// them, and a malformed row is reported by its line rather than as a failed
+// sniff; an explicit delimiter keeps the sniffer from explaining a malformed
+// row away with another dialect.
+//
+// The columns' types are sniffed from the whole file (sample_size = -1),
+// which costs about as much as reading it again. Sniffing only the first
+// rows, DuckDB's default, would be wrong without a word: a column of
+// integers with a decimal further down is read as integers, the decimal
+// rounded, and a quoted field further down keeps its quotes
+// (TestWholeFileTypes).
+func (d *DB) loadCSV(ctx context.Context, in Input, list string) error {
+	header := in.Header == nil || *in.Header
+	delim := in.Delimiter
+	if delim == "" {
+		delim = ","
+	}
+	src := fmt.Sprintf("read_csv(%s, header = %t, auto_detect = true, strict_mode = true, null_padding = false, sample_size = -1, delim = %s)",
+		list, header, Quote(delim))
+
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	checked := make(chan error, 1)
+	go func() {
+		for i, f := range in.Files {
+			if err := checkCSV(f, delim); err != nil {
+				cancel() // the read's result no longer matters
+				checked <- fmt.Errorf("file %d of %d: %w", i+1, len(in.Files), err)
+				return
+			}
+		}
+		checked <- nil
+	}()
+	err := d.createFrom(rctx, in.Name, src)
+	if cerr := <-checked; cerr != nil {
+		return &DataError{Input: in.Name, Err: cerr}
+	}
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return &DataError{Input: in.Name, Err: err}
+	}
+	return nil
 }
 
 // Run creates table name from a query. The query must be exactly one SELECT or
