@@ -474,11 +474,13 @@ func sessionLimits() *workflow.SessionOptions {
 // block the coroutine that made the session, so only that coroutine may
 // create and complete it; the run's activities run in its context.
 type stagingSession struct {
-	sctx     workflow.Context
-	cancel   workflow.CancelFunc
-	created  workflow.Future
-	released workflow.Channel
-	done     workflow.Future
+	sctx   workflow.Context
+	cancel workflow.CancelFunc
+	// stopStages cancels the stages' activities (set once they run).
+	stopStages workflow.CancelFunc
+	created    workflow.Future
+	released   workflow.Channel
+	done       workflow.Future
 	// freed is set once release was called.
 	freed bool
 }
@@ -490,8 +492,22 @@ func (r *run) openSession(ctx workflow.Context) *stagingSession {
 	created, setCreated := workflow.NewFuture(ctx)
 	done, setDone := workflow.NewFuture(ctx)
 	s.created, s.done = created, done
-	cctx, cancel := workflow.WithCancel(ctx)
+	// The session lives in a context of its own, so that a cancelled run
+	// still completes it (and the worker frees its slot at once, not at its
+	// next heartbeat); the run's cancellation reaches the creation and the
+	// stages through the watch below.
+	dctx, _ := workflow.NewDisconnectedContext(ctx)
+	cctx, cancel := workflow.WithCancel(dctx)
 	s.cancel = cancel
+	workflow.Go(ctx, func(wctx workflow.Context) {
+		wctx.Done().Receive(wctx, nil)
+		if !s.created.IsReady() {
+			s.cancel()
+		}
+		if s.stopStages != nil {
+			s.stopStages()
+		}
+	})
 	workflow.Go(cctx, func(gctx workflow.Context) {
 		defer setDone.Set(nil, nil)
 		sctx, err := workflow.CreateSession(gctx, sessionLimits())
@@ -514,7 +530,12 @@ func (s *stagingSession) get(ctx workflow.Context) (workflow.Context, error) {
 	if err := s.created.Get(ctx, nil); err != nil {
 		return nil, err
 	}
-	return s.sctx, nil
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	stages, stop := workflow.WithCancel(s.sctx)
+	s.stopStages = stop
+	return stages, nil
 }
 
 // release lets the session's coroutine complete it, at once or as soon as

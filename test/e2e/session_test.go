@@ -1,13 +1,17 @@
 package e2e
 
 import (
+	"context"
+	"errors"
 	"testing"
 	"time"
 
 	"github.com/meshflow/meshflow/internal/refresh"
+	"github.com/meshflow/meshflow/internal/store/storage"
 	"github.com/meshflow/meshflow/internal/temporal/control"
 	"github.com/meshflow/meshflow/test/harness"
 	historypb "go.temporal.io/api/history/v1"
+	"go.temporal.io/sdk/temporal"
 )
 
 // The SDK's names of a session's own activities.
@@ -95,4 +99,61 @@ func TestRunWaitingForAccessHoldsNoSession(t *testing.T) {
 	queue := e.set.Domain("finance").Queue()
 	p := harness.TinyProduct(t, t.TempDir(), "finance", "while-waiting", queue)
 	e.Published(e.Start(p, "1", "ana"), time.Minute)
+}
+
+// TestCancelledRunCompletesItsSession checks that a run cancelled while it
+// stages still completes its session, so that the worker frees the slot at
+// once instead of at its next heartbeat, and does not start its stages
+// again on another worker.
+func TestCancelledRunCompletesItsSession(t *testing.T) {
+	e := newEnv(t, harness.LocalStore(t))
+	entered, unblock := make(chan struct{}, 1), make(chan struct{})
+	// The input's store never answers: the run stays in Ingest until it is
+	// cancelled.
+	open := func(ctx context.Context, uri string) (storage.Store, string, error) {
+		select {
+		case entered <- struct{}{}:
+		default:
+		}
+		select {
+		case <-unblock:
+		case <-ctx.Done():
+		}
+		return nil, "", errors.New("the test's input store is gone")
+	}
+	e.StartWorkers([]string{"overlap"}, harness.WorkerOptions{Open: open, MaxConcurrentSessions: 1})
+	t.Cleanup(func() { close(unblock) })
+	p := harness.TinyProduct(t, t.TempDir(), "sales", "cancelled", "overlap")
+	p.Inputs[0].URI = "s3://elsewhere/orders.csv"
+	run := e.Start(p, "1", "ana")
+	select {
+	case <-entered:
+	case <-time.After(time.Minute):
+		t.Fatalf("the run never read its input\n%s", e.Explain(run.GetID()))
+	}
+	if err := e.Temporal.CancelWorkflow(t.Context(), run.GetID(), run.GetRunID()); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := e.Result(run, time.Minute); !temporal.IsCanceledError(err) {
+		t.Fatalf("the cancelled run ended %+v, %v; want it cancelled", res, err)
+	}
+	evs := history(t, e, run)
+	completion, completed := map[int64]bool{}, false
+	for _, ev := range evs {
+		if a := ev.GetActivityTaskScheduledEventAttributes(); a != nil && a.GetActivityType().GetName() == sessionCompletion {
+			completion[ev.GetEventId()] = true
+		}
+		if a := ev.GetActivityTaskCompletedEventAttributes(); a != nil && completion[a.GetScheduledEventId()] {
+			completed = true
+		}
+	}
+	if !completed {
+		t.Errorf("the cancelled run did not complete its session: %v", scheduledBy(evs))
+	}
+	if n := scheduledBy(evs); n[sessionCreation] == 0 {
+		t.Fatalf("the run asked for no session: %v", n)
+	}
+	if n := scheduledActivities(t, e, run, sessionCreation); n != 1 {
+		t.Errorf("the cancelled run asked for %d sessions; want it not to start again elsewhere", n)
+	}
 }
