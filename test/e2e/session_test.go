@@ -137,6 +137,7 @@ func TestCancelledRunCompletesItsSession(t *testing.T) {
 	if res, err := e.Result(run, time.Minute); !temporal.IsCanceledError(err) {
 		t.Fatalf("the cancelled run ended %+v, %v; want it cancelled", res, err)
 	}
+	e.record("cancelled-while-staging", run.GetID(), run.GetRunID())
 	evs := history(t, e, run)
 	completion, completed := map[int64]bool{}, false
 	for _, ev := range evs {
