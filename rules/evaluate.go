@@ -208,6 +208,9 @@ func (e *evaluation) scan(ctx context.Context) (map[string]map[string]ref.Val, e
 		var sel []string
 		var idx []int
 		var quarantine []string
+		// Each predicate is computed once per row, in the inner projection,
+		// and counted three times from there.
+		inner := e.scanColumns(targets)
 		sel = append(sel, "count(*)")
 		for i := range e.set.rules {
 			p, ok := e.pred[i]
@@ -215,9 +218,11 @@ func (e *evaluation) scan(ctx context.Context) (map[string]map[string]ref.Val, e
 				continue
 			}
 			idx = append(idx, i)
-			sel = append(sel, "count("+p+")", "count(*) FILTER (WHERE NOT ("+p+"))")
+			v := e.predAlias(i)
+			inner = append(inner, p+" AS "+v)
+			sel = append(sel, "count("+v+")", "count(*) FILTER (WHERE NOT "+v+")")
 			if e.set.rules[i].Severity == Error {
-				quarantine = append(quarantine, failPred(p))
+				quarantine = append(quarantine, failPred(v))
 			}
 		}
 		if len(quarantine) > 0 {
@@ -231,7 +236,11 @@ func (e *evaluation) scan(ctx context.Context) (map[string]map[string]ref.Val, e
 		for i := range vals {
 			ptrs[i] = &vals[i]
 		}
-		err := e.conn.QueryRowContext(ctx, "SELECT "+strings.Join(sel, ", ")+" FROM "+e.table).Scan(ptrs...)
+		from := e.table
+		if len(inner) > 0 {
+			from = "(SELECT " + strings.Join(inner, ", ") + " FROM " + e.table + ")"
+		}
+		err := e.conn.QueryRowContext(ctx, "SELECT "+strings.Join(sel, ", ")+" FROM "+from).Scan(ptrs...)
 		if err != nil {
 			if ctx.Err() != nil || !e.dropFailingSQL(ctx, idx) {
 				return nil, fmt.Errorf("scan: %w", err)
@@ -263,6 +272,33 @@ func (e *evaluation) scan(ctx context.Context) (map[string]map[string]ref.Val, e
 		}
 		return aggs, nil
 	}
+}
+
+// scanColumns returns the columns the aggregates of targets read, quoted,
+// each once.
+func (e *evaluation) scanColumns(targets []aggTarget) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, t := range targets {
+		if !seen[t.col] {
+			seen[t.col] = true
+			out = append(out, quoteIdent(t.col))
+		}
+	}
+	return out
+}
+
+// predAlias names rule i's predicate in the scan's inner projection: a name
+// no column of the table has.
+func (e *evaluation) predAlias(i int) string {
+	name := fmt.Sprintf("meshflow rule %d", i)
+	for {
+		if _, taken := e.set.colIdx[name]; !taken {
+			break
+		}
+		name += "'"
+	}
+	return quoteIdent(name)
 }
 
 // dropFailingSQL runs each translated rule on its own and sends those DuckDB
