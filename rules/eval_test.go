@@ -301,3 +301,37 @@ func TestContractUniqueOnAColumnNamedWithASpace(t *testing.T) {
 		t.Errorf("failed rules %v, want the uniqueness of order id and the duplicates of line no, one each", fails)
 	}
 }
+
+// TestColumnNamedLikeTheScansPredicates: a column whose name is the one the
+// scan gives its first rule's predicate is counted and aggregated as itself.
+func TestColumnNamedLikeTheScansPredicates(t *testing.T) {
+	src := "apiVersion: v3.1.0\nkind: DataContract\nid: c\nversion: 1.0.0\nstatus: active\nschema:\n  - name: t\n    properties:\n" +
+		"      - name: meshflow rule 0\n        logicalType: integer\n        required: true\n        quality:\n          - {metric: nullValues, mustBeLessThan: 2}\n" +
+		"    quality:\n      - {type: custom, engine: cel, implementation: 'max[\"meshflow rule 0\"] == 3'}\n"
+	var ds diag.List
+	c, ok := contract.Load("c.odcs.yaml", []byte(src), &ds)
+	if !ok {
+		t.Fatal(ds.Err())
+	}
+	cols, rs := FromContract(c, &ds)
+	set := Compile(cols, rs, Options{}, &ds)
+	if ds.HasErrors() {
+		t.Fatal(ds.Err(), ds.Items())
+	}
+	db := openDB(t)
+	exec(t, db, `CREATE TABLE t ("meshflow rule 0" BIGINT)`, `INSERT INTO t VALUES (1), (NULL), (3)`)
+	rep, err := set.Evaluate(t.Context(), db, "t", EvalOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, r := range rep.Rules {
+		got = append(got, fmt.Sprintf("%s %s %d", r.Kind, r.Status, r.Failing))
+	}
+	// The required column fails on its one null row; one null is fewer
+	// than two, so the null count (one) holds; the column's maximum, read
+	// beside the predicates, is 3.
+	if want := "[row fail 1 row pass 1 dataset pass 0]"; fmt.Sprint(got) != want {
+		t.Errorf("rules %v, want %s", got, want)
+	}
+}
