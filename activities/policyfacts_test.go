@@ -173,14 +173,7 @@ func TestPoliciesSeeTheSameFactsAtValidateAndInARun(t *testing.T) {
 // an empty store for a test to publish to.
 func revisionOf(t *testing.T, set *spec.Set) (meshrev.Revision, storage.Store) {
 	t.Helper()
-	st, err := storage.OpenLocal(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	signer, err := signing.NewSigner()
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, signer := storeAndSigner(t)
 	rev, err := meshrev.Build(set, "ci", []signing.PublicKey{signer.PublicKey()})
 	if err != nil {
 		t.Fatal(err)

@@ -88,14 +88,7 @@ func ordersProduct(csv string, approval refresh.ApprovalMode) refresh.Product {
 // this (only a signed request may name a revision), but the activities load
 // whatever revision their input names.
 func TestRedTeamRollbackToOlderRevision(t *testing.T) {
-	st, err := storage.OpenLocal(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	signer, err := signing.NewSigner()
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, signer := storeAndSigner(t)
 	csv := redTeamCSV(t, "id,city\n1,Lyon\n2,Oslo\n")
 	keys := meshrev.Revision{Keys: []signing.PublicKey{signer.PublicKey()}}
 	old := applyRevision(t, st, keys, ordersProduct(csv, refresh.ApprovalNever))[0]
@@ -105,7 +98,7 @@ func TestRedTeamRollbackToOlderRevision(t *testing.T) {
 	}
 	a := runAs(&Activities{Store: st, Scratch: t.TempDir(), Threads: 1}, "run-1")
 	m := redTeamStages(t, a, old, "run-1")
-	_, err = execute[refresh.PublishResult](redTeamEnv(a), a.Publish, refresh.PublishInput{Manifest: m, Bump: refresh.BumpMinor})
+	_, err := execute[refresh.PublishResult](redTeamEnv(a), a.Publish, refresh.PublishInput{Manifest: m, Bump: refresh.BumpMinor})
 	if head, found, _ := catalog.ReadLatest(t.Context(), st, old.Ref()); found {
 		t.Errorf("HOLE: published %s %s from superseded mesh revision %s without the sign-off the current revision %s requires (Publish returned %v)",
 			old.Ref(), head.Pointer.Version, meshrev.Short(old.Revision), meshrev.Short(cur.Revision), err)
@@ -253,14 +246,7 @@ func TestRedTeamCombineSubsetOfBatches(t *testing.T) {
 // a new ID, it writes an unrevoked copy, which grants.Check accepts. And
 // RevokeGrant revokes anyone's grant on request.
 func TestRedTeamReRecordRevokedGrant(t *testing.T) {
-	st, err := storage.OpenLocal(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	signer, err := signing.NewSigner()
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, signer := storeAndSigner(t)
 	secret := refresh.Product{Domain: "other", Name: "secret", Owner: "other-team", SQL: "SELECT 1 AS id", Access: refresh.AccessRestricted,
 		Governance: refresh.Governance{Approval: refresh.ApprovalNever, Stewards: []string{"olga"}, Quorum: 1, Timeout: time.Hour}}
 	p := applyRevision(t, st, meshrev.Revision{Keys: []signing.PublicKey{signer.PublicKey()},

@@ -76,6 +76,21 @@ func applyBuilt(t testing.TB, st storage.Store, rev meshrev.Revision) meshrev.Re
 	return cur
 }
 
+// storeAndSigner returns an empty local store and a new signer, for a test
+// to publish revisions and sign decisions with.
+func storeAndSigner(t testing.TB) (storage.Store, *signing.Signer) {
+	t.Helper()
+	st, err := storage.OpenLocal(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := signing.NewSigner()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st, signer
+}
+
 // resolvedFor returns product ref of the current revision in st, as a run
 // resolves it.
 func resolvedFor(t testing.TB, st storage.Store, ref string) refresh.Resolved {
