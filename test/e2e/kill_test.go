@@ -92,7 +92,7 @@ func TestWorkerKilledMidTransform(t *testing.T) {
 	t.Logf("worker process killed %s after the start, in the transform", time.Since(started).Round(time.Millisecond))
 
 	// The killed worker never finished its transform.
-	if n := completedTransforms(t, e, run); n != 0 {
+	if n := completedActivities(t, e, run, refresh.ActivityTransform); n != 0 {
 		t.Fatalf("the transform completed %d time(s) before the worker was killed; the test must kill it mid-transform", n)
 	}
 
@@ -108,7 +108,7 @@ func TestWorkerKilledMidTransform(t *testing.T) {
 	if sessions < 2 || transforms < 2 {
 		t.Errorf("history: %d staging sessions and %d transforms scheduled; want at least 2 of each after the kill", sessions, transforms)
 	}
-	if n := completedTransforms(t, e, run); n != 1 {
+	if n := completedActivities(t, e, run, refresh.ActivityTransform); n != 1 {
 		t.Errorf("history: %d completed transforms, want 1", n)
 	}
 
@@ -169,16 +169,17 @@ func scheduledActivities(t *testing.T, e *env, run client.WorkflowRun, activityT
 	return n
 }
 
-// completedTransforms counts the Transform activities of a run that completed.
-func completedTransforms(t *testing.T, e *env, run client.WorkflowRun) int {
+// completedActivities counts the activities of a type a run scheduled that
+// completed.
+func completedActivities(t *testing.T, e *env, run client.WorkflowRun, activityType string) int {
 	t.Helper()
-	transforms := map[int64]bool{}
+	scheduled := map[int64]bool{}
 	n := 0
 	for _, ev := range history(t, e, run) {
-		if a := ev.GetActivityTaskScheduledEventAttributes(); a != nil && a.GetActivityType().GetName() == refresh.ActivityTransform {
-			transforms[ev.GetEventId()] = true
+		if a := ev.GetActivityTaskScheduledEventAttributes(); a != nil && a.GetActivityType().GetName() == activityType {
+			scheduled[ev.GetEventId()] = true
 		}
-		if a := ev.GetActivityTaskCompletedEventAttributes(); a != nil && transforms[a.GetScheduledEventId()] {
+		if a := ev.GetActivityTaskCompletedEventAttributes(); a != nil && scheduled[a.GetScheduledEventId()] {
 			n++
 		}
 	}

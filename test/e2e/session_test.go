@@ -139,16 +139,7 @@ func TestCancelledRunCompletesItsSession(t *testing.T) {
 	}
 	e.record("cancelled-while-staging", run.GetID(), run.GetRunID())
 	evs := history(t, e, run)
-	completion, completed := map[int64]bool{}, false
-	for _, ev := range evs {
-		if a := ev.GetActivityTaskScheduledEventAttributes(); a != nil && a.GetActivityType().GetName() == sessionCompletion {
-			completion[ev.GetEventId()] = true
-		}
-		if a := ev.GetActivityTaskCompletedEventAttributes(); a != nil && completion[a.GetScheduledEventId()] {
-			completed = true
-		}
-	}
-	if !completed {
+	if completedActivities(t, e, run, sessionCompletion) == 0 {
 		t.Errorf("the cancelled run did not complete its session: %v", scheduledBy(evs))
 	}
 	if n := scheduledBy(evs); n[sessionCreation] == 0 {
